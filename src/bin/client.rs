@@ -1,0 +1,124 @@
+//! `client`: one client node. See `client --help`.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mass_connect::cli::{self, Args};
+use mass_connect::client::{Client, ClientReport};
+use mass_connect::{Error, Result};
+
+const USAGE: &str = "\
+client: one mass_connect client node (one thread per server link)
+
+USAGE:
+    client [--config PATH] [--server IP:PORT]... [--duration 30s] [--json]
+
+OPTIONS:
+    --config PATH       config file [default: ./config.json]
+    --server IP:PORT    link to this server only (repeatable) [default: every
+                        port of every host in the config]
+    --duration D        stop after D (30s, 10m, 3h) [default: at Ctrl-C]
+    --json              print the final report as JSON instead of text
+    --id N              this client's index on the host [default: 0]
+    --clients N         clients on the host, to spread first updates [default: 1]
+    --supervised        run under startup: answer `status`/`stop` on stdin
+    -h, --help          this text
+
+Standalone, the client prints a status line each second on stderr and its
+report on stdout when it stops.";
+
+fn main() {
+    let result = run();
+    cli::exit_on_error("client", result);
+}
+
+fn run() -> Result<()> {
+    let mut args = Args::from_env("client", USAGE);
+    let (_, config) = args.config()?;
+    let supervised = args.flag("--supervised");
+    let json = args.flag("--json");
+    let duration = args.duration("--duration")?;
+    let id = args.number("--id", 0)?;
+    let clients = args.number("--clients", 1)?;
+    let servers: Vec<SocketAddr> = args
+        .values("--server")?
+        .iter()
+        .map(|s| {
+            s.parse()
+                .map_err(|_| Error::msg(format!("--server {s:?} is not IP:PORT (see client --help)")))
+        })
+        .collect::<Result<_>>()?;
+    args.finish()?;
+    let servers = if servers.is_empty() { config.all_servers() } else { servers };
+
+    mass_connect::logging::init(&config, "client")?;
+    let client = Client::start(Arc::new(config), &servers, id, clients)?;
+    if supervised {
+        serve_supervisor(client);
+        return Ok(());
+    }
+
+    let (tx, interrupted) = crossbeam_channel::bounded(1);
+    ctrlc::set_handler(move || {
+        let _ = tx.try_send(());
+    })
+    .map_err(|e| Error::msg(format!("cannot install the Ctrl-C handler: {e}")))?;
+    let end = duration.map(|d| Instant::now() + d);
+    loop {
+        let next = Instant::now() + Duration::from_secs(1);
+        let wake = end.map_or(next, |e| e.min(next));
+        if interrupted.recv_deadline(wake).is_ok() || end.is_some_and(|e| Instant::now() >= e) {
+            break;
+        }
+        let s = client.status();
+        eprintln!(
+            "[{:.0}s] links {}/{}  sent {}  acked {}  late {}  errors {}  reconnects {}",
+            s.elapsed_s, s.links_up, s.links, s.sent, s.acked, s.late, s.errors, s.reconnects
+        );
+    }
+    let report = client.stop();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+/// Under startup the main thread is the control thread: it blocks on stdin
+/// and answers each request with one JSON line. End-of-file means startup is
+/// gone, so the client stops too.
+fn serve_supervisor(client: Client) {
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        match line.trim() {
+            "status" => {
+                let json = serde_json::to_string(&client.status()).unwrap_or_default();
+                if writeln!(stdout, "{json}").and_then(|_| stdout.flush()).is_err() {
+                    break;
+                }
+            }
+            "stop" => break,
+            _ => {}
+        }
+    }
+    let report = client.stop();
+    let json = serde_json::to_string(&report).unwrap_or_default();
+    let _ = writeln!(stdout, "{json}");
+    let _ = stdout.flush();
+}
+
+fn print_report(report: &ClientReport) {
+    let s = &report.status;
+    println!(
+        "client {}: {:.1} s, {} links, sent {}, acked {}, late {}, errors {}, reconnects {}, anomalies {}",
+        s.id, s.elapsed_s, s.links, s.sent, s.acked, s.late, s.errors, s.reconnects, s.anomalies
+    );
+    for k in &report.keys {
+        println!("  {} key {}: {} acked, {} unacked", k.server, k.key, k.acked, k.unacked);
+    }
+}

@@ -1,0 +1,195 @@
+//! The small command-line parser the four programs share.
+//!
+//! Four programs with a handful of options each do not need a parser crate:
+//! this one knows `--name VALUE`, `--name=VALUE`, flags, positionals and
+//! `--help`, and reports a mistake by naming the option and pointing at
+//! `--help`.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// The arguments not yet taken by the program.
+pub struct Args {
+    program: &'static str,
+    rest: VecDeque<String>,
+}
+
+impl Args {
+    /// This process's arguments. Prints `usage` and exits on `--help` / `-h`.
+    pub fn from_env(program: &'static str, usage: &str) -> Args {
+        Args::new(program, usage, std::env::args().skip(1))
+    }
+
+    /// Arguments from any list (tests use this).
+    pub fn new(program: &'static str, usage: &str, args: impl IntoIterator<Item = String>) -> Args {
+        let rest: VecDeque<String> = args.into_iter().collect();
+        if rest.iter().any(|a| a == "--help" || a == "-h") {
+            println!("{}", usage.trim_end());
+            std::process::exit(0);
+        }
+        Args { program, rest }
+    }
+
+    /// Takes `--name` if present.
+    pub fn flag(&mut self, name: &str) -> bool {
+        let before = self.rest.len();
+        self.rest.retain(|a| a != name);
+        self.rest.len() != before
+    }
+
+    /// Takes `--name VALUE` or `--name=VALUE`; the last one wins if repeated.
+    pub fn value(&mut self, name: &str) -> Result<Option<String>> {
+        Ok(self.values(name)?.pop())
+    }
+
+    /// Takes every `--name VALUE` / `--name=VALUE`.
+    pub fn values(&mut self, name: &str) -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.rest.len());
+        let prefix = format!("{name}=");
+        while let Some(arg) = self.rest.pop_front() {
+            if arg == name {
+                match self.rest.pop_front() {
+                    Some(v) if !v.starts_with("--") => found.push(v),
+                    _ => return Err(self.error(&format!("{name} needs a value"))),
+                }
+            } else if let Some(v) = arg.strip_prefix(&prefix) {
+                found.push(v.to_string());
+            } else {
+                kept.push_back(arg);
+            }
+        }
+        self.rest = kept;
+        Ok(found)
+    }
+
+    /// Takes `--config PATH` and loads it (default `./config.json`).
+    pub fn config(&mut self) -> Result<(PathBuf, Config)> {
+        let path = PathBuf::from(
+            self.value("--config")?
+                .unwrap_or_else(|| "config.json".to_string()),
+        );
+        let config = Config::load(&path)?;
+        Ok((path, config))
+    }
+
+    /// Takes a duration option such as `--duration 10m`.
+    pub fn duration(&mut self, name: &str) -> Result<Option<Duration>> {
+        match self.value(name)? {
+            None => Ok(None),
+            Some(text) => parse_duration(&text)
+                .map(Some)
+                .ok_or_else(|| self.error(&format!(
+                    "{name} {text:?} is not a duration; use a number with s, m or h (30s, 10m, 3h) or ms"
+                ))),
+        }
+    }
+
+    /// Takes a whole-number option such as `--id 3`.
+    pub fn number(&mut self, name: &str, default: u32) -> Result<u32> {
+        match self.value(name)? {
+            None => Ok(default),
+            Some(text) => text
+                .parse()
+                .map_err(|_| self.error(&format!("{name} {text:?} is not a whole number"))),
+        }
+    }
+
+    /// Takes the next positional argument (one not starting with `-`).
+    pub fn positional(&mut self) -> Option<String> {
+        let i = self.rest.iter().position(|a| !a.starts_with('-') || a == "-")?;
+        self.rest.remove(i)
+    }
+
+    /// Fails if anything was not taken: a typo should not be ignored.
+    pub fn finish(self) -> Result<()> {
+        match self.rest.front() {
+            None => Ok(()),
+            Some(arg) if arg.starts_with('-') => Err(self.error(&format!("unknown option {arg}"))),
+            Some(arg) => Err(self.error(&format!("unexpected argument {arg:?}"))),
+        }
+    }
+
+    /// An error that names the program and points at `--help`.
+    pub fn error(&self, what: &str) -> Error {
+        Error::msg(format!("{what} (see {} --help)", self.program))
+    }
+}
+
+/// `500ms`, `30s`, `10m`, `3h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: f64 = number.parse().ok()?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+/// Runs a program's `main` body: an error is printed as `program: message`
+/// and the process exits with status 2 (bad usage or setup).
+pub fn exit_on_error<T>(program: &str, result: Result<T>) -> T {
+    match result {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Args {
+        Args::new("t", "usage", list.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn options_flags_and_positionals() {
+        let mut a = args(&["1.2.3.4", "--port=5", "--quiet", "--ip", "9.9.9.9", "80"]);
+        assert!(a.flag("--quiet"));
+        assert!(!a.flag("--json"));
+        assert_eq!(a.value("--port").unwrap().as_deref(), Some("5"));
+        assert_eq!(a.value("--ip").unwrap().as_deref(), Some("9.9.9.9"));
+        assert_eq!(a.positional().as_deref(), Some("1.2.3.4"));
+        assert_eq!(a.positional().as_deref(), Some("80"));
+        a.finish().unwrap();
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let mut a = args(&["--port"]);
+        let e = a.value("--port").unwrap_err().to_string();
+        assert!(e.contains("--port needs a value") && e.contains("t --help"), "{e}");
+        let e = args(&["--prot", "1"]).finish().unwrap_err().to_string();
+        assert!(e.contains("unknown option --prot"), "{e}");
+        let mut a = args(&["--duration", "soon"]);
+        let e = a.duration("--duration").unwrap_err().to_string();
+        assert!(e.contains("\"soon\" is not a duration"), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+        assert_eq!(parse_duration("3h"), Some(Duration::from_secs(10_800)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("5d"), None);
+        assert_eq!(parse_duration("s"), None);
+    }
+}

@@ -1,0 +1,373 @@
+//! A client node: one OS thread per server link, plus the main thread (M+1).
+//!
+//! Each link thread owns its socket and does everything for its link:
+//! connect, wait for the next due time, send `update;<key>;<n>`, read the
+//! ack, count. Nothing is shared between links except the stop flag, so the
+//! links never contend with each other; the main thread only reads their
+//! counters (relaxed atomics, written by one thread each) when asked for a
+//! status, and joins them at the end to collect what each link acked.
+//!
+//! The key of a link is its local `IP:PORT`, as in the seed. A reconnect gets
+//! a new local port and so a new key; the link remembers every key it used
+//! and what was acked on each, which is what startup verifies against the
+//! servers' dumps.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::{Context, Result};
+use crate::framing::{Line, LineReader};
+use crate::net;
+use crate::protocol::{self, MAX_LINE, Reply};
+use crate::schedule::{Pacer, sleep_until};
+
+/// Counters of one link, written only by its own thread.
+#[derive(Default)]
+struct LinkCounters {
+    up: AtomicBool,
+    sent: AtomicU64,
+    acked: AtomicU64,
+    late: AtomicU64,
+    errors: AtomicU64,
+    reconnects: AtomicU64,
+    anomalies: AtomicU64,
+}
+
+impl LinkCounters {
+    /// Adds one; a single writer, so a load and a store would do, but
+    /// `fetch_add` on an uncontended line costs the same and reads plainly.
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A running client node.
+pub struct Client {
+    id: u32,
+    started: Instant,
+    stop: Arc<AtomicBool>,
+    links: Vec<LinkHandle>,
+}
+
+struct LinkHandle {
+    server: SocketAddr,
+    counters: Arc<LinkCounters>,
+    thread: JoinHandle<Vec<KeyCount>>,
+}
+
+/// Totals over a client's links, at one moment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClientStatus {
+    /// The client's id (its index among this host's clients).
+    pub id: u32,
+    /// Links this client runs (one per server).
+    pub links: u64,
+    /// Links connected now.
+    pub links_up: u64,
+    /// Updates written.
+    pub sent: u64,
+    /// Updates acknowledged.
+    pub acked: u64,
+    /// Updates sent after their due time (fixed-rate only).
+    pub late: u64,
+    /// Failed connects, broken links and error replies.
+    pub errors: u64,
+    /// Times a link was re-established after being lost.
+    pub reconnects: u64,
+    /// Acks whose server count differed from ours.
+    pub anomalies: u64,
+    /// Seconds since the client's schedule started.
+    pub elapsed_s: f64,
+}
+
+/// What one key of one link ended with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyCount {
+    /// The server this key was sent to.
+    pub server: SocketAddr,
+    /// The link's local `IP:PORT` while it used this key.
+    pub key: String,
+    /// Updates the server acknowledged for this key.
+    pub acked: u64,
+    /// Updates written for this key whose ack never came (0 or 1: a link
+    /// has one update in flight at most, and a broken link gets a new key).
+    pub unacked: u64,
+}
+
+/// A client's final word: its totals and every key it used.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClientReport {
+    /// Totals at the moment every link had stopped.
+    pub status: ClientStatus,
+    /// Every key of every link.
+    pub keys: Vec<KeyCount>,
+}
+
+/// What a link thread needs to know.
+struct LinkPlan {
+    server: SocketAddr,
+    first_due: Instant,
+    config: Arc<Config>,
+    stop: Arc<AtomicBool>,
+    counters: Arc<LinkCounters>,
+}
+
+impl Client {
+    /// Starts one link thread per server.
+    ///
+    /// `id` and `clients` (this client's index and how many run on the host)
+    /// spread the links' first updates evenly across one interval, so the
+    /// whole host does not send in bursts at each tick.
+    ///
+    /// # Errors
+    /// When a thread cannot be started (an OS limit; the message says which).
+    pub fn start(config: Arc<Config>, servers: &[SocketAddr], id: u32, clients: u32) -> Result<Client> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let interval = config.interval();
+        let slots = (u64::from(clients.max(1)) * servers.len() as u64).max(1);
+        let mut links = Vec::with_capacity(servers.len());
+        for (j, &server) in servers.iter().enumerate() {
+            let slot = (u64::from(id) * servers.len() as u64 + j as u64) % slots;
+            let offset = interval.mul_f64(slot as f64 / slots as f64);
+            let counters = Arc::new(LinkCounters::default());
+            let plan = LinkPlan {
+                server,
+                first_due: started + offset,
+                config: config.clone(),
+                stop: stop.clone(),
+                counters: counters.clone(),
+            };
+            let thread = thread::Builder::new()
+                .name(format!("link to {server}"))
+                .stack_size(config.thread_stack_bytes())
+                .spawn(move || run_link(plan))
+                .map_err(|e| {
+                    let hint = net::limit_hint(&e);
+                    // Stop the links already started before reporting.
+                    stop.store(true, Ordering::Release);
+                    crate::error::Error::msg(format!(
+                        "client {id}: cannot start the thread for the link to {server}: {e}{hint}"
+                    ))
+                })?;
+            links.push(LinkHandle {
+                server,
+                counters,
+                thread,
+            });
+        }
+        Ok(Client {
+            id,
+            started,
+            stop,
+            links,
+        })
+    }
+
+    /// Current totals over all links.
+    pub fn status(&self) -> ClientStatus {
+        totals(
+            self.id,
+            self.started,
+            self.links.iter().map(|l| &*l.counters),
+        )
+    }
+
+    /// Stops every link after its in-flight update is answered, and returns
+    /// what each acked.
+    pub fn stop(self) -> ClientReport {
+        self.stop.store(true, Ordering::Release);
+        // Wake the links sleeping until their next due time.
+        for link in &self.links {
+            link.thread.thread().unpark();
+        }
+        let mut keys = Vec::new();
+        let mut counters = Vec::with_capacity(self.links.len());
+        for link in self.links {
+            counters.push(link.counters);
+            match link.thread.join() {
+                Ok(k) => keys.extend(k),
+                Err(_) => eprintln!("client {}: the link to {} panicked", self.id, link.server),
+            }
+        }
+        ClientReport {
+            status: totals(self.id, self.started, counters.iter().map(|c| &**c)),
+            keys,
+        }
+    }
+}
+
+/// Sums link counters into one status.
+fn totals<'a>(id: u32, started: Instant, links: impl Iterator<Item = &'a LinkCounters>) -> ClientStatus {
+    let mut s = ClientStatus {
+        id,
+        elapsed_s: started.elapsed().as_secs_f64(),
+        ..ClientStatus::default()
+    };
+    for c in links {
+        s.links += 1;
+        s.links_up += u64::from(c.up.load(Ordering::Relaxed));
+        s.sent += c.sent.load(Ordering::Relaxed);
+        s.acked += c.acked.load(Ordering::Relaxed);
+        s.late += c.late.load(Ordering::Relaxed);
+        s.errors += c.errors.load(Ordering::Relaxed);
+        s.reconnects += c.reconnects.load(Ordering::Relaxed);
+        s.anomalies += c.anomalies.load(Ordering::Relaxed);
+    }
+    s
+}
+
+/// How one connection of a link ended.
+enum Ended {
+    /// The client is stopping; the in-flight update (if any) was answered.
+    Stopped,
+    /// The link broke; reconnect.
+    Broken,
+}
+
+/// A link thread: connect, run updates until the link breaks, reconnect with
+/// backoff, until stopped. Returns every key used and what was acked on it.
+fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
+    let config = &plan.config;
+    let mut keys: Vec<KeyCount> = Vec::with_capacity(1);
+    let mut pacer = Pacer::new(config.schedule, config.interval(), plan.first_due);
+    let initial_backoff = Duration::from_millis(config.reconnect_initial_ms);
+    let mut backoff = initial_backoff;
+    let mut connected_before = false;
+
+    while !plan.stop.load(Ordering::Acquire) {
+        let stream = match connect(&plan) {
+            Ok(stream) => stream,
+            Err(e) => {
+                LinkCounters::bump(&plan.counters.errors);
+                log::warn!("link to {}: {e}; retrying in {} ms", plan.server, backoff.as_millis());
+                if !sleep_until(Instant::now() + backoff, &plan.stop) {
+                    break;
+                }
+                backoff = (backoff * 2).min(Duration::from_millis(config.reconnect_max_ms));
+                continue;
+            }
+        };
+        backoff = initial_backoff;
+        if connected_before {
+            LinkCounters::bump(&plan.counters.reconnects);
+        }
+        connected_before = true;
+        let key = match stream.local_addr() {
+            Ok(addr) => addr.to_string(),
+            Err(_) => continue,
+        };
+        log::info!("link to {} up, key {key}", plan.server);
+        // A reconnect may get the same local port back; the count continues.
+        let slot = match keys.iter().position(|k| k.key == key) {
+            Some(i) => i,
+            None => {
+                keys.push(KeyCount {
+                    server: plan.server,
+                    key,
+                    acked: 0,
+                    unacked: 0,
+                });
+                keys.len() - 1
+            }
+        };
+        pacer.restart(Instant::now());
+        plan.counters.up.store(true, Ordering::Relaxed);
+        let ended = run_connection(&plan, &stream, &mut keys[slot], &mut pacer);
+        plan.counters.up.store(false, Ordering::Relaxed);
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        if let Ended::Stopped = ended {
+            break;
+        }
+    }
+    keys
+}
+
+fn connect(plan: &LinkPlan) -> Result<TcpStream> {
+    let config = &plan.config;
+    let stream = TcpStream::connect_timeout(&plan.server, Duration::from_millis(config.connect_timeout_ms))
+        .with_context(|| format!("cannot connect to server {}", plan.server))?;
+    net::tune(
+        &stream,
+        Duration::from_millis(config.request_timeout_ms),
+        Duration::from_millis(config.request_timeout_ms),
+    )
+    .with_context(|| format!("cannot set socket options for {}", plan.server))?;
+    Ok(stream)
+}
+
+/// Sends updates on one connection until it breaks or the client stops.
+fn run_connection(plan: &LinkPlan, stream: &TcpStream, key: &mut KeyCount, pacer: &mut Pacer) -> Ended {
+    let counters = &plan.counters;
+    let mut reader = LineReader::new(stream, MAX_LINE);
+    let mut out = Vec::with_capacity(128);
+    loop {
+        let Some(due) = pacer.wait(&plan.stop) else {
+            return Ended::Stopped;
+        };
+        let sent_at = Instant::now();
+        if sent_at.saturating_duration_since(due) > Duration::from_millis(1) {
+            LinkCounters::bump(&counters.late);
+        }
+        let count = key.acked + 1;
+        out.clear();
+        protocol::encode_update(&mut out, &key.key, count);
+        if let Err(e) = (&*stream).write_all(&out) {
+            LinkCounters::bump(&counters.errors);
+            log::warn!("link to {}: write failed: {e}", plan.server);
+            return Ended::Broken;
+        }
+        LinkCounters::bump(&counters.sent);
+
+        let reply = match reader.read_line() {
+            Ok(Some(Line::Complete(line))) => protocol::parse_reply(line),
+            Ok(Some(Line::TooLong)) => None,
+            Ok(None) => {
+                key.unacked += 1;
+                LinkCounters::bump(&counters.errors);
+                log::warn!("link to {}: server closed the link; update #{count} unacked", plan.server);
+                return Ended::Broken;
+            }
+            Err(e) => {
+                key.unacked += 1;
+                LinkCounters::bump(&counters.errors);
+                log::warn!("link to {}: no ack for update #{count}: {e}", plan.server);
+                return Ended::Broken;
+            }
+        };
+        match reply {
+            Some(Reply::Ack(server_count)) => {
+                key.acked = count;
+                LinkCounters::bump(&counters.acked);
+                if server_count != count {
+                    LinkCounters::bump(&counters.anomalies);
+                    log::warn!(
+                        "link to {}: anomaly on key {}: sent update #{count}, server counts #{server_count}",
+                        plan.server,
+                        key.key
+                    );
+                }
+                pacer.completed(Instant::now());
+            }
+            Some(Reply::Err { code, detail }) => {
+                // The server refused the update, so it did not count it.
+                LinkCounters::bump(&counters.errors);
+                log::warn!("link to {}: server refused update: {code}: {detail}", plan.server);
+                return Ended::Broken;
+            }
+            _ => {
+                key.unacked += 1;
+                LinkCounters::bump(&counters.errors);
+                log::warn!("link to {}: unexpected reply to update #{count}", plan.server);
+                return Ended::Broken;
+            }
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! startup's children: finding, starting, talking to and ending them.
+//!
+//! Each child gets its stdin and stdout as pipes to startup, and one "proxy"
+//! thread in startup that owns those pipes. Everything a proxy learns goes
+//! into one unbounded crossbeam channel of [`Event`]s that startup's main
+//! thread reads: unbounded, so a proxy never waits for the main thread and
+//! nothing is lost if it reads slowly.
+//!
+//! * A **server** writes one `listening on` line when it accepts (startup's
+//!   readiness signal, no polling), then nothing until it exits, so its proxy
+//!   just waits for end-of-file and reports an exit it did not ask for.
+//! * A **client** answers `status` with one JSON line and `stop` with its
+//!   final report; its proxy forwards requests and replies.
+//!
+//! Children never outlive startup: each watches its stdin, and when startup
+//! dies for any reason (even `kill -9`) the OS closes the pipe, the child
+//! reads end-of-file and stops itself. Children also run in their own
+//! process group (Unix) or console process group (Windows), so a Ctrl-C at
+//! the terminal reaches only startup, which then stops them in order and
+//! still collects their reports.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::client::{ClientReport, ClientStatus};
+use crate::config::Config;
+use crate::error::{Context, Error, Result};
+
+/// The line a server prints on stdout once it accepts connections.
+pub const READY_PREFIX: &str = "mass_connect server listening on ";
+
+/// What a proxy thread tells startup's main thread.
+#[derive(Debug)]
+pub enum Event {
+    /// A server accepts connections at this address.
+    ServerReady {
+        /// The server's index in startup's list.
+        index: usize,
+        /// The address it printed.
+        addr: String,
+    },
+    /// A client answered `status`.
+    ClientStatus {
+        /// The client's index.
+        index: usize,
+        /// Its totals.
+        status: ClientStatus,
+    },
+    /// A client answered `stop` with its final report.
+    ClientFinal {
+        /// The client's index.
+        index: usize,
+        /// Its final report.
+        report: Box<ClientReport>,
+    },
+    /// A child's stdout closed: it exited, or is exiting.
+    Gone {
+        /// Server or client.
+        kind: Kind,
+        /// Its index in startup's list of that kind.
+        index: usize,
+        /// What the proxy saw.
+        detail: String,
+    },
+}
+
+/// What a child is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A server process.
+    Server,
+    /// A client process.
+    Client,
+}
+
+/// A request to a client's proxy.
+#[derive(Debug, Clone, Copy)]
+pub enum ToClient {
+    /// Ask for a status line.
+    Status,
+    /// Ask the client to stop and report.
+    Stop,
+}
+
+/// One child process.
+pub struct ChildProcess {
+    /// `server 127.0.0.1:38677` or `client 3`.
+    pub name: String,
+    /// The OS process id.
+    pub pid: u32,
+    child: Child,
+    /// The server's stdin (dropping it asks the server to stop); `None` for
+    /// clients, whose stdin belongs to their proxy.
+    stdin: Option<ChildStdin>,
+    /// A client's request channel to its proxy.
+    requests: Option<Sender<ToClient>>,
+}
+
+/// Finds a configured program next to the running executable, with this
+/// platform's suffix (`server.exe` in a Linux config means `server`).
+///
+/// # Errors
+/// The program is not there; the message says where it looked and how to
+/// build it.
+pub fn find_program(configured: &str, key: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot locate the running program")?;
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let path = dir.join(Config::program_file_name(configured));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::msg(format!(
+            "cannot find {} (from {key} = {configured:?}) next to {}; build all four programs \
+             with `cargo build --release` and run startup from target/release",
+            path.display(),
+            exe.display()
+        )))
+    }
+}
+
+/// A command whose child will not receive the terminal's Ctrl-C.
+fn isolated(program: &Path) -> Command {
+    let mut command = Command::new(program);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        // CREATE_NEW_PROCESS_GROUP: Ctrl-C is disabled in the new group.
+        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
+        command.creation_flags(CREATE_NEW_PROCESS_GROUP);
+    }
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    command
+}
+
+/// Starts a server and its proxy thread; `Event::ServerReady` follows.
+pub fn spawn_server(
+    program: &Path,
+    args: &[String],
+    index: usize,
+    name: String,
+    events: Sender<Event>,
+) -> Result<ChildProcess> {
+    let mut child = isolated(program)
+        .args(args)
+        .spawn()
+        .with_context(|| format!("cannot start {name} ({})", program.display()))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stdin = child.stdin.take();
+    thread::Builder::new()
+        .name(format!("proxy {name}"))
+        .stack_size(64 * 1024)
+        .spawn(move || server_proxy(index, stdout, events))
+        .context("cannot start a proxy thread")?;
+    Ok(ChildProcess {
+        name,
+        pid: child.id(),
+        child,
+        stdin,
+        requests: None,
+    })
+}
+
+fn server_proxy(index: usize, stdout: ChildStdout, events: Sender<Event>) {
+    let mut lines = BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let Ok(line) = line else { break };
+        if let Some(addr) = line.strip_prefix(READY_PREFIX) {
+            let _ = events.send(Event::ServerReady {
+                index,
+                addr: addr.trim().to_string(),
+            });
+        }
+    }
+    let _ = events.send(Event::Gone {
+        kind: Kind::Server,
+        index,
+        detail: "its output closed".into(),
+    });
+}
+
+/// Starts a client and its proxy thread.
+pub fn spawn_client(
+    program: &Path,
+    args: &[String],
+    index: usize,
+    events: Sender<Event>,
+) -> Result<ChildProcess> {
+    let name = format!("client {index}");
+    let mut child = isolated(program)
+        .args(args)
+        .spawn()
+        .with_context(|| format!("cannot start {name} ({})", program.display()))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stdin = child.stdin.take().expect("stdin is piped");
+    let (tx, rx) = crossbeam_channel::unbounded();
+    thread::Builder::new()
+        .name(format!("proxy {name}"))
+        .stack_size(64 * 1024)
+        .spawn(move || client_proxy(index, stdin, stdout, rx, events))
+        .context("cannot start a proxy thread")?;
+    Ok(ChildProcess {
+        name,
+        pid: child.id(),
+        child,
+        stdin: None,
+        requests: Some(tx),
+    })
+}
+
+fn client_proxy(
+    index: usize,
+    mut stdin: ChildStdin,
+    stdout: ChildStdout,
+    requests: Receiver<ToClient>,
+    events: Sender<Event>,
+) {
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    let detail = loop {
+        // A closed request channel means startup is going down: stop.
+        let request = requests.recv().unwrap_or(ToClient::Stop);
+        let word: &[u8] = match request {
+            ToClient::Status => b"status\n",
+            ToClient::Stop => b"stop\n",
+        };
+        if stdin.write_all(word).and_then(|_| stdin.flush()).is_err() {
+            break "its input closed".to_string();
+        }
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break "its output closed".to_string(),
+            Ok(_) => {}
+        }
+        let event = match request {
+            ToClient::Status => serde_json::from_str(&line)
+                .map(|status| Event::ClientStatus { index, status }),
+            ToClient::Stop => serde_json::from_str(&line).map(|report| Event::ClientFinal {
+                index,
+                report: Box::new(report),
+            }),
+        };
+        match event {
+            Ok(event) => {
+                let _ = events.send(event);
+            }
+            Err(e) => break format!("it sent a line startup cannot read ({e}): {:.120}", line.trim_end()),
+        }
+        if let ToClient::Stop = request {
+            // Wait for end-of-file so `Gone` marks the real exit.
+            let _ = reader.read_line(&mut line);
+            break "stopped".to_string();
+        }
+    };
+    let _ = events.send(Event::Gone {
+        kind: Kind::Client,
+        index,
+        detail,
+    });
+}
+
+impl ChildProcess {
+    /// Sends a request to a client's proxy (ignored for servers).
+    pub fn request(&self, request: ToClient) {
+        if let Some(tx) = &self.requests {
+            let _ = tx.send(request);
+        }
+    }
+
+    /// Asks a server to stop by closing its stdin.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// How the child ended, waiting up to `timeout`; kills it if it is still
+    /// running then. Returns a description of its exit.
+    pub fn reap(&mut self, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return describe(status),
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+                Ok(None) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return format!("did not stop within {} ms and was killed", timeout.as_millis());
+                }
+                Err(e) => return format!("cannot be waited for: {e}"),
+            }
+        }
+    }
+
+    /// Kills the child at once (used when startup must abort).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn describe(status: std::process::ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return format!("was killed by signal {signal}");
+        }
+    }
+    match status.code() {
+        Some(0) => "exited normally".into(),
+        Some(code) => format!("exited with status {code}"),
+        None => "exited".into(),
+    }
+}
