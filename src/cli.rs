@@ -28,7 +28,7 @@ impl Args {
     pub fn new(program: &'static str, usage: &str, args: impl IntoIterator<Item = String>) -> Args {
         let rest: VecDeque<String> = args.into_iter().collect();
         if rest.iter().any(|a| a == "--help" || a == "-h") {
-            println!("{}", usage.trim_end());
+            say(usage.trim_end());
             std::process::exit(0);
         }
         Args { program, rest }
@@ -134,6 +134,18 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         _ => return None,
     };
     (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+/// Prints to stdout, ignoring a closed pipe (`startup | head` must not
+/// panic the way `println!` does).
+pub fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    if !text.ends_with('\n') {
+        let _ = out.write_all(b"\n");
+    }
+    let _ = out.flush();
 }
 
 /// Runs a program's `main` body: an error is printed as `program: message`

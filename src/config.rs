@@ -167,13 +167,9 @@ impl Config {
 
     /// Parses and validates config text (the file name is added by [`Config::load`]).
     pub fn from_json(text: &str) -> Result<Config> {
-        let value: Value = serde_json::from_str(text).map_err(|e| {
-            Error::msg(format!(
-                "not valid JSON at line {}, column {}: {e}",
-                e.line(),
-                e.column()
-            ))
-        })?;
+        // serde_json's message ends with "at line L column C".
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Error::msg(format!("not valid JSON: {e}")))?;
         let Value::Object(map) = value else {
             return Err(Error::msg(
                 "expected a JSON object such as {\"server_port_list\": \"38677\"}",

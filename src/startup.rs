@@ -281,6 +281,8 @@ struct RunState<'a> {
     dead: Vec<DeadChild>,
     gone_servers: Vec<String>,
     gone_clients: Vec<usize>,
+    /// Status answers still awaited in the current round.
+    pending: usize,
     status: StatusLine,
 }
 
@@ -295,6 +297,7 @@ impl<'a> RunState<'a> {
             dead: Vec::new(),
             gone_servers: Vec::new(),
             gone_clients: Vec::new(),
+            pending: 0,
             status: StatusLine::new(options.quiet, options.duration),
         }
     }
@@ -307,18 +310,16 @@ impl<'a> RunState<'a> {
             .duration
             .map(|d| crossbeam_channel::at(self.started + d))
             .unwrap_or_else(crossbeam_channel::never);
-        for client in &fleet.clients {
-            client.request(ToClient::Status);
-        }
+        self.poll(fleet);
         loop {
             select! {
                 recv(ticker) -> _ => {
-                    self.status.print(self.started, self.links, self.target, &self.latest);
-                    for (i, client) in fleet.clients.iter().enumerate() {
-                        if !self.gone_clients.contains(&i) {
-                            client.request(ToClient::Status);
-                        }
+                    // A round still unanswered after a second is printed with
+                    // what arrived; late answers count in the next round.
+                    if self.pending > 0 {
+                        self.print_status();
                     }
+                    self.poll(fleet);
                 }
                 recv(events) -> event => match event {
                     Ok(event) => self.on_event(fleet, event),
@@ -339,6 +340,10 @@ impl<'a> RunState<'a> {
         match event {
             Event::ClientStatus { index, status } => {
                 self.latest.insert(index, status);
+                self.pending = self.pending.saturating_sub(1);
+                if self.pending == 0 {
+                    self.print_status();
+                }
             }
             Event::Gone { kind, index, detail } => {
                 let child = match kind {
@@ -362,6 +367,22 @@ impl<'a> RunState<'a> {
             }
             Event::ServerReady { .. } | Event::ClientFinal { .. } => {}
         }
+    }
+
+    /// Starts a status round: one `status` request to every live client.
+    fn poll(&mut self, fleet: &Fleet) {
+        self.pending = 0;
+        for (i, client) in fleet.clients.iter().enumerate() {
+            if !self.gone_clients.contains(&i) {
+                client.request(ToClient::Status);
+                self.pending += 1;
+            }
+        }
+    }
+
+    fn print_status(&mut self) {
+        self.pending = 0;
+        self.status.print(self.started, self.links, self.target, &self.latest);
     }
 
     /// Asks every live client to stop and waits for their final reports.

@@ -80,7 +80,7 @@ fn run() -> Result<()> {
     }
     let report = client.stop();
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        cli::say(&serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {
         print_report(&report);
     }
@@ -114,11 +114,12 @@ fn serve_supervisor(client: Client) {
 
 fn print_report(report: &ClientReport) {
     let s = &report.status;
-    println!(
-        "client {}: {:.1} s, {} links, sent {}, acked {}, late {}, errors {}, reconnects {}, anomalies {}",
+    let mut text = format!(
+        "client {}: {:.1} s, {} links, sent {}, acked {}, late {}, errors {}, reconnects {}, anomalies {}\n",
         s.id, s.elapsed_s, s.links, s.sent, s.acked, s.late, s.errors, s.reconnects, s.anomalies
     );
     for k in &report.keys {
-        println!("  {} key {}: {} acked, {} unacked", k.server, k.key, k.acked, k.unacked);
+        text += &format!("  {} key {}: {} acked, {} unacked\n", k.server, k.key, k.acked, k.unacked);
     }
+    cli::say(&text);
 }

@@ -54,6 +54,6 @@ fn run() -> Result<bool> {
         return Err(Error::msg("`quit` only makes sense at the interactive prompt"));
     }
     let outcome = omclient::run(&command, &Target { config: &config, server, json })?;
-    println!("{}", outcome.text.trim_end());
+    cli::say(outcome.text.trim_end());
     Ok(outcome.all_up)
 }

@@ -74,10 +74,10 @@ fn run() -> Result<()> {
 
     let stats = server.run();
     if !supervised {
-        println!(
+        cli::say(&format!(
             "server {} stopped: {} updates on {} keys, {} anomalies, {} protocol errors",
             stats.server, stats.updates, stats.keys, stats.anomalies, stats.protocol_errors
-        );
+        ));
     }
     Ok(())
 }

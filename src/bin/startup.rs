@@ -62,7 +62,7 @@ fn run() -> Result<bool> {
         quiet,
     };
     let report = startup::run(&options)?;
-    print!("{}", report.to_text());
+    cli::say(&report.to_text());
     if let Some(path) = report_path {
         let json = serde_json::to_string_pretty(&report).unwrap_or_default();
         std::fs::write(&path, json + "\n")

@@ -1,0 +1,98 @@
+//! A standalone client against a real server; logging on and off.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+#[test]
+fn standalone_client_reports_what_the_server_counted() {
+    let dir = TempDir::new("client");
+    let config = dir.write("config.json", &config_json(&[1], 0, ""));
+    let server = TestServer::start(&config, 0);
+    let addr = server.addr.to_string();
+    let out = run(
+        "client",
+        &["--config", config.to_str().unwrap(), "--server", &addr, "--duration", "500ms", "--json"],
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let keys = report["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let acked = keys[0]["acked"].as_u64().unwrap();
+    assert!(acked > 0);
+
+    let mut peer = Peer::connect(server.addr);
+    let dump: Value = serde_json::from_str(peer.call("dump").strip_prefix("ok;").unwrap()).unwrap();
+    assert_eq!(dump["keys"][0][0], keys[0]["key"]);
+    assert_eq!(dump["keys"][0][1].as_u64().unwrap(), acked);
+}
+
+#[test]
+fn client_reconnects_when_its_server_returns() {
+    let dir = TempDir::new("reconnect");
+    let port = free_ports(1)[0];
+    let config = dir.write(
+        "config.json",
+        &config_json(&[port], 0, r#", "reconnect_initial_ms": 10, "reconnect_max_ms": 50"#),
+    );
+    // The client starts first and counts failed connects until the server is up.
+    let mut client = std::process::Command::new(bin("client"))
+        .args(["--config", config.to_str().unwrap(), "--duration", "3s", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until its status line shows failed connects, then start the server.
+    let stderr = std::io::BufReader::new(client.stderr.take().unwrap());
+    let mut lines = std::io::BufRead::lines(stderr);
+    loop {
+        let line = lines.next().expect("client ended early").unwrap();
+        if line.contains("links 0/1") && !line.contains("errors 0 ") {
+            break;
+        }
+    }
+    let server = TestServer::start(&config, port);
+    let out = client.wait_with_output().unwrap();
+    let report: Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert!(report["status"]["errors"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(report["status"]["acked"].as_u64().unwrap() > 0, "{report:#}");
+    drop(server);
+}
+
+#[test]
+fn logging_writes_a_file_per_process_only_when_switched_on() {
+    let dir = TempDir::new("logs");
+    let logs = dir.path("logs");
+    let extra = format!(r#", "log_switch": true, "log_dir": {:?}"#, logs.to_str().unwrap());
+    let config = dir.write("on.json", &config_json(&[1], 0, &extra));
+    let server = TestServer::start(&config, 0);
+    let mut peer = Peer::connect(server.addr);
+    assert_eq!(peer.call("update;k:1;1"), "ack;1");
+    assert!(peer.call("bogus").starts_with("err;"));
+    let pid = server.child.id();
+    let file = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("server-"))
+        .expect("a server log file");
+    let name = file.file_name().to_string_lossy().into_owned();
+    if cfg!(target_os = "linux") {
+        // Under Wine the process id is Wine's own number, not the Linux PID.
+        assert!(name.starts_with(&format!("server-{pid}-")), "{name}");
+    }
+    let text = std::fs::read_to_string(file.path()).unwrap();
+    assert!(text.contains("listening on"), "{text}");
+    assert!(text.contains("bad line from"), "{text}");
+
+    // Off (the default): no log directory appears.
+    let quiet_logs = dir.path("quiet");
+    let extra = format!(r#", "log_dir": {:?}"#, quiet_logs.to_str().unwrap());
+    let config = dir.write("off.json", &config_json(&[1], 0, &extra));
+    let server = TestServer::start(&config, 0);
+    assert_eq!(Peer::connect(server.addr).call("update;k:1;1"), "ack;1");
+    assert!(!quiet_logs.exists());
+}

@@ -1,0 +1,153 @@
+//! startup runs the real system on 127.0.0.1 and verifies it.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+fn read_report(path: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn small_run_verifies_exactly_and_reports() {
+    let dir = TempDir::new("startup");
+    let ports = free_ports(2);
+    let config = dir.write("config.json", &config_json(&ports, 3, ""));
+    let report = dir.path("r.json");
+    let out = run(
+        "startup",
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--duration",
+            "2s",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "startup failed: {}{}", stdout(&out), stderr(&out));
+    let r = read_report(&report);
+    assert_eq!(r["verify"]["ok"], true, "{r:#}");
+    assert_eq!(r["links"], 6);
+    assert_eq!(r["target_ops_per_s"].as_f64().unwrap(), 600.0);
+    let acked = r["acked"].as_u64().unwrap();
+    assert!(acked > 0);
+    // Every acked update is on a server, and nothing else is.
+    assert_eq!(r["verify"]["server_total"].as_u64().unwrap(), acked);
+    assert_eq!(r["verify"]["client_acked"].as_u64().unwrap(), acked);
+    assert_eq!(r["verify"]["mismatched_keys"], 0);
+    assert_eq!(r["verify"]["keys_checked"], 6);
+    // The rate is the acked count over the duration, by definition.
+    let rate = r["achieved_ops_per_s"].as_f64().unwrap();
+    let duration = r["duration_s"].as_f64().unwrap();
+    assert!((rate * duration - acked as f64).abs() < 1.0, "{rate} x {duration} != {acked}");
+    assert!(duration > 1.0 && duration < 4.0, "{duration}");
+    assert_eq!(r["children_died"].as_array().unwrap().len(), 0);
+    assert_eq!(r["server_stats"].as_array().unwrap().len(), 2);
+    // The text report says the same.
+    let text = stdout(&out);
+    assert!(text.contains("verify") && text.contains("OK"), "{text}");
+    // Not a terminal here, so the status came as plain lines.
+    assert!(stderr(&out).contains("links 6/6"), "{}", stderr(&out));
+}
+
+#[test]
+fn seed_conf_runs_unchanged() {
+    // The seed's own file: its Windows program names, its ports, 100 clients.
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed-conf.json");
+    let dir = TempDir::new("seed");
+    let report = dir.path("r.json");
+    let out = run(
+        "startup",
+        &["--config", seed, "--duration", "2s", "--quiet", "--report", report.to_str().unwrap()],
+        Duration::from_secs(120),
+    );
+    assert!(out.status.success(), "startup failed: {}{}", stdout(&out), stderr(&out));
+    let r = read_report(&report);
+    assert_eq!(r["verify"]["ok"], true, "{r:#}");
+    assert_eq!(r["links"], 300);
+    assert_eq!(r["clients"], 100);
+    assert_eq!(r["servers"], 3);
+    assert!(r["acked"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bad_configs_stop_before_anything_starts() {
+    let dir = TempDir::new("badconf");
+    let cases = [
+        (r#"{"update_interval": 10}"#, "did you mean \"update_intervals\""),
+        (r#"{"server_port_list": "38677;99999"}"#, "\"99999\" is not a port"),
+        (r#"{"update_intervals": 0}"#, "\"update_intervals\": 0 is not accepted"),
+        ("{\n\"log_switch\": fals\n}", "not valid JSON: expected ident at line 3"),
+    ];
+    for (json, expected) in cases {
+        let config = dir.write("bad.json", json);
+        let out = run("startup", &["--config", config.to_str().unwrap()], Duration::from_secs(20));
+        assert_eq!(out.status.code(), Some(2), "{json}");
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{json}: {err}");
+        assert!(err.contains("bad.json"), "error should name the file: {err}");
+    }
+    let missing = dir.path("missing.json");
+    let out = run("startup", &["--config", missing.to_str().unwrap()], Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot read config file"), "{}", stderr(&out));
+}
+
+#[test]
+fn every_program_has_help_and_rejects_unknown_options() {
+    for program in ["server", "client", "startup", "omclient"] {
+        let out = run(program, &["--help"], Duration::from_secs(20));
+        assert!(out.status.success());
+        assert!(stdout(&out).contains("--config PATH"), "{program}");
+        let out = run(program, &["--bogus"], Duration::from_secs(20));
+        assert_eq!(out.status.code(), Some(2), "{program}");
+        assert!(stderr(&out).contains("--bogus"), "{program}: {}", stderr(&out));
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn no_child_outlives_startup_even_when_killed() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = TempDir::new("orphans");
+    let ports = free_ports(2);
+    let config = dir.write("config.json", &config_json(&ports, 4, ""));
+    let needle = config.to_str().unwrap().to_string();
+
+    // A normal run: when startup exits, none of its children remain.
+    let out = run("startup", &["--config", &needle, "--duration", "1s"], Duration::from_secs(60));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(processes_mentioning(&needle), Vec::<u32>::new());
+
+    // kill -9 startup mid-run: the children see their stdin close and exit.
+    let mut startup = Command::new(bin("startup"))
+        .args(["--config", &needle])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Readiness: the status line says every link is up.
+    let mut lines = BufReader::new(startup.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("startup ended early").unwrap();
+        if line.contains("links 8/8") {
+            break;
+        }
+    }
+    assert_eq!(processes_mentioning(&needle).len(), 7, "startup, 2 servers, 4 clients");
+    startup.kill().unwrap();
+    startup.wait().unwrap();
+    // The children exit on their own; give them a bounded time to do so.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !processes_mentioning(&needle).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "children outlived startup");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
