@@ -101,7 +101,10 @@ impl Args {
 
     /// Takes the next positional argument (one not starting with `-`).
     pub fn positional(&mut self) -> Option<String> {
-        let i = self.rest.iter().position(|a| !a.starts_with('-') || a == "-")?;
+        let i = self
+            .rest
+            .iter()
+            .position(|a| !a.starts_with('-') || a == "-")?;
         self.rest.remove(i)
     }
 
@@ -123,7 +126,9 @@ impl Args {
 /// `500ms`, `30s`, `10m`, `3h`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let n: f64 = number.parse().ok()?;
     let seconds = match unit {
@@ -184,7 +189,10 @@ mod tests {
     fn mistakes_are_named() {
         let mut a = args(&["--port"]);
         let e = a.value("--port").unwrap_err().to_string();
-        assert!(e.contains("--port needs a value") && e.contains("t --help"), "{e}");
+        assert!(
+            e.contains("--port needs a value") && e.contains("t --help"),
+            "{e}"
+        );
         let e = args(&["--prot", "1"]).finish().unwrap_err().to_string();
         assert!(e.contains("unknown option --prot"), "{e}");
         let mut a = args(&["--duration", "soon"]);

@@ -128,7 +128,12 @@ impl Client {
     ///
     /// # Errors
     /// When a thread cannot be started (an OS limit; the message says which).
-    pub fn start(config: Arc<Config>, servers: &[SocketAddr], id: u32, clients: u32) -> Result<Client> {
+    pub fn start(
+        config: Arc<Config>,
+        servers: &[SocketAddr],
+        id: u32,
+        clients: u32,
+    ) -> Result<Client> {
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
         let interval = config.interval();
@@ -205,7 +210,11 @@ impl Client {
 }
 
 /// Sums link counters into one status.
-fn totals<'a>(id: u32, started: Instant, links: impl Iterator<Item = &'a LinkCounters>) -> ClientStatus {
+fn totals<'a>(
+    id: u32,
+    started: Instant,
+    links: impl Iterator<Item = &'a LinkCounters>,
+) -> ClientStatus {
     let mut s = ClientStatus {
         id,
         elapsed_s: started.elapsed().as_secs_f64(),
@@ -247,7 +256,11 @@ fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
             Ok(stream) => stream,
             Err(e) => {
                 LinkCounters::bump(&plan.counters.errors);
-                log::warn!("link to {}: {e}; retrying in {} ms", plan.server, backoff.as_millis());
+                log::warn!(
+                    "link to {}: {e}; retrying in {} ms",
+                    plan.server,
+                    backoff.as_millis()
+                );
                 if !sleep_until(Instant::now() + backoff, &plan.stop) {
                     break;
                 }
@@ -292,8 +305,11 @@ fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
 
 fn connect(plan: &LinkPlan) -> Result<TcpStream> {
     let config = &plan.config;
-    let stream = TcpStream::connect_timeout(&plan.server, Duration::from_millis(config.connect_timeout_ms))
-        .with_context(|| format!("cannot connect to server {}", plan.server))?;
+    let stream = TcpStream::connect_timeout(
+        &plan.server,
+        Duration::from_millis(config.connect_timeout_ms),
+    )
+    .with_context(|| format!("cannot connect to server {}", plan.server))?;
     net::tune(
         &stream,
         Duration::from_millis(config.request_timeout_ms),
@@ -304,7 +320,12 @@ fn connect(plan: &LinkPlan) -> Result<TcpStream> {
 }
 
 /// Sends updates on one connection until it breaks or the client stops.
-fn run_connection(plan: &LinkPlan, stream: &TcpStream, key: &mut KeyCount, pacer: &mut Pacer) -> Ended {
+fn run_connection(
+    plan: &LinkPlan,
+    stream: &TcpStream,
+    key: &mut KeyCount,
+    pacer: &mut Pacer,
+) -> Ended {
     let counters = &plan.counters;
     let mut reader = LineReader::new(stream, MAX_LINE);
     let mut out = Vec::with_capacity(128);
@@ -332,7 +353,10 @@ fn run_connection(plan: &LinkPlan, stream: &TcpStream, key: &mut KeyCount, pacer
             Ok(None) => {
                 key.unacked += 1;
                 LinkCounters::bump(&counters.errors);
-                log::warn!("link to {}: server closed the link; update #{count} unacked", plan.server);
+                log::warn!(
+                    "link to {}: server closed the link; update #{count} unacked",
+                    plan.server
+                );
                 return Ended::Broken;
             }
             Err(e) => {
@@ -359,13 +383,19 @@ fn run_connection(plan: &LinkPlan, stream: &TcpStream, key: &mut KeyCount, pacer
             Some(Reply::Err { code, detail }) => {
                 // The server refused the update, so it did not count it.
                 LinkCounters::bump(&counters.errors);
-                log::warn!("link to {}: server refused update: {code}: {detail}", plan.server);
+                log::warn!(
+                    "link to {}: server refused update: {code}: {detail}",
+                    plan.server
+                );
                 return Ended::Broken;
             }
             _ => {
                 key.unacked += 1;
                 LinkCounters::bump(&counters.errors);
-                log::warn!("link to {}: unexpected reply to update #{count}", plan.server);
+                log::warn!(
+                    "link to {}: unexpected reply to update #{count}",
+                    plan.server
+                );
                 return Ended::Broken;
             }
         }

@@ -168,8 +168,8 @@ impl Config {
     /// Parses and validates config text (the file name is added by [`Config::load`]).
     pub fn from_json(text: &str) -> Result<Config> {
         // serde_json's message ends with "at line L column C".
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| Error::msg(format!("not valid JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| Error::msg(format!("not valid JSON: {e}")))?;
         let Value::Object(map) = value else {
             return Err(Error::msg(
                 "expected a JSON object such as {\"server_port_list\": \"38677\"}",
@@ -192,13 +192,14 @@ impl Config {
                 "log_level" => c.log_level = one_of(key, v, LOG_LEVELS)?,
                 "log_dir" => c.log_dir = PathBuf::from(string(key, v, "a directory path")?),
                 "schedule" => {
-                    c.schedule = match one_of(key, v, &["fixed-rate", "fixed-delay", "closed-loop"])?
-                        .as_str()
-                    {
-                        "fixed-rate" => Schedule::FixedRate,
-                        "fixed-delay" => Schedule::FixedDelay,
-                        _ => Schedule::ClosedLoop,
-                    }
+                    c.schedule =
+                        match one_of(key, v, &["fixed-rate", "fixed-delay", "closed-loop"])?
+                            .as_str()
+                        {
+                            "fixed-rate" => Schedule::FixedRate,
+                            "fixed-delay" => Schedule::FixedDelay,
+                            _ => Schedule::ClosedLoop,
+                        }
                 }
                 "connect_timeout_ms" => c.connect_timeout_ms = int(key, v, 1, 600_000)?,
                 "request_timeout_ms" => c.request_timeout_ms = int(key, v, 1, 600_000)?,
@@ -323,7 +324,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 fn bad(key: &str, v: &Value, accepted: &str) -> Error {
-    Error::msg(format!("key \"{key}\": {v} is not accepted; expected {accepted}"))
+    Error::msg(format!(
+        "key \"{key}\": {v} is not accepted; expected {accepted}"
+    ))
 }
 
 fn int(key: &str, v: &Value, min: u64, max: u64) -> Result<u64> {
@@ -364,7 +367,11 @@ fn one_of(key: &str, v: &Value, choices: &[&str]) -> Result<String> {
 }
 
 fn app_name(key: &str, v: &Value) -> Result<String> {
-    let s = string(key, v, "a program file name such as \"server\" or \"server.exe\"")?;
+    let s = string(
+        key,
+        v,
+        "a program file name such as \"server\" or \"server.exe\"",
+    )?;
     if s.trim().is_empty() || s.contains(['/', '\\']) {
         return Err(bad(
             key,
@@ -402,7 +409,8 @@ fn items(key: &str, v: &Value, accepted: &str) -> Result<Vec<String>> {
 }
 
 fn ip_list(key: &str, v: &Value) -> Result<Vec<IpAddr>> {
-    let accepted = "IP addresses separated by ';' (\"127.0.0.1;198.18.0.2\") or a JSON array of them";
+    let accepted =
+        "IP addresses separated by ';' (\"127.0.0.1;198.18.0.2\") or a JSON array of them";
     let mut ips = Vec::new();
     for item in items(key, v, accepted)? {
         let ip: IpAddr = item.parse().map_err(|_| {
@@ -417,7 +425,9 @@ fn ip_list(key: &str, v: &Value) -> Result<Vec<IpAddr>> {
             )));
         }
         if ips.contains(&ip) {
-            return Err(Error::msg(format!("key \"{key}\": \"{item}\" is listed twice")));
+            return Err(Error::msg(format!(
+                "key \"{key}\": \"{item}\" is listed twice"
+            )));
         }
         ips.push(ip);
     }
@@ -425,16 +435,23 @@ fn ip_list(key: &str, v: &Value) -> Result<Vec<IpAddr>> {
 }
 
 fn port_list(key: &str, v: &Value) -> Result<Vec<u16>> {
-    let accepted = "ports from 1 to 65535 separated by ';' (\"38677;38678\") or a JSON array of them";
+    let accepted =
+        "ports from 1 to 65535 separated by ';' (\"38677;38678\") or a JSON array of them";
     let mut ports = Vec::new();
     for item in items(key, v, accepted)? {
-        let port = item.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
-            Error::msg(format!(
-                "key \"{key}\": \"{item}\" is not a port; expected {accepted}"
-            ))
-        })?;
+        let port = item
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| {
+                Error::msg(format!(
+                    "key \"{key}\": \"{item}\" is not a port; expected {accepted}"
+                ))
+            })?;
         if ports.contains(&port) {
-            return Err(Error::msg(format!("key \"{key}\": port {port} is listed twice")));
+            return Err(Error::msg(format!(
+                "key \"{key}\": port {port} is listed twice"
+            )));
         }
         ports.push(port);
     }
@@ -489,7 +506,10 @@ mod tests {
         assert!(e.contains("unknown key \"update_interval\""), "{e}");
         assert!(e.contains("did you mean \"update_intervals\""), "{e}");
         let e = err(r#"{"zzz": 1}"#);
-        assert!(e.contains("unknown key \"zzz\"") && !e.contains("did you mean"), "{e}");
+        assert!(
+            e.contains("unknown key \"zzz\"") && !e.contains("did you mean"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -510,7 +530,10 @@ mod tests {
         let e = err(r#"{"server_ip_list": "0.0.0.0"}"#);
         assert!(e.contains("not an address clients can connect to"), "{e}");
         let e = err(r#"{"log_switch": "yes"}"#);
-        assert!(e.contains("\"log_switch\": \"yes\"") && e.contains("true or false"), "{e}");
+        assert!(
+            e.contains("\"log_switch\": \"yes\"") && e.contains("true or false"),
+            "{e}"
+        );
         let e = err(r#"{"schedule": "fast"}"#);
         assert!(e.contains("fixed-rate, fixed-delay, closed-loop"), "{e}");
         let e = err(r#"{"client_num_per_host": -1}"#);
@@ -545,7 +568,9 @@ mod tests {
 
     #[test]
     fn missing_file_names_path() {
-        let e = Config::load(Path::new("/nonexistent/mc.json")).unwrap_err().to_string();
+        let e = Config::load(Path::new("/nonexistent/mc.json"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/mc.json"), "{e}");
     }
 
@@ -553,7 +578,10 @@ mod tests {
     fn readme_documents_every_key() {
         let readme = include_str!("../README.md");
         for key in KEYS {
-            assert!(readme.contains(&format!("`{key}`")), "README lacks config key {key}");
+            assert!(
+                readme.contains(&format!("`{key}`")),
+                "README lacks config key {key}"
+            );
         }
     }
 }

@@ -77,6 +77,10 @@ impl<R: Read> LineReader<R> {
                     self.discarding = false;
                     continue;
                 }
+                // A whole overlong line can arrive in one read.
+                if line_end - line_start > self.max_line {
+                    return Ok(Some(Line::TooLong));
+                }
                 let mut line = &self.buf[line_start..line_end];
                 if let [rest @ .., b'\r'] = line {
                     line = rest;

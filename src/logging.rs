@@ -35,7 +35,10 @@ pub fn init(config: &Config, program: &str) -> Result<Option<PathBuf>> {
         _ => log::LevelFilter::Info,
     };
     fs::create_dir_all(&config.log_dir).with_context(|| {
-        format!("cannot create log directory {} (log_dir)", config.log_dir.display())
+        format!(
+            "cannot create log directory {} (log_dir)",
+            config.log_dir.display()
+        )
     })?;
     let path = config.log_dir.join(format!(
         "{program}-{}-{}.log",
@@ -58,7 +61,10 @@ pub fn init(config: &Config, program: &str) -> Result<Option<PathBuf>> {
 
 /// `YYYYMMDD-HHMMSS` in UTC, without pulling in a date crate.
 fn timestamp(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
     format!(

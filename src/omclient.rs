@@ -63,7 +63,10 @@ impl Target<'_> {
     }
 
     /// Runs `f` on every server; a failure becomes a "down" entry.
-    fn each<T>(&self, mut f: impl FnMut(&mut OpsConnection) -> Result<T>) -> Vec<(SocketAddr, Result<T>)> {
+    fn each<T>(
+        &self,
+        mut f: impl FnMut(&mut OpsConnection) -> Result<T>,
+    ) -> Vec<(SocketAddr, Result<T>)> {
         self.servers()
             .into_iter()
             .map(|addr| (addr, self.connect(addr).and_then(|mut c| f(&mut c))))
@@ -91,9 +94,8 @@ pub fn command_name(word: &str) -> Option<&'static str> {
 /// # Errors
 /// An unknown command. Servers that are down are part of the outcome.
 pub fn run(command: &str, target: &Target<'_>) -> Result<Outcome> {
-    let name = command_name(command).ok_or_else(|| {
-        Error::msg(format!("unknown command {command:?}; try `omclient help`"))
-    })?;
+    let name = command_name(command)
+        .ok_or_else(|| Error::msg(format!("unknown command {command:?}; try `omclient help`")))?;
     match name {
         "help" => Ok(Outcome {
             text: COMMANDS.to_string(),
@@ -113,7 +115,11 @@ pub fn run(command: &str, target: &Target<'_>) -> Result<Outcome> {
 
 fn config(target: &Target<'_>) -> Result<Outcome> {
     let mut value = serde_json::to_value(target.config).map_err(|e| Error::msg(e.to_string()))?;
-    value["ops_token"] = json!(if target.config.ops_token.is_empty() { "" } else { "(set)" });
+    value["ops_token"] = json!(if target.config.ops_token.is_empty() {
+        ""
+    } else {
+        "(set)"
+    });
     if let Some(addr) = target.server {
         // Ask the server for the config it actually runs with.
         return Ok(match target.connect(addr).and_then(|mut c| c.config()) {
@@ -152,7 +158,11 @@ fn servers(target: &Target<'_>) -> Outcome {
     let mut t = String::new();
     for (addr, r) in &results {
         match r {
-            Ok(rtt) => writeln!(t, "{addr:<24} up    round trip {:.2} ms", rtt.as_secs_f64() * 1e3),
+            Ok(rtt) => writeln!(
+                t,
+                "{addr:<24} up    round trip {:.2} ms",
+                rtt.as_secs_f64() * 1e3
+            ),
             Err(e) => writeln!(t, "{addr:<24} DOWN  {e}"),
         }
         .ok();
@@ -165,7 +175,10 @@ fn servers(target: &Target<'_>) -> Outcome {
 fn stats(target: &Target<'_>) -> Outcome {
     let results = target.each(|c| c.stats());
     let all_up = results.iter().all(|(_, r)| r.is_ok());
-    let up: Vec<&ServerStats> = results.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
+    let up: Vec<&ServerStats> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .collect();
     let total = |f: fn(&ServerStats) -> u64| up.iter().map(|s| f(s)).sum::<u64>();
     let totals = json!({
         "links": total(|s| s.links),
@@ -215,7 +228,10 @@ fn stats(target: &Target<'_>) -> Outcome {
 fn dump(target: &Target<'_>) -> Outcome {
     let results = target.each(|c| c.dump());
     let all_up = results.iter().all(|(_, r)| r.is_ok());
-    let up: Vec<&ServerDump> = results.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
+    let up: Vec<&ServerDump> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .collect();
     let grand_total: u64 = up.iter().map(|d| d.total).sum();
     let keys: usize = up.iter().map(|d| d.keys.len()).sum();
     if target.json {
@@ -239,7 +255,12 @@ fn dump(target: &Target<'_>) -> Outcome {
             }
         }
     }
-    writeln!(t, "total: {keys} keys, {grand_total} updates on {} servers up", up.len()).ok();
+    writeln!(
+        t,
+        "total: {keys} keys, {grand_total} updates on {} servers up",
+        up.len()
+    )
+    .ok();
     Outcome { text: t, all_up }
 }
 
@@ -251,7 +272,9 @@ fn stop(target: &Target<'_>) -> Outcome {
             .iter()
             .map(|(addr, r)| match r {
                 Ok(()) => json!({"server": addr.to_string(), "stopped": true}),
-                Err(e) => json!({"server": addr.to_string(), "stopped": false, "error": e.to_string()}),
+                Err(e) => {
+                    json!({"server": addr.to_string(), "stopped": false, "error": e.to_string()})
+                }
             })
             .collect();
         return Outcome {
@@ -288,7 +311,10 @@ fn pretty(v: &Value) -> String {
 /// The interactive prompt, like the seed's: reads commands until `q` or
 /// end of input. Each line may carry `--server` and `--json` too.
 pub fn interactive(config: &Config, input: impl BufRead, mut output: impl Write) -> Result<()> {
-    let _ = writeln!(output, "mass_connect omclient: type 'h' for help, 'q' to quit ('h;' works too)");
+    let _ = writeln!(
+        output,
+        "mass_connect omclient: type 'h' for help, 'q' to quit ('h;' works too)"
+    );
     let _ = write!(output, "omclient> ");
     let _ = output.flush();
     for line in input.lines() {
@@ -304,7 +330,11 @@ pub fn interactive(config: &Config, input: impl BufRead, mut output: impl Write)
                 .position(|w| *w == "--server")
                 .and_then(|i| words.get(i + 1))
                 .and_then(|s| s.parse().ok());
-            let target = Target { config, server, json };
+            let target = Target {
+                config,
+                server,
+                json,
+            };
             match run(first, &target) {
                 Ok(outcome) => {
                     let _ = writeln!(output, "{}", outcome.text.trim_end());

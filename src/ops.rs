@@ -64,7 +64,9 @@ impl OpsConnection {
             .read_line(&mut self.line)
             .with_context(|| format!("server {addr}: no reply"))?;
         if n == 0 {
-            return Err(Error::msg(format!("server {addr} closed the connection without a reply")));
+            return Err(Error::msg(format!(
+                "server {addr} closed the connection without a reply"
+            )));
         }
         let line = self.line.trim_end_matches(['\r', '\n']);
         match protocol::parse_reply(line.as_bytes()) {

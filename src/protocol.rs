@@ -111,7 +111,10 @@ impl fmt::Display for ParseError {
 pub fn parse_request(line: &[u8]) -> Result<Request<'_>, ParseError> {
     // Only printable ASCII and tabs can appear in a valid request, so one
     // pass both rejects control bytes and proves the line is UTF-8.
-    if line.iter().any(|&b| !(0x20..0x7f).contains(&b) && b != b'\t') {
+    if line
+        .iter()
+        .any(|&b| !(0x20..0x7f).contains(&b) && b != b'\t')
+    {
         return Err(ParseError::NotText);
     }
     let text = std::str::from_utf8(line).map_err(|_| ParseError::NotText)?;
@@ -321,10 +324,7 @@ mod tests {
             );
         }
         let long_key = format!("update;{};1", "k".repeat(MAX_KEY + 1));
-        assert_eq!(
-            parse_request(long_key.as_bytes()),
-            Err(ParseError::BadKey)
-        );
+        assert_eq!(parse_request(long_key.as_bytes()), Err(ParseError::BadKey));
     }
 
     #[test]

@@ -73,13 +73,18 @@ impl RunReport {
         let mut t = String::new();
         let v = &self.verify;
         let _ = writeln!(t, "mass_connect run report");
-        let _ = writeln!(t, "  {:<22} {}", "schedule", format_args!("{} every {} ms", self.schedule, self.interval_ms));
+        let _ = writeln!(
+            t,
+            "  {:<22} {}",
+            "schedule",
+            format_args!("{} every {} ms", self.schedule, self.interval_ms)
+        );
         let _ = writeln!(
             t,
             "  {:<22} {} clients x {} servers = {} links",
             "layout",
             self.clients,
-            if self.clients > 0 { self.links / self.clients } else { 0 },
+            self.links.checked_div(self.clients).unwrap_or(0),
             self.links
         );
         let _ = writeln!(t, "  {:<22} {:.1} s", "duration", self.duration_s);
@@ -130,7 +135,11 @@ impl RunReport {
             );
         }
         for server in &v.servers_down {
-            let _ = writeln!(t, "  {:<22} {server} did not answer at the end", "server down");
+            let _ = writeln!(
+                t,
+                "  {:<22} {server} did not answer at the end",
+                "server down"
+            );
         }
         for m in &v.mismatches {
             let _ = writeln!(

@@ -120,7 +120,8 @@ mod tests {
     fn stop_wakes_a_sleeper() {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
-        let sleeper = thread::spawn(move || sleep_until(Instant::now() + Duration::from_secs(600), &s));
+        let sleeper =
+            thread::spawn(move || sleep_until(Instant::now() + Duration::from_secs(600), &s));
         stop.store(true, Ordering::Release);
         sleeper.thread().unpark();
         assert!(!sleeper.join().unwrap());

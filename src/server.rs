@@ -133,7 +133,9 @@ impl Server {
         let listener = TcpListener::bind(addr).with_context(|| {
             format!("cannot listen on {addr} (is another server already using this port?)")
         })?;
-        let addr = listener.local_addr().context("cannot read the listening address")?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the listening address")?;
         let store = Store::start()?;
         Ok(Server {
             listener,
@@ -182,7 +184,11 @@ impl Server {
                     // the acceptor does not spin while the condition lasts.
                     if !warned_limit && !net::limit_hint(&e).is_empty() {
                         warned_limit = true;
-                        eprintln!("server {}: accept failed: {e}{}", shared.addr, net::limit_hint(&e));
+                        eprintln!(
+                            "server {}: accept failed: {e}{}",
+                            shared.addr,
+                            net::limit_hint(&e)
+                        );
                     }
                     log::warn!("server {}: accept failed: {e}", shared.addr);
                     thread::sleep(Duration::from_millis(20));
@@ -232,8 +238,14 @@ fn accept_link(shared: &Arc<Shared>, store: &Store, stream: TcpStream) {
     let limit = shared.config.server_max_links as usize;
     let open = shared.links.lock().len();
     if open >= limit {
-        shared.counters.links_refused.fetch_add(1, Ordering::Relaxed);
-        log::warn!("server {}: refused link from {peer}: {open} links open (server_max_links)", shared.addr);
+        shared
+            .counters
+            .links_refused
+            .fetch_add(1, Ordering::Relaxed);
+        log::warn!(
+            "server {}: refused link from {peer}: {open} links open (server_max_links)",
+            shared.addr
+        );
         refuse(
             &stream,
             "link_limit",
@@ -264,19 +276,35 @@ fn accept_link(shared: &Arc<Shared>, store: &Store, stream: TcpStream) {
         });
     match spawned {
         Ok(_) => {
-            shared.counters.links_accepted.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .links_accepted
+                .fetch_add(1, Ordering::Relaxed);
             log::info!("server {}: link from {peer}", shared.addr);
         }
         Err(e) => {
             // The closure (and the stream in it) was dropped; the clone in the
             // table is the only way left to tell the peer why.
-            shared.counters.links_refused.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .links_refused
+                .fetch_add(1, Ordering::Relaxed);
             let hint = net::limit_hint(&e);
-            eprintln!("server {}: cannot start a thread for the link from {peer}: {e}{hint}", shared.addr);
-            log::error!("server {}: cannot start a thread for {peer}: {e}", shared.addr);
+            eprintln!(
+                "server {}: cannot start a thread for the link from {peer}: {e}{hint}",
+                shared.addr
+            );
+            log::error!(
+                "server {}: cannot start a thread for {peer}: {e}",
+                shared.addr
+            );
             if registered {
                 if let Some(clone) = shared.links.lock().remove(&id) {
-                    refuse(&clone, "no_thread", &format!("server cannot start a thread: {e}{hint}"));
+                    refuse(
+                        &clone,
+                        "no_thread",
+                        &format!("server cannot start a thread: {e}{hint}"),
+                    );
                 }
             }
         }
@@ -309,7 +337,10 @@ fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, peer: SocketAd
         Duration::from_millis(config.idle_timeout_ms),
         Duration::from_millis(config.write_timeout_ms),
     ) {
-        log::warn!("server {}: cannot set up link from {peer}: {e}", shared.addr);
+        log::warn!(
+            "server {}: cannot set up link from {peer}: {e}",
+            shared.addr
+        );
         return;
     }
     let mut reader = LineReader::new(stream, MAX_LINE);
@@ -332,7 +363,11 @@ fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, peer: SocketAd
                     config.idle_timeout_ms
                 );
                 out.clear();
-                protocol::encode_err(&mut out, "idle_timeout", "no complete line within idle_timeout_ms");
+                protocol::encode_err(
+                    &mut out,
+                    "idle_timeout",
+                    "no complete line within idle_timeout_ms",
+                );
                 let _ = (&*stream).write_all(&out);
                 break;
             }
@@ -350,13 +385,16 @@ fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, peer: SocketAd
             Line::TooLong => protocol_error(shared, peer, ParseError::TooLong, &mut out),
             Line::Complete(bytes) => match protocol::parse_request(bytes) {
                 Ok(Request::Update { key, count }) => {
-                    if let Err(e) = apply_update(shared, store, &mut state, key, count, peer, &mut out) {
+                    if let Err(e) =
+                        apply_update(shared, store, &mut state, key, count, peer, &mut out)
+                    {
                         log::warn!("server {}: {e}", shared.addr);
                         break;
                     }
                 }
                 Ok(request) => {
-                    stop_after_reply = answer_ops(shared, store, &mut state, request, peer, &mut out);
+                    stop_after_reply =
+                        answer_ops(shared, store, &mut state, request, peer, &mut out);
                 }
                 Err(e) => protocol_error(shared, peer, e, &mut out),
             },
@@ -364,7 +402,10 @@ fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, peer: SocketAd
 
         if let Err(e) = (&*stream).write_all(&out) {
             if net::is_timeout(&e) {
-                shared.counters.write_timeouts.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .counters
+                    .write_timeouts
+                    .fetch_add(1, Ordering::Relaxed);
                 log::warn!(
                     "server {}: dropping link from {peer}: it has not read its replies for {} ms (write_timeout_ms)",
                     shared.addr,
@@ -414,7 +455,10 @@ fn apply_update(
 }
 
 fn protocol_error(shared: &Shared, peer: SocketAddr, e: ParseError, out: &mut Vec<u8>) {
-    shared.counters.protocol_errors.fetch_add(1, Ordering::Relaxed);
+    shared
+        .counters
+        .protocol_errors
+        .fetch_add(1, Ordering::Relaxed);
     log::warn!("server {}: bad line from {peer}: {e}", shared.addr);
     protocol::encode_err(out, e.code(), e.detail());
 }
@@ -431,8 +475,14 @@ fn answer_ops(
 ) -> bool {
     let privileged = matches!(request, Request::Dump | Request::Stop);
     if privileged && !state.authorized {
-        shared.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
-        log::warn!("server {}: refused a privileged command from {peer}: not authorized", shared.addr);
+        shared
+            .counters
+            .auth_failures
+            .fetch_add(1, Ordering::Relaxed);
+        log::warn!(
+            "server {}: refused a privileged command from {peer}: not authorized",
+            shared.addr
+        );
         protocol::encode_err(out, "unauthorized", "send auth;<ops_token> first");
         return false;
     }
@@ -462,7 +512,10 @@ fn answer_ops(
                 state.authorized = true;
                 protocol::encode_ok(out, "{\"auth\":true}");
             } else {
-                shared.counters.auth_failures.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .counters
+                    .auth_failures
+                    .fetch_add(1, Ordering::Relaxed);
                 log::warn!("server {}: wrong operations token from {peer}", shared.addr);
                 protocol::encode_err(out, "unauthorized", "wrong token");
             }

@@ -57,7 +57,9 @@ pub fn host_servers(config: &Config, host: Option<IpAddr>) -> Result<Vec<SocketA
         Some(ip) if config.server_ip_list.contains(&ip) => Some(ip),
         Some(ip) => {
             if !net::is_local_ip(ip) {
-                return Err(Error::msg(format!("--host {ip} is not an address of this host")));
+                return Err(Error::msg(format!(
+                    "--host {ip} is not an address of this host"
+                )));
             }
             None // a clients-only host
         }
@@ -119,12 +121,18 @@ pub fn run(options: &Options) -> Result<RunReport> {
     let server_program = if local_servers.is_empty() {
         None
     } else {
-        Some(supervisor::find_program(&config.server_app_name, "server_app_name")?)
+        Some(supervisor::find_program(
+            &config.server_app_name,
+            "server_app_name",
+        )?)
     };
     let client_program = if clients == 0 {
         None
     } else {
-        Some(supervisor::find_program(&config.client_app_name, "client_app_name")?)
+        Some(supervisor::find_program(
+            &config.client_app_name,
+            "client_app_name",
+        )?)
     };
     let config_arg = std::fs::canonicalize(&options.config_path)
         .unwrap_or_else(|_| options.config_path.clone())
@@ -149,7 +157,13 @@ pub fn run(options: &Options) -> Result<RunReport> {
                 "--supervised".into(),
             ];
             let name = format!("server {addr}");
-            fleet.servers.push(supervisor::spawn_server(program, &args, index, name, events_tx.clone())?);
+            fleet.servers.push(supervisor::spawn_server(
+                program,
+                &args,
+                index,
+                name,
+                events_tx.clone(),
+            )?);
         }
         wait_for_servers(&mut fleet, &events, &interrupts)?;
     }
@@ -166,7 +180,12 @@ pub fn run(options: &Options) -> Result<RunReport> {
                 clients.to_string(),
                 "--supervised".into(),
             ];
-            fleet.clients.push(supervisor::spawn_client(program, &args, index, events_tx.clone())?);
+            fleet.clients.push(supervisor::spawn_client(
+                program,
+                &args,
+                index,
+                events_tx.clone(),
+            )?);
         }
     }
     drop(events_tx);
@@ -234,7 +253,11 @@ fn interrupt_channel() -> Result<Receiver<()>> {
     Ok(rx)
 }
 
-fn wait_for_servers(fleet: &mut Fleet, events: &Receiver<Event>, interrupts: &Receiver<()>) -> Result<()> {
+fn wait_for_servers(
+    fleet: &mut Fleet,
+    events: &Receiver<Event>,
+    interrupts: &Receiver<()>,
+) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut ready = vec![false; fleet.servers.len()];
     while ready.iter().any(|r| !r) {
@@ -345,7 +368,11 @@ impl<'a> RunState<'a> {
                     self.print_status();
                 }
             }
-            Event::Gone { kind, index, detail } => {
+            Event::Gone {
+                kind,
+                index,
+                detail,
+            } => {
                 let child = match kind {
                     Kind::Server => &mut fleet.servers[index],
                     Kind::Client => &mut fleet.clients[index],
@@ -353,7 +380,10 @@ impl<'a> RunState<'a> {
                 let status = child.reap(Duration::from_secs(2));
                 let at_s = self.started.elapsed().as_secs_f64();
                 self.status.finish();
-                eprintln!("startup: {} (pid {}) died: it {status} ({detail})", child.name, child.pid);
+                eprintln!(
+                    "startup: {} (pid {}) died: it {status} ({detail})",
+                    child.name, child.pid
+                );
                 self.dead.push(DeadChild {
                     name: child.name.clone(),
                     pid: child.pid,
@@ -382,11 +412,17 @@ impl<'a> RunState<'a> {
 
     fn print_status(&mut self) {
         self.pending = 0;
-        self.status.print(self.started, self.links, self.target, &self.latest);
+        self.status
+            .print(self.started, self.links, self.target, &self.latest);
     }
 
     /// Asks every live client to stop and waits for their final reports.
-    fn stop_clients(&mut self, fleet: &mut Fleet, events: &Receiver<Event>, interrupts: &Receiver<()>) -> Vec<ClientReport> {
+    fn stop_clients(
+        &mut self,
+        fleet: &mut Fleet,
+        events: &Receiver<Event>,
+        interrupts: &Receiver<()>,
+    ) -> Vec<ClientReport> {
         let timeout = Duration::from_millis(self.options.config.stop_timeout_ms);
         let deadline = crossbeam_channel::at(Instant::now() + timeout);
         let mut waiting: Vec<usize> = (0..fleet.clients.len())
@@ -490,7 +526,13 @@ impl StatusLine {
         }
     }
 
-    fn print(&mut self, started: Instant, links: u64, target: f64, latest: &HashMap<usize, ClientStatus>) {
+    fn print(
+        &mut self,
+        started: Instant,
+        links: u64,
+        target: f64,
+        latest: &HashMap<usize, ClientStatus>,
+    ) {
         let now = Instant::now();
         let mut total = ClientStatus::default();
         for s in latest.values() {
@@ -501,7 +543,9 @@ impl StatusLine {
             total.reconnects += s.reconnects;
         }
         let rate = match self.last {
-            Some((t, acked)) if now > t => total.acked.saturating_sub(acked) as f64 / (now - t).as_secs_f64(),
+            Some((t, acked)) if now > t => {
+                total.acked.saturating_sub(acked) as f64 / (now - t).as_secs_f64()
+            }
             _ => 0.0,
         };
         self.last = Some((now, total.acked));

@@ -55,7 +55,10 @@ pub struct Store {
 /// channel, so the caller blocks only on its own answer.
 enum Message {
     /// Find or create the counter for a key.
-    Counter { key: Box<str>, reply: Sender<Counter> },
+    Counter {
+        key: Box<str>,
+        reply: Sender<Counter>,
+    },
     /// Every key and count, sorted by key.
     Dump { reply: Sender<Vec<(Box<str>, u64)>> },
     /// Totals and the recent update rate.

@@ -245,8 +245,9 @@ fn client_proxy(
             Ok(_) => {}
         }
         let event = match request {
-            ToClient::Status => serde_json::from_str(&line)
-                .map(|status| Event::ClientStatus { index, status }),
+            ToClient::Status => {
+                serde_json::from_str(&line).map(|status| Event::ClientStatus { index, status })
+            }
             ToClient::Stop => serde_json::from_str(&line).map(|report| Event::ClientFinal {
                 index,
                 report: Box::new(report),
@@ -256,7 +257,12 @@ fn client_proxy(
             Ok(event) => {
                 let _ = events.send(event);
             }
-            Err(e) => break format!("it sent a line startup cannot read ({e}): {:.120}", line.trim_end()),
+            Err(e) => {
+                break format!(
+                    "it sent a line startup cannot read ({e}): {:.120}",
+                    line.trim_end()
+                );
+            }
         }
         if let ToClient::Stop = request {
             // Wait for end-of-file so `Gone` marks the real exit.
@@ -295,7 +301,10 @@ impl ChildProcess {
                 Ok(None) => {
                     let _ = self.child.kill();
                     let _ = self.child.wait();
-                    return format!("did not stop within {} ms and was killed", timeout.as_millis());
+                    return format!(
+                        "did not stop within {} ms and was killed",
+                        timeout.as_millis()
+                    );
                 }
                 Err(e) => return format!("cannot be waited for: {e}"),
             }

@@ -158,7 +158,10 @@ mod tests {
         let keys = [key(S1, "a", 5, 0), key(S2, "b", 7, 0)];
         let v = verify(&keys, &[dump(S1, &[("a", 5)]), dump(S2, &[("b", 7)])], &[]);
         assert!(v.ok);
-        assert_eq!((v.server_total, v.client_acked, v.keys_checked), (12, 12, 2));
+        assert_eq!(
+            (v.server_total, v.client_acked, v.keys_checked),
+            (12, 12, 2)
+        );
     }
 
     #[test]
@@ -184,7 +187,10 @@ mod tests {
         let keys = [key(S1, "a", 5, 0), key(S2, "b", 7, 1)];
         let v = verify(&keys, &[dump(S1, &[("a", 5), ("nc", 3)])], &[S2.into()]);
         assert!(v.ok);
-        assert_eq!((v.unverifiable_keys, v.unclaimed_keys, v.unclaimed_updates), (1, 1, 3));
+        assert_eq!(
+            (v.unverifiable_keys, v.unclaimed_keys, v.unclaimed_updates),
+            (1, 1, 3)
+        );
         assert_eq!(v.servers_down, vec![S2.to_string()]);
     }
 }

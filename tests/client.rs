@@ -15,7 +15,15 @@ fn standalone_client_reports_what_the_server_counted() {
     let addr = server.addr.to_string();
     let out = run(
         "client",
-        &["--config", config.to_str().unwrap(), "--server", &addr, "--duration", "500ms", "--json"],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--server",
+            &addr,
+            "--duration",
+            "500ms",
+            "--json",
+        ],
         Duration::from_secs(30),
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -37,11 +45,21 @@ fn client_reconnects_when_its_server_returns() {
     let port = free_ports(1)[0];
     let config = dir.write(
         "config.json",
-        &config_json(&[port], 0, r#", "reconnect_initial_ms": 10, "reconnect_max_ms": 50"#),
+        &config_json(
+            &[port],
+            0,
+            r#", "reconnect_initial_ms": 10, "reconnect_max_ms": 50"#,
+        ),
     );
     // The client starts first and counts failed connects until the server is up.
     let mut client = std::process::Command::new(bin("client"))
-        .args(["--config", config.to_str().unwrap(), "--duration", "3s", "--json"])
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--duration",
+            "3s",
+            "--json",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -58,8 +76,14 @@ fn client_reconnects_when_its_server_returns() {
     let server = TestServer::start(&config, port);
     let out = client.wait_with_output().unwrap();
     let report: Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
-    assert!(report["status"]["errors"].as_u64().unwrap() > 0, "{report:#}");
-    assert!(report["status"]["acked"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(
+        report["status"]["errors"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
+    assert!(
+        report["status"]["acked"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
     drop(server);
 }
 
@@ -67,7 +91,10 @@ fn client_reconnects_when_its_server_returns() {
 fn logging_writes_a_file_per_process_only_when_switched_on() {
     let dir = TempDir::new("logs");
     let logs = dir.path("logs");
-    let extra = format!(r#", "log_switch": true, "log_dir": {:?}"#, logs.to_str().unwrap());
+    let extra = format!(
+        r#", "log_switch": true, "log_dir": {:?}"#,
+        logs.to_str().unwrap()
+    );
     let config = dir.write("on.json", &config_json(&[1], 0, &extra));
     let server = TestServer::start(&config, 0);
     let mut peer = Peer::connect(server.addr);

@@ -17,11 +17,17 @@ fn system() -> (TempDir, Vec<TestServer>, std::path::PathBuf, u16) {
     let dir = TempDir::new("om");
     let ports = free_ports(3);
     let config = dir.write("config.json", &config_json(&ports, 0, ""));
-    let servers: Vec<TestServer> = ports[..2].iter().map(|p| TestServer::start(&config, *p)).collect();
+    let servers: Vec<TestServer> = ports[..2]
+        .iter()
+        .map(|p| TestServer::start(&config, *p))
+        .collect();
     for (i, s) in servers.iter().enumerate() {
         let mut peer = Peer::connect(s.addr);
         for n in 1..=(i as u64 + 2) {
-            assert_eq!(peer.call(&format!("update;10.0.0.{i}:1;{n}")), format!("ack;{n}"));
+            assert_eq!(
+                peer.call(&format!("update;10.0.0.{i}:1;{n}")),
+                format!("ack;{n}")
+            );
         }
     }
     (dir, servers, config, ports[2])
@@ -41,7 +47,10 @@ fn one_shot_commands_cover_every_server_and_mark_the_down_one() {
 
     let (code, text) = om(&config, &["servers"]);
     assert_eq!(code, Some(1), "a server is down: {text}");
-    assert!(text.contains(&format!("{}", servers[0].addr)) && text.contains(" up "), "{text}");
+    assert!(
+        text.contains(&format!("{}", servers[0].addr)) && text.contains(" up "),
+        "{text}"
+    );
     assert!(text.contains(&down) && text.contains("DOWN"), "{text}");
     assert!(text.contains("2 of 3 servers up"), "{text}");
 
@@ -53,7 +62,10 @@ fn one_shot_commands_cover_every_server_and_mark_the_down_one() {
     assert_eq!(v["servers"][2]["up"], false);
 
     let (_, text) = om(&config, &["stats"]);
-    assert!(text.contains("total (2 up)") && text.contains("DOWN"), "{text}");
+    assert!(
+        text.contains("total (2 up)") && text.contains("DOWN"),
+        "{text}"
+    );
 
     let (_, text) = om(&config, &["dump", "--json"]);
     let v: Value = serde_json::from_str(&text).unwrap();
@@ -62,7 +74,10 @@ fn one_shot_commands_cover_every_server_and_mark_the_down_one() {
     assert_eq!(v["servers"][1]["keys"][0][1], 3);
 
     let (_, text) = om(&config, &["dump", "--server", &servers[1].addr.to_string()]);
-    assert!(text.contains("10.0.0.1:1") && !text.contains("10.0.0.0:1"), "{text}");
+    assert!(
+        text.contains("10.0.0.1:1") && !text.contains("10.0.0.0:1"),
+        "{text}"
+    );
     assert!(text.contains("total: 1 keys, 3 updates"), "{text}");
 
     let (code, text) = om(&config, &["config"]);

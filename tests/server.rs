@@ -68,7 +68,11 @@ fn garbage_is_answered_and_counted_while_other_links_keep_working() {
     for (line, expected) in cases {
         bad.send(line);
         let reply = bad.read_line();
-        assert!(reply.starts_with(expected), "{:?} -> {reply}", String::from_utf8_lossy(line));
+        assert!(
+            reply.starts_with(expected),
+            "{:?} -> {reply}",
+            String::from_utf8_lossy(line)
+        );
         // The good link is unaffected after each one.
         n += 1;
         assert_eq!(good.call(&format!("update;good:1;{n}")), format!("ack;{n}"));
@@ -135,13 +139,25 @@ fn seed_positional_form_and_clear_errors() {
     let config = dir.write("config.json", &config_json(&[1, 2], 0, ""));
     let cfg = config.to_str().unwrap();
     // Two ports in the config and no --port: say so.
-    let out = run("server", &["--config", cfg, "--ip", "127.0.0.1"], std::time::Duration::from_secs(20));
+    let out = run(
+        "server",
+        &["--config", cfg, "--ip", "127.0.0.1"],
+        std::time::Duration::from_secs(20),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("pass --port"), "{}", stderr(&out));
     // Port taken: the error names the address.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let out = run("server", &["--config", cfg, "127.0.0.1", &port], std::time::Duration::from_secs(20));
+    let out = run(
+        "server",
+        &["--config", cfg, "127.0.0.1", &port],
+        std::time::Duration::from_secs(20),
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains(&format!("cannot listen on 127.0.0.1:{port}")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -29,7 +29,12 @@ fn small_run_verifies_exactly_and_reports() {
         ],
         Duration::from_secs(60),
     );
-    assert!(out.status.success(), "startup failed: {}{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "startup failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let r = read_report(&report);
     assert_eq!(r["verify"]["ok"], true, "{r:#}");
     assert_eq!(r["links"], 6);
@@ -44,7 +49,10 @@ fn small_run_verifies_exactly_and_reports() {
     // The rate is the acked count over the duration, by definition.
     let rate = r["achieved_ops_per_s"].as_f64().unwrap();
     let duration = r["duration_s"].as_f64().unwrap();
-    assert!((rate * duration - acked as f64).abs() < 1.0, "{rate} x {duration} != {acked}");
+    assert!(
+        (rate * duration - acked as f64).abs() < 1.0,
+        "{rate} x {duration} != {acked}"
+    );
     assert!(duration > 1.0 && duration < 4.0, "{duration}");
     assert_eq!(r["children_died"].as_array().unwrap().len(), 0);
     assert_eq!(r["server_stats"].as_array().unwrap().len(), 2);
@@ -63,10 +71,23 @@ fn seed_conf_runs_unchanged() {
     let report = dir.path("r.json");
     let out = run(
         "startup",
-        &["--config", seed, "--duration", "2s", "--quiet", "--report", report.to_str().unwrap()],
+        &[
+            "--config",
+            seed,
+            "--duration",
+            "2s",
+            "--quiet",
+            "--report",
+            report.to_str().unwrap(),
+        ],
         Duration::from_secs(120),
     );
-    assert!(out.status.success(), "startup failed: {}{}", stdout(&out), stderr(&out));
+    assert!(
+        out.status.success(),
+        "startup failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let r = read_report(&report);
     assert_eq!(r["verify"]["ok"], true, "{r:#}");
     assert_eq!(r["links"], 300);
@@ -79,23 +100,50 @@ fn seed_conf_runs_unchanged() {
 fn bad_configs_stop_before_anything_starts() {
     let dir = TempDir::new("badconf");
     let cases = [
-        (r#"{"update_interval": 10}"#, "did you mean \"update_intervals\""),
-        (r#"{"server_port_list": "38677;99999"}"#, "\"99999\" is not a port"),
-        (r#"{"update_intervals": 0}"#, "\"update_intervals\": 0 is not accepted"),
-        ("{\n\"log_switch\": fals\n}", "not valid JSON: expected ident at line 3"),
+        (
+            r#"{"update_interval": 10}"#,
+            "did you mean \"update_intervals\"",
+        ),
+        (
+            r#"{"server_port_list": "38677;99999"}"#,
+            "\"99999\" is not a port",
+        ),
+        (
+            r#"{"update_intervals": 0}"#,
+            "\"update_intervals\": 0 is not accepted",
+        ),
+        (
+            "{\n\"log_switch\": fals\n}",
+            "not valid JSON: expected ident at line 3",
+        ),
     ];
     for (json, expected) in cases {
         let config = dir.write("bad.json", json);
-        let out = run("startup", &["--config", config.to_str().unwrap()], Duration::from_secs(20));
+        let out = run(
+            "startup",
+            &["--config", config.to_str().unwrap()],
+            Duration::from_secs(20),
+        );
         assert_eq!(out.status.code(), Some(2), "{json}");
         let err = stderr(&out);
         assert!(err.contains(expected), "{json}: {err}");
-        assert!(err.contains("bad.json"), "error should name the file: {err}");
+        assert!(
+            err.contains("bad.json"),
+            "error should name the file: {err}"
+        );
     }
     let missing = dir.path("missing.json");
-    let out = run("startup", &["--config", missing.to_str().unwrap()], Duration::from_secs(20));
+    let out = run(
+        "startup",
+        &["--config", missing.to_str().unwrap()],
+        Duration::from_secs(20),
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("cannot read config file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read config file"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -106,7 +154,11 @@ fn every_program_has_help_and_rejects_unknown_options() {
         assert!(stdout(&out).contains("--config PATH"), "{program}");
         let out = run(program, &["--bogus"], Duration::from_secs(20));
         assert_eq!(out.status.code(), Some(2), "{program}");
-        assert!(stderr(&out).contains("--bogus"), "{program}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("--bogus"),
+            "{program}: {}",
+            stderr(&out)
+        );
     }
 }
 
@@ -122,7 +174,11 @@ fn no_child_outlives_startup_even_when_killed() {
     let needle = config.to_str().unwrap().to_string();
 
     // A normal run: when startup exits, none of its children remain.
-    let out = run("startup", &["--config", &needle, "--duration", "1s"], Duration::from_secs(60));
+    let out = run(
+        "startup",
+        &["--config", &needle, "--duration", "1s"],
+        Duration::from_secs(60),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(processes_mentioning(&needle), Vec::<u32>::new());
 
@@ -141,13 +197,20 @@ fn no_child_outlives_startup_even_when_killed() {
             break;
         }
     }
-    assert_eq!(processes_mentioning(&needle).len(), 7, "startup, 2 servers, 4 clients");
+    assert_eq!(
+        processes_mentioning(&needle).len(),
+        7,
+        "startup, 2 servers, 4 clients"
+    );
     startup.kill().unwrap();
     startup.wait().unwrap();
     // The children exit on their own; give them a bounded time to do so.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !processes_mentioning(&needle).is_empty() {
-        assert!(std::time::Instant::now() < deadline, "children outlived startup");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "children outlived startup"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -46,12 +46,17 @@ fn run() -> Result<()> {
         .values("--server")?
         .iter()
         .map(|s| {
-            s.parse()
-                .map_err(|_| Error::msg(format!("--server {s:?} is not IP:PORT (see client --help)")))
+            s.parse().map_err(|_| {
+                Error::msg(format!("--server {s:?} is not IP:PORT (see client --help)"))
+            })
         })
         .collect::<Result<_>>()?;
     args.finish()?;
-    let servers = if servers.is_empty() { config.all_servers() } else { servers };
+    let servers = if servers.is_empty() {
+        config.all_servers()
+    } else {
+        servers
+    };
 
     mass_connect::logging::init(&config, "client")?;
     let client = Client::start(Arc::new(config), &servers, id, clients)?;
@@ -98,7 +103,10 @@ fn serve_supervisor(client: Client) {
         match line.trim() {
             "status" => {
                 let json = serde_json::to_string(&client.status()).unwrap_or_default();
-                if writeln!(stdout, "{json}").and_then(|_| stdout.flush()).is_err() {
+                if writeln!(stdout, "{json}")
+                    .and_then(|_| stdout.flush())
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -119,7 +127,10 @@ fn print_report(report: &ClientReport) {
         s.id, s.elapsed_s, s.links, s.sent, s.acked, s.late, s.errors, s.reconnects, s.anomalies
     );
     for k in &report.keys {
-        text += &format!("  {} key {}: {} acked, {} unacked\n", k.server, k.key, k.acked, k.unacked);
+        text += &format!(
+            "  {} key {}: {} acked, {} unacked\n",
+            k.server, k.key, k.acked, k.unacked
+        );
     }
     cli::say(&text);
 }

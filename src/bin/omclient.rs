@@ -51,9 +51,18 @@ fn run() -> Result<bool> {
         return Ok(true);
     };
     if omclient::command_name(&command) == Some("quit") {
-        return Err(Error::msg("`quit` only makes sense at the interactive prompt"));
+        return Err(Error::msg(
+            "`quit` only makes sense at the interactive prompt",
+        ));
     }
-    let outcome = omclient::run(&command, &Target { config: &config, server, json })?;
+    let outcome = omclient::run(
+        &command,
+        &Target {
+            config: &config,
+            server,
+            json,
+        },
+    )?;
     cli::say(outcome.text.trim_end());
     Ok(outcome.all_up)
 }
