@@ -11,6 +11,8 @@
 #                               (default /var/cache/mass_connect-windows/cargo-home)
 #   MC_WINDOWS_TEST_TIMEOUT=S   limit for the whole `cargo test` run (default 1800)
 #   MC_WINDOWS_DURATION=D       --duration of the startup run (default 3s)
+#   MC_WINDOWS_TEST_ARGS="..."  extra `cargo test` arguments, split on spaces,
+#                               e.g. "-- --skip seed_conf" or "--test server"
 #
 # Why this shape:
 #  * rustup here has no Windows target and cannot download one, so Debian's
@@ -159,9 +161,10 @@ step_done
 # ---------------------------------------------------------------- step 4
 step "cargo test under wine"
 # No target selection: unit, integration and doc tests, all run under Wine.
+read -r -a EXTRA_TEST_ARGS <<<"${MC_WINDOWS_TEST_ARGS:-}"
 set +e
 timeout "${MC_WINDOWS_TEST_TIMEOUT:-1800}" "${CARGO[@]}" test "${XFLAGS[@]}" --no-fail-fast \
-    >"$LOG_DIR/test.log" 2>&1
+    "${EXTRA_TEST_ARGS[@]}" >"$LOG_DIR/test.log" 2>&1
 TEST_RC=$?
 set -e
 grep -E '^ *Running |^ *Doc-tests |^test result:|^test .* \.\.\. FAILED|^error' "$LOG_DIR/test.log" | sed 's/^ */    /' || true

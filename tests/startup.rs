@@ -183,14 +183,16 @@ fn no_child_outlives_startup_even_when_killed() {
     assert_eq!(processes_mentioning(&needle), Vec::<u32>::new());
 
     // kill -9 startup mid-run: the children see their stdin close and exit.
-    let mut startup = Command::new(bin("startup"))
-        .args(["--config", &needle])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut startup = KillOnDrop(
+        Command::new(bin("startup"))
+            .args(["--config", &needle])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     // Readiness: the status line says every link is up.
-    let mut lines = BufReader::new(startup.stderr.take().unwrap()).lines();
+    let mut lines = BufReader::new(startup.0.stderr.take().unwrap()).lines();
     loop {
         let line = lines.next().expect("startup ended early").unwrap();
         if line.contains("links 8/8") {
@@ -202,8 +204,8 @@ fn no_child_outlives_startup_even_when_killed() {
         7,
         "startup, 2 servers, 4 clients"
     );
-    startup.kill().unwrap();
-    startup.wait().unwrap();
+    startup.0.kill().unwrap();
+    startup.0.wait().unwrap();
     // The children exit on their own; give them a bounded time to do so.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !processes_mentioning(&needle).is_empty() {

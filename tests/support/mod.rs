@@ -120,6 +120,17 @@ impl Drop for TestServer {
     }
 }
 
+/// A child process that is killed if the test fails before it ends, so a
+/// failing test never leaves a system running.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Waits for a child to exit, up to `limit`.
 pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let deadline = std::time::Instant::now() + limit;
