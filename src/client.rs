@@ -21,12 +21,17 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::affinity;
+use crate::config::{Affinity, Config};
 use crate::error::{Context, Result};
 use crate::framing::{Line, LineReader};
+use crate::metrics::{ClientHistograms, LinkRecorders, Snapshot, WireSnapshot};
 use crate::net;
 use crate::protocol::{self, MAX_LINE, Reply};
 use crate::schedule::{Pacer, sleep_until};
+
+/// A send more than this after its due time counts as late.
+pub const LATE: Duration = Duration::from_millis(1);
 
 /// Counters of one link, written only by its own thread.
 #[derive(Default)]
@@ -52,6 +57,8 @@ impl LinkCounters {
 pub struct Client {
     id: u32,
     started: Instant,
+    interval: Duration,
+    histograms: ClientHistograms,
     stop: Arc<AtomicBool>,
     links: Vec<LinkHandle>,
 }
@@ -101,6 +108,16 @@ pub struct KeyCount {
     pub unacked: u64,
 }
 
+/// A client's answer to `status`: totals so far, and the histograms of
+/// what happened since the previous answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StatusReply {
+    /// Totals since the client started.
+    pub status: ClientStatus,
+    /// Latency, lateness and corrected latency since the last reply.
+    pub histograms: WireSnapshot,
+}
+
 /// A client's final word: its totals and every key it used.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ClientReport {
@@ -108,6 +125,8 @@ pub struct ClientReport {
     pub status: ClientStatus,
     /// Every key of every link.
     pub keys: Vec<KeyCount>,
+    /// What was recorded since the last status reply.
+    pub histograms: WireSnapshot,
 }
 
 /// What a link thread needs to know.
@@ -138,6 +157,7 @@ impl Client {
         let started = Instant::now();
         let interval = config.interval();
         let slots = (u64::from(clients.max(1)) * servers.len() as u64).max(1);
+        let histograms = ClientHistograms::default();
         let mut links = Vec::with_capacity(servers.len());
         for (j, &server) in servers.iter().enumerate() {
             let slot = (u64::from(id) * servers.len() as u64 + j as u64) % slots;
@@ -150,10 +170,11 @@ impl Client {
                 stop: stop.clone(),
                 counters: counters.clone(),
             };
+            let recorders = histograms.recorders();
             let thread = thread::Builder::new()
                 .name(format!("link to {server}"))
                 .stack_size(config.thread_stack_bytes())
-                .spawn(move || run_link(plan))
+                .spawn(move || run_link(plan, recorders))
                 .map_err(|e| {
                     let hint = net::limit_hint(&e);
                     // Stop the links already started before reporting.
@@ -171,6 +192,8 @@ impl Client {
         Ok(Client {
             id,
             started,
+            interval,
+            histograms,
             stop,
             links,
         })
@@ -185,9 +208,25 @@ impl Client {
         )
     }
 
+    /// Totals, plus the histograms of everything recorded since the last
+    /// call. Waits briefly for links to hand their samples over; a link that
+    /// does not record in that time hands them over next time.
+    pub fn status_reply(&mut self) -> StatusReply {
+        StatusReply {
+            histograms: self.take_histograms().encode(),
+            status: self.status(),
+        }
+    }
+
+    /// The histograms of everything recorded since the last call.
+    pub fn take_histograms(&mut self) -> Snapshot {
+        let wait = (self.interval * 2).min(Duration::from_millis(100));
+        self.histograms.take(wait)
+    }
+
     /// Stops every link after its in-flight update is answered, and returns
     /// what each acked.
-    pub fn stop(self) -> ClientReport {
+    pub fn stop(mut self) -> ClientReport {
         self.stop.store(true, Ordering::Release);
         // Wake the links sleeping until their next due time.
         for link in &self.links {
@@ -202,9 +241,12 @@ impl Client {
                 Err(_) => eprintln!("client {}: the link to {} panicked", self.id, link.server),
             }
         }
+        // The links have ended and their recorders with them: every sample
+        // is in the channel now, so a short wait collects all of it.
         ClientReport {
             status: totals(self.id, self.started, counters.iter().map(|c| &**c)),
             keys,
+            histograms: self.histograms.take(Duration::from_millis(10)).encode(),
         }
     }
 }
@@ -243,8 +285,11 @@ enum Ended {
 
 /// A link thread: connect, run updates until the link breaks, reconnect with
 /// backoff, until stopped. Returns every key used and what was acked on it.
-fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
+fn run_link(plan: LinkPlan, mut recorders: LinkRecorders) -> Vec<KeyCount> {
     let config = &plan.config;
+    if config.cpu_affinity == Affinity::ByServer {
+        affinity::pin_current_thread(affinity::cpu_for_port(config, plan.server.port()));
+    }
     let mut keys: Vec<KeyCount> = Vec::with_capacity(1);
     let mut pacer = Pacer::new(config.schedule, config.interval(), plan.first_due);
     let initial_backoff = Duration::from_millis(config.reconnect_initial_ms);
@@ -293,7 +338,7 @@ fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
         };
         pacer.restart(Instant::now());
         plan.counters.up.store(true, Ordering::Relaxed);
-        let ended = run_connection(&plan, &stream, &mut keys[slot], &mut pacer);
+        let ended = run_connection(&plan, &mut recorders, &stream, &mut keys[slot], &mut pacer);
         plan.counters.up.store(false, Ordering::Relaxed);
         let _ = stream.shutdown(std::net::Shutdown::Both);
         if let Ended::Stopped = ended {
@@ -322,6 +367,7 @@ fn connect(plan: &LinkPlan) -> Result<TcpStream> {
 /// Sends updates on one connection until it breaks or the client stops.
 fn run_connection(
     plan: &LinkPlan,
+    recorders: &mut LinkRecorders,
     stream: &TcpStream,
     key: &mut KeyCount,
     pacer: &mut Pacer,
@@ -334,7 +380,8 @@ fn run_connection(
             return Ended::Stopped;
         };
         let sent_at = Instant::now();
-        if sent_at.saturating_duration_since(due) > Duration::from_millis(1) {
+        let lateness = sent_at.saturating_duration_since(due);
+        if lateness > LATE {
             LinkCounters::bump(&counters.late);
         }
         let count = key.acked + 1;
@@ -368,6 +415,12 @@ fn run_connection(
         };
         match reply {
             Some(Reply::Ack(server_count)) => {
+                let acked_at = Instant::now();
+                recorders.record(
+                    acked_at - sent_at,
+                    lateness,
+                    acked_at.saturating_duration_since(due),
+                );
                 key.acked = count;
                 LinkCounters::bump(&counters.acked);
                 if server_count != count {
@@ -378,7 +431,7 @@ fn run_connection(
                         key.key
                     );
                 }
-                pacer.completed(Instant::now());
+                pacer.completed(acked_at);
             }
             Some(Reply::Err { code, detail }) => {
                 // The server refused the update, so it did not count it.

@@ -44,6 +44,16 @@ impl Schedule {
     }
 }
 
+/// Where link threads run (see `affinity.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Affinity {
+    /// Both ends of a link on the CPU chosen by the server's port.
+    ByServer,
+    /// Wherever the OS scheduler puts them.
+    Off,
+}
+
 /// The whole configuration, after validation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -83,6 +93,9 @@ pub struct Config {
     pub server_max_links: u32,
     /// Stack size of every link thread, in KiB.
     pub thread_stack_kb: u32,
+    /// Pin each link's threads, on both ends, to the CPU chosen by the
+    /// server's port (see `affinity.rs`).
+    pub cpu_affinity: Affinity,
     /// Token the operations commands `stop` and `dump` require (empty: none).
     #[serde(skip_serializing)]
     pub ops_token: String,
@@ -111,6 +124,7 @@ impl Default for Config {
             write_timeout_ms: 5_000,
             server_max_links: 10_000,
             thread_stack_kb: 64,
+            cpu_affinity: Affinity::Off,
             ops_token: String::new(),
             stop_timeout_ms: 10_000,
         }
@@ -137,6 +151,7 @@ pub const KEYS: &[&str] = &[
     "write_timeout_ms",
     "server_max_links",
     "thread_stack_kb",
+    "cpu_affinity",
     "ops_token",
     "stop_timeout_ms",
 ];
@@ -209,6 +224,12 @@ impl Config {
                 "write_timeout_ms" => c.write_timeout_ms = int(key, v, 1, 600_000)?,
                 "server_max_links" => c.server_max_links = int(key, v, 1, 1_000_000)? as u32,
                 "thread_stack_kb" => c.thread_stack_kb = int(key, v, 16, 65_536)? as u32,
+                "cpu_affinity" => {
+                    c.cpu_affinity = match one_of(key, v, &["by-server", "off"])?.as_str() {
+                        "off" => Affinity::Off,
+                        _ => Affinity::ByServer,
+                    }
+                }
                 "ops_token" => c.ops_token = string(key, v, "a string (empty for none)")?,
                 "stop_timeout_ms" => c.stop_timeout_ms = int(key, v, 100, 600_000)?,
                 unknown => return Err(unknown_key(unknown)),

@@ -21,41 +21,58 @@
 //! * [`server`]: acceptor thread, one thread per link, operations commands.
 //! * [`schedule`]: fixed-rate, fixed-delay and closed-loop pacing.
 //! * [`client`]: a client node, one thread per server link.
+//! * [`affinity`]: pinning both ends of a link to one CPU, chosen by the server's port.
 //! * [`ops`]: the operations client (`ping`, `stats`, `dump`, `stop`) used
 //!   by omclient and startup.
 //! * [`omclient`]: the operations commands behind the omclient program.
 //! * [`supervisor`]: startup's child processes and the proxy threads that
 //!   talk to them.
 //! * [`startup`]: one command runs the system on this host and verifies it.
+//! * [`monitor`]: what startup watches during the run: statuses, histograms,
+//!   resources, deaths.
+//! * [`status`]: the once-a-second status line.
+//! * [`samples`]: the soak CSV, one row per sample.
 //! * [`verify`]: clients' acked counts against the servers' counts.
 //! * [`report`]: the run report, as text and JSON.
 //! * [`logging`]: the per-process log file, free when switched off.
 //! * [`net`]: socket options, timeouts, OS-limit hints.
+//! * [`metrics`]: latency and lateness histograms, recorded per link without a lock.
+//! * [`procstat`]: CPU, memory, threads and context switches of a process, from the OS.
+//! * `windows`: the Win32 calls (process figures, the job object), Windows only.
 //! * [`error`]: the crate's error type, which carries context.
 //!
 //! docs/ARCHITECTURE.md walks through the threads and who wakes whom;
 //! docs/PROTOCOL.md is the wire protocol with an `nc` session.
 
-#![forbid(unsafe_code)]
+// Unsafe code lives in `windows.rs` alone (Win32 FFI), compiled on Windows only.
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod affinity;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod framing;
 pub mod logging;
+pub mod metrics;
+pub mod monitor;
 pub mod net;
 pub mod omclient;
 pub mod ops;
+pub mod procstat;
 pub mod protocol;
 pub mod report;
+pub mod samples;
 pub mod schedule;
 pub mod server;
 pub mod startup;
+pub mod status;
 pub mod store;
 pub mod supervisor;
 pub mod verify;
+#[cfg(windows)]
+pub mod windows;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -1,7 +1,7 @@
 //! Latency and lateness histograms, recorded per link without a lock.
 //!
 //! Three things are measured for every update, in microseconds, into
-//! HdrHistograms (3 significant digits, 1 us to 1 hour):
+//! HdrHistograms (2 significant digits, so within 1%, from 1 us to 1 hour):
 //!
 //! * **latency**: send to ack, what the link saw;
 //! * **lateness**: due time to send. Under fixed rate, how far the schedule
@@ -24,9 +24,9 @@
 
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::sync::{Recorder, SyncHistogram};
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 /// Largest value tracked, in microseconds (one hour); larger ones saturate.
@@ -34,7 +34,10 @@ const MAX_US: u64 = 3_600_000_000;
 
 /// A new empty histogram with the project's bounds.
 pub fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_US, 3).expect("constant bounds are valid")
+    // Two significant digits keep a histogram near 26 KB: a client holds a
+    // few per link, and 3 digits (~200 KB each) would dwarf the rest of the
+    // process. 1% is well inside what scheduling noise moves a percentile.
+    Histogram::new_with_bounds(1, MAX_US, 2).expect("constant bounds are valid")
 }
 
 /// One link's recorders.
@@ -263,7 +266,7 @@ mod tests {
         assert_eq!(snap.latency.len(), 4000);
         assert_eq!(snap.lateness.len(), 4000);
         assert_eq!(snap.lateness.max(), 5);
-        assert_eq!(snap.latency.max(), 4000);
+        assert!(snap.latency.equivalent(snap.latency.max(), 4000));
         // A second take starts from empty.
         assert_eq!(client.take(Duration::from_millis(1)).latency.len(), 0);
     }
@@ -275,8 +278,9 @@ mod tests {
             h.record(v).unwrap();
         }
         let p = Percentiles::of(&h);
-        // HdrHistogram with 3 significant digits: within 0.1%.
-        let near = |got: u64, want: u64| (got as f64 - want as f64).abs() <= want as f64 * 0.001 + 1.0;
+        // HdrHistogram with 2 significant digits: within 1%.
+        let near =
+            |got: u64, want: u64| (got as f64 - want as f64).abs() <= want as f64 * 0.01 + 1.0;
         assert!(near(p.p50, 5_000), "{p:?}");
         assert!(near(p.p90, 9_000), "{p:?}");
         assert!(near(p.p99, 9_900), "{p:?}");
@@ -317,8 +321,14 @@ mod tests {
         }
         let back = snap.encode().decode().unwrap();
         assert_eq!(back.latency.len(), 6);
-        assert_eq!(Percentiles::of(&back.latency), Percentiles::of(&snap.latency));
-        assert_eq!(Percentiles::of(&back.corrected), Percentiles::of(&snap.corrected));
+        assert_eq!(
+            Percentiles::of(&back.latency),
+            Percentiles::of(&snap.latency)
+        );
+        assert_eq!(
+            Percentiles::of(&back.corrected),
+            Percentiles::of(&snap.corrected)
+        );
         assert_eq!(back.lateness.len(), 0);
         let bad = WireSnapshot {
             latency: "zz".into(),

@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::Percentiles;
+use crate::procstat::KindUsage;
 use crate::server::ServerStats;
 use crate::verify::Verify;
 
@@ -44,6 +46,14 @@ pub struct RunReport {
     pub reconnects: u64,
     /// Acks whose server count differed from the client's.
     pub anomalies: u64,
+    /// Send-to-ack latency over the run, microseconds.
+    pub latency_us: Percentiles,
+    /// Due-to-send lateness over the run, microseconds.
+    pub lateness_us: Percentiles,
+    /// Due-to-ack latency (coordinated-omission corrected), microseconds.
+    pub corrected_latency_us: Percentiles,
+    /// CPU, memory, threads and context switches per kind of process.
+    pub processes: Processes,
     /// Unacked updates per server address.
     pub unacked_by_server: BTreeMap<String, u64>,
     /// Children that exited when they should not have.
@@ -53,6 +63,21 @@ pub struct RunReport {
     /// The verdict.
     pub verify: Verify,
 }
+
+/// Resource figures per kind of process.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Processes {
+    /// CPUs of this machine (Task Manager's scale divides by this).
+    pub cpus: u64,
+    /// The servers startup ran.
+    pub server: KindUsage,
+    /// The clients startup ran.
+    pub client: KindUsage,
+}
+
+/// The original's own figures (Windows, one PC, 100 clients / 10 servers):
+/// Task Manager percent of the whole machine, and megabytes.
+pub const SEED_FIGURES: [(&str, f64, f64); 2] = [("server", 3.0, 7.0), ("client", 1.0, 6.0)];
 
 /// A child process that died unexpectedly.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,6 +141,72 @@ impl RunReport {
                 "DIED", dead.name, dead.pid, dead.status, dead.at_s
             );
         }
+        let _ = writeln!(
+            t,
+            "\n  {:<22} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "microseconds", "p50", "p90", "p99", "p99.9", "max"
+        );
+        for (name, p) in [
+            ("latency", &self.latency_us),
+            ("lateness", &self.lateness_us),
+            ("corrected latency", &self.corrected_latency_us),
+        ] {
+            let _ = writeln!(
+                t,
+                "  {name:<22} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                p.p50, p.p90, p.p99, p.p999, p.max
+            );
+        }
+        let _ = writeln!(
+            t,
+            "\n  {:<10} {:>5} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9}   original (Windows, 100x10)",
+            "processes",
+            "count",
+            "cpu% avg",
+            "(machine)",
+            "cpu% max",
+            "rss MB",
+            "threads",
+            "cpu us",
+            "ctx sw",
+        );
+        let _ = writeln!(
+            t,
+            "  {:<10} {:>5} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9}",
+            "",
+            "",
+            "(1 core)",
+            format!("({} cpus)", self.processes.cpus),
+            "(1 core)",
+            "max",
+            "max",
+            "per op",
+            "per op",
+        );
+        for (name, seed_cpu, seed_mb) in SEED_FIGURES {
+            let k = if name == "server" {
+                &self.processes.server
+            } else {
+                &self.processes.client
+            };
+            let ctx = k
+                .ctx_switches_per_op
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or_else(|| "n/a".into());
+            let _ = writeln!(
+                t,
+                "  {name:<10} {:>5} {:>10.1} {:>10.2} {:>10.1} {:>8.1} {:>8} {:>8.1} {:>9}   ~{seed_cpu}% of machine, ~{seed_mb} MB",
+                k.count,
+                k.cpu_percent_avg,
+                k.cpu_percent_of_machine_avg,
+                k.cpu_percent_max,
+                k.rss_mb_max,
+                k.threads_max,
+                k.cpu_us_per_op,
+                ctx
+            );
+        }
+        let _ = writeln!(t);
         let verdict = if v.ok { "OK" } else { "FAILED" };
         let _ = writeln!(
             t,

@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::affinity;
+use crate::config::{Affinity, Config};
 use crate::error::{Context, Error, Result};
 use crate::framing::{Line, LineReader};
 use crate::net;
@@ -332,6 +333,9 @@ struct LinkState {
 /// The link thread's whole life: read a line, answer it, repeat.
 fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, peer: SocketAddr) {
     let config = &shared.config;
+    if config.cpu_affinity == Affinity::ByServer {
+        affinity::pin_current_thread(affinity::cpu_for_port(config, shared.addr.port()));
+    }
     if let Err(e) = net::tune(
         stream,
         Duration::from_millis(config.idle_timeout_ms),

@@ -14,8 +14,6 @@
 //! the run goes on with the rest (a dead server's links keep trying to
 //! reconnect, which is what the seed's users would see in production).
 
-use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,14 +21,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, select};
 
-use crate::client::{ClientReport, ClientStatus};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::monitor::Monitor;
 use crate::net;
 use crate::ops::OpsConnection;
-use crate::report::{DeadChild, RunReport};
+use crate::report::RunReport;
 use crate::server::ServerStats;
-use crate::supervisor::{self, ChildProcess, Event, Kind, ToClient};
+use crate::supervisor::{self, Event, Fleet, Kind};
 use crate::verify;
 
 /// What the user asked startup to do.
@@ -45,6 +43,10 @@ pub struct Options {
     pub host: Option<IpAddr>,
     /// No live status line.
     pub quiet: bool,
+    /// Append one CSV row per `sample_every` here.
+    pub samples: Option<PathBuf>,
+    /// How often a CSV row is written.
+    pub sample_every: Duration,
 }
 
 /// The servers this host runs: every port of the one `server_ip_list`
@@ -90,22 +92,6 @@ pub fn host_servers(config: &Config, host: Option<IpAddr>) -> Result<Vec<SocketA
                 .collect()
         })
         .unwrap_or_default())
-}
-
-/// Every child of the run. Dropping it kills whatever still runs, so no
-/// child outlives startup even on an early error return.
-#[derive(Default)]
-struct Fleet {
-    servers: Vec<ChildProcess>,
-    clients: Vec<ChildProcess>,
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        for child in self.clients.iter_mut().chain(self.servers.iter_mut()) {
-            child.kill();
-        }
-    }
 }
 
 /// Runs the system and returns its report.
@@ -192,7 +178,7 @@ pub fn run(options: &Options) -> Result<RunReport> {
 
     let links = (clients * all_servers.len()) as u64;
     let target = links as f64 * config.per_link_rate();
-    let mut run = RunState::new(options, target, links, started);
+    let mut run = Monitor::new(options, &fleet, target, links, started)?;
     run.watch(&mut fleet, &events, &interrupts);
 
     // Stop the clients and collect what each acked.
@@ -229,8 +215,8 @@ pub fn run(options: &Options) -> Result<RunReport> {
         server.close_stdin();
     }
     let stop_timeout = Duration::from_millis(config.stop_timeout_ms);
-    for server in &mut fleet.servers {
-        if !run.gone_servers.contains(&server.name) {
+    for (index, server) in fleet.servers.iter_mut().enumerate() {
+        if !run.server_gone(index) {
             server.reap(stop_timeout);
         }
     }
@@ -292,290 +278,4 @@ fn wait_for_servers(
         }
     }
     Ok(())
-}
-
-/// What startup tracks while the clients run.
-struct RunState<'a> {
-    options: &'a Options,
-    target: f64,
-    links: u64,
-    started: Instant,
-    latest: HashMap<usize, ClientStatus>,
-    dead: Vec<DeadChild>,
-    gone_servers: Vec<String>,
-    gone_clients: Vec<usize>,
-    /// Status answers still awaited in the current round.
-    pending: usize,
-    status: StatusLine,
-}
-
-impl<'a> RunState<'a> {
-    fn new(options: &'a Options, target: f64, links: u64, started: Instant) -> RunState<'a> {
-        RunState {
-            options,
-            target,
-            links,
-            started,
-            latest: HashMap::new(),
-            dead: Vec::new(),
-            gone_servers: Vec::new(),
-            gone_clients: Vec::new(),
-            pending: 0,
-            status: StatusLine::new(options.quiet, options.duration),
-        }
-    }
-
-    /// Polls statuses once a second until the duration ends or Ctrl-C.
-    fn watch(&mut self, fleet: &mut Fleet, events: &Receiver<Event>, interrupts: &Receiver<()>) {
-        let ticker = crossbeam_channel::tick(Duration::from_secs(1));
-        let end = self
-            .options
-            .duration
-            .map(|d| crossbeam_channel::at(self.started + d))
-            .unwrap_or_else(crossbeam_channel::never);
-        self.poll(fleet);
-        loop {
-            select! {
-                recv(ticker) -> _ => {
-                    // A round still unanswered after a second is printed with
-                    // what arrived; late answers count in the next round.
-                    if self.pending > 0 {
-                        self.print_status();
-                    }
-                    self.poll(fleet);
-                }
-                recv(events) -> event => match event {
-                    Ok(event) => self.on_event(fleet, event),
-                    Err(_) => break,
-                },
-                recv(interrupts) -> _ => {
-                    self.status.finish();
-                    eprintln!("startup: interrupted; stopping (press Ctrl-C again to abort at once)");
-                    return;
-                }
-                recv(end) -> _ => break,
-            }
-        }
-        self.status.finish();
-    }
-
-    fn on_event(&mut self, fleet: &mut Fleet, event: Event) {
-        match event {
-            Event::ClientStatus { index, status } => {
-                self.latest.insert(index, status);
-                self.pending = self.pending.saturating_sub(1);
-                if self.pending == 0 {
-                    self.print_status();
-                }
-            }
-            Event::Gone {
-                kind,
-                index,
-                detail,
-            } => {
-                let child = match kind {
-                    Kind::Server => &mut fleet.servers[index],
-                    Kind::Client => &mut fleet.clients[index],
-                };
-                let status = child.reap(Duration::from_secs(2));
-                let at_s = self.started.elapsed().as_secs_f64();
-                self.status.finish();
-                eprintln!(
-                    "startup: {} (pid {}) died: it {status} ({detail})",
-                    child.name, child.pid
-                );
-                self.dead.push(DeadChild {
-                    name: child.name.clone(),
-                    pid: child.pid,
-                    status,
-                    at_s,
-                });
-                match kind {
-                    Kind::Server => self.gone_servers.push(child.name.clone()),
-                    Kind::Client => self.gone_clients.push(index),
-                }
-            }
-            Event::ServerReady { .. } | Event::ClientFinal { .. } => {}
-        }
-    }
-
-    /// Starts a status round: one `status` request to every live client.
-    fn poll(&mut self, fleet: &Fleet) {
-        self.pending = 0;
-        for (i, client) in fleet.clients.iter().enumerate() {
-            if !self.gone_clients.contains(&i) {
-                client.request(ToClient::Status);
-                self.pending += 1;
-            }
-        }
-    }
-
-    fn print_status(&mut self) {
-        self.pending = 0;
-        self.status
-            .print(self.started, self.links, self.target, &self.latest);
-    }
-
-    /// Asks every live client to stop and waits for their final reports.
-    fn stop_clients(
-        &mut self,
-        fleet: &mut Fleet,
-        events: &Receiver<Event>,
-        interrupts: &Receiver<()>,
-    ) -> Vec<ClientReport> {
-        let timeout = Duration::from_millis(self.options.config.stop_timeout_ms);
-        let deadline = crossbeam_channel::at(Instant::now() + timeout);
-        let mut waiting: Vec<usize> = (0..fleet.clients.len())
-            .filter(|i| !self.gone_clients.contains(i))
-            .collect();
-        for &i in &waiting {
-            fleet.clients[i].request(ToClient::Stop);
-        }
-        let mut finals = Vec::new();
-        while !waiting.is_empty() {
-            select! {
-                recv(events) -> event => match event {
-                    Ok(Event::ClientFinal { index, report }) => {
-                        waiting.retain(|i| *i != index);
-                        finals.push(*report);
-                    }
-                    Ok(Event::Gone { kind: Kind::Client, index, detail }) if waiting.contains(&index) => {
-                        waiting.retain(|i| *i != index);
-                        self.on_event(fleet, Event::Gone { kind: Kind::Client, index, detail });
-                    }
-                    Ok(Event::Gone { kind: Kind::Server, index, detail }) => {
-                        self.on_event(fleet, Event::Gone { kind: Kind::Server, index, detail });
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                },
-                recv(interrupts) -> _ => {
-                    eprintln!("startup: aborting: killing every child");
-                    return finals;
-                }
-                recv(deadline) -> _ => {
-                    for &i in &waiting {
-                        eprintln!("startup: {} did not report within {} ms", fleet.clients[i].name, timeout.as_millis());
-                    }
-                    break;
-                }
-            }
-        }
-        for (i, client) in fleet.clients.iter_mut().enumerate() {
-            if !self.gone_clients.contains(&i) {
-                client.reap(Duration::from_secs(2));
-            }
-        }
-        finals
-    }
-
-    fn report(&self, finals: &[ClientReport], fleet: &Fleet) -> RunReport {
-        let config = &self.options.config;
-        let mut r = RunReport {
-            target_ops_per_s: self.target,
-            links: self.links,
-            clients: fleet.clients.len() as u64,
-            servers: fleet.servers.len() as u64,
-            interval_ms: config.update_intervals,
-            schedule: config.schedule.name().to_string(),
-            children_died: self.dead.clone(),
-            ..RunReport::default()
-        };
-        for f in finals {
-            let s = &f.status;
-            r.sent += s.sent;
-            r.acked += s.acked;
-            r.late_sends += s.late;
-            r.errors += s.errors;
-            r.reconnects += s.reconnects;
-            r.anomalies += s.anomalies;
-            r.unacked += f.keys.iter().map(|k| k.unacked).sum::<u64>();
-            r.duration_s += s.elapsed_s;
-        }
-        if !finals.is_empty() {
-            r.duration_s /= finals.len() as f64;
-        }
-        if r.duration_s > 0.0 {
-            r.achieved_ops_per_s = r.acked as f64 / r.duration_s;
-        }
-        if r.target_ops_per_s > 0.0 {
-            r.achieved_ratio = r.achieved_ops_per_s / r.target_ops_per_s;
-        }
-        r
-    }
-}
-
-/// The once-a-second status line: redrawn in place on a terminal, plain
-/// lines in a pipe or a log.
-struct StatusLine {
-    quiet: bool,
-    terminal: bool,
-    duration: Option<Duration>,
-    drawn: bool,
-    last: Option<(Instant, u64)>,
-}
-
-impl StatusLine {
-    fn new(quiet: bool, duration: Option<Duration>) -> StatusLine {
-        StatusLine {
-            quiet,
-            terminal: std::io::stderr().is_terminal(),
-            duration,
-            drawn: false,
-            last: None,
-        }
-    }
-
-    fn print(
-        &mut self,
-        started: Instant,
-        links: u64,
-        target: f64,
-        latest: &HashMap<usize, ClientStatus>,
-    ) {
-        let now = Instant::now();
-        let mut total = ClientStatus::default();
-        for s in latest.values() {
-            total.links_up += s.links_up;
-            total.acked += s.acked;
-            total.late += s.late;
-            total.errors += s.errors;
-            total.reconnects += s.reconnects;
-        }
-        let rate = match self.last {
-            Some((t, acked)) if now > t => {
-                total.acked.saturating_sub(acked) as f64 / (now - t).as_secs_f64()
-            }
-            _ => 0.0,
-        };
-        self.last = Some((now, total.acked));
-        if self.quiet {
-            return;
-        }
-        let elapsed = started.elapsed().as_secs();
-        let time = match self.duration {
-            Some(d) => format!("{elapsed}s/{}s", d.as_secs()),
-            None => format!("{elapsed}s"),
-        };
-        let line = format!(
-            "[{time}] links {}/{links}  {rate:.0} updates/s (target {target:.0})  late {}  errors {}  reconnects {}",
-            total.links_up, total.late, total.errors, total.reconnects
-        );
-        let mut err = std::io::stderr().lock();
-        if self.terminal {
-            let _ = write!(err, "\r{line}\x1b[K");
-            self.drawn = true;
-        } else {
-            let _ = writeln!(err, "{line}");
-        }
-        let _ = err.flush();
-    }
-
-    /// Ends a redrawn line so the next output starts on its own line.
-    fn finish(&mut self) {
-        if self.drawn {
-            eprintln!();
-            self.drawn = false;
-        }
-    }
 }

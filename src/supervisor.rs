@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::client::{ClientReport, ClientStatus};
+use crate::client::{ClientReport, StatusReply};
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
 
@@ -48,8 +48,8 @@ pub enum Event {
     ClientStatus {
         /// The client's index.
         index: usize,
-        /// Its totals.
-        status: ClientStatus,
+        /// Its totals and histograms.
+        reply: Box<StatusReply>,
     },
     /// A client answered `stop` with its final report.
     ClientFinal {
@@ -245,9 +245,10 @@ fn client_proxy(
             Ok(_) => {}
         }
         let event = match request {
-            ToClient::Status => {
-                serde_json::from_str(&line).map(|status| Event::ClientStatus { index, status })
-            }
+            ToClient::Status => serde_json::from_str(&line).map(|reply| Event::ClientStatus {
+                index,
+                reply: Box::new(reply),
+            }),
             ToClient::Stop => serde_json::from_str(&line).map(|report| Event::ClientFinal {
                 index,
                 report: Box::new(report),
@@ -275,6 +276,24 @@ fn client_proxy(
         index,
         detail,
     });
+}
+
+/// Every child of the run. Dropping it kills whatever still runs, so no
+/// child outlives startup even on an early error return.
+#[derive(Default)]
+pub struct Fleet {
+    /// The servers, in start order.
+    pub servers: Vec<ChildProcess>,
+    /// The clients, by index.
+    pub clients: Vec<ChildProcess>,
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for child in self.clients.iter_mut().chain(self.servers.iter_mut()) {
+            child.kill();
+        }
+    }
 }
 
 impl ChildProcess {

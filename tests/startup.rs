@@ -17,15 +17,20 @@ fn small_run_verifies_exactly_and_reports() {
     let ports = free_ports(2);
     let config = dir.write("config.json", &config_json(&ports, 3, ""));
     let report = dir.path("r.json");
+    let samples = dir.path("s.csv");
     let out = run(
         "startup",
         &[
             "--config",
             config.to_str().unwrap(),
             "--duration",
-            "2s",
+            "3s",
             "--report",
             report.to_str().unwrap(),
+            "--samples",
+            samples.to_str().unwrap(),
+            "--sample-every",
+            "1s",
         ],
         Duration::from_secs(60),
     );
@@ -53,14 +58,78 @@ fn small_run_verifies_exactly_and_reports() {
         (rate * duration - acked as f64).abs() < 1.0,
         "{rate} x {duration} != {acked}"
     );
-    assert!(duration > 1.0 && duration < 4.0, "{duration}");
+    assert!(duration > 2.0 && duration < 5.0, "{duration}");
     assert_eq!(r["children_died"].as_array().unwrap().len(), 0);
     assert_eq!(r["server_stats"].as_array().unwrap().len(), 2);
+    // Latency, lateness and corrected latency: ordered percentiles, and a
+    // corrected latency (due to ack) never below the latency (send to ack).
+    for name in ["latency_us", "lateness_us", "corrected_latency_us"] {
+        let p: Vec<u64> = ["p50", "p90", "p99", "p999", "max"]
+            .iter()
+            .map(|k| {
+                r[name][k]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{name}.{k} missing"))
+            })
+            .collect();
+        assert!(p.windows(2).all(|w| w[0] <= w[1]), "{name}: {p:?}");
+    }
+    assert!(r["latency_us"]["p50"].as_u64().unwrap() > 0);
+    for k in ["p50", "p90", "p99", "p999", "max"] {
+        assert!(
+            r["corrected_latency_us"][k].as_u64() >= r["latency_us"][k].as_u64(),
+            "{k}"
+        );
+    }
+    assert!(r["late_sends"].as_u64().unwrap() <= acked);
+    // Resources of every process startup ran, per kind.
+    let servers = &r["processes"]["server"];
+    let clients = &r["processes"]["client"];
+    assert_eq!(servers["count"], 2);
+    assert_eq!(clients["count"], 3);
+    for kind in [servers, clients] {
+        for field in [
+            "cpu_percent_avg",
+            "cpu_percent_max",
+            "rss_mb_max",
+            "threads_max",
+        ] {
+            assert!(kind[field].is_number(), "{field}: {kind}");
+        }
+        assert!(kind.get("ctx_switches_per_op").is_some());
+        if cfg!(any(target_os = "linux", windows)) {
+            assert!(kind["rss_mb_max"].as_f64().unwrap() > 0.0, "{kind}");
+        }
+    }
+    if cfg!(any(target_os = "linux", windows)) {
+        // Acceptor + store + stdin watcher + one thread per link (3 per server).
+        assert!(servers["threads_max"].as_u64().unwrap() >= 5, "{servers}");
+        // One thread per server link + main.
+        assert!(clients["threads_max"].as_u64().unwrap() >= 3, "{clients}");
+    }
+    if cfg!(target_os = "linux") {
+        assert!(clients["ctx_switches_per_op"].as_f64().unwrap() > 0.0);
+    }
+    // The soak CSV: a header and one row per second of a 3 s run.
+    let csv = std::fs::read_to_string(&samples).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("time_s,updates_per_s,"), "{csv}");
+    assert!((3..=5).contains(&(lines.len() - 1)), "rows: {csv}");
+    let columns = lines[0].split(',').count();
+    let mut last_time = 0.0;
+    for row in &lines[1..] {
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!(cells.len(), columns, "{row}");
+        let t: f64 = cells[0].parse().unwrap();
+        assert!(t > last_time, "{csv}");
+        last_time = t;
+    }
     // The text report says the same.
     let text = stdout(&out);
     assert!(text.contains("verify") && text.contains("OK"), "{text}");
     // Not a terminal here, so the status came as plain lines.
     assert!(stderr(&out).contains("links 6/6"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains('\r'), "no redrawing in a pipe");
 }
 
 #[test]

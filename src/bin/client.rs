@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use mass_connect::cli::{self, Args};
 use mass_connect::client::{Client, ClientReport};
+use mass_connect::metrics::{Percentiles, Snapshot};
 use mass_connect::{Error, Result};
 
 const USAGE: &str = "\
@@ -59,7 +60,7 @@ fn run() -> Result<()> {
     };
 
     mass_connect::logging::init(&config, "client")?;
-    let client = Client::start(Arc::new(config), &servers, id, clients)?;
+    let mut client = Client::start(Arc::new(config), &servers, id, clients)?;
     if supervised {
         serve_supervisor(client);
         return Ok(());
@@ -71,23 +72,37 @@ fn run() -> Result<()> {
     })
     .map_err(|e| Error::msg(format!("cannot install the Ctrl-C handler: {e}")))?;
     let end = duration.map(|d| Instant::now() + d);
+    let mut total = Snapshot::default();
     loop {
         let next = Instant::now() + Duration::from_secs(1);
         let wake = end.map_or(next, |e| e.min(next));
         if interrupted.recv_deadline(wake).is_ok() || end.is_some_and(|e| Instant::now() >= e) {
             break;
         }
+        let second = client.take_histograms();
+        total.add(&second);
         let s = client.status();
         eprintln!(
-            "[{:.0}s] links {}/{}  sent {}  acked {}  late {}  errors {}  reconnects {}",
-            s.elapsed_s, s.links_up, s.links, s.sent, s.acked, s.late, s.errors, s.reconnects
+            "[{:.0}s] links {}/{}  sent {}  acked {}  p99 {} us  late {}  errors {}  reconnects {}",
+            s.elapsed_s,
+            s.links_up,
+            s.links,
+            s.sent,
+            s.acked,
+            Percentiles::of(&second.latency).p99,
+            s.late,
+            s.errors,
+            s.reconnects
         );
     }
     let report = client.stop();
+    if let Some(rest) = report.histograms.decode() {
+        total.add(&rest);
+    }
     if json {
         cli::say(&serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {
-        print_report(&report);
+        print_report(&report, &total);
     }
     Ok(())
 }
@@ -95,14 +110,14 @@ fn run() -> Result<()> {
 /// Under startup the main thread is the control thread: it blocks on stdin
 /// and answers each request with one JSON line. End-of-file means startup is
 /// gone, so the client stops too.
-fn serve_supervisor(client: Client) {
+fn serve_supervisor(mut client: Client) {
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout().lock();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
         match line.trim() {
             "status" => {
-                let json = serde_json::to_string(&client.status()).unwrap_or_default();
+                let json = serde_json::to_string(&client.status_reply()).unwrap_or_default();
                 if writeln!(stdout, "{json}")
                     .and_then(|_| stdout.flush())
                     .is_err()
@@ -120,12 +135,23 @@ fn serve_supervisor(client: Client) {
     let _ = stdout.flush();
 }
 
-fn print_report(report: &ClientReport) {
+fn print_report(report: &ClientReport, histograms: &Snapshot) {
     let s = &report.status;
     let mut text = format!(
         "client {}: {:.1} s, {} links, sent {}, acked {}, late {}, errors {}, reconnects {}, anomalies {}\n",
         s.id, s.elapsed_s, s.links, s.sent, s.acked, s.late, s.errors, s.reconnects, s.anomalies
     );
+    for (name, h) in [
+        ("latency", &histograms.latency),
+        ("lateness", &histograms.lateness),
+        ("corrected latency", &histograms.corrected),
+    ] {
+        let p = Percentiles::of(h);
+        text += &format!(
+            "  {name:<18} p50 {} us  p90 {} us  p99 {} us  p99.9 {} us  max {} us\n",
+            p.p50, p.p90, p.p99, p.p999, p.max
+        );
+    }
     for k in &report.keys {
         text += &format!(
             "  {} key {}: {} acked, {} unacked\n",

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use mass_connect::cli::{self, Args};
 use mass_connect::startup::{self, Options};
@@ -19,6 +20,8 @@ OPTIONS:
     --report PATH     also write the report as JSON to PATH
     --host IP         act as the host with this address [default: the entry of
                       server_ip_list that belongs to this host, if any]
+    --samples PATH    append one CSV row per sample to PATH (for soak runs)
+    --sample-every D  how often a row is written [default: 60s]
     --quiet           no live status line
     -h, --help        this text
 
@@ -51,6 +54,13 @@ fn run() -> Result<bool> {
         None => None,
     };
     let quiet = args.flag("--quiet");
+    let samples = args.value("--samples")?.map(PathBuf::from);
+    let sample_every = args
+        .duration("--sample-every")?
+        .unwrap_or(Duration::from_secs(60));
+    if sample_every < Duration::from_secs(1) {
+        return Err(args.error("--sample-every must be at least 1s"));
+    }
     args.finish()?;
 
     mass_connect::logging::init(&config, "startup")?;
@@ -60,6 +70,8 @@ fn run() -> Result<bool> {
         duration,
         host,
         quiet,
+        samples,
+        sample_every,
     };
     let report = startup::run(&options)?;
     cli::say(&report.to_text());

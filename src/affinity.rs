@@ -1,0 +1,91 @@
+//! CPU locality: pin a link's threads, on both ends, to one CPU chosen by
+//! the server's port.
+//!
+//! Every update wakes two threads: the server's link thread when the update
+//! arrives, the client's when the ack does. If they sit on different CPUs,
+//! each wakeup is a cross-CPU interrupt, and in a virtual machine an IPI
+//! costs a VM exit. Pinning every thread of a link to one CPU, on the client
+//! *and* the server, makes both wakeups local. The CPU is the server's
+//! position in `server_port_list`, modulo the CPU count: both ends read the
+//! same config, so the choice needs no coordination, and consecutive servers
+//! land on different CPUs whatever their port numbers are.
+//!
+//! `cpu_affinity: "off"` leaves placement to the OS scheduler. Pinning is
+//! done on Linux (sched_setaffinity) and Windows (SetThreadAffinityMask);
+//! elsewhere it is a no-op.
+
+use crate::config::Config;
+
+/// The CPU for links to the server on `port`.
+pub fn cpu_for_port(config: &Config, port: u16) -> usize {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let slot = config
+        .server_port_list
+        .iter()
+        .position(|p| *p == port)
+        .unwrap_or(usize::from(port));
+    slot % cpus
+}
+
+/// Pins the calling thread to `cpu`. Returns false if the OS refused (the
+/// thread then runs wherever the scheduler puts it, which is only slower).
+pub fn pin_current_thread(cpu: usize) -> bool {
+    imp::pin(cpu)
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+mod imp {
+    pub fn pin(cpu: usize) -> bool {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return false;
+        }
+        // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET write inside it
+        // (cpu is bounds-checked above); pid 0 means the calling thread.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_ZERO(&mut set);
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+        }
+    }
+}
+
+#[cfg(windows)]
+mod imp {
+    pub fn pin(cpu: usize) -> bool {
+        crate::windows::pin_current_thread(cpu)
+    }
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
+mod imp {
+    pub fn pin(_cpu: usize) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_spread_over_cpus_and_pinning_works() {
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        let config = Config::default();
+        assert_eq!(cpu_for_port(&config, config.server_port_list[0]), 0);
+        assert_eq!(cpu_for_port(&config, config.server_port_list[1]), 1 % cpus);
+        assert!(cpu_for_port(&config, 1234) < cpus);
+        if cfg!(any(target_os = "linux", windows)) {
+            let pinned = std::thread::spawn(|| pin_current_thread(0)).join().unwrap();
+            assert!(pinned);
+        }
+        assert!(
+            !std::thread::spawn(|| pin_current_thread(1 << 20))
+                .join()
+                .unwrap()
+        );
+    }
+}

@@ -1,0 +1,449 @@
+//! What startup watches while the clients run: their statuses and
+//! histograms, every child's CPU and memory, deaths, the status line and the
+//! soak CSV. startup's main thread owns one [`Monitor`] and feeds it events.
+//!
+//! Each second a *status round* starts: one `status` request to every live
+//! client. The line is printed when the round's last answer arrives (or at
+//! the next tick, with what came). Answers carry cumulative counters and the
+//! histograms of what happened since the client's previous answer, which are
+//! added to three accumulators: the last second (status line), the current
+//! sample (CSV row) and the whole run (report). An answer that comes late is
+//! counted in the next second; nothing is lost.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, select};
+
+use crate::client::{ClientReport, ClientStatus};
+use crate::error::Result;
+use crate::metrics::{Percentiles, Snapshot};
+use crate::procstat::{self, KindUsage, Sample, Usage};
+use crate::report::{DeadChild, Processes, RunReport};
+use crate::samples::{Row, SampleWriter};
+use crate::startup::Options;
+use crate::status::{StatusLine, Tick};
+use crate::supervisor::{Event, Fleet, Kind, ToClient};
+
+/// Per-child resource tracking.
+struct Tracked {
+    kind: Kind,
+    pid: u32,
+    usage: Usage,
+    /// The sample at the last CSV row, for the CPU over one sample.
+    at_row: Option<Sample>,
+}
+
+/// The running totals of the last CSV row.
+#[derive(Default, Clone, Copy)]
+struct Mark {
+    acked: u64,
+    late: u64,
+    errors: u64,
+    reconnects: u64,
+}
+
+/// Everything startup tracks while the clients run.
+pub struct Monitor<'a> {
+    options: &'a Options,
+    target: f64,
+    links: u64,
+    started: Instant,
+    latest: HashMap<usize, ClientStatus>,
+    /// Status answers still awaited in the current round.
+    pending: usize,
+    dead: Vec<DeadChild>,
+    gone_servers: Vec<usize>,
+    gone_clients: Vec<usize>,
+    status: StatusLine,
+    last_print: Option<(Instant, u64)>,
+    second: Snapshot,
+    sample: Snapshot,
+    total: Snapshot,
+    tracked: Vec<Tracked>,
+    samples: Option<SampleWriter>,
+    /// A CSV row is due; it is written when the current status round
+    /// completes, so it sees fresh counters.
+    row_due: bool,
+    last_row: (Instant, Mark),
+}
+
+impl<'a> Monitor<'a> {
+    /// A monitor for a run whose clients started at `started`.
+    pub fn new(
+        options: &'a Options,
+        fleet: &Fleet,
+        target: f64,
+        links: u64,
+        started: Instant,
+    ) -> Result<Monitor<'a>> {
+        let samples = match &options.samples {
+            Some(path) => Some(SampleWriter::open(path)?),
+            None => None,
+        };
+        let tracked = fleet
+            .servers
+            .iter()
+            .map(|c| (Kind::Server, c.pid))
+            .chain(fleet.clients.iter().map(|c| (Kind::Client, c.pid)))
+            .map(|(kind, pid)| Tracked {
+                kind,
+                pid,
+                usage: Usage::default(),
+                at_row: None,
+            })
+            .collect();
+        let mut m = Monitor {
+            options,
+            target,
+            links,
+            started,
+            latest: HashMap::new(),
+            pending: 0,
+            dead: Vec::new(),
+            gone_servers: Vec::new(),
+            gone_clients: Vec::new(),
+            status: StatusLine::new(options.quiet),
+            last_print: None,
+            second: Snapshot::default(),
+            sample: Snapshot::default(),
+            total: Snapshot::default(),
+            tracked,
+            samples,
+            row_due: false,
+            last_row: (started, Mark::default()),
+        };
+        m.sample_resources();
+        for t in &mut m.tracked {
+            t.at_row = t.usage.last_sample();
+        }
+        Ok(m)
+    }
+
+    /// Watches until the duration ends, Ctrl-C, or every client is gone.
+    pub fn watch(
+        &mut self,
+        fleet: &mut Fleet,
+        events: &Receiver<Event>,
+        interrupts: &Receiver<()>,
+    ) {
+        let ticker = crossbeam_channel::tick(Duration::from_secs(1));
+        let sample_ticker = match self.samples {
+            Some(_) => crossbeam_channel::tick(self.options.sample_every),
+            None => crossbeam_channel::never(),
+        };
+        let end = self
+            .options
+            .duration
+            .map(|d| crossbeam_channel::at(self.started + d))
+            .unwrap_or_else(crossbeam_channel::never);
+        self.poll(fleet);
+        loop {
+            select! {
+                recv(ticker) -> _ => {
+                    // A round still unanswered after a second is printed with
+                    // what arrived; late answers count in the next round.
+                    if self.pending > 0 {
+                        self.print_status();
+                    }
+                    self.sample_resources();
+                    self.poll(fleet);
+                }
+                recv(sample_ticker) -> _ => self.row_due = true,
+                recv(events) -> event => match event {
+                    Ok(event) => self.on_event(fleet, event),
+                    Err(_) => break,
+                },
+                recv(interrupts) -> _ => {
+                    self.status.finish();
+                    eprintln!("startup: interrupted; stopping (press Ctrl-C again to abort at once)");
+                    break;
+                }
+                recv(end) -> _ => break,
+            }
+        }
+        self.status.finish();
+        // The resource figures end where the load ends.
+        self.sample_resources();
+    }
+
+    fn on_event(&mut self, fleet: &mut Fleet, event: Event) {
+        match event {
+            Event::ClientStatus { index, reply } => {
+                if let Some(snapshot) = reply.histograms.decode() {
+                    self.second.add(&snapshot);
+                    self.sample.add(&snapshot);
+                    self.total.add(&snapshot);
+                }
+                self.latest.insert(index, reply.status);
+                self.pending = self.pending.saturating_sub(1);
+                if self.pending == 0 {
+                    self.print_status();
+                }
+            }
+            Event::Gone {
+                kind,
+                index,
+                detail,
+            } => {
+                let child = match kind {
+                    Kind::Server => &mut fleet.servers[index],
+                    Kind::Client => &mut fleet.clients[index],
+                };
+                let status = child.reap(Duration::from_secs(2));
+                let at_s = self.started.elapsed().as_secs_f64();
+                self.status.finish();
+                eprintln!(
+                    "startup: {} (pid {}) died: it {status} ({detail})",
+                    child.name, child.pid
+                );
+                self.dead.push(DeadChild {
+                    name: child.name.clone(),
+                    pid: child.pid,
+                    status,
+                    at_s,
+                });
+                match kind {
+                    Kind::Server => self.gone_servers.push(index),
+                    Kind::Client => self.gone_clients.push(index),
+                }
+            }
+            Event::ServerReady { .. } | Event::ClientFinal { .. } => {}
+        }
+    }
+
+    /// True if this server died during the run.
+    pub fn server_gone(&self, index: usize) -> bool {
+        self.gone_servers.contains(&index)
+    }
+
+    /// Starts a status round: one `status` request to every live client.
+    fn poll(&mut self, fleet: &Fleet) {
+        self.pending = 0;
+        for (i, client) in fleet.clients.iter().enumerate() {
+            if !self.gone_clients.contains(&i) {
+                client.request(ToClient::Status);
+                self.pending += 1;
+            }
+        }
+    }
+
+    fn totals(&self) -> ClientStatus {
+        let mut t = ClientStatus::default();
+        for s in self.latest.values() {
+            t.links_up += s.links_up;
+            t.acked += s.acked;
+            t.late += s.late;
+            t.errors += s.errors;
+            t.reconnects += s.reconnects;
+        }
+        t
+    }
+
+    fn print_status(&mut self) {
+        self.pending = 0;
+        let now = Instant::now();
+        let t = self.totals();
+        let second = std::mem::take(&mut self.second);
+        if self.row_due {
+            self.row_due = false;
+            self.write_row();
+        }
+        // The first round (at start) has no rate yet: it only sets the mark.
+        let Some((at, acked)) = self.last_print.replace((now, t.acked)) else {
+            return;
+        };
+        let rate = t.acked.saturating_sub(acked) as f64 / (now - at).as_secs_f64().max(1e-9);
+        self.status.print(&Tick {
+            elapsed: self.started.elapsed(),
+            duration: self.options.duration,
+            links_up: t.links_up,
+            links: self.links,
+            rate,
+            target: self.target,
+            p99_us: Percentiles::of(&second.latency).p99,
+            late: t.late,
+            errors: t.errors,
+            reconnects: t.reconnects,
+        });
+    }
+
+    fn sample_resources(&mut self) {
+        let now = Instant::now();
+        for t in &mut self.tracked {
+            if let Some(s) = procstat::sample(t.pid) {
+                t.usage.add(now, s);
+            }
+        }
+    }
+
+    fn write_row(&mut self) {
+        if self.samples.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        let (since, mark) = self.last_row;
+        let dt = now.duration_since(since).as_secs_f64().max(1e-9);
+        let t = self.totals();
+        let mut cpu = [0.0f64; 2];
+        let mut rss = [0.0f64; 2];
+        for tr in &mut self.tracked {
+            let k = usize::from(tr.kind == Kind::Client);
+            let last = tr.usage.last_sample();
+            if let (Some(a), Some(b)) = (tr.at_row, last) {
+                cpu[k] += (b.cpu_s - a.cpu_s).max(0.0) / dt * 100.0;
+            }
+            rss[k] += last.map(|s| s.rss_bytes).unwrap_or(0) as f64 / 1e6;
+            tr.at_row = last;
+        }
+        let sample = std::mem::take(&mut self.sample);
+        let (lat, late) = (
+            Percentiles::of(&sample.latency),
+            Percentiles::of(&sample.lateness),
+        );
+        let row = Row {
+            time_s: now.duration_since(self.started).as_secs_f64(),
+            updates_per_s: t.acked.saturating_sub(mark.acked) as f64 / dt,
+            target_per_s: self.target,
+            latency_p50_us: lat.p50,
+            latency_p99_us: lat.p99,
+            lateness_p50_us: late.p50,
+            lateness_p99_us: late.p99,
+            corrected_p99_us: Percentiles::of(&sample.corrected).p99,
+            late_sends: t.late.saturating_sub(mark.late),
+            errors: t.errors.saturating_sub(mark.errors),
+            reconnects: t.reconnects.saturating_sub(mark.reconnects),
+            links_up: t.links_up,
+            server_cpu_percent: cpu[0],
+            client_cpu_percent: cpu[1],
+            server_rss_mb: rss[0],
+            client_rss_mb: rss[1],
+        };
+        if let Some(Err(e)) = self.samples.as_mut().map(|w| w.write(&row)) {
+            eprintln!("startup: {e}; no more samples will be written");
+            self.samples = None;
+        }
+        self.last_row = (
+            now,
+            Mark {
+                acked: t.acked,
+                late: t.late,
+                errors: t.errors,
+                reconnects: t.reconnects,
+            },
+        );
+    }
+
+    /// Asks every live client to stop and waits for their final reports.
+    pub fn stop_clients(
+        &mut self,
+        fleet: &mut Fleet,
+        events: &Receiver<Event>,
+        interrupts: &Receiver<()>,
+    ) -> Vec<ClientReport> {
+        let timeout = Duration::from_millis(self.options.config.stop_timeout_ms);
+        let deadline = crossbeam_channel::at(Instant::now() + timeout);
+        let mut waiting: Vec<usize> = (0..fleet.clients.len())
+            .filter(|i| !self.gone_clients.contains(i))
+            .collect();
+        for &i in &waiting {
+            fleet.clients[i].request(ToClient::Stop);
+        }
+        let mut finals = Vec::new();
+        while !waiting.is_empty() {
+            select! {
+                recv(events) -> event => match event {
+                    Ok(Event::ClientFinal { index, report }) => {
+                        waiting.retain(|i| *i != index);
+                        if let Some(rest) = report.histograms.decode() {
+                            self.total.add(&rest);
+                        }
+                        finals.push(*report);
+                    }
+                    Ok(Event::Gone { kind: Kind::Client, index, .. }) if !waiting.contains(&index) => {}
+                    Ok(event @ Event::Gone { .. }) => {
+                        if let Event::Gone { kind: Kind::Client, index, .. } = event {
+                            waiting.retain(|i| *i != index);
+                        }
+                        self.on_event(fleet, event);
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                },
+                recv(interrupts) -> _ => {
+                    eprintln!("startup: aborting: killing every child");
+                    return finals;
+                }
+                recv(deadline) -> _ => {
+                    for &i in &waiting {
+                        eprintln!("startup: {} did not report within {} ms", fleet.clients[i].name, timeout.as_millis());
+                    }
+                    break;
+                }
+            }
+        }
+        if self.samples.is_some() {
+            self.write_row();
+        }
+        for (i, client) in fleet.clients.iter_mut().enumerate() {
+            if !self.gone_clients.contains(&i) {
+                client.reap(Duration::from_secs(2));
+            }
+        }
+        finals
+    }
+
+    /// The report's run-wide figures from the clients' final reports.
+    pub fn report(&self, finals: &[ClientReport], fleet: &Fleet) -> RunReport {
+        let config = &self.options.config;
+        let mut r = RunReport {
+            target_ops_per_s: self.target,
+            links: self.links,
+            clients: fleet.clients.len() as u64,
+            servers: fleet.servers.len() as u64,
+            interval_ms: config.update_intervals,
+            schedule: config.schedule.name().to_string(),
+            children_died: self.dead.clone(),
+            latency_us: Percentiles::of(&self.total.latency),
+            lateness_us: Percentiles::of(&self.total.lateness),
+            corrected_latency_us: Percentiles::of(&self.total.corrected),
+            ..RunReport::default()
+        };
+        for f in finals {
+            let s = &f.status;
+            r.sent += s.sent;
+            r.acked += s.acked;
+            r.late_sends += s.late;
+            r.errors += s.errors;
+            r.reconnects += s.reconnects;
+            r.anomalies += s.anomalies;
+            r.unacked += f.keys.iter().map(|k| k.unacked).sum::<u64>();
+            r.duration_s += s.elapsed_s;
+        }
+        if !finals.is_empty() {
+            r.duration_s /= finals.len() as f64;
+        }
+        if r.duration_s > 0.0 {
+            r.achieved_ops_per_s = r.acked as f64 / r.duration_s;
+        }
+        if r.target_ops_per_s > 0.0 {
+            r.achieved_ratio = r.achieved_ops_per_s / r.target_ops_per_s;
+        }
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let of_kind = |kind: Kind| -> Vec<&Usage> {
+            self.tracked
+                .iter()
+                .filter(|t| t.kind == kind)
+                .map(|t| &t.usage)
+                .collect()
+        };
+        r.processes = Processes {
+            cpus: cpus as u64,
+            server: KindUsage::of(&of_kind(Kind::Server), r.acked, cpus),
+            client: KindUsage::of(&of_kind(Kind::Client), r.acked, cpus),
+        };
+        r
+    }
+}

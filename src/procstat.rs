@@ -1,0 +1,299 @@
+//! What a child process costs, read from the OS: CPU time, resident memory,
+//! threads and (on Linux) context switches.
+//!
+//! Linux reads `/proc/<pid>/stat` and `/proc/<pid>/status`; Windows asks the
+//! Win32 process APIs (see `windows.rs`). Elsewhere nothing is reported.
+//! startup samples every child once a second and keeps, per process, the
+//! first and last sample and the peaks; [`Usage`] turns them into the
+//! report's figures.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+/// One reading of one process.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sample {
+    /// User + system CPU time since the process started, in seconds.
+    pub cpu_s: f64,
+    /// Resident memory, in bytes (Windows: the working set).
+    pub rss_bytes: u64,
+    /// Threads now.
+    pub threads: u64,
+    /// Voluntary context switches since start (Linux: the thread blocked).
+    pub voluntary_ctx: Option<u64>,
+    /// Involuntary context switches since start (Linux: it was preempted).
+    pub involuntary_ctx: Option<u64>,
+}
+
+/// Reads one process, or `None` if it is gone or the OS gives no figures.
+pub fn sample(pid: u32) -> Option<Sample> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::sample(pid)
+    }
+    #[cfg(windows)]
+    {
+        crate::windows::process_sample(pid)
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use super::Sample;
+
+    /// Clock ticks per second of `/proc/<pid>/stat` times. USER_HZ is 100 on
+    /// every Linux ABI Rust supports (sysconf would need libc for a constant).
+    const USER_HZ: f64 = 100.0;
+
+    pub fn sample(pid: u32) -> Option<Sample> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name is in parentheses and may hold spaces: split after it.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        // fields[0] is field 3 (state); utime is field 14, stime field 15.
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        // A process's status counts only its main thread's switches: sum
+        // the threads' own counts (exited threads' switches are lost, which
+        // for long-lived link threads is nothing).
+        let (mut voluntary, mut involuntary) = (0, 0);
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .ok()?
+            .flatten()
+        {
+            let Ok(text) = std::fs::read_to_string(task.path().join("status")) else {
+                continue;
+            };
+            voluntary += value(&text, "voluntary_ctxt_switches:").unwrap_or(0);
+            involuntary += value(&text, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+        }
+        Some(Sample {
+            cpu_s: (utime + stime) / USER_HZ,
+            rss_bytes: value(&status, "VmRSS:").unwrap_or(0) * 1024,
+            threads: value(&status, "Threads:").unwrap_or(0),
+            voluntary_ctx: Some(voluntary),
+            involuntary_ctx: Some(involuntary),
+        })
+    }
+
+    /// The number after `name` in a `/proc/.../status` text.
+    fn value(status: &str, name: &str) -> Option<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+/// One process's usage over a run, built from its samples.
+#[derive(Debug, Clone)]
+pub struct Usage {
+    first: Option<(Instant, Sample)>,
+    last: Option<(Instant, Sample)>,
+    /// Highest CPU percent (of one core) between two consecutive samples.
+    pub cpu_percent_max: f64,
+    /// Highest resident memory seen, in bytes.
+    pub rss_max: u64,
+    /// Most threads seen.
+    pub threads_max: u64,
+}
+
+impl Default for Usage {
+    fn default() -> Self {
+        Usage {
+            first: None,
+            last: None,
+            cpu_percent_max: 0.0,
+            rss_max: 0,
+            threads_max: 0,
+        }
+    }
+}
+
+impl Usage {
+    /// Adds a sample taken at `at`.
+    pub fn add(&mut self, at: Instant, s: Sample) {
+        if let Some((t, prev)) = self.last {
+            let dt = at.duration_since(t).as_secs_f64();
+            if dt > 0.0 {
+                let pct = (s.cpu_s - prev.cpu_s).max(0.0) / dt * 100.0;
+                self.cpu_percent_max = self.cpu_percent_max.max(pct);
+            }
+        }
+        self.first.get_or_insert((at, s));
+        self.last = Some((at, s));
+        self.rss_max = self.rss_max.max(s.rss_bytes);
+        self.threads_max = self.threads_max.max(s.threads);
+    }
+
+    /// CPU seconds used between the first and last sample.
+    pub fn cpu_s(&self) -> f64 {
+        match (self.first, self.last) {
+            (Some((_, a)), Some((_, b))) => (b.cpu_s - a.cpu_s).max(0.0),
+            _ => 0.0,
+        }
+    }
+
+    /// Seconds between the first and last sample.
+    pub fn span_s(&self) -> f64 {
+        match (self.first, self.last) {
+            (Some((a, _)), Some((b, _))) => b.duration_since(a).as_secs_f64(),
+            _ => 0.0,
+        }
+    }
+
+    /// Mean CPU percent (of one core) over the samples' span.
+    pub fn cpu_percent_avg(&self) -> f64 {
+        let span = self.span_s();
+        if span > 0.0 {
+            self.cpu_s() / span * 100.0
+        } else {
+            0.0
+        }
+    }
+
+    /// Resident memory at the last sample, in bytes.
+    pub fn rss_last(&self) -> u64 {
+        self.last.map(|(_, s)| s.rss_bytes).unwrap_or(0)
+    }
+
+    /// CPU percent over the most recent interval between samples.
+    pub fn cpu_percent_recent(&self, previous: Option<Sample>, dt: f64) -> f64 {
+        match (previous, self.last) {
+            (Some(p), Some((_, s))) if dt > 0.0 => (s.cpu_s - p.cpu_s).max(0.0) / dt * 100.0,
+            _ => 0.0,
+        }
+    }
+
+    /// The latest sample, if any.
+    pub fn last_sample(&self) -> Option<Sample> {
+        self.last.map(|(_, s)| s)
+    }
+
+    /// Context switches (voluntary, involuntary) between first and last sample.
+    pub fn ctx_switches(&self) -> Option<(u64, u64)> {
+        let (_, a) = self.first?;
+        let (_, b) = self.last?;
+        Some((
+            b.voluntary_ctx?.saturating_sub(a.voluntary_ctx?),
+            b.involuntary_ctx?.saturating_sub(a.involuntary_ctx?),
+        ))
+    }
+}
+
+/// The report's per-kind figures (`processes.server`, `processes.client`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KindUsage {
+    /// Processes of this kind.
+    pub count: u64,
+    /// Mean over processes of each one's CPU percent (of one core) over the run.
+    pub cpu_percent_avg: f64,
+    /// The same on Task Manager's scale: percent of the whole machine.
+    pub cpu_percent_of_machine_avg: f64,
+    /// Highest CPU percent (of one core) of any process over any sample.
+    pub cpu_percent_max: f64,
+    /// All processes of this kind together, percent of one core, over the run.
+    pub cpu_percent_total_avg: f64,
+    /// Highest resident memory of any process, MB (10^6 bytes).
+    pub rss_mb_max: f64,
+    /// Largest last-sample resident memory of any process, MB.
+    pub rss_mb_last: f64,
+    /// Most threads of any process.
+    pub threads_max: u64,
+    /// CPU microseconds this kind spent per acked update.
+    pub cpu_us_per_op: f64,
+    /// Context switches (voluntary + involuntary) per acked update; absent
+    /// where the OS does not count them.
+    pub ctx_switches_per_op: Option<f64>,
+    /// Voluntary context switches over the run (Linux).
+    pub voluntary_ctx_switches: Option<u64>,
+    /// Involuntary context switches over the run (Linux).
+    pub involuntary_ctx_switches: Option<u64>,
+}
+
+impl KindUsage {
+    /// Aggregates processes of one kind; `ops` is the run's acked updates.
+    pub fn of(usages: &[&Usage], ops: u64, cpus: usize) -> KindUsage {
+        let measured: Vec<&&Usage> = usages.iter().filter(|u| u.last.is_some()).collect();
+        let n = measured.len().max(1) as f64;
+        let cpu_s: f64 = measured.iter().map(|u| u.cpu_s()).sum();
+        let avg = measured.iter().map(|u| u.cpu_percent_avg()).sum::<f64>() / n;
+        let ctx: Option<(u64, u64)> = measured.iter().try_fold((0, 0), |acc, u| {
+            let (v, i) = u.ctx_switches()?;
+            Some((acc.0 + v, acc.1 + i))
+        });
+        let per_op = |x: f64| if ops > 0 { x / ops as f64 } else { 0.0 };
+        KindUsage {
+            count: usages.len() as u64,
+            cpu_percent_avg: avg,
+            cpu_percent_of_machine_avg: avg / cpus.max(1) as f64,
+            cpu_percent_max: measured
+                .iter()
+                .map(|u| u.cpu_percent_max)
+                .fold(0.0, f64::max),
+            cpu_percent_total_avg: avg * measured.len() as f64,
+            rss_mb_max: measured.iter().map(|u| u.rss_max).max().unwrap_or(0) as f64 / 1e6,
+            rss_mb_last: measured.iter().map(|u| u.rss_last()).max().unwrap_or(0) as f64 / 1e6,
+            threads_max: measured.iter().map(|u| u.threads_max).max().unwrap_or(0),
+            cpu_us_per_op: per_op(cpu_s * 1e6),
+            ctx_switches_per_op: ctx
+                .filter(|_| !measured.is_empty())
+                .map(|(v, i)| per_op((v + i) as f64)),
+            voluntary_ctx_switches: ctx.map(|c| c.0),
+            involuntary_ctx_switches: ctx.map(|c| c.1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn usage_from_samples() {
+        let t0 = Instant::now();
+        let s = |cpu: f64, rss: u64, v: u64| Sample {
+            cpu_s: cpu,
+            rss_bytes: rss,
+            threads: 3,
+            voluntary_ctx: Some(v),
+            involuntary_ctx: Some(v / 2),
+        };
+        let mut u = Usage::default();
+        u.add(t0, s(1.0, 1_000_000, 100));
+        u.add(t0 + Duration::from_secs(1), s(1.5, 3_000_000, 200));
+        u.add(t0 + Duration::from_secs(2), s(1.6, 2_000_000, 300));
+        assert!((u.cpu_s() - 0.6).abs() < 1e-9);
+        assert!((u.cpu_percent_avg() - 30.0).abs() < 1e-6);
+        assert!((u.cpu_percent_max - 50.0).abs() < 1e-6);
+        assert_eq!(
+            (u.rss_max, u.rss_last(), u.threads_max),
+            (3_000_000, 2_000_000, 3)
+        );
+        assert_eq!(u.ctx_switches(), Some((200, 100)));
+        let k = KindUsage::of(&[&u, &u], 1_000, 2);
+        assert_eq!(k.count, 2);
+        assert!((k.cpu_percent_total_avg - 60.0).abs() < 1e-6);
+        assert!((k.cpu_percent_of_machine_avg - 15.0).abs() < 1e-6);
+        assert!((k.cpu_us_per_op - 1200.0).abs() < 1e-6);
+        assert_eq!(k.ctx_switches_per_op, Some(0.6));
+        assert_eq!(k.rss_mb_max, 3.0);
+    }
+
+    #[cfg(any(target_os = "linux", windows))]
+    #[test]
+    fn this_process_can_be_read() {
+        let s = sample(std::process::id()).expect("own process");
+        assert!(s.rss_bytes > 0);
+        assert!(s.threads >= 1);
+        assert_eq!(s.voluntary_ctx.is_some(), cfg!(target_os = "linux"));
+    }
+}

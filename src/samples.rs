@@ -1,0 +1,144 @@
+//! The soak CSV: one row per `--sample-every`, appended as the run goes, so
+//! a 3-hour run can be plotted (scripts/plot_samples.py) or watched with
+//! `tail -f` while it runs, and a crash loses at most one row.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{Context, Result};
+
+/// The columns, in order. The README documents each.
+pub const HEADER: &str = "time_s,updates_per_s,target_per_s,latency_p50_us,latency_p99_us,\
+lateness_p50_us,lateness_p99_us,corrected_p99_us,late_sends,errors,reconnects,links_up,\
+server_cpu_percent,client_cpu_percent,server_rss_mb,client_rss_mb";
+
+/// One row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Row {
+    /// Seconds since the clients started, at the end of the sample.
+    pub time_s: f64,
+    /// Acked updates per second over the sample.
+    pub updates_per_s: f64,
+    /// The schedule's target.
+    pub target_per_s: f64,
+    /// Latency percentiles over the sample, us.
+    pub latency_p50_us: u64,
+    /// Latency p99 over the sample, us.
+    pub latency_p99_us: u64,
+    /// Lateness p50 over the sample, us.
+    pub lateness_p50_us: u64,
+    /// Lateness p99 over the sample, us.
+    pub lateness_p99_us: u64,
+    /// Corrected latency p99 over the sample, us.
+    pub corrected_p99_us: u64,
+    /// Late sends during the sample.
+    pub late_sends: u64,
+    /// Errors during the sample.
+    pub errors: u64,
+    /// Reconnects during the sample.
+    pub reconnects: u64,
+    /// Links up at the end of the sample.
+    pub links_up: u64,
+    /// All servers' CPU over the sample, percent of one core.
+    pub server_cpu_percent: f64,
+    /// All clients' CPU over the sample, percent of one core.
+    pub client_cpu_percent: f64,
+    /// All servers' resident memory at the end of the sample, MB.
+    pub server_rss_mb: f64,
+    /// All clients' resident memory at the end of the sample, MB.
+    pub client_rss_mb: f64,
+}
+
+/// Appends rows to a CSV file.
+pub struct SampleWriter {
+    file: File,
+}
+
+impl SampleWriter {
+    /// Opens `path` for appending; writes the header if the file is new or empty.
+    ///
+    /// # Errors
+    /// The file cannot be opened, or holds a different header (another
+    /// program's CSV must not be appended to).
+    pub fn open(path: &Path) -> Result<SampleWriter> {
+        let existing = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some(first) = existing.lines().next() {
+            if first != HEADER {
+                return Err(crate::error::Error::msg(format!(
+                    "{} exists with other columns; pass a new file to --samples",
+                    path.display()
+                )));
+            }
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open samples file {}", path.display()))?;
+        if existing.is_empty() {
+            writeln!(file, "{HEADER}")
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(SampleWriter { file })
+    }
+
+    /// Appends one row.
+    pub fn write(&mut self, r: &Row) -> Result<()> {
+        writeln!(
+            self.file,
+            "{:.1},{:.1},{:.0},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{:.2},{:.2}",
+            r.time_s,
+            r.updates_per_s,
+            r.target_per_s,
+            r.latency_p50_us,
+            r.latency_p99_us,
+            r.lateness_p50_us,
+            r.lateness_p99_us,
+            r.corrected_p99_us,
+            r.late_sends,
+            r.errors,
+            r.reconnects,
+            r.links_up,
+            r.server_cpu_percent,
+            r.client_cpu_percent,
+            r.server_rss_mb,
+            r.client_rss_mb
+        )
+        .context("cannot append to the samples file")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_once_then_rows_appended() {
+        let path = std::env::temp_dir().join(format!("mc-samples-{}.csv", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut w = SampleWriter::open(&path).unwrap();
+        w.write(&Row {
+            time_s: 1.0,
+            updates_per_s: 10.0,
+            ..Row::default()
+        })
+        .unwrap();
+        drop(w);
+        let mut w = SampleWriter::open(&path).unwrap();
+        w.write(&Row {
+            time_s: 2.0,
+            ..Row::default()
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], HEADER);
+        assert_eq!(lines[1].split(',').count(), HEADER.split(',').count());
+        assert!(lines[2].starts_with("2.0,"));
+        std::fs::write(&path, "a,b\n").unwrap();
+        assert!(SampleWriter::open(&path).is_err());
+        let _ = std::fs::remove_file(&path);
+    }
+}
