@@ -166,7 +166,7 @@ def plot(data, csv_path, out_path, extra_title):
     mk = {"marker": "o", "markersize": 3} if n <= 60 else {}
 
     median_ups = statistics.median(data["updates_per_s"])
-    title = (f"{os.path.basename(csv_path)}: {human_duration(span)} run, {n} samples, "
+    title = (f"{os.path.basename(csv_path)}: {human_duration(span)} run, {n} sample{'s' if n != 1 else ''}, "
              f"median {median_ups:,.0f} updates/s")
     if extra_title:
         title = f"{extra_title}\n{title}"
@@ -176,7 +176,12 @@ def plot(data, csv_path, out_path, extra_title):
 
     # (a) throughput against the target.
     a.plot(x, data["updates_per_s"], label="updates/s (acked)", color="tab:blue", **mk)
-    a.plot(x, data["target_per_s"], label="target", color="black", linestyle="--", linewidth=1)
+    target = data["target_per_s"]
+    if min(target) == max(target):  # the usual flat schedule: a full-width line, even for 1 row
+        a.axhline(target[0], label=f"target {target[0]:,.0f}", color="black",
+                  linestyle="--", linewidth=1)
+    else:
+        a.plot(x, target, label="target", color="black", linestyle="--", linewidth=1)
     links = data["links_up"]
     links_note = (f"links up {int(links[-1]):,}" if min(links) == max(links)
                   else f"links up {int(min(links)):,}..{int(max(links)):,}")
@@ -271,7 +276,8 @@ def main():
     data = read_rows(args.csv)
     out = args.output or (os.path.splitext(args.csv)[0] + ".png")
     plot(data, args.csv, out, args.title)
-    print(f"plot_samples: wrote {out} ({len(data['time_s'])} samples)")
+    n = len(data["time_s"])
+    print(f"plot_samples: wrote {out} ({n} sample{'s' if n != 1 else ''})")
 
 
 if __name__ == "__main__":

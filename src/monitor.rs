@@ -355,6 +355,8 @@ impl<'a> Monitor<'a> {
                 recv(events) -> event => match event {
                     Ok(Event::ClientFinal { index, report }) => {
                         waiting.retain(|i| *i != index);
+                        // The final totals close the last CSV row.
+                        self.latest.insert(index, report.status.clone());
                         if let Some(rest) = report.histograms.decode() {
                             self.total.add(&rest);
                         }

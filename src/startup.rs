@@ -143,7 +143,7 @@ pub fn run(options: &Options) -> Result<RunReport> {
                 "--supervised".into(),
             ];
             let name = format!("server {addr}");
-            fleet.servers.push(supervisor::spawn_server(
+            fleet.add_server(supervisor::spawn_server(
                 program,
                 &args,
                 index,
@@ -166,7 +166,7 @@ pub fn run(options: &Options) -> Result<RunReport> {
                 clients.to_string(),
                 "--supervised".into(),
             ];
-            fleet.clients.push(supervisor::spawn_client(
+            fleet.add_client(supervisor::spawn_client(
                 program,
                 &args,
                 index,

@@ -280,12 +280,53 @@ fn client_proxy(
 
 /// Every child of the run. Dropping it kills whatever still runs, so no
 /// child outlives startup even on an early error return.
-#[derive(Default)]
 pub struct Fleet {
     /// The servers, in start order.
     pub servers: Vec<ChildProcess>,
     /// The clients, by index.
     pub clients: Vec<ChildProcess>,
+    /// On Windows, a job object that kills every child when startup's last
+    /// handle to it closes, which the OS does however startup ends. (The
+    /// stdin pipes do the same job portably; this covers a child that is
+    /// hung and not reading.)
+    #[cfg(windows)]
+    job: Option<crate::windows::KillOnCloseJob>,
+}
+
+impl Default for Fleet {
+    /// An empty fleet (with its job object on Windows).
+    fn default() -> Fleet {
+        Fleet {
+            servers: Vec::new(),
+            clients: Vec::new(),
+            #[cfg(windows)]
+            job: crate::windows::KillOnCloseJob::new(),
+        }
+    }
+}
+
+impl Fleet {
+    /// Adds a server.
+    pub fn add_server(&mut self, child: ChildProcess) {
+        self.adopt(&child);
+        self.servers.push(child);
+    }
+
+    /// Adds a client.
+    pub fn add_client(&mut self, child: ChildProcess) {
+        self.adopt(&child);
+        self.clients.push(child);
+    }
+
+    #[cfg(windows)]
+    fn adopt(&self, child: &ChildProcess) {
+        if let Some(job) = &self.job {
+            job.assign(&child.child);
+        }
+    }
+
+    #[cfg(not(windows))]
+    fn adopt(&self, _child: &ChildProcess) {}
 }
 
 impl Drop for Fleet {

@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# The original's soak test: 100 clients x 10 servers on this host, 10 ms
+# interval, logging off, for 3 hours by default. See --help.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+soak.sh: run mass_connect's soak test (100 clients x 10 servers, 10 ms
+interval, logging off) on this host, then plot and summarise it
+
+USAGE:
+    scripts/soak.sh [DURATION] [OUTPUT_DIR]
+
+ARGUMENTS:
+    DURATION    how long to run: 30s, 10m, 3h [default: 3h]
+    OUTPUT_DIR  where everything goes [default: ./soak-YYYYmmdd-HHMMSS]
+
+ENVIRONMENT:
+    SOAK_CONFIG        use this config file instead of the built-in one
+                       (copied into OUTPUT_DIR/config.json)
+    SOAK_SAMPLE_EVERY  CSV row cadence [default: 60s for runs of 30m or
+                       more, 10s for shorter ones]
+
+It builds the programs (cargo build --release, at the repo root), raises the
+open-files limit to the hard limit, runs
+
+    target/release/startup --config DIR/config.json --duration DURATION \
+        --samples DIR/samples.csv --sample-every S --report DIR/report.json
+
+with its output in DIR/startup.log, plots DIR/samples.csv into DIR/soak.png
+(scripts/plot_samples.py; installs matplotlib with pip if missing) and
+prints a summary of DIR/report.json. Ctrl-C stops the run early; startup
+still verifies, reports, and the plot is still drawn.
+
+EXIT STATUS:
+    startup's: 0 only when every acked update verified and no child died,
+    1 verification failed or a child died, 2 setup failure (also: bad
+    arguments, build failure, OUTPUT_DIR already holds a run).
+EOF
+}
+
+say() { printf 'soak: %s\n' "$*" >&2; }
+die() { say "$*"; exit 2; }
+
+case "${1:-}" in
+    -h|--help) usage; exit 0 ;;
+    -*) say "unknown option $1"; usage >&2; exit 2 ;;
+esac
+[[ $# -le 2 ]] || { say "too many arguments"; usage >&2; exit 2; }
+
+duration="${1:-3h}"
+outdir="${2:-soak-$(date +%Y%m%d-%H%M%S)}"
+
+# Duration -> seconds, with startup's grammar (a number, then ms, s, m or h).
+to_seconds() {
+    local text="$1" number unit
+    [[ "$text" =~ ^([0-9]+(\.[0-9]+)?)(ms|s|m|h)?$ ]] || return 1
+    number="${BASH_REMATCH[1]}"
+    unit="${BASH_REMATCH[3]:-s}"
+    awk -v n="$number" -v u="$unit" 'BEGIN {
+        f = (u == "ms") ? 0.001 : (u == "m") ? 60 : (u == "h") ? 3600 : 1
+        s = n * f; if (s <= 0) exit 1; printf "%.3f\n", s }'
+}
+duration_s="$(to_seconds "$duration")" \
+    || die "duration \"$duration\" is not a duration; use e.g. 30s, 10m or 3h"
+
+if [[ -n "${SOAK_SAMPLE_EVERY:-}" ]]; then
+    sample_every="$SOAK_SAMPLE_EVERY"
+    to_seconds "$sample_every" >/dev/null \
+        || die "SOAK_SAMPLE_EVERY=\"$sample_every\" is not a duration; use e.g. 10s or 60s"
+elif awk -v s="$duration_s" 'BEGIN { exit !(s >= 1800) }'; then
+    sample_every=60s
+else
+    sample_every=10s
+fi
+
+script_dir="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd -- "$script_dir/.." && pwd)"
+[[ -f "$repo/Cargo.toml" ]] || die "no Cargo.toml at $repo (the script must stay in the repo's scripts/)"
+
+if [[ -n "${SOAK_CONFIG:-}" && ! -f "$SOAK_CONFIG" ]]; then
+    die "SOAK_CONFIG=$SOAK_CONFIG: no such file"
+fi
+
+# startup appends to an existing CSV; a second run into the same directory
+# would mix two runs in one plot.
+if [[ -e "$outdir/samples.csv" || -e "$outdir/report.json" ]]; then
+    die "$outdir already holds a run (samples.csv or report.json); pick another directory"
+fi
+command -v python3 >/dev/null || die "python3 not found (needed for the plot and the summary)"
+command -v cargo >/dev/null || die "cargo not found"
+
+say "building (cargo build --release in $repo)"
+(cd "$repo" && cargo build --release) || die "cargo build --release failed"
+bindir="$repo/target/release"
+for program in startup server client omclient; do
+    [[ -x "$bindir/$program" ]] || die "$bindir/$program missing after the build"
+done
+
+mkdir -p -- "$outdir"
+outdir="$(cd -- "$outdir" && pwd)"
+config="$outdir/config.json"
+if [[ -n "${SOAK_CONFIG:-}" ]]; then
+    cp -- "$SOAK_CONFIG" "$config"
+    say "config: $SOAK_CONFIG (copied to $config)"
+else
+    cat >"$config" <<'EOF'
+{
+    "server_ip_list": "127.0.0.1",
+    "server_port_list": "38701;38702;38703;38704;38705;38706;38707;38708;38709;38710",
+    "server_app_name": "server",
+    "client_num_per_host": 100,
+    "client_app_name": "client",
+    "log_switch": false,
+    "update_intervals": 10
+}
+EOF
+fi
+
+# Open files: soft limit up to the hard one, where the hard one allows.
+soft_before="$(ulimit -Sn)"
+hard="$(ulimit -Hn)"
+if [[ "$soft_before" != "$hard" ]]; then
+    if ! ulimit -Sn "$hard" 2>/dev/null && [[ "$hard" == unlimited && -r /proc/sys/fs/nr_open ]]; then
+        ulimit -Sn "$(cat /proc/sys/fs/nr_open)" 2>/dev/null || true
+    fi
+fi
+nofile="$(ulimit -Sn)"
+if [[ "$nofile" == "$soft_before" ]]; then
+    say "open files limit: $nofile (hard $hard; unchanged)"
+else
+    say "open files limit: raised $soft_before -> $nofile (hard $hard)"
+fi
+
+commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then
+    commit="$commit+dirty"
+fi
+cpus="$(nproc 2>/dev/null || echo '?')"
+{
+    echo "started:      $(date -Is)"
+    echo "host:         $(uname -n) ($(uname -sr), $cpus CPUs)"
+    echo "commit:       $commit"
+    echo "duration:     $duration"
+    echo "sample_every: $sample_every"
+    echo "open files:   $nofile"
+    echo "config:       ${SOAK_CONFIG:-built-in}"
+} >"$outdir/run.txt"
+
+cmd=("$bindir/startup" --config "$config" --duration "$duration"
+     --samples "$outdir/samples.csv" --sample-every "$sample_every"
+     --report "$outdir/report.json")
+say "running for $duration, a CSV row every $sample_every: ${cmd[*]}"
+
+# Ctrl-C reaches startup (which stops, verifies and reports) and this
+# script, which must go on to plot. tee ignores it so the log keeps the end.
+interrupted=0
+trap 'interrupted=1' INT
+set +e
+"${cmd[@]}" 2>&1 | (trap '' INT; exec tee "$outdir/startup.log")
+status=${PIPESTATUS[0]}
+set -e
+trap - INT
+echo "finished:     $(date -Is) (startup exit $status)" >>"$outdir/run.txt"
+[[ $interrupted == 1 ]] && say "interrupted; startup exited $status"
+
+plotted=0
+if [[ -s "$outdir/samples.csv" ]]; then
+    say "plotting"
+    if python3 "$script_dir/plot_samples.py" "$outdir/samples.csv" -o "$outdir/soak.png" \
+        --title "mass_connect soak on $(uname -n) ($cpus CPUs), commit $commit"; then
+        plotted=1
+    else
+        say "plotting failed; retry with: python3 $script_dir/plot_samples.py $outdir/samples.csv -o $outdir/soak.png"
+    fi
+else
+    say "no samples.csv was written; nothing to plot"
+fi
+
+echo
+echo "soak run: $outdir"
+echo "  config:  $config"
+echo "  log:     $outdir/startup.log"
+echo "  samples: $outdir/samples.csv"
+[[ -f "$outdir/report.json" ]] && echo "  report:  $outdir/report.json"
+[[ $plotted == 1 ]] && echo "  plot:    $outdir/soak.png"
+echo "  info:    $outdir/run.txt"
+
+if [[ -f "$outdir/report.json" ]]; then
+    echo
+    python3 - "$outdir/report.json" <<'EOF' || say "could not summarise report.json"
+import json, sys
+
+r = json.load(open(sys.argv[1]))
+
+def get(*path, default=None):
+    v = r
+    for p in path:
+        if not isinstance(v, dict) or p not in v:
+            return default
+        v = v[p]
+    return v
+
+def num(v, fmt="{:,.0f}"):
+    return fmt.format(v) if isinstance(v, (int, float)) else "?"
+
+target, got = get("target_ops_per_s"), get("achieved_ops_per_s")
+ratio = f" ({got / target:.1%} of target)" if isinstance(got, (int, float)) and target else ""
+print(f"summary ({num(get('duration_s'), '{:,.0f}')} s):")
+print(f"  updates/s:  {num(got)} achieved vs {num(target)} target{ratio}")
+ok = get("verify", "ok")
+print(f"  verified:   {'yes' if ok else 'NO'}"
+      + ("" if ok else f" (mismatched keys {get('verify', 'mismatched_keys', default='?')}, "
+                       f"servers down {get('verify', 'servers_down', default='?')})"))
+print(f"  latency:    p99 {num(get('latency_us', 'p99'))} us")
+for kind in ("server", "client"):
+    print(f"  {kind + 's:':11} cpu avg {num(get('processes', kind, 'cpu_percent_avg'), '{:.1f}')}% "
+          f"of a core each, rss max {num(get('processes', kind, 'rss_mb_max'), '{:.1f}')} MB")
+died = get("children_died", default=[])
+if died:
+    print(f"  died:       {len(died)} child process(es): "
+          + ", ".join(str(d.get("name", "?")) for d in died[:5]))
+EOF
+else
+    echo
+    say "no report.json: startup did not finish its report (exit $status); see $outdir/startup.log"
+fi
+
+exit "$status"
