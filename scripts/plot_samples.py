@@ -135,8 +135,12 @@ def human_duration(seconds):
 
 
 def ms(values_us, floor=None):
+    """us -> ms. floor: clip to it (lateness: 0 is real, on time). None:
+    0 becomes a gap (latency: 0 means the sample had no acks to measure)."""
     out = [v / 1000.0 for v in values_us]
-    return [max(v, floor) for v in out] if floor is not None else out
+    if floor is None:
+        return [v if v > 0 else float("nan") for v in out]
+    return [max(v, floor) for v in out]
 
 
 def top_legend(ax):
@@ -146,10 +150,14 @@ def top_legend(ax):
               framealpha=0.85, handlelength=1.8, columnspacing=1.2)
 
 
-def log_headroom(ax):
-    """Leaves a decade and a half above the data on a log axis for the legend."""
-    bottom, top = ax.get_ylim()
-    ax.set_ylim(bottom=min(bottom, LOG_FLOOR_MS / 2), top=top * 40)
+def log_headroom(ax, values, floor=None):
+    """Fits a log axis to the data, with a decade and a half above for the legend."""
+    finite = [v for v in values if v == v and v > 0]
+    low = min(finite) if finite else 0.1
+    high = max(finite) if finite else 10.0
+    if floor is not None:
+        low = min(low, floor)
+    ax.set_ylim(bottom=low / 2, top=max(high, low * 10) * 40)
 
 
 def plot(data, csv_path, out_path, extra_title):
@@ -193,14 +201,17 @@ def plot(data, csv_path, out_path, extra_title):
     top_legend(a)
 
     # (b) latency, ms, log.
-    b.plot(x, ms(data["latency_p50_us"], LOG_FLOOR_MS), label="p50", color="tab:green", **mk)
-    b.plot(x, ms(data["latency_p99_us"], LOG_FLOOR_MS), label="p99", color="tab:orange", **mk)
-    b.plot(x, ms(data["corrected_p99_us"], LOG_FLOOR_MS), label="corrected p99",
+    lat = {k: ms(data[k]) for k in ("latency_p50_us", "latency_p99_us", "corrected_p99_us")}
+    b.plot(x, lat["latency_p50_us"], label="p50", color="tab:green", **mk)
+    b.plot(x, lat["latency_p99_us"], label="p99", color="tab:orange", **mk)
+    b.plot(x, lat["corrected_p99_us"], label="corrected p99",
            color="tab:red", linestyle=":", **mk)
     b.set_yscale("log")
-    b.set_title("(b) latency per sample")
+    empty = sum(1 for v in data["latency_p99_us"] if v == 0)
+    b.set_title("(b) latency per sample"
+                + (f" ({empty} with no acks measured: gaps)" if empty else ""))
     b.set_ylabel("ms (log)")
-    log_headroom(b)
+    log_headroom(b, [v for vs in lat.values() for v in vs])
     top_legend(b)
 
     # (c) lateness, ms, log, zeros clipped.
@@ -209,7 +220,8 @@ def plot(data, csv_path, out_path, extra_title):
     c.set_yscale("log")
     c.set_title(f"(c) send lateness per sample (0 shown as {LOG_FLOOR_MS:g} ms)")
     c.set_ylabel("ms (log)")
-    log_headroom(c)
+    log_headroom(c, ms(data["lateness_p50_us"] + data["lateness_p99_us"], LOG_FLOOR_MS),
+                 LOG_FLOOR_MS)
     top_legend(c)
 
     # (d) counts per sample; symlog keeps zeros on the axis and spikes in view.

@@ -394,63 +394,49 @@ fn run_connection(
         }
         LinkCounters::bump(&counters.sent);
 
-        let reply = match reader.read_line() {
-            Ok(Some(Line::Complete(line))) => protocol::parse_reply(line),
-            Ok(Some(Line::TooLong)) => None,
-            Ok(None) => {
-                key.unacked += 1;
-                LinkCounters::bump(&counters.errors);
-                log::warn!(
-                    "link to {}: server closed the link; update #{count} unacked",
-                    plan.server
-                );
-                return Ended::Broken;
-            }
-            Err(e) => {
-                key.unacked += 1;
-                LinkCounters::bump(&counters.errors);
-                log::warn!("link to {}: no ack for update #{count}: {e}", plan.server);
-                return Ended::Broken;
-            }
-        };
-        match reply {
-            Some(Reply::Ack(server_count)) => {
-                let acked_at = Instant::now();
-                recorders.record(
-                    acked_at - sent_at,
-                    lateness,
-                    acked_at.saturating_duration_since(due),
-                );
-                key.acked = count;
-                LinkCounters::bump(&counters.acked);
-                if server_count != count {
-                    LinkCounters::bump(&counters.anomalies);
-                    log::warn!(
-                        "link to {}: anomaly on key {}: sent update #{count}, server counts #{server_count}",
-                        plan.server,
-                        key.key
+        // Whatever keeps the ack from arriving leaves this update's fate
+        // unknown: the server may have counted it. It is recorded as unacked
+        // (the verification allows for it) and the link starts over.
+        let lost = match reader.read_line() {
+            Ok(Some(Line::Complete(line))) => match protocol::parse_reply(line) {
+                Some(Reply::Ack(server_count)) => {
+                    let acked_at = Instant::now();
+                    recorders.record(
+                        acked_at - sent_at,
+                        lateness,
+                        acked_at.saturating_duration_since(due),
                     );
+                    key.acked = count;
+                    LinkCounters::bump(&counters.acked);
+                    if server_count != count {
+                        LinkCounters::bump(&counters.anomalies);
+                        log::warn!(
+                            "link to {}: anomaly on key {}: sent update #{count}, server counts #{server_count}",
+                            plan.server,
+                            key.key
+                        );
+                    }
+                    pacer.completed(acked_at);
+                    continue;
                 }
-                pacer.completed(acked_at);
-            }
-            Some(Reply::Err { code, detail }) => {
-                // The server refused the update, so it did not count it.
-                LinkCounters::bump(&counters.errors);
-                log::warn!(
-                    "link to {}: server refused update: {code}: {detail}",
-                    plan.server
-                );
-                return Ended::Broken;
-            }
-            _ => {
-                key.unacked += 1;
-                LinkCounters::bump(&counters.errors);
-                log::warn!(
-                    "link to {}: unexpected reply to update #{count}",
-                    plan.server
-                );
-                return Ended::Broken;
-            }
-        }
+                Some(Reply::Err { code, detail }) => {
+                    // A refusal is an answer: the server did not count it.
+                    LinkCounters::bump(&counters.errors);
+                    log::warn!(
+                        "link to {}: server refused update: {code}: {detail}",
+                        plan.server
+                    );
+                    return Ended::Broken;
+                }
+                _ => "the reply was not an ack".to_string(),
+            },
+            Ok(Some(Line::TooLong)) => "the reply was oversized".to_string(),
+            Ok(None) => "the server closed the link".to_string(),
+            Err(e) => e.to_string(),
+        };
+        key.unacked += 1;
+        LinkCounters::bump(&counters.errors);
+        log::warn!("link to {}: update #{count} unacked: {lost}", plan.server);
+        return Ended::Broken;
     }
 }

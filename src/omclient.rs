@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ops::OpsConnection;
-use crate::server::{ServerDump, ServerStats};
+use crate::server::ServerStats;
 
 /// The command list, for `help` and the interactive prompt.
 pub const COMMANDS: &str = "\
@@ -141,7 +141,7 @@ fn config(target: &Target<'_>) -> Result<Outcome> {
 
 fn servers(target: &Target<'_>) -> Outcome {
     let results = target.each(|c| c.ping());
-    let all_up = results.iter().all(|(_, r)| r.is_ok());
+    let (all_up, _) = answered(&results);
     if target.json {
         let list: Vec<Value> = results
             .iter()
@@ -174,11 +174,7 @@ fn servers(target: &Target<'_>) -> Outcome {
 
 fn stats(target: &Target<'_>) -> Outcome {
     let results = target.each(|c| c.stats());
-    let all_up = results.iter().all(|(_, r)| r.is_ok());
-    let up: Vec<&ServerStats> = results
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .collect();
+    let (all_up, up) = answered(&results);
     let total = |f: fn(&ServerStats) -> u64| up.iter().map(|s| f(s)).sum::<u64>();
     let totals = json!({
         "links": total(|s| s.links),
@@ -227,11 +223,7 @@ fn stats(target: &Target<'_>) -> Outcome {
 
 fn dump(target: &Target<'_>) -> Outcome {
     let results = target.each(|c| c.dump());
-    let all_up = results.iter().all(|(_, r)| r.is_ok());
-    let up: Vec<&ServerDump> = results
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .collect();
+    let (all_up, up) = answered(&results);
     let grand_total: u64 = up.iter().map(|d| d.total).sum();
     let keys: usize = up.iter().map(|d| d.keys.len()).sum();
     if target.json {
@@ -266,7 +258,7 @@ fn dump(target: &Target<'_>) -> Outcome {
 
 fn stop(target: &Target<'_>) -> Outcome {
     let results = target.each(|c| c.stop());
-    let all_up = results.iter().all(|(_, r)| r.is_ok());
+    let (all_up, _) = answered(&results);
     if target.json {
         let list: Vec<Value> = results
             .iter()
@@ -291,6 +283,15 @@ fn stop(target: &Target<'_>) -> Outcome {
         .ok();
     }
     Outcome { text: t, all_up }
+}
+
+/// Whether every server answered, and the answers of those that did.
+fn answered<T>(results: &[(SocketAddr, Result<T>)]) -> (bool, Vec<&T>) {
+    let up: Vec<&T> = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .collect();
+    (up.len() == results.len(), up)
 }
 
 fn as_json<T: Serialize>(addr: &SocketAddr, r: &Result<T>) -> Value {
