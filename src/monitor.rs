@@ -4,7 +4,9 @@
 //!
 //! Each second a *status round* starts: one `status` request to every live
 //! client. The line is printed when the round's last answer arrives (or at
-//! the next tick, with what came). Answers carry cumulative counters and the
+//! the next tick, with what came); CSV rows are written on their own ticker
+//! from the latest answers, so a saturated machine that delays answers
+//! delays nothing else. Answers carry cumulative counters and the
 //! histograms of what happened since the client's previous answer, which are
 //! added to three accumulators: the last second (status line), the current
 //! sample (CSV row) and the whole run (report). An answer that comes late is
@@ -34,10 +36,43 @@ struct Tracked {
     at_row: Option<Sample>,
 }
 
+/// An aggregate update rate that stays honest when clients answer late
+/// (a saturated machine can delay a status answer by seconds): each client's
+/// rate is its own acked delta over its own clock's delta, and a client that
+/// has not answered since the last reading keeps its last rate.
+#[derive(Default)]
+struct RateMeter {
+    marks: HashMap<usize, (f64, u64)>,
+    rates: HashMap<usize, f64>,
+}
+
+impl RateMeter {
+    /// The summed rate as of the latest statuses.
+    fn update(&mut self, latest: &HashMap<usize, ClientStatus>) -> f64 {
+        for (&i, s) in latest {
+            match self.marks.get(&i) {
+                Some(&(elapsed, acked)) if s.elapsed_s > elapsed + 0.05 => {
+                    let rate = s.acked.saturating_sub(acked) as f64 / (s.elapsed_s - elapsed);
+                    self.rates.insert(i, rate);
+                }
+                Some(_) => continue,
+                None => {}
+            }
+            self.marks.insert(i, (s.elapsed_s, s.acked));
+        }
+        self.rates.values().sum()
+    }
+
+    /// Drops a client that is gone.
+    fn forget(&mut self, client: usize) {
+        self.marks.remove(&client);
+        self.rates.remove(&client);
+    }
+}
+
 /// The running totals of the last CSV row.
 #[derive(Default, Clone, Copy)]
 struct Mark {
-    acked: u64,
     late: u64,
     errors: u64,
     reconnects: u64,
@@ -56,16 +91,15 @@ pub struct Monitor<'a> {
     gone_servers: Vec<usize>,
     gone_clients: Vec<usize>,
     status: StatusLine,
-    last_print: Option<(Instant, u64)>,
+    last_print: Option<Instant>,
     second: Snapshot,
     sample: Snapshot,
     total: Snapshot,
     tracked: Vec<Tracked>,
     samples: Option<SampleWriter>,
-    /// A CSV row is due; it is written when the current status round
-    /// completes, so it sees fresh counters.
-    row_due: bool,
     last_row: (Instant, Mark),
+    line_rate: RateMeter,
+    row_rate: RateMeter,
 }
 
 impl<'a> Monitor<'a> {
@@ -110,10 +144,11 @@ impl<'a> Monitor<'a> {
             total: Snapshot::default(),
             tracked,
             samples,
-            row_due: false,
             last_row: (started, Mark::default()),
+            line_rate: RateMeter::default(),
+            row_rate: RateMeter::default(),
         };
-        m.sample_resources();
+        m.sample_resources(true);
         for t in &mut m.tracked {
             t.at_row = t.usage.last_sample();
         }
@@ -146,10 +181,10 @@ impl<'a> Monitor<'a> {
                     if self.pending > 0 {
                         self.print_status();
                     }
-                    self.sample_resources();
+                    self.sample_resources(false);
                     self.poll(fleet);
                 }
-                recv(sample_ticker) -> _ => self.row_due = true,
+                recv(sample_ticker) -> _ => self.write_row(),
                 recv(events) -> event => match event {
                     Ok(event) => self.on_event(fleet, event),
                     Err(_) => break,
@@ -164,7 +199,7 @@ impl<'a> Monitor<'a> {
         }
         self.status.finish();
         // The resource figures end where the load ends.
-        self.sample_resources();
+        self.sample_resources(true);
     }
 
     fn on_event(&mut self, fleet: &mut Fleet, event: Event) {
@@ -205,7 +240,12 @@ impl<'a> Monitor<'a> {
                 });
                 match kind {
                     Kind::Server => self.gone_servers.push(index),
-                    Kind::Client => self.gone_clients.push(index),
+                    Kind::Client => {
+                        self.gone_clients.push(index);
+                        self.latest.remove(&index);
+                        self.line_rate.forget(index);
+                        self.row_rate.forget(index);
+                    }
                 }
             }
             Event::ServerReady { .. } | Event::ClientFinal { .. } => {}
@@ -245,15 +285,11 @@ impl<'a> Monitor<'a> {
         let now = Instant::now();
         let t = self.totals();
         let second = std::mem::take(&mut self.second);
-        if self.row_due {
-            self.row_due = false;
-            self.write_row();
-        }
-        // The first round (at start) has no rate yet: it only sets the mark.
-        let Some((at, acked)) = self.last_print.replace((now, t.acked)) else {
+        let rate = self.line_rate.update(&self.latest);
+        // The first round (at start) has no rate yet: it only sets the marks.
+        if self.last_print.replace(now).is_none() {
             return;
-        };
-        let rate = t.acked.saturating_sub(acked) as f64 / (now - at).as_secs_f64().max(1e-9);
+        }
         self.status.print(&Tick {
             elapsed: self.started.elapsed(),
             duration: self.options.duration,
@@ -268,10 +304,12 @@ impl<'a> Monitor<'a> {
         });
     }
 
-    fn sample_resources(&mut self) {
+    /// Reads every child's CPU and memory; `with_ctx` adds context switches
+    /// (costly on Linux, so only at the start and the end of the run).
+    fn sample_resources(&mut self, with_ctx: bool) {
         let now = Instant::now();
         for t in &mut self.tracked {
-            if let Some(s) = procstat::sample(t.pid) {
+            if let Some(s) = procstat::sample(t.pid, with_ctx) {
                 t.usage.add(now, s);
             }
         }
@@ -303,7 +341,7 @@ impl<'a> Monitor<'a> {
         );
         let row = Row {
             time_s: now.duration_since(self.started).as_secs_f64(),
-            updates_per_s: t.acked.saturating_sub(mark.acked) as f64 / dt,
+            updates_per_s: self.row_rate.update(&self.latest),
             target_per_s: self.target,
             latency_p50_us: lat.p50,
             latency_p99_us: lat.p99,
@@ -326,7 +364,6 @@ impl<'a> Monitor<'a> {
         self.last_row = (
             now,
             Mark {
-                acked: t.acked,
                 late: t.late,
                 errors: t.errors,
                 reconnects: t.reconnects,

@@ -27,18 +27,23 @@ pub struct Sample {
 }
 
 /// Reads one process, or `None` if it is gone or the OS gives no figures.
-pub fn sample(pid: u32) -> Option<Sample> {
+///
+/// `with_ctx` also counts context switches, which on Linux means reading one
+/// file per thread: a few thousand reads for a big run, so startup asks for
+/// them only at the start and the end, not every second.
+pub fn sample(pid: u32, with_ctx: bool) -> Option<Sample> {
     #[cfg(target_os = "linux")]
     {
-        linux::sample(pid)
+        linux::sample(pid, with_ctx)
     }
     #[cfg(windows)]
     {
+        let _ = with_ctx;
         crate::windows::process_sample(pid)
     }
     #[cfg(not(any(target_os = "linux", windows)))]
     {
-        let _ = pid;
+        let _ = (pid, with_ctx);
         None
     }
 }
@@ -51,7 +56,7 @@ mod linux {
     /// every Linux ABI Rust supports (sysconf would need libc for a constant).
     const USER_HZ: f64 = 100.0;
 
-    pub fn sample(pid: u32) -> Option<Sample> {
+    pub fn sample(pid: u32, with_ctx: bool) -> Option<Sample> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // The command name is in parentheses and may hold spaces: split after it.
         let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
@@ -62,23 +67,25 @@ mod linux {
         // A process's status counts only its main thread's switches: sum
         // the threads' own counts (exited threads' switches are lost, which
         // for long-lived link threads is nothing).
-        let (mut voluntary, mut involuntary) = (0, 0);
-        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-            .ok()?
-            .flatten()
-        {
-            let Ok(text) = std::fs::read_to_string(task.path().join("status")) else {
-                continue;
-            };
-            voluntary += value(&text, "voluntary_ctxt_switches:").unwrap_or(0);
-            involuntary += value(&text, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+        let mut ctx = None;
+        if with_ctx {
+            let (mut voluntary, mut involuntary) = (0, 0);
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+            for task in tasks.flatten() {
+                let Ok(text) = std::fs::read_to_string(task.path().join("status")) else {
+                    continue;
+                };
+                voluntary += value(&text, "voluntary_ctxt_switches:").unwrap_or(0);
+                involuntary += value(&text, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+            }
+            ctx = Some((voluntary, involuntary));
         }
         Some(Sample {
             cpu_s: (utime + stime) / USER_HZ,
             rss_bytes: value(&status, "VmRSS:").unwrap_or(0) * 1024,
             threads: value(&status, "Threads:").unwrap_or(0),
-            voluntary_ctx: Some(voluntary),
-            involuntary_ctx: Some(involuntary),
+            voluntary_ctx: ctx.map(|c| c.0),
+            involuntary_ctx: ctx.map(|c| c.1),
         })
     }
 
@@ -97,6 +104,9 @@ mod linux {
 pub struct Usage {
     first: Option<(Instant, Sample)>,
     last: Option<(Instant, Sample)>,
+    /// The first and last samples that counted context switches.
+    ctx_first: Option<(u64, u64)>,
+    ctx_last: Option<(u64, u64)>,
     /// Highest CPU percent (of one core) between two consecutive samples.
     pub cpu_percent_max: f64,
     /// Highest resident memory seen, in bytes.
@@ -110,6 +120,8 @@ impl Default for Usage {
         Usage {
             first: None,
             last: None,
+            ctx_first: None,
+            ctx_last: None,
             cpu_percent_max: 0.0,
             rss_max: 0,
             threads_max: 0,
@@ -129,6 +141,10 @@ impl Usage {
         }
         self.first.get_or_insert((at, s));
         self.last = Some((at, s));
+        if let (Some(v), Some(i)) = (s.voluntary_ctx, s.involuntary_ctx) {
+            self.ctx_first.get_or_insert((v, i));
+            self.ctx_last = Some((v, i));
+        }
         self.rss_max = self.rss_max.max(s.rss_bytes);
         self.threads_max = self.threads_max.max(s.threads);
     }
@@ -179,12 +195,8 @@ impl Usage {
 
     /// Context switches (voluntary, involuntary) between first and last sample.
     pub fn ctx_switches(&self) -> Option<(u64, u64)> {
-        let (_, a) = self.first?;
-        let (_, b) = self.last?;
-        Some((
-            b.voluntary_ctx?.saturating_sub(a.voluntary_ctx?),
-            b.involuntary_ctx?.saturating_sub(a.involuntary_ctx?),
-        ))
+        let (a, b) = (self.ctx_first?, self.ctx_last?);
+        Some((b.0.saturating_sub(a.0), b.1.saturating_sub(a.1)))
     }
 }
 
@@ -291,7 +303,7 @@ mod tests {
     #[cfg(any(target_os = "linux", windows))]
     #[test]
     fn this_process_can_be_read() {
-        let s = sample(std::process::id()).expect("own process");
+        let s = sample(std::process::id(), true).expect("own process");
         assert!(s.rss_bytes > 0);
         assert!(s.threads >= 1);
         assert_eq!(s.voluntary_ctx.is_some(), cfg!(target_os = "linux"));

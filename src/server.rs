@@ -529,7 +529,8 @@ fn answer_ops(
             out.extend_from_slice(b"bye\n");
             return true;
         }
-        Request::Update { .. } => unreachable!("updates are handled by apply_update"),
+        // serve_link sends updates to apply_update; nothing to answer here.
+        Request::Update { .. } => {}
     }
     false
 }
