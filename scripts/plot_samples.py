@@ -214,14 +214,21 @@ def plot(data, csv_path, out_path, extra_title):
     log_headroom(b, [v for vs in lat.values() for v in vs])
     top_legend(b)
 
-    # (c) lateness, ms, log, zeros clipped.
-    c.plot(x, ms(data["lateness_p50_us"], LOG_FLOOR_MS), label="p50", color="tab:green", **mk)
-    c.plot(x, ms(data["lateness_p99_us"], LOG_FLOOR_MS), label="p99", color="tab:orange", **mk)
+    # (c) lateness, ms, log, zeros clipped: 0 is on time. A row with no
+    # histogram data at all (every percentile 0, e.g. the row written at stop)
+    # is a gap instead.
+    no_data = [all(data[k][i] == 0 for k in ("latency_p50_us", "latency_p99_us",
+                                               "lateness_p50_us", "lateness_p99_us",
+                                               "corrected_p99_us")) for i in range(n)]
+    late = {k: [float("nan") if no_data[i] else v
+                for i, v in enumerate(ms(data[k], LOG_FLOOR_MS))]
+            for k in ("lateness_p50_us", "lateness_p99_us")}
+    c.plot(x, late["lateness_p50_us"], label="p50", color="tab:green", **mk)
+    c.plot(x, late["lateness_p99_us"], label="p99", color="tab:orange", **mk)
     c.set_yscale("log")
     c.set_title(f"(c) send lateness per sample (0 shown as {LOG_FLOOR_MS:g} ms)")
     c.set_ylabel("ms (log)")
-    log_headroom(c, ms(data["lateness_p50_us"] + data["lateness_p99_us"], LOG_FLOOR_MS),
-                 LOG_FLOOR_MS)
+    log_headroom(c, late["lateness_p50_us"] + late["lateness_p99_us"], LOG_FLOOR_MS)
     top_legend(c)
 
     # (d) counts per sample; symlog keeps zeros on the axis and spikes in view.
