@@ -1,0 +1,153 @@
+//! A server keeps serving whatever one peer does: silence, floods, peers
+//! that never read, connection churn. Real `server` binary, 127.0.0.1.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::*;
+
+fn server_with(extra: &str) -> (TempDir, TestServer) {
+    let dir = TempDir::new("hard");
+    let config = dir.write("config.json", &config_json(&[1], 0, extra));
+    let server = TestServer::start(&config, 0);
+    (dir, server)
+}
+
+fn stats(addr: std::net::SocketAddr) -> Value {
+    let reply = Peer::connect(addr).call("stats");
+    serde_json::from_str(reply.strip_prefix("ok;").unwrap()).unwrap()
+}
+
+#[test]
+fn half_a_line_then_silence_is_closed_by_the_idle_timeout() {
+    let (_dir, server) = server_with(r#", "idle_timeout_ms": 300"#);
+    let mut good = Peer::connect(server.addr);
+    let mut silent = TcpStream::connect(server.addr).unwrap();
+    silent.write_all(b"update;k:1;").unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    // Keep the good link busy while the silent one stalls, until the server
+    // answers the stalled peer with an error line and closes it.
+    let mut reply = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    loop {
+        n += 1;
+        assert_eq!(good.call(&format!("update;g:1;{n}")), format!("ack;{n}"));
+        let mut buf = [0u8; 256];
+        match silent.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => reply.extend_from_slice(&buf[..k]),
+            Err(_) => {} // nothing yet
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the silent link was never closed"
+        );
+    }
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(reply.starts_with("err;idle_timeout;"), "{reply}");
+    // The good link, active all along, was never idle.
+    assert_eq!(good.call("ping"), "pong");
+    assert_eq!(stats(server.addr)["idle_closed"], 1);
+}
+
+#[test]
+fn a_peer_that_never_reads_is_dropped_by_the_write_timeout() {
+    let (_dir, server) = server_with(r#", "write_timeout_ms": 300"#);
+    let mut good = Peer::connect(server.addr);
+    let greedy = TcpStream::connect(server.addr).unwrap();
+    greedy
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    // Pipeline updates and never read a reply: the acks fill the socket
+    // buffers, the server's write blocks, and its write timeout drops us.
+    let batch = "ping\n".repeat(10_000);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if (&greedy).write_all(batch.as_bytes()).is_err() {
+            break; // the server closed the link
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never dropped a non-reading peer"
+        );
+        if stats(server.addr)["write_timeouts"].as_u64().unwrap() > 0 {
+            break;
+        }
+    }
+    assert_eq!(good.call("update;g:1;1"), "ack;1");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stats(server.addr)["write_timeouts"].as_u64().unwrap() == 0 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn thousands_of_connect_and_close_leave_the_server_serving() {
+    let (_dir, server) = server_with("");
+    let mut good = Peer::connect(server.addr);
+    for _ in 0..2_000 {
+        drop(TcpStream::connect(server.addr).unwrap());
+    }
+    assert_eq!(good.call("update;g:1;1"), "ack;1");
+    // Every churned link is gone again (each link thread ends on EOF).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = stats(server.addr);
+        // This connection for `stats`, and the good one.
+        if s["links"] == 2 {
+            assert!(s["links_accepted"].as_u64().unwrap() >= 2_001);
+            break;
+        }
+        assert!(Instant::now() < deadline, "links never drained: {s}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn random_bytes_are_answered_and_the_server_keeps_serving() {
+    let (_dir, server) = server_with("");
+    let mut good = Peer::connect(server.addr);
+    let mut noisy = TcpStream::connect(server.addr).unwrap();
+    noisy
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // A fixed xorshift stream: reproducible garbage, newlines included.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let garbage: Vec<u8> = (0..200_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let lines = garbage.iter().filter(|&&b| b == b'\n').count();
+    noisy.write_all(&garbage).unwrap();
+    noisy.write_all(b"\nping\n").unwrap();
+    // Read replies until the pong: every garbage line got an answer first.
+    let mut replies = Vec::new();
+    let mut buf = [0u8; 65536];
+    while !replies.ends_with(b"pong\n") {
+        let n = noisy.read(&mut buf).unwrap();
+        assert!(n > 0, "server closed the noisy link");
+        replies.extend_from_slice(&buf[..n]);
+    }
+    let errors = replies
+        .split(|&b| b == b'\n')
+        .filter(|l| l.starts_with(b"err;"))
+        .count();
+    assert!(
+        errors >= lines / 2,
+        "{errors} error replies for {lines} lines"
+    );
+    assert_eq!(good.call("update;g:1;1"), "ack;1");
+    assert!(stats(server.addr)["protocol_errors"].as_u64().unwrap() >= errors as u64);
+}
