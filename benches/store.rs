@@ -58,13 +58,14 @@
 //!   took to apply them; a big backlog means the number is a promise the
 //!   store thread had not kept yet.
 //! * **p50 / p99** are per-update latencies in nanoseconds, merged from every
-//!   thread's histogram (2 significant digits). They include two
-//!   `Instant::now()` calls (the header prints their cost) and any time the
-//!   thread was descheduled mid-update, which is the point: with more threads
-//!   than CPUs, a design whose update can wait for another thread shows it
-//!   here first. `notes` adds p99.9 and the maximum: with 1000 threads on 2
-//!   CPUs, blocking is rare per update but long when it happens, so it can
-//!   sit entirely beyond p99.
+//!   thread's histogram (2 significant digits). They include the cost of
+//!   timing itself, about one `Instant::now()` (the header prints it: the
+//!   floor no design can go below), and any time the thread was descheduled
+//!   mid-update, which is the point: with more threads than CPUs, a design
+//!   whose update can wait for another thread shows it here first. `notes`
+//!   adds p99.9 and the maximum: with 1000 threads on 2 CPUs, blocking is
+//!   rare per update but long when it happens, so it can sit entirely
+//!   beyond p99.
 //! * A store-thread design is "cut short" when its unbounded queue passes
 //!   10 million messages (~250 MB): the producers outran the consumer and
 //!   would have kept doing so; its updates/s is then over the shorter window.
@@ -911,8 +912,9 @@ fn csv_row(p: &Point) -> String {
     )
 }
 
-/// What one `Instant::now()` costs here: two of them are inside every
-/// latency, so this is the floor the fastest design cannot go below.
+/// What one `Instant::now()` costs here: the end of the first call and the
+/// start of the second are inside every latency, so this is the floor the
+/// fastest design cannot go below.
 fn timer_cost_ns() -> f64 {
     const N: u32 = 200_000;
     let start = Instant::now();
@@ -1007,7 +1009,7 @@ fn main() {
         println!("load average {load}{busy}");
     }
     println!(
-        "Instant::now() costs {:.0} ns here; every latency includes two",
+        "Instant::now() costs {:.0} ns here; every latency includes about one",
         timer_cost_ns()
     );
 

@@ -297,7 +297,7 @@ impl<'a> Monitor<'a> {
             links: self.links,
             rate,
             target: self.target,
-            p99_us: Percentiles::of(&second.latency).p99,
+            p99_us: (!second.latency.is_empty()).then(|| Percentiles::of(&second.latency).p99),
             late: t.late,
             errors: t.errors,
             reconnects: t.reconnects,

@@ -22,8 +22,9 @@ pub struct Tick {
     pub rate: f64,
     /// The schedule's target rate (0 for closed loop).
     pub target: f64,
-    /// Latency p99 over the last second, in microseconds.
-    pub p99_us: u64,
+    /// Latency p99 over the last second, in microseconds (`None` when no
+    /// sample arrived: a saturated machine can delay clients' answers).
+    pub p99_us: Option<u64>,
     /// Late sends, errors and reconnects so far.
     pub late: u64,
     /// Errors so far.
@@ -57,7 +58,7 @@ pub fn render(t: &Tick, bar: bool) -> String {
         t.links_up,
         t.links,
         t.rate,
-        micros(t.p99_us),
+        t.p99_us.map_or_else(|| "-".to_string(), micros),
         t.late,
         t.errors,
         t.reconnects
@@ -131,7 +132,7 @@ mod tests {
             links: 1000,
             rate: 99_512.4,
             target: 100_000.0,
-            p99_us: 2_345,
+            p99_us: Some(2_345),
             late: 7,
             errors: 1,
             reconnects: 2,
@@ -155,7 +156,9 @@ mod tests {
         let mut open = tick();
         open.duration = None;
         open.target = 0.0;
+        open.p99_us = None;
         let line = render(&open, true);
+        assert!(line.contains("p99 -"), "{line}");
         assert!(line.starts_with("0:01:15  links"), "{line}");
         assert!(!line.contains(" of "), "{line}");
     }
