@@ -60,7 +60,8 @@ impl RateMeter {
             }
             self.marks.insert(i, (s.elapsed_s, s.acked));
         }
-        self.rates.values().sum()
+        // Not `.sum()`: an empty f64 sum is -0.0, which prints as "-0".
+        self.rates.values().fold(0.0, |a, b| a + b)
     }
 
     /// Drops a client that is gone.
@@ -87,6 +88,8 @@ pub struct Monitor<'a> {
     latest: HashMap<usize, ClientStatus>,
     /// Status answers still awaited in the current round.
     pending: usize,
+    /// The current round has not been printed yet.
+    round_open: bool,
     dead: Vec<DeadChild>,
     gone_servers: Vec<usize>,
     gone_clients: Vec<usize>,
@@ -134,6 +137,7 @@ impl<'a> Monitor<'a> {
             started,
             latest: HashMap::new(),
             pending: 0,
+            round_open: false,
             dead: Vec::new(),
             gone_servers: Vec::new(),
             gone_clients: Vec::new(),
@@ -178,7 +182,7 @@ impl<'a> Monitor<'a> {
                 recv(ticker) -> _ => {
                     // A round still unanswered after a second is printed with
                     // what arrived; late answers count in the next round.
-                    if self.pending > 0 {
+                    if self.round_open {
                         self.print_status();
                     }
                     self.sample_resources(false);
@@ -212,7 +216,7 @@ impl<'a> Monitor<'a> {
                 }
                 self.latest.insert(index, reply.status);
                 self.pending = self.pending.saturating_sub(1);
-                if self.pending == 0 {
+                if self.pending == 0 && self.round_open {
                     self.print_status();
                 }
             }
@@ -260,6 +264,7 @@ impl<'a> Monitor<'a> {
     /// Starts a status round: one `status` request to every live client.
     fn poll(&mut self, fleet: &Fleet) {
         self.pending = 0;
+        self.round_open = true;
         for (i, client) in fleet.clients.iter().enumerate() {
             if !self.gone_clients.contains(&i) {
                 client.request(ToClient::Status);
@@ -281,7 +286,7 @@ impl<'a> Monitor<'a> {
     }
 
     fn print_status(&mut self) {
-        self.pending = 0;
+        self.round_open = false;
         let now = Instant::now();
         let t = self.totals();
         let second = std::mem::take(&mut self.second);
