@@ -289,6 +289,7 @@ enum Ended {
 /// backoff, until stopped. Returns every key used and what was acked on it.
 fn run_link(plan: LinkPlan, mut recorders: LinkRecorders) -> Vec<KeyCount> {
     let config = &plan.config;
+    affinity::lower_current_thread_priority();
     if config.cpu_affinity == Affinity::ByServer {
         affinity::pin_current_thread(affinity::cpu_for_port(config, plan.server.port()));
     }

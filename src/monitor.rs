@@ -103,6 +103,10 @@ pub struct Monitor<'a> {
     last_row: (Instant, Mark),
     line_rate: RateMeter,
     row_rate: RateMeter,
+    /// Acked updates known when the last resource sample was taken: CPU per
+    /// update divides the CPU of the sampled window by the updates of the
+    /// same window, not by updates made while the clients were stopping.
+    ops_at_last_sample: u64,
 }
 
 impl<'a> Monitor<'a> {
@@ -151,6 +155,7 @@ impl<'a> Monitor<'a> {
             last_row: (started, Mark::default()),
             line_rate: RateMeter::default(),
             row_rate: RateMeter::default(),
+            ops_at_last_sample: 0,
         };
         m.sample_resources(true);
         for t in &mut m.tracked {
@@ -204,6 +209,7 @@ impl<'a> Monitor<'a> {
         self.status.finish();
         // The resource figures end where the load ends.
         self.sample_resources(true);
+        self.ops_at_last_sample = self.totals().acked;
     }
 
     fn on_event(&mut self, fleet: &mut Fleet, event: Event) {
@@ -483,10 +489,14 @@ impl<'a> Monitor<'a> {
                 .map(|t| &t.usage)
                 .collect()
         };
+        let ops = match self.ops_at_last_sample {
+            0 => r.acked,
+            n => n,
+        };
         r.processes = Processes {
             cpus: cpus as u64,
-            server: KindUsage::of(&of_kind(Kind::Server), r.acked, cpus),
-            client: KindUsage::of(&of_kind(Kind::Client), r.acked, cpus),
+            server: KindUsage::of(&of_kind(Kind::Server), ops, cpus),
+            client: KindUsage::of(&of_kind(Kind::Client), ops, cpus),
         };
         r
     }

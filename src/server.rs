@@ -333,6 +333,7 @@ struct LinkState {
 /// The link thread's whole life: read a line, answer it, repeat.
 fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, peer: SocketAddr) {
     let config = &shared.config;
+    affinity::lower_current_thread_priority();
     if config.cpu_affinity == Affinity::ByServer {
         affinity::pin_current_thread(affinity::cpu_for_port(config, shared.addr.port()));
     }

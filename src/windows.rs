@@ -149,3 +149,12 @@ pub fn pin_current_thread(cpu: usize) -> bool {
     // SAFETY: GetCurrentThread returns a pseudo-handle that needs no closing.
     unsafe { SetThreadAffinityMask(GetCurrentThread(), 1usize << cpu) != 0 }
 }
+
+/// Runs the calling thread below normal priority.
+pub fn lower_current_thread_priority() -> bool {
+    use windows_sys::Win32::System::Threading::{
+        GetCurrentThread, SetThreadPriority, THREAD_PRIORITY_BELOW_NORMAL,
+    };
+    // SAFETY: GetCurrentThread returns a pseudo-handle that needs no closing.
+    unsafe { SetThreadPriority(GetCurrentThread(), THREAD_PRIORITY_BELOW_NORMAL) != 0 }
+}
