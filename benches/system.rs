@@ -299,6 +299,8 @@ struct Measure {
     server_rss_mb: Option<f64>,
     client_rss_mb: Option<f64>,
     verify_ok: Option<bool>,
+    /// Anything that makes the figures less than clean, shown under the table.
+    notes: Vec<String>,
 }
 
 struct Row {
@@ -338,7 +340,7 @@ fn bench(args: &[String]) -> i32 {
     let mut rows: Vec<Row> = Vec::new();
     for (i, point) in points.iter().enumerate() {
         let tag = format!("[{}/{}] {}", i + 1, points.len(), point.label());
-        if let Some(why) = fd_shortfall(point) {
+        if let Some(why) = fd_shortfall(point).or_else(|| thread_shortfall(point)) {
             println!("{tag} skipped: {why}");
             continue;
         }
@@ -376,15 +378,28 @@ fn bench(args: &[String]) -> i32 {
 }
 
 /// Runs one measurement, printing `tag ...` before and its summary after.
+/// Also notes when other processes took a noticeable share of the machine.
 fn progress(tag: &str, run: impl FnOnce() -> Result<Measure, String>) -> Result<Measure, String> {
     print!("{tag} ... ");
     let _ = std::io::stdout().flush();
     let t = Instant::now();
-    let r = run();
+    let meter = other_cpu::Meter::start();
+    let mut r = run();
     let secs = t.elapsed().as_secs_f64();
-    match &r {
-        Ok(m) => println!("{} ({secs:.1} s)", summary(m)),
-        Err(e) => println!("ERROR: {e} ({secs:.1} s)"),
+    let other = meter.and_then(|m| m.other_percent());
+    let other_text = other
+        .map(|o| format!(", other processes {o:.0}% of the machine"))
+        .unwrap_or_default();
+    match &mut r {
+        Ok(m) => {
+            if let Some(o) = other.filter(|o| *o >= 10.0) {
+                m.notes.push(format!(
+                    "other processes used {o:.0}% of the machine meanwhile: figures disturbed"
+                ));
+            }
+            println!("{} ({secs:.1} s{other_text})", summary(m));
+        }
+        Err(e) => println!("ERROR: {e} ({secs:.1} s{other_text})"),
     }
     r
 }
@@ -445,8 +460,10 @@ fn run_system(p: &Point, duration: Duration, out: &Path) -> Result<Measure, Stri
         .stderr(log2)
         .spawn()
         .map_err(|e| format!("cannot start startup: {e}"))?;
-    // Starting, stopping and verifying 1,000 clients takes a while on a small machine.
-    let limit = duration + Duration::from_secs(60) + Duration::from_millis(100 * p.clients as u64);
+    // Starting, stopping and verifying 1,000 clients takes a while on a small
+    // machine, and an overloaded system is slow to stop.
+    let limit =
+        duration * 2 + Duration::from_secs(120) + Duration::from_millis(500 * p.clients as u64);
     let status = wait_until(&mut child, Instant::now() + limit);
     let Some(status) = status else {
         return Err(format!(
@@ -465,15 +482,54 @@ fn run_system(p: &Point, duration: Duration, out: &Path) -> Result<Measure, Stri
     let f = |ptr: &str| r.pointer(ptr).and_then(Value::as_f64);
     let sum = |a: Option<f64>, b: Option<f64>| Some(a? + b?);
     let target = f("/target_ops_per_s").filter(|t| *t > 0.0);
+    let ran = f("/duration_s").unwrap_or(0.0);
+    let mut notes = Vec::new();
+    let asked = duration.as_secs_f64();
+    if ran > asked * 1.2 + 1.0 {
+        // startup's CPU window ends when it asks the clients to stop; the
+        // acked count runs until they do.
+        notes.push(format!(
+            "clients ran {ran:.1} s of a {asked:.1} s run (slow to stop): \
+             CPU and ctx per op are understated"
+        ));
+    }
+    let cpu_us = sum(
+        f("/processes/server/cpu_us_per_op"),
+        f("/processes/client/cpu_us_per_op"),
+    );
+    let achieved = f("/achieved_ops_per_s").unwrap_or(0.0);
+    if let Some(cores) = cpu_us.map(|c| c * achieved / 1e6) {
+        let machine = cpus() as f64;
+        if cores > machine * 1.05 {
+            // More CPU per update than the machine has time for at this rate.
+            notes.push(format!(
+                "CPU/op x updates/s = {cores:.1} cores on a {machine:.0}-CPU machine: \
+                 startup's CPU window is longer than the clients' run, CPU/op overstated"
+            ));
+        }
+    }
+    let count = |ptr: &str| r.pointer(ptr).and_then(Value::as_u64).unwrap_or(0);
+    let (errors, reconnects) = (count("/errors"), count("/reconnects"));
+    if errors + reconnects > 0 {
+        notes.push(format!("{errors} error(s), {reconnects} reconnect(s)"));
+    }
+    if let Some(died) = r
+        .pointer("/children_died")
+        .and_then(Value::as_array)
+        .filter(|d| !d.is_empty())
+    {
+        notes.push(format!("{} child process(es) died", died.len()));
+    }
+    if !status.success() {
+        notes.push(format!("startup exited with {status}"));
+    }
     Ok(Measure {
-        duration_s: f("/duration_s").unwrap_or(0.0),
+        notes,
+        duration_s: ran,
         target_per_s: target,
-        achieved_per_s: f("/achieved_ops_per_s").unwrap_or(0.0),
+        achieved_per_s: achieved,
         achieved_ratio: target.and(f("/achieved_ratio")),
-        cpu_us_per_op: sum(
-            f("/processes/server/cpu_us_per_op"),
-            f("/processes/client/cpu_us_per_op"),
-        ),
+        cpu_us_per_op: cpu_us,
         ctx_per_op: sum(
             f("/processes/server/ctx_switches_per_op"),
             f("/processes/client/ctx_switches_per_op"),
@@ -539,12 +595,12 @@ fn table(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<34} | {:>10} {:>6} {:>9} {:>7} {:>7} {:>8} {:>11} {:>6} | {:>10} {:>6} {:>9} {:>7} | {:>7}",
+        "{:<38} | {:>10} {:>6} {:>9} {:>7} {:>7} {:>8} {:>11} {:>6} | {:>10} {:>6} {:>9} {:>7} | {:>7}",
         "", "system", "", "", "", "", "", "", "", "pingpong", "", "", "", "CPU"
     );
     let _ = writeln!(
         s,
-        "{:<34} | {:>10} {:>6} {:>9} {:>7} {:>7} {:>8} {:>11} {:>6} | {:>10} {:>6} {:>9} {:>7} | {:>7}",
+        "{:<38} | {:>10} {:>6} {:>9} {:>7} {:>7} {:>8} {:>11} {:>6} | {:>10} {:>6} {:>9} {:>7} | {:>7}",
         "point",
         "updates/s",
         "%tgt",
@@ -561,7 +617,7 @@ fn table(rows: &[Row]) -> String {
         "sys/pp"
     );
     for row in rows {
-        let _ = write!(s, "{:<34} |", row.point.label());
+        let _ = write!(s, "{:<38} |", row.point.label());
         match &row.system {
             Ok(m) => {
                 let rss = format!("{}/{}", opt(m.server_rss_mb, 1), opt(m.client_rss_mb, 1));
@@ -603,6 +659,13 @@ fn table(rows: &[Row]) -> String {
             }
         }
         let _ = writeln!(s, " {:>7}", opt(cpu_ratio(row), 2));
+    }
+    for row in rows {
+        for (kind, m) in [("system", &row.system), ("pingpong", &row.pingpong)] {
+            for note in m.iter().flat_map(|m| &m.notes) {
+                let _ = writeln!(s, "note: {} {kind}: {note}", row.point.label());
+            }
+        }
     }
     s.push_str(
         "CPU us/op and ctx/op: all servers' and clients' CPU microseconds and context \
@@ -697,6 +760,33 @@ fn fd_shortfall(p: &Point) -> Option<String> {
         format!(
             "needs about {need} open files per process, the limit is {have} \
              (raise the hard limit: ulimit -Hn, /etc/security/limits.conf)"
+        )
+    })
+}
+
+/// Why the machine cannot hold `p`'s threads now (Linux: every thread takes
+/// a pid, and other runs' threads count too).
+fn thread_shortfall(p: &Point) -> Option<String> {
+    let read =
+        |path: &str| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let cap = read("/proc/sys/kernel/pid_max")?.min(read("/proc/sys/kernel/threads-max")?);
+    // /proc/loadavg's fourth field: runnable/total scheduling entities now.
+    let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let now: u64 = loadavg
+        .split_whitespace()
+        .nth(3)?
+        .split_once('/')?
+        .1
+        .parse()
+        .ok()?;
+    // Clients: a thread per link + main; servers: a thread per link + acceptor,
+    // store and stdin; startup: a proxy per child.
+    let (c, s) = (p.clients as u64, SERVERS as u64);
+    let need = c * (s + 2) + s * (c + 4) + (c + s) + 64;
+    (now + need > cap).then(|| {
+        format!(
+            "needs about {need} threads, {now} exist and the cap is {cap} \
+             (raise kernel.pid_max and kernel.threads-max)"
         )
     })
 }
@@ -1047,10 +1137,12 @@ mod pingpong {
                     break;
                 }
             } else {
-                if due >= end {
+                // Past the end, a link stops even with updates still due: a
+                // link that fell behind is not allowed to finish late.
+                let now = Instant::now();
+                if due >= end || now >= end {
                     break;
                 }
-                let now = Instant::now();
                 if due > now {
                     thread::sleep(due - now); // a late one goes at once
                 }
@@ -1195,7 +1287,11 @@ fn run_pingpong(p: &Point, duration: Duration, out: &Path) -> Result<Measure, St
                 log_path.display()
             );
         }
-        Ok(measure_pingpong(p, duration, ops, &before, &after))
+        let mut m = measure_pingpong(p, duration, ops, &before, &after);
+        if errors > 0 {
+            m.notes.push(format!("{errors} link(s) failed"));
+        }
+        Ok(m)
     })();
     fleet.shut_down();
     result
@@ -1244,6 +1340,7 @@ fn measure_pingpong(
         server_rss_mb: rss(0..SERVERS),
         client_rss_mb: rss(SERVERS..after.len()),
         verify_ok: None,
+        notes: Vec::new(),
     }
 }
 
@@ -1372,6 +1469,83 @@ mod proc_stat {
 
     #[cfg(not(target_os = "linux"))]
     pub fn sample(_pid: u32) -> Option<Sample> {
+        None
+    }
+}
+
+/// How much of the machine other processes used during a run (Linux): all
+/// CPUs' busy time from `/proc/stat` minus this process's and its reaped
+/// descendants' (startup waits for its children, this bench for startup and
+/// the ping-pong processes).
+mod other_cpu {
+    use std::time::Instant;
+
+    pub struct Meter {
+        at: Instant,
+        busy_s: f64,
+        ours_s: f64,
+    }
+
+    impl Meter {
+        pub fn start() -> Option<Meter> {
+            Some(Meter {
+                at: Instant::now(),
+                busy_s: machine_busy_s()?,
+                ours_s: ours_s()?,
+            })
+        }
+
+        /// Percent of all CPUs' time used by other processes since `start`.
+        pub fn other_percent(&self) -> Option<f64> {
+            let wall = self.at.elapsed().as_secs_f64() * super::cpus() as f64;
+            let other = (machine_busy_s()? - self.busy_s) - (ours_s()? - self.ours_s);
+            (wall > 0.0).then(|| (other / wall * 100.0).clamp(0.0, 100.0))
+        }
+    }
+
+    /// user + nice + system + irq + softirq of all CPUs, seconds.
+    #[cfg(target_os = "linux")]
+    fn machine_busy_s() -> Option<f64> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let f: Vec<f64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .map(|x| x.parse().ok())
+            .collect::<Option<_>>()?;
+        Some(
+            [0, 1, 2, 5, 6]
+                .iter()
+                .filter_map(|&i| f.get(i))
+                .sum::<f64>()
+                / 100.0,
+        )
+    }
+
+    /// CPU of this process and of its reaped descendants, seconds.
+    #[cfg(target_os = "linux")]
+    fn ours_s() -> Option<f64> {
+        let mut total = 0.0;
+        for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+            // SAFETY: getrusage fills one plain struct we own.
+            let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+            if unsafe { libc::getrusage(who, &mut u) } != 0 {
+                return None;
+            }
+            let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            total += tv(u.ru_utime) + tv(u.ru_stime);
+        }
+        Some(total)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn machine_busy_s() -> Option<f64> {
+        None
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn ours_s() -> Option<f64> {
         None
     }
 }
