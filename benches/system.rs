@@ -447,6 +447,7 @@ fn run_system(p: &Point, duration: Duration, out: &Path) -> Result<Measure, Stri
         .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
     let log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
+    let cpu_before = other_cpu::ours_s();
     let mut child = Command::new(env!("CARGO_BIN_EXE_startup"))
         .arg("--config")
         .arg(&config_path)
@@ -472,6 +473,8 @@ fn run_system(p: &Point, duration: Duration, out: &Path) -> Result<Measure, Stri
             log_path.display()
         ));
     };
+    // startup, and every child it reaped, as a cross-check of the report.
+    let whole_cpu_s = cpu_before.zip(other_cpu::ours_s()).map(|(a, b)| b - a);
     let text = std::fs::read_to_string(&report_path).map_err(|_| {
         format!(
             "startup exited ({status}) without a report; see {}",
@@ -486,11 +489,8 @@ fn run_system(p: &Point, duration: Duration, out: &Path) -> Result<Measure, Stri
     let mut notes = Vec::new();
     let asked = duration.as_secs_f64();
     if ran > asked * 1.2 + 1.0 {
-        // startup's CPU window ends when it asks the clients to stop; the
-        // acked count runs until they do.
         notes.push(format!(
-            "clients ran {ran:.1} s of a {asked:.1} s run (slow to stop): \
-             CPU and ctx per op are understated"
+            "clients ran {ran:.1} s of a {asked:.1} s run: slow to stop"
         ));
     }
     let cpu_us = sum(
@@ -509,6 +509,16 @@ fn run_system(p: &Point, duration: Duration, out: &Path) -> Result<Measure, Stri
         }
     }
     let count = |ptr: &str| r.pointer(ptr).and_then(Value::as_u64).unwrap_or(0);
+    let acked = count("/acked");
+    if let (Some(whole), Some(reported), true) = (whole_cpu_s, cpu_us, acked > 0) {
+        let whole_us = whole * 1e6 / acked as f64;
+        if (whole_us - reported).abs() > 0.3 * reported.max(whole_us) {
+            notes.push(format!(
+                "whole run, startup and all its children (rusage) / acked: \
+                 {whole_us:.1} us CPU/op against the report's {reported:.1}"
+            ));
+        }
+    }
     let (errors, reconnects) = (count("/errors"), count("/reconnects"));
     if errors + reconnects > 0 {
         notes.push(format!("{errors} error(s), {reconnects} reconnect(s)"));
@@ -1525,7 +1535,7 @@ mod other_cpu {
 
     /// CPU of this process and of its reaped descendants, seconds.
     #[cfg(target_os = "linux")]
-    fn ours_s() -> Option<f64> {
+    pub fn ours_s() -> Option<f64> {
         let mut total = 0.0;
         for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
             // SAFETY: getrusage fills one plain struct we own.
@@ -1545,7 +1555,7 @@ mod other_cpu {
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn ours_s() -> Option<f64> {
+    pub fn ours_s() -> Option<f64> {
         None
     }
 }

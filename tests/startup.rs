@@ -147,9 +147,13 @@ fn small_run_verifies_exactly_and_reports() {
     // The text report says the same.
     let text = stdout(&out);
     assert!(text.contains("verify") && text.contains("OK"), "{text}");
-    // Not a terminal here, so the status came as plain lines.
-    assert!(stderr(&out).contains("links 6/6"), "{}", stderr(&out));
+    // Not a terminal here, so any status came as plain lines. (Under Wine
+    // a 3 s run may end before a status round completes: only Linux is
+    // required to have printed one.)
     assert!(!stderr(&out).contains('\r'), "no redrawing in a pipe");
+    if cfg!(target_os = "linux") {
+        assert!(stderr(&out).contains("links 6/6"), "{}", stderr(&out));
+    }
 }
 
 #[test]
@@ -175,7 +179,8 @@ fn seed_conf_runs_unchanged() {
             "--report",
             report.to_str().unwrap(),
         ],
-        Duration::from_secs(120),
+        // 100 client processes start slowly under Wine on a loaded machine.
+        Duration::from_secs(400),
     );
     assert!(
         out.status.success(),
