@@ -7,20 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use support::*;
-
-fn server_with(extra: &str) -> (TempDir, TestServer) {
-    let dir = TempDir::new("hard");
-    let config = dir.write("config.json", &config_json(&[1], 0, extra));
-    let server = TestServer::start(&config, 0);
-    (dir, server)
-}
-
-fn stats(addr: std::net::SocketAddr) -> Value {
-    let reply = Peer::connect(addr).call("stats");
-    serde_json::from_str(reply.strip_prefix("ok;").unwrap()).unwrap()
-}
 
 #[test]
 fn half_a_line_then_silence_is_closed_by_the_idle_timeout() {
@@ -54,7 +41,7 @@ fn half_a_line_then_silence_is_closed_by_the_idle_timeout() {
     assert!(reply.starts_with("err;idle_timeout;"), "{reply}");
     // The good link, active all along, was never idle.
     assert_eq!(good.call("ping"), "pong");
-    assert_eq!(stats(server.addr)["idle_closed"], 1);
+    assert_eq!(server_stats(server.addr)["idle_closed"], 1);
 }
 
 #[test]
@@ -77,7 +64,11 @@ fn a_peer_that_never_reads_is_dropped_by_the_write_timeout() {
             Instant::now() < deadline,
             "the server never dropped a non-reading peer"
         );
-        if stats(server.addr)["write_timeouts"].as_u64().unwrap() > 0 {
+        if server_stats(server.addr)["write_timeouts"]
+            .as_u64()
+            .unwrap()
+            > 0
+        {
             break;
         }
     }
@@ -87,7 +78,11 @@ fn a_peer_that_never_reads_is_dropped_by_the_write_timeout() {
     // links, above, are unaffected); the Linux run checks the timeout.
     if cfg!(not(windows)) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while stats(server.addr)["write_timeouts"].as_u64().unwrap() == 0 {
+        while server_stats(server.addr)["write_timeouts"]
+            .as_u64()
+            .unwrap()
+            == 0
+        {
             assert!(Instant::now() < deadline, "no write timeout counted");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -105,7 +100,7 @@ fn thousands_of_connect_and_close_leave_the_server_serving() {
     // Every churned link is gone again (each link thread ends on EOF).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let s = stats(server.addr);
+        let s = server_stats(server.addr);
         // This connection for `stats`, and the good one.
         if s["links"] == 2 {
             assert!(s["links_accepted"].as_u64().unwrap() >= 2_001);
@@ -154,5 +149,10 @@ fn random_bytes_are_answered_and_the_server_keeps_serving() {
         "{errors} error replies for {lines} lines"
     );
     assert_eq!(good.call("update;g:1;1"), "ack;1");
-    assert!(stats(server.addr)["protocol_errors"].as_u64().unwrap() >= errors as u64);
+    assert!(
+        server_stats(server.addr)["protocol_errors"]
+            .as_u64()
+            .unwrap()
+            >= errors as u64
+    );
 }

@@ -5,18 +5,6 @@ mod support;
 use serde_json::Value;
 use support::*;
 
-fn server_with(extra: &str) -> (TempDir, TestServer) {
-    let dir = TempDir::new("server");
-    let config = dir.write("config.json", &config_json(&[1], 0, extra));
-    let server = TestServer::start(&config, 0);
-    (dir, server)
-}
-
-fn stats(addr: std::net::SocketAddr) -> Value {
-    let reply = Peer::connect(addr).call("stats");
-    serde_json::from_str(reply.strip_prefix("ok;").unwrap()).unwrap()
-}
-
 #[test]
 fn updates_are_counted_and_acked_with_the_server_count() {
     let (_dir, server) = server_with("");
@@ -44,7 +32,7 @@ fn a_lost_or_doubled_update_is_an_anomaly_on_both_sides() {
     assert_eq!(p.call("update;k:1;1"), "ack;1");
     // The client claims #3: one update went missing. The server says #2.
     assert_eq!(p.call("update;k:1;3"), "ack;2");
-    assert_eq!(stats(server.addr)["anomalies"], 1);
+    assert_eq!(server_stats(server.addr)["anomalies"], 1);
 }
 
 #[test]
@@ -83,7 +71,7 @@ fn garbage_is_answered_and_counted_while_other_links_keep_working() {
     bad.send(&long);
     assert!(bad.read_line().starts_with("err;too_long;"));
     assert_eq!(bad.call("ping"), "pong");
-    let s = stats(server.addr);
+    let s = server_stats(server.addr);
     assert_eq!(s["protocol_errors"], cases.len() as u64 + 1);
     assert_eq!(s["anomalies"], 0);
 }
@@ -126,7 +114,7 @@ fn token_guards_dump_and_stop() {
     assert!(p.call("auth;wrong").starts_with("err;unauthorized;"));
     // The config never reveals the token.
     assert!(!p.call("config").contains("s3cret"));
-    assert_eq!(stats(server.addr)["auth_failures"], 3);
+    assert_eq!(server_stats(server.addr)["auth_failures"], 3);
     assert!(p.call("auth;s3cret").starts_with("ok;"));
     assert!(p.call("dump").starts_with("ok;"));
     assert_eq!(p.call("stop"), "bye");

@@ -145,6 +145,21 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::
     }
 }
 
+/// A server on an OS-chosen port with the given extra config keys
+/// (`extra` starts with a comma, e.g. `, "ops_token": "x"`).
+pub fn server_with(extra: &str) -> (TempDir, TestServer) {
+    let dir = TempDir::new("server");
+    let config = dir.write("config.json", &config_json(&[1], 0, extra));
+    let server = TestServer::start(&config, 0);
+    (dir, server)
+}
+
+/// A server's `stats` answer, as JSON.
+pub fn server_stats(addr: SocketAddr) -> serde_json::Value {
+    let reply = Peer::connect(addr).call("stats");
+    serde_json::from_str(reply.strip_prefix("ok;").expect("an ok reply")).unwrap()
+}
+
 /// A raw protocol connection: send lines, read reply lines.
 pub struct Peer {
     pub stream: TcpStream,
