@@ -189,6 +189,12 @@ impl Client {
                 thread,
             });
         }
+        log::info!(
+            "client {id}: started {} links ({} every {} ms)",
+            links.len(),
+            config.schedule.name(),
+            config.update_intervals
+        );
         Ok(Client {
             id,
             started,
@@ -243,6 +249,7 @@ impl Client {
                 Err(_) => eprintln!("client {}: the link to {} panicked", self.id, link.server),
             }
         }
+        log::info!("client {}: stopped; {} keys reported", self.id, keys.len());
         // The links have ended and their recorders with them: every sample
         // is in the channel now, so a short wait collects all of it.
         ClientReport {

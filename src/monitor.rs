@@ -242,6 +242,11 @@ impl<'a> Monitor<'a> {
                     "startup: {} (pid {}) died: it {status} ({detail})",
                     child.name, child.pid
                 );
+                log::error!(
+                    "{} (pid {}) died: it {status} ({detail})",
+                    child.name,
+                    child.pid
+                );
                 self.dead.push(DeadChild {
                     name: child.name.clone(),
                     pid: child.pid,

@@ -359,7 +359,13 @@ fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, peer: SocketAd
     loop {
         let line = match reader.read_line() {
             Ok(Some(line)) => line,
-            Ok(None) => break,
+            Ok(None) => {
+                log::info!(
+                    "server {}: link from {peer} closed by the peer",
+                    shared.addr
+                );
+                break;
+            }
             Err(e) if net::is_timeout(&e) => {
                 shared.counters.idle_closed.fetch_add(1, Ordering::Relaxed);
                 log::info!(

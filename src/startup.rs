@@ -154,6 +154,10 @@ pub fn run(options: &Options) -> Result<RunReport> {
         wait_for_servers(&mut fleet, &events, &interrupts)?;
     }
 
+    log::info!(
+        "{} servers accepting; starting {clients} clients",
+        fleet.servers.len()
+    );
     let started = Instant::now();
     if let Some(program) = &client_program {
         for index in 0..clients {
@@ -221,6 +225,11 @@ pub fn run(options: &Options) -> Result<RunReport> {
         }
     }
 
+    log::info!(
+        "servers stopped; {} client reports, {} servers down",
+        finals.len(),
+        down.len()
+    );
     let keys: Vec<_> = finals.iter().flat_map(|r| r.keys.iter().cloned()).collect();
     let mut report = run.report(&finals, &fleet);
     report.verify = verify::verify(&keys, &dumps, &down);
