@@ -207,7 +207,18 @@ impl<'a> Monitor<'a> {
             }
         }
         self.status.finish();
-        // The resource figures end where the load ends.
+        // The resource figures end where the load ends, and CPU per update
+        // needs the updates of that same window: one last status round,
+        // answered (or given up on after a few seconds) before the sample.
+        self.poll(fleet);
+        self.round_open = false; // no status line for this round
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.pending > 0 {
+            match events.recv_deadline(deadline) {
+                Ok(event) => self.on_event(fleet, event),
+                Err(_) => break,
+            }
+        }
         self.sample_resources(true);
         self.ops_at_last_sample = self.totals().acked;
     }
