@@ -20,7 +20,9 @@
 //!   CPU-LIST PORTS...` processes (one thread per server link: write 32
 //!   bytes, read the 32-byte reply, on the same fixed-rate, fixed-delay or
 //!   closed-loop schedule with the same 10 ms interval and the same stagger).
-//!   No parsing, no store, no histograms, no status rounds. CPU (utime+stime
+//!   No parsing, no store, no histograms, no status rounds. Every link stops
+//!   at the end of the window, due sends or not, so a floor that cannot keep
+//!   up shows it as a percent of target below 100. CPU (utime+stime
 //!   from `/proc/<pid>/stat`) and context switches (voluntary + nonvoluntary,
 //!   summed over `/proc/<pid>/task/*/status`) of all those processes are read
 //!   just before the clients are told to go and just after the last one
@@ -30,9 +32,10 @@
 //!
 //! # Why
 //!
-//! The original (Go's model rebuilt here on purpose: one OS thread per link)
-//! never reached its own target of 100 clients x 10 servers x 100 updates/s
-//! = 100,000 updates/s. The system's work per update is small (parse a line,
+//! The original never reached its own target of 100 clients x 10 servers x
+//! 100 updates/s = 100,000 updates/s, and this project keeps its model on
+//! purpose: one OS thread per link, blocking sockets. The system's work per
+//! update is small (parse a line,
 //! one `fetch_add`, write an ack); what it pays for is the model: every
 //! update wakes two threads through the kernel, and with threads spread over
 //! CPUs each wakeup can be a cross-CPU interrupt (a VM exit on a virtual
@@ -75,9 +78,20 @@
 //! per op, latency p99, each against links, one panel per schedule). If
 //! plotting fails the CSV is kept and a warning is printed.
 //!
-//! Two differences in the windows: the system's CPU is counted by startup
-//! from just after it spawned the clients (so it includes their connecting),
-//! the ping-pong's from the go; and the ping-pong reports no latency.
+//! Each progress line ends with the share of the machine that *other*
+//! processes used during the run (Linux: `/proc/stat` busy time minus this
+//! bench's and its reaped children's rusage; neighbours in other containers
+//! on the same kernel count too). Under the table, `note:` lines flag what
+//! makes a figure less than clean: other processes above 10%, a system run
+//! whose clients ran well past `--duration` (slow to stop), a report whose
+//! CPU per update times updates/s exceeds the machine's CPUs, a report CPU
+//! per update more than 30% away from the whole run's (startup and all its
+//! children, by rusage, over acked updates), errors, reconnects, dead
+//! children, failed ping-pong links.
+//!
+//! The windows differ: the system's CPU and switches are counted over
+//! startup's own sampling window (see its report), the ping-pong's from the
+//! go to the last count; and the ping-pong records no latency.
 //! Windows: the programs run, `/proc` figures of the ping-pong are left
 //! empty, and the system's context switches are empty (Windows keeps no count).
 
@@ -504,7 +518,7 @@ fn run_system(p: &Point, duration: Duration, out: &Path) -> Result<Measure, Stri
             // More CPU per update than the machine has time for at this rate.
             notes.push(format!(
                 "CPU/op x updates/s = {cores:.1} cores on a {machine:.0}-CPU machine: \
-                 startup's CPU window is longer than the clients' run, CPU/op overstated"
+                 the report's CPU/op (and likely ctx/op) cannot be right"
             ));
         }
     }
