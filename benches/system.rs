@@ -1454,41 +1454,16 @@ mod proc_stat {
         pids.iter().map(|&pid| sample(pid)).collect()
     }
 
+    /// The crate's own reader (the one startup uses), so the floor and the
+    /// system are measured the same way.
     #[cfg(target_os = "linux")]
     pub fn sample(pid: u32) -> Option<Sample> {
-        /// Clock ticks of /proc/<pid>/stat times (USER_HZ, 100 on every Linux ABI).
-        const USER_HZ: f64 = 100.0;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // After the parenthesised command name: field 3 (state) is [0],
-        // utime (14) is [11], stime (15) is [12].
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let utime: f64 = fields.get(11)?.parse().ok()?;
-        let stime: f64 = fields.get(12)?.parse().ok()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let mut ctx = 0;
-        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-            .ok()?
-            .flatten()
-        {
-            if let Ok(text) = std::fs::read_to_string(task.path().join("status")) {
-                ctx += value(&text, "voluntary_ctxt_switches:").unwrap_or(0)
-                    + value(&text, "nonvoluntary_ctxt_switches:").unwrap_or(0);
-            }
-        }
+        let s = mass_connect::procstat::sample(pid, true)?;
         Some(Sample {
-            cpu_s: (utime + stime) / USER_HZ,
-            ctx_switches: ctx,
-            rss_bytes: value(&status, "VmRSS:").unwrap_or(0) * 1024,
+            cpu_s: s.cpu_s,
+            ctx_switches: s.voluntary_ctx? + s.involuntary_ctx?,
+            rss_bytes: s.rss_bytes,
         })
-    }
-
-    #[cfg(target_os = "linux")]
-    fn value(status: &str, name: &str) -> Option<u64> {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
     }
 
     #[cfg(not(target_os = "linux"))]
