@@ -27,6 +27,7 @@ use crate::error::{Context, Result};
 use crate::framing::{Line, LineReader};
 use crate::metrics::{ClientHistograms, LinkRecorders, Snapshot, WireSnapshot};
 use crate::net;
+use crate::procstat::{self, Sample};
 use crate::protocol::{self, MAX_LINE, Reply};
 use crate::schedule::{Pacer, sleep_until};
 
@@ -127,6 +128,10 @@ pub struct ClientReport {
     pub keys: Vec<KeyCount>,
     /// What was recorded since the last status reply.
     pub histograms: WireSnapshot,
+    /// The client process's whole-life CPU and context switches, read once
+    /// every link had ended (see [`procstat::own`]).
+    #[serde(default)]
+    pub process: Option<Sample>,
 }
 
 /// What a link thread needs to know.
@@ -256,6 +261,7 @@ impl Client {
             status: totals(self.id, self.started, counters.iter().map(|c| &**c)),
             keys,
             histograms: self.histograms.take(Duration::from_millis(10)).encode(),
+            process: procstat::own(),
         }
     }
 }

@@ -514,6 +514,11 @@ impl<'a> Monitor<'a> {
             server: KindUsage::of(&of_kind(Kind::Server), ops, cpus),
             client: KindUsage::of(&of_kind(Kind::Client), ops, cpus),
         };
+        // Every client reported: its own figures cover exactly what it acked.
+        if self.dead.is_empty() {
+            let own: Vec<_> = finals.iter().map(|f| f.process).collect();
+            r.processes.client.use_own_accounting(&own, r.acked);
+        }
         r
     }
 }

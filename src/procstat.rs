@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 /// One reading of one process.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     /// User + system CPU time since the process started, in seconds.
     pub cpu_s: f64,
@@ -48,9 +48,50 @@ pub fn sample(pid: u32, with_ctx: bool) -> Option<Sample> {
     }
 }
 
+/// This process's own whole-life figures, read from inside it.
+///
+/// Unlike [`sample`], the context switches here include those of threads
+/// that have already exited: a client reports this after its link threads
+/// have ended, a server when asked for `stats` after its links closed, so
+/// CPU and switches cover exactly the updates the process handled.
+pub fn own() -> Option<Sample> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::own()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        sample(std::process::id(), false)
+    }
+}
+
 #[cfg(target_os = "linux")]
 mod linux {
     use super::Sample;
+
+    /// See [`super::own`]: getrusage(RUSAGE_SELF) sums every thread the
+    /// process ever had, where `/proc/<pid>/task` lists only live ones.
+    #[allow(unsafe_code)]
+    pub fn own() -> Option<Sample> {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage writes one `rusage` into memory we own and that
+        // is valid (zeroed) for it; RUSAGE_SELF needs no other argument.
+        let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+        if rc != 0 {
+            return None;
+        }
+        // SAFETY: getrusage returned 0, so it filled the struct (and a
+        // zeroed rusage is a valid value anyway: plain integers).
+        let usage = unsafe { usage.assume_init() };
+        let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        let live = sample(std::process::id(), false)?;
+        Some(Sample {
+            cpu_s: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+            voluntary_ctx: Some(usage.ru_nvcsw as u64),
+            involuntary_ctx: Some(usage.ru_nivcsw as u64),
+            ..live
+        })
+    }
 
     /// Clock ticks per second of `/proc/<pid>/stat` times. USER_HZ is 100 on
     /// every Linux ABI Rust supports (sysconf would need libc for a constant).
@@ -228,6 +269,11 @@ pub struct KindUsage {
     pub voluntary_ctx_switches: Option<u64>,
     /// Involuntary context switches over the run (Linux).
     pub involuntary_ctx_switches: Option<u64>,
+    /// Where the per-update figures come from: `self-reported` (each process's
+    /// whole life, read by the process itself when its links had ended,
+    /// divided by every acked update) or `sampled` (startup's own samples
+    /// over the run, used when a process could not report, e.g. it died).
+    pub accounting: String,
 }
 
 impl KindUsage {
@@ -260,7 +306,33 @@ impl KindUsage {
                 .map(|(v, i)| per_op((v + i) as f64)),
             voluntary_ctx_switches: ctx.map(|c| c.0),
             involuntary_ctx_switches: ctx.map(|c| c.1),
+            accounting: "sampled".to_string(),
         }
+    }
+
+    /// Replaces the per-update figures with the processes' own whole-life
+    /// accounting ([`own`]), when every process of the kind gave one.
+    ///
+    /// startup's samples are taken once a second while the load runs, and a
+    /// saturated machine delays the status answers that say how many
+    /// updates those samples cover; the processes' own figures, read after
+    /// their links ended, cover exactly the updates acked.
+    pub fn use_own_accounting(&mut self, own: &[Option<Sample>], ops: u64) {
+        let Some(own) = own.iter().copied().collect::<Option<Vec<Sample>>>() else {
+            return;
+        };
+        if own.is_empty() || own.len() as u64 != self.count || ops == 0 {
+            return;
+        }
+        let cpu_s: f64 = own.iter().map(|s| s.cpu_s).sum();
+        let ctx: Option<(u64, u64)> = own.iter().try_fold((0, 0), |acc, s| {
+            Some((acc.0 + s.voluntary_ctx?, acc.1 + s.involuntary_ctx?))
+        });
+        self.cpu_us_per_op = cpu_s * 1e6 / ops as f64;
+        self.ctx_switches_per_op = ctx.map(|(v, i)| (v + i) as f64 / ops as f64);
+        self.voluntary_ctx_switches = ctx.map(|c| c.0);
+        self.involuntary_ctx_switches = ctx.map(|c| c.1);
+        self.accounting = "self-reported".to_string();
     }
 }
 

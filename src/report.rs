@@ -206,6 +206,11 @@ impl RunReport {
                 ctx
             );
         }
+        let _ = writeln!(
+            t,
+            "  {:<10} per-op figures: server {}, client {} (README: \"accounting\")",
+            "", self.processes.server.accounting, self.processes.client.accounting
+        );
         let _ = writeln!(t);
         let verdict = if v.ok { "OK" } else { "FAILED" };
         let _ = writeln!(

@@ -32,6 +32,7 @@ use crate::config::{Affinity, Config};
 use crate::error::{Context, Error, Result};
 use crate::framing::{Line, LineReader};
 use crate::net;
+use crate::procstat::{self, Sample};
 use crate::protocol::{self, MAX_LINE, ParseError, Request};
 use crate::store::{Counter, Store};
 
@@ -104,6 +105,10 @@ pub struct ServerStats {
     pub auth_failures: u64,
     /// Seconds since the server started.
     pub uptime_s: f64,
+    /// The server process's whole-life CPU, memory and context switches
+    /// (see [`procstat::own`]).
+    #[serde(default)]
+    pub process: Option<Sample>,
 }
 
 /// A server's answer to `dump`.
@@ -568,6 +573,7 @@ fn stats(shared: &Shared, store: &Store) -> ServerStats {
         write_timeouts: c.write_timeouts.load(Ordering::Relaxed),
         auth_failures: c.auth_failures.load(Ordering::Relaxed),
         uptime_s: shared.started.elapsed().as_secs_f64(),
+        process: procstat::own(),
     }
 }
 

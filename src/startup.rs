@@ -234,6 +234,19 @@ pub fn run(options: &Options) -> Result<RunReport> {
     let mut report = run.report(&finals, &fleet);
     report.verify = verify::verify(&keys, &dumps, &down);
     report.unacked_by_server = verify::unacked_by_server(&keys);
+    // The servers answered `stats` after every client had stopped, so their
+    // own figures cover the whole run (a restarted server's would not, and
+    // updates from other hosts' clients would be missing from the divisor).
+    if report.children_died.is_empty()
+        && report.verify.unclaimed_updates == 0
+        && server_stats.len() == fleet.servers.len()
+    {
+        let own: Vec<_> = server_stats.iter().map(|s| s.process).collect();
+        report
+            .processes
+            .server
+            .use_own_accounting(&own, report.acked);
+    }
     report.server_stats = server_stats;
     Ok(report)
 }

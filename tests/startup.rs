@@ -110,6 +110,17 @@ fn small_run_verifies_exactly_and_reports() {
     if cfg!(target_os = "linux") {
         assert!(clients["ctx_switches_per_op"].as_f64().unwrap() > 0.0);
     }
+    // Nothing died, so both kinds' per-update figures are the processes' own
+    // whole-life accounting; every server answered `stats` with its own.
+    if cfg!(any(target_os = "linux", windows)) {
+        for kind in [servers, clients] {
+            assert_eq!(kind["accounting"], "self-reported", "{kind}");
+            assert!(kind["cpu_us_per_op"].as_f64().unwrap() > 0.0, "{kind}");
+        }
+        for s in r["server_stats"].as_array().unwrap() {
+            assert!(s["process"]["cpu_s"].as_f64().unwrap() > 0.0, "{s}");
+        }
+    }
     // The soak CSV: a header and about one row per second of a 3 s run, plus
     // the closing row at the stop. (Rows follow status rounds, which a slow
     // machine, or Wine, can delay: the bounds are loose on purpose.)
