@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::affinity;
 use crate::config::{Affinity, Config};
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::framing::{Line, LineReader};
 use crate::metrics::{ClientHistograms, LinkRecorders, Snapshot, WireSnapshot};
 use crate::net;
@@ -133,6 +133,9 @@ pub struct ClientReport {
     #[serde(default)]
     pub process: Option<Sample>,
 }
+
+/// Reconnects tried for a fresh local port before a used one is accepted.
+const MAX_PORT_RETRIES: u32 = 8;
 
 /// What a link thread needs to know.
 struct LinkPlan {
@@ -311,6 +314,7 @@ fn run_link(plan: LinkPlan, mut recorders: LinkRecorders) -> Vec<KeyCount> {
     let initial_backoff = Duration::from_millis(config.reconnect_initial_ms);
     let mut backoff = initial_backoff;
     let mut connected_before = false;
+    let mut reused_ports = 0;
 
     while !plan.stop.load(Ordering::Acquire) {
         let stream = match connect(&plan) {
@@ -330,16 +334,28 @@ fn run_link(plan: LinkPlan, mut recorders: LinkRecorders) -> Vec<KeyCount> {
             }
         };
         backoff = initial_backoff;
-        if connected_before {
-            LinkCounters::bump(&plan.counters.reconnects);
-        }
-        connected_before = true;
         let key = match stream.local_addr() {
             Ok(addr) => addr.to_string(),
             Err(_) => continue,
         };
+        // A key is one connection's life. A reconnect that gets a used local
+        // port back would share a key with a dead connection, whose count a
+        // restarted server no longer has: take another port (the OS moves
+        // on), and only after several tries let the old count continue.
+        if keys.iter().any(|k| k.key == key) && reused_ports < MAX_PORT_RETRIES {
+            reused_ports += 1;
+            log::info!(
+                "link to {}: local port of {key} used before; reconnecting",
+                plan.server
+            );
+            continue;
+        }
+        reused_ports = 0;
+        if connected_before {
+            LinkCounters::bump(&plan.counters.reconnects);
+        }
+        connected_before = true;
         log::info!("link to {} up, key {key}", plan.server);
-        // A reconnect may get the same local port back; the count continues.
         let slot = match keys.iter().position(|k| k.key == key) {
             Some(i) => i,
             None => {
@@ -371,6 +387,15 @@ fn connect(plan: &LinkPlan) -> Result<TcpStream> {
         Duration::from_millis(config.connect_timeout_ms),
     )
     .with_context(|| format!("cannot connect to server {}", plan.server))?;
+    // With the server down, a connect to a port in the OS's ephemeral range
+    // can be given that very port as its own and "connect" to itself (TCP
+    // simultaneous open); it would also keep the server from listening again.
+    if stream.local_addr().ok() == Some(plan.server) {
+        return Err(Error::msg(format!(
+            "the link to {} connected to itself: nothing listens there",
+            plan.server
+        )));
+    }
     net::tune(
         &stream,
         Duration::from_millis(config.request_timeout_ms),

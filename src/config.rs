@@ -101,6 +101,9 @@ pub struct Config {
     pub ops_token: String,
     /// startup: how long children get to stop before they are killed.
     pub stop_timeout_ms: u64,
+    /// startup: how many times it restarts a server that dies during a run
+    /// (per server; 0 = never), so its links can reconnect.
+    pub server_restarts: u32,
 }
 
 impl Default for Config {
@@ -127,6 +130,7 @@ impl Default for Config {
             cpu_affinity: Affinity::Off,
             ops_token: String::new(),
             stop_timeout_ms: 10_000,
+            server_restarts: 3,
         }
     }
 }
@@ -154,6 +158,7 @@ pub const KEYS: &[&str] = &[
     "cpu_affinity",
     "ops_token",
     "stop_timeout_ms",
+    "server_restarts",
 ];
 
 const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
@@ -232,6 +237,7 @@ impl Config {
                 }
                 "ops_token" => c.ops_token = string(key, v, "a string (empty for none)")?,
                 "stop_timeout_ms" => c.stop_timeout_ms = int(key, v, 100, 600_000)?,
+                "server_restarts" => c.server_restarts = int(key, v, 0, 1_000)? as u32,
                 unknown => return Err(unknown_key(unknown)),
             }
         }

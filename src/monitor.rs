@@ -21,9 +21,9 @@ use crate::client::{ClientReport, ClientStatus};
 use crate::error::Result;
 use crate::metrics::{Percentiles, Snapshot};
 use crate::procstat::{self, KindUsage, Sample, Usage};
-use crate::report::{DeadChild, Processes, RunReport};
+use crate::report::{DeadChild, Processes, RunReport, ServerRestart};
 use crate::samples::{Row, SampleWriter};
-use crate::startup::Options;
+use crate::startup::{Options, ServerLauncher};
 use crate::status::{StatusLine, Tick};
 use crate::supervisor::{Event, Fleet, Kind, ToClient};
 
@@ -107,7 +107,19 @@ pub struct Monitor<'a> {
     /// update divides the CPU of the sampled window by the updates of the
     /// same window, not by updates made while the clients were stopping.
     ops_at_last_sample: u64,
+    /// Starts a server again when one dies (`None`: restarts are off).
+    launcher: Option<ServerLauncher>,
+    /// Restarts each server may still have.
+    restarts_left: Vec<u32>,
+    /// Dead servers waiting for their restart, and when it is due.
+    due_restarts: Vec<(usize, Instant)>,
+    /// Every restart done, for the report.
+    restarts: Vec<ServerRestart>,
 }
+
+/// How long a dead server stays down before startup restarts it: long
+/// enough for its links to notice and for the OS to release its port.
+const RESTART_DELAY: Duration = Duration::from_secs(1);
 
 impl<'a> Monitor<'a> {
     /// A monitor for a run whose clients started at `started`.
@@ -156,12 +168,73 @@ impl<'a> Monitor<'a> {
             line_rate: RateMeter::default(),
             row_rate: RateMeter::default(),
             ops_at_last_sample: 0,
+            launcher: None,
+            restarts_left: Vec::new(),
+            due_restarts: Vec::new(),
+            restarts: Vec::new(),
         };
         m.sample_resources(true);
         for t in &mut m.tracked {
             t.at_row = t.usage.last_sample();
         }
         Ok(m)
+    }
+
+    /// Restarts servers that die, each at most `limit` times, with `launcher`.
+    pub fn restart_dead_servers(&mut self, launcher: Option<ServerLauncher>, limit: u32) {
+        self.restarts_left = vec![limit; launcher.as_ref().map_or(0, |l| l.len())];
+        self.launcher = launcher;
+    }
+
+    /// Starts the dead servers whose restart is due.
+    fn restart_due(&mut self, fleet: &mut Fleet) {
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) =
+            self.due_restarts.iter().partition(|(_, at)| *at <= now);
+        self.due_restarts = later;
+        let Some(launcher) = &self.launcher else {
+            return;
+        };
+        for (index, _) in due {
+            let old_pid = fleet.servers[index].pid;
+            match launcher.spawn(index) {
+                Ok(child) => {
+                    self.status.finish();
+                    eprintln!(
+                        "startup: restarted {} (pid {old_pid} -> {})",
+                        child.name, child.pid
+                    );
+                    log::warn!("restarted {} (pid {old_pid} -> {})", child.name, child.pid);
+                    self.restarts.push(ServerRestart {
+                        name: child.name.clone(),
+                        old_pid,
+                        new_pid: child.pid,
+                        at_s: self.started.elapsed().as_secs_f64(),
+                    });
+                    self.tracked.push(Tracked {
+                        kind: Kind::Server,
+                        pid: child.pid,
+                        usage: Usage::default(),
+                        at_row: None,
+                    });
+                    self.gone_servers.retain(|i| *i != index);
+                    fleet.replace_server(index, child);
+                }
+                Err(e) => eprintln!("startup: {e}"),
+            }
+        }
+    }
+
+    /// The addresses of servers that were restarted: what their clients
+    /// acked before the restart died with the old process.
+    pub fn restarted_servers(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .restarts
+            .iter()
+            .map(|r| r.name.trim_start_matches("server ").to_string())
+            .collect();
+        names.dedup();
+        names
     }
 
     /// Watches until the duration ends, Ctrl-C, or every client is gone.
@@ -191,11 +264,19 @@ impl<'a> Monitor<'a> {
                         self.print_status();
                     }
                     self.sample_resources(false);
+                    self.restart_due(fleet);
                     self.poll(fleet);
                 }
                 recv(sample_ticker) -> _ => self.write_row(),
                 recv(events) -> event => match event {
-                    Ok(event) => self.on_event(fleet, event),
+                    Ok(event) => {
+                        self.on_event(fleet, event);
+                        if !fleet.clients.is_empty() && self.gone_clients.len() == fleet.clients.len() {
+                            self.status.finish();
+                            eprintln!("startup: every client is gone; ending the run");
+                            break;
+                        }
+                    }
                     Err(_) => break,
                 },
                 recv(interrupts) -> _ => {
@@ -265,7 +346,20 @@ impl<'a> Monitor<'a> {
                     at_s,
                 });
                 match kind {
-                    Kind::Server => self.gone_servers.push(index),
+                    Kind::Server => {
+                        self.gone_servers.push(index);
+                        let left = self.restarts_left.get_mut(index);
+                        if let Some(left) = left.filter(|n| **n > 0) {
+                            *left -= 1;
+                            self.due_restarts
+                                .push((index, Instant::now() + RESTART_DELAY));
+                            eprintln!(
+                                "startup: restarting it in {} s ({} restart(s) left after this one)",
+                                RESTART_DELAY.as_secs(),
+                                left
+                            );
+                        }
+                    }
                     Kind::Client => {
                         self.gone_clients.push(index);
                         self.latest.remove(&index);
@@ -274,7 +368,15 @@ impl<'a> Monitor<'a> {
                     }
                 }
             }
-            Event::ServerReady { .. } | Event::ClientFinal { .. } => {}
+            Event::ServerReady { index, addr } => {
+                // Only restarted servers announce themselves during the run.
+                self.status.finish();
+                eprintln!(
+                    "startup: {} is accepting again at {addr}",
+                    fleet.servers[index].name
+                );
+            }
+            Event::ClientFinal { .. } => {}
         }
     }
 
@@ -473,6 +575,7 @@ impl<'a> Monitor<'a> {
             latency_us: Percentiles::of(&self.total.latency),
             lateness_us: Percentiles::of(&self.total.lateness),
             corrected_latency_us: Percentiles::of(&self.total.corrected),
+            server_restarts: self.restarts.clone(),
             ..RunReport::default()
         };
         for f in finals {

@@ -58,6 +58,8 @@ pub struct RunReport {
     pub unacked_by_server: BTreeMap<String, u64>,
     /// Children that exited when they should not have.
     pub children_died: Vec<DeadChild>,
+    /// Servers startup restarted after they died (`server_restarts`).
+    pub server_restarts: Vec<ServerRestart>,
     /// Each server's counters at the end of the run.
     pub server_stats: Vec<ServerStats>,
     /// The verdict.
@@ -89,6 +91,19 @@ pub struct DeadChild {
     /// How it ended, as the OS reported it.
     pub status: String,
     /// Seconds into the run when startup noticed.
+    pub at_s: f64,
+}
+
+/// A dead server that startup started again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerRestart {
+    /// `server 127.0.0.1:38677`.
+    pub name: String,
+    /// The process that died.
+    pub old_pid: u32,
+    /// The process started in its place.
+    pub new_pid: u32,
+    /// Seconds into the run when it was started.
     pub at_s: f64,
 }
 
@@ -131,8 +146,16 @@ impl RunReport {
             "  {:<22} errors {}  reconnects {}  anomalies {}",
             "faults", self.errors, self.reconnects, self.anomalies
         );
-        for (server, n) in &self.unacked_by_server {
+        // The JSON lists every server; the text only those with a loss.
+        for (server, n) in self.unacked_by_server.iter().filter(|(_, n)| **n > 0) {
             let _ = writeln!(t, "  {:<22} {server}: {n} sent but never acked", "unacked");
+        }
+        for r in &self.server_restarts {
+            let _ = writeln!(
+                t,
+                "  {:<22} {} at {:.1} s (pid {} -> {})",
+                "RESTARTED", r.name, r.at_s, r.old_pid, r.new_pid
+            );
         }
         for dead in &self.children_died {
             let _ = writeln!(
@@ -218,6 +241,13 @@ impl RunReport {
             "  {:<22} {verdict}: servers counted {} updates on {} keys, clients saw {} acked",
             "verify", v.server_total, v.keys_checked, v.client_acked
         );
+        if v.lost_keys > 0 {
+            let _ = writeln!(
+                t,
+                "  {:<22} {} acked updates on {} keys died with restarted servers' processes",
+                "", v.lost_updates, v.lost_keys
+            );
+        }
         if v.mismatched_keys + v.in_flight_keys + v.unverifiable_keys + v.unclaimed_keys > 0 {
             let _ = writeln!(
                 t,

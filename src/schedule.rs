@@ -61,11 +61,22 @@ impl Pacer {
         }
     }
 
-    /// Restarts the grid at `at` (after a reconnect under fixed delay, there
-    /// is no backlog to catch up on).
+    /// Called when a link (re)connects at `at`. Ticks that fell while the
+    /// link was down are not a backlog: there was no link to send them on,
+    /// and sending them in a burst would show a rate above the target. Fixed
+    /// rate moves to the first tick of its grid at or after `at` (keeping
+    /// its phase, so links stay spread over the interval); fixed delay
+    /// starts at once.
     pub fn restart(&mut self, at: Instant) {
-        if self.kind == Schedule::FixedDelay {
-            self.next_due = at;
+        match self.kind {
+            Schedule::FixedDelay => self.next_due = at,
+            Schedule::FixedRate if self.next_due < at => {
+                let behind = (at - self.next_due).as_nanos();
+                let step = self.interval.as_nanos().max(1);
+                let ticks = behind.div_ceil(step);
+                self.next_due += self.interval * u32::try_from(ticks).unwrap_or(u32::MAX);
+            }
+            _ => {}
         }
     }
 }
@@ -103,6 +114,21 @@ mod tests {
         let fifth = p.wait(&stop).unwrap();
         assert_eq!(fifth, start + Duration::from_millis(40));
         assert!(Instant::now() >= fifth);
+    }
+
+    #[test]
+    fn fixed_rate_skips_the_ticks_missed_while_disconnected() {
+        let start = Instant::now() - Duration::from_millis(35);
+        let mut p = Pacer::new(Schedule::FixedRate, Duration::from_millis(10), start);
+        let stop = AtomicBool::new(false);
+        assert_eq!(p.wait(&stop), Some(start));
+        // Reconnected at start + 35 ms: the next tick is start + 40 ms, on
+        // the same grid, not the three missed ones in a burst.
+        p.restart(start + Duration::from_millis(35));
+        assert_eq!(p.wait(&stop), Some(start + Duration::from_millis(40)));
+        // A restart with no missed tick changes nothing.
+        p.restart(start + Duration::from_millis(45));
+        assert_eq!(p.wait(&stop), Some(start + Duration::from_millis(50)));
     }
 
     #[test]

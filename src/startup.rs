@@ -131,25 +131,15 @@ pub fn run(options: &Options) -> Result<RunReport> {
 
     // Servers first, and wait until each accepts: clients that start early
     // would only count connection errors.
-    if let Some(program) = &server_program {
-        for (index, addr) in local_servers.iter().enumerate() {
-            let args = vec![
-                "--config".into(),
-                config_arg.clone(),
-                "--ip".into(),
-                addr.ip().to_string(),
-                "--port".into(),
-                addr.port().to_string(),
-                "--supervised".into(),
-            ];
-            let name = format!("server {addr}");
-            fleet.add_server(supervisor::spawn_server(
-                program,
-                &args,
-                index,
-                name,
-                events_tx.clone(),
-            )?);
+    let launcher = server_program.map(|program| ServerLauncher {
+        program,
+        config_arg: config_arg.clone(),
+        addrs: local_servers.clone(),
+        events: events_tx.clone(),
+    });
+    if let Some(launcher) = &launcher {
+        for index in 0..local_servers.len() {
+            fleet.add_server(launcher.spawn(index)?);
         }
         wait_for_servers(&mut fleet, &events, &interrupts)?;
     }
@@ -183,6 +173,10 @@ pub fn run(options: &Options) -> Result<RunReport> {
     let links = (clients * all_servers.len()) as u64;
     let target = links as f64 * config.per_link_rate();
     let mut run = Monitor::new(options, &fleet, target, links, started)?;
+    run.restart_dead_servers(
+        launcher.filter(|_| config.server_restarts > 0),
+        config.server_restarts,
+    );
     run.watch(&mut fleet, &events, &interrupts);
 
     // Stop the clients and collect what each acked.
@@ -232,8 +226,8 @@ pub fn run(options: &Options) -> Result<RunReport> {
     );
     let keys: Vec<_> = finals.iter().flat_map(|r| r.keys.iter().cloned()).collect();
     let mut report = run.report(&finals, &fleet);
-    report.verify = verify::verify(&keys, &dumps, &down);
-    report.unacked_by_server = verify::unacked_by_server(&keys);
+    report.verify = verify::verify(&keys, &dumps, &down, &run.restarted_servers());
+    report.unacked_by_server = verify::unacked_by_server(&keys, &all_servers);
     // The servers answered `stats` after every client had stopped, so their
     // own figures cover the whole run (a restarted server's would not, and
     // updates from other hosts' clients would be missing from the divisor).
@@ -249,6 +243,52 @@ pub fn run(options: &Options) -> Result<RunReport> {
     }
     report.server_stats = server_stats;
     Ok(report)
+}
+
+/// Starts this host's servers: at the beginning, and again when one dies
+/// (the `server_restarts` config key).
+pub struct ServerLauncher {
+    program: PathBuf,
+    config_arg: String,
+    /// The addresses, by server index.
+    addrs: Vec<SocketAddr>,
+    events: crossbeam_channel::Sender<Event>,
+}
+
+impl ServerLauncher {
+    /// How many servers it starts.
+    pub fn len(&self) -> usize {
+        self.addrs.len()
+    }
+
+    /// True if this host runs no server.
+    pub fn is_empty(&self) -> bool {
+        self.addrs.is_empty()
+    }
+
+    /// Starts server `index`; it announces itself with `Event::ServerReady`.
+    ///
+    /// # Errors
+    /// The OS refused to start the process.
+    pub fn spawn(&self, index: usize) -> Result<supervisor::ChildProcess> {
+        let addr = self.addrs[index];
+        let args = vec![
+            "--config".into(),
+            self.config_arg.clone(),
+            "--ip".into(),
+            addr.ip().to_string(),
+            "--port".into(),
+            addr.port().to_string(),
+            "--supervised".into(),
+        ];
+        supervisor::spawn_server(
+            &self.program,
+            &args,
+            index,
+            format!("server {addr}"),
+            self.events.clone(),
+        )
+    }
 }
 
 /// A channel that receives one message per Ctrl-C (or SIGTERM on Unix).

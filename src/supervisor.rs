@@ -312,6 +312,12 @@ impl Fleet {
         self.servers.push(child);
     }
 
+    /// Puts a restarted server in the place of the one that died.
+    pub fn replace_server(&mut self, index: usize, child: ChildProcess) {
+        self.adopt(&child);
+        self.servers[index] = child;
+    }
+
     /// Adds a client.
     pub fn add_client(&mut self, child: ChildProcess) {
         self.adopt(&child);

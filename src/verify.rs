@@ -8,13 +8,17 @@
 //!   link broke between the server's count and the ack's arrival). Nothing
 //!   acked was lost; the update's fate was simply unknown to the client;
 //! * **mismatch**: anything else: an acked update missing, or one counted twice;
-//! * **unverifiable**: the key's server did not answer (it died).
+//! * **unverifiable**: the key's server did not answer (it died);
+//! * **lost with a restart**: the key's server died and startup restarted it;
+//!   the new process has never seen the key, and what the old one counted
+//!   died with it. Keys the new process does hold are checked exactly.
 //!
 //! Keys on a server that no client of this host reported (other hosts'
 //! clients, an operator's `nc` session, a client that died) are counted as
 //! *unclaimed*, not as errors: one host cannot tell whose they are.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +42,10 @@ pub struct Verify {
     pub in_flight_keys: u64,
     /// Keys on servers that did not answer, so not checked.
     pub unverifiable_keys: u64,
+    /// Keys held only by a server process that died and was restarted.
+    pub lost_keys: u64,
+    /// Acked updates on those keys: counted by the dead process, lost with it.
+    pub lost_updates: u64,
     /// Keys on the servers that no client of this host claimed.
     pub unclaimed_keys: u64,
     /// Updates counted on unclaimed keys.
@@ -62,8 +70,13 @@ pub struct Mismatch {
 }
 
 /// Compares the clients' keys with the servers' dumps. `down` lists servers
-/// that did not answer.
-pub fn verify(client_keys: &[KeyCount], dumps: &[ServerDump], down: &[String]) -> Verify {
+/// that did not answer, `restarted` servers whose process was replaced.
+pub fn verify(
+    client_keys: &[KeyCount],
+    dumps: &[ServerDump],
+    down: &[String],
+    restarted: &[String],
+) -> Verify {
     let mut servers: HashMap<&str, HashMap<&str, u64>> = dumps
         .iter()
         .map(|d| {
@@ -86,7 +99,16 @@ pub fn verify(client_keys: &[KeyCount], dumps: &[ServerDump], down: &[String]) -
             continue;
         };
         claimed.insert((server.as_str(), k.key.as_str()));
-        let server_count = store.get(k.key.as_str()).copied().unwrap_or(0);
+        let held = store.get(k.key.as_str()).copied();
+        if held.is_none() && k.acked > 0 && restarted.contains(server) {
+            // The fresh process never saw this key: the dead one counted it.
+            // (A key with nothing acked checks as exact below: a link that
+            // connected to the dying process's backlog and was reset.)
+            v.lost_keys += 1;
+            v.lost_updates += k.acked;
+            continue;
+        }
+        let server_count = held.unwrap_or(0);
         v.keys_checked += 1;
         v.server_total += server_count;
         v.client_acked += k.acked;
@@ -120,9 +142,13 @@ pub fn verify(client_keys: &[KeyCount], dumps: &[ServerDump], down: &[String]) -
     v
 }
 
-/// Updates sent but never acked, per server.
-pub fn unacked_by_server(client_keys: &[KeyCount]) -> BTreeMap<String, u64> {
-    let mut map = BTreeMap::new();
+/// Updates sent but never acked, per server: every server in `servers`
+/// appears, with 0 where nothing was lost.
+pub fn unacked_by_server(
+    client_keys: &[KeyCount],
+    servers: &[SocketAddr],
+) -> BTreeMap<String, u64> {
+    let mut map: BTreeMap<String, u64> = servers.iter().map(|s| (s.to_string(), 0)).collect();
     for k in client_keys.iter().filter(|k| k.unacked > 0) {
         *map.entry(k.server.to_string()).or_insert(0) += k.unacked;
     }
@@ -156,7 +182,12 @@ mod tests {
     #[test]
     fn exact_counts_verify() {
         let keys = [key(S1, "a", 5, 0), key(S2, "b", 7, 0)];
-        let v = verify(&keys, &[dump(S1, &[("a", 5)]), dump(S2, &[("b", 7)])], &[]);
+        let v = verify(
+            &keys,
+            &[dump(S1, &[("a", 5)]), dump(S2, &[("b", 7)])],
+            &[],
+            &[],
+        );
         assert!(v.ok);
         assert_eq!(
             (v.server_total, v.client_acked, v.keys_checked),
@@ -167,7 +198,7 @@ mod tests {
     #[test]
     fn lost_and_doubled_updates_mismatch() {
         let keys = [key(S1, "a", 5, 0), key(S1, "b", 7, 0), key(S1, "c", 1, 0)];
-        let v = verify(&keys, &[dump(S1, &[("a", 4), ("b", 8)])], &[]);
+        let v = verify(&keys, &[dump(S1, &[("a", 4), ("b", 8)])], &[], &[]);
         assert!(!v.ok);
         assert_eq!(v.mismatched_keys, 3);
         assert_eq!(v.mismatches[2].server_count, 0);
@@ -176,21 +207,44 @@ mod tests {
     #[test]
     fn one_in_flight_update_is_not_a_loss() {
         let keys = [key(S1, "a", 5, 1), key(S1, "b", 5, 1)];
-        let v = verify(&keys, &[dump(S1, &[("a", 6), ("b", 5)])], &[]);
+        let v = verify(&keys, &[dump(S1, &[("a", 6), ("b", 5)])], &[], &[]);
         assert!(v.ok);
         assert_eq!(v.in_flight_keys, 1);
-        assert_eq!(unacked_by_server(&keys).get(S1), Some(&2));
+        let servers = [S1.parse().unwrap(), S2.parse().unwrap()];
+        let unacked = unacked_by_server(&keys, &servers);
+        assert_eq!(unacked.get(S1), Some(&2));
+        assert_eq!(unacked.get(S2), Some(&0), "every server is listed");
     }
 
     #[test]
     fn down_servers_and_unclaimed_keys() {
         let keys = [key(S1, "a", 5, 0), key(S2, "b", 7, 1)];
-        let v = verify(&keys, &[dump(S1, &[("a", 5), ("nc", 3)])], &[S2.into()]);
+        let v = verify(
+            &keys,
+            &[dump(S1, &[("a", 5), ("nc", 3)])],
+            &[S2.into()],
+            &[],
+        );
         assert!(v.ok);
         assert_eq!(
             (v.unverifiable_keys, v.unclaimed_keys, v.unclaimed_updates),
             (1, 1, 3)
         );
         assert_eq!(v.servers_down, vec![S2.to_string()]);
+    }
+
+    #[test]
+    fn keys_of_a_restarted_server_are_lost_not_mismatched() {
+        // "a" lived on the dead process; "b" was opened after the restart.
+        let keys = [key(S1, "a", 40, 1), key(S1, "b", 9, 0)];
+        let v = verify(&keys, &[dump(S1, &[("b", 9)])], &[], &[S1.into()]);
+        assert!(v.ok);
+        assert_eq!((v.lost_keys, v.lost_updates, v.keys_checked), (1, 40, 1));
+        // A key the new process holds is still checked exactly.
+        let v = verify(&keys, &[dump(S1, &[("b", 8)])], &[], &[S1.into()]);
+        assert!(!v.ok);
+        // Without a restart, a missing key is a mismatch.
+        let v = verify(&keys, &[dump(S1, &[("b", 9)])], &[], &[]);
+        assert_eq!(v.mismatched_keys, 1);
     }
 }

@@ -249,3 +249,93 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
     }
     found
 }
+
+/// The one live process whose command line mentions both `config` and
+/// `arg` (say `--id 1 ` or `--port 4100 `): a child of one test's startup.
+#[cfg(target_os = "linux")]
+pub fn child_pid(config: &str, arg: &str) -> u32 {
+    let pids: Vec<u32> = processes_mentioning(config)
+        .into_iter()
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline)
+                .replace('\0', " ")
+                .contains(arg)
+        })
+        .collect();
+    assert_eq!(pids.len(), 1, "{arg}: {pids:?}");
+    pids[0]
+}
+
+/// Sends a signal by name (`KILL`, `INT`) with the system's `kill` (Unix).
+#[cfg(unix)]
+pub fn signal(pid: u32, name: &str) {
+    let ok = Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{name} {pid}");
+}
+
+/// A `startup` run whose terminal output (stderr) the test reads line by
+/// line: its status lines and messages are the readiness signals.
+pub struct StartupRun {
+    pub child: KillOnDrop,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    /// Every line read so far.
+    pub seen: Vec<String>,
+}
+
+impl StartupRun {
+    /// Starts `startup ARGS` with stdout discarded (the report goes to a file).
+    pub fn start(args: &[&str]) -> StartupRun {
+        let mut child = Command::new(bin("startup"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        StartupRun {
+            child: KillOnDrop(child),
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads lines until one contains `needle`, and returns it.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        for line in self.lines.by_ref() {
+            let line = line.unwrap();
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!(
+            "startup ended before printing {needle:?}; it printed:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
+    /// The OS process id of startup.
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
+    /// Reads the rest of the output and waits for the exit.
+    pub fn finish(mut self) -> (std::process::ExitStatus, String) {
+        self.seen.extend(self.lines.by_ref().map_while(|l| l.ok()));
+        let status = self.child.0.wait().unwrap();
+        (status, self.seen.join("\n"))
+    }
+}
+
+/// A JSON file (a report), parsed.
+pub fn read_json(path: impl AsRef<Path>) -> serde_json::Value {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
