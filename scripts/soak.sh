@@ -20,6 +20,13 @@ ENVIRONMENT:
                        (copied into OUTPUT_DIR/config.json)
     SOAK_SAMPLE_EVERY  CSV row cadence [default: 60s for runs of 30m or
                        more, 10s for shorter ones]
+    SOAK_MAX_RSS_GROWTH  the leak check: fail (exit 1) if any process's
+                       resident memory grew more than this many percent
+                       from the baseline (2 minutes in, or a fifth of a
+                       shorter run) to its last sample, e.g. 10
+    SOAK_RSS_BASELINE  when the leak check's baseline is taken, e.g. 30s
+                       [default: startup's: 2m, or a fifth of a shorter run]
+    SOAK_PLOT          0 to skip the plot (no matplotlib needed) [default: 1]
 
 It builds the programs (cargo build --release, at the repo root), raises the
 open-files limit to the hard limit, runs
@@ -104,10 +111,12 @@ if [[ -n "${SOAK_CONFIG:-}" ]]; then
     cp -- "$SOAK_CONFIG" "$config"
     say "config: $SOAK_CONFIG (copied to $config)"
 else
+    # Ports below 32768: outside the ephemeral ranges of Linux (32768-60999)
+    # and Windows (49152-65535), so no outgoing connection can hold one.
     cat >"$config" <<'EOF'
 {
     "server_ip_list": "127.0.0.1",
-    "server_port_list": "38701;38702;38703;38704;38705;38706;38707;38708;38709;38710",
+    "server_port_list": "28701;28702;28703;28704;28705;28706;28707;28708;28709;28710",
     "server_app_name": "server",
     "client_num_per_host": 100,
     "client_app_name": "client",
@@ -150,6 +159,11 @@ cpus="$(nproc 2>/dev/null || echo '?')"
 cmd=("$bindir/startup" --config "$config" --duration "$duration"
      --samples "$outdir/samples.csv" --sample-every "$sample_every"
      --report "$outdir/report.json")
+if [[ -n "${SOAK_RSS_BASELINE:-}" ]]; then
+    to_seconds "$SOAK_RSS_BASELINE" >/dev/null \
+        || die "SOAK_RSS_BASELINE=\"$SOAK_RSS_BASELINE\" is not a duration; use e.g. 30s or 2m"
+    cmd+=(--rss-baseline "$SOAK_RSS_BASELINE")
+fi
 say "running for $duration, a CSV row every $sample_every: ${cmd[*]}"
 
 # Ctrl-C reaches startup (which stops, verifies and reports) and this
@@ -164,8 +178,15 @@ trap - INT
 echo "finished:     $(date -Is) (startup exit $status)" >>"$outdir/run.txt"
 [[ $interrupted == 1 ]] && say "interrupted; startup exited $status"
 
+max_growth="${SOAK_MAX_RSS_GROWTH:-}"
+if [[ -n "$max_growth" && ! "$max_growth" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+    die "SOAK_MAX_RSS_GROWTH=\"$max_growth\" is not a number of percent"
+fi
+
 plotted=0
-if [[ -s "$outdir/samples.csv" ]]; then
+if [[ "${SOAK_PLOT:-1}" == 0 ]]; then
+    say "SOAK_PLOT=0: no plot"
+elif [[ -s "$outdir/samples.csv" ]]; then
     say "plotting"
     if python3 "$script_dir/plot_samples.py" "$outdir/samples.csv" -o "$outdir/soak.png" \
         --title "mass_connect soak on $(uname -n) ($cpus CPUs), commit $commit"; then
@@ -188,7 +209,8 @@ echo "  info:    $outdir/run.txt"
 
 if [[ -f "$outdir/report.json" ]]; then
     echo
-    python3 - "$outdir/report.json" <<'EOF' || say "could not summarise report.json"
+    set +e
+    python3 - "$outdir/report.json" "$max_growth" <<'EOF'
 import json, sys
 
 r = json.load(open(sys.argv[1]))
@@ -220,7 +242,29 @@ died = get("children_died", default=[])
 if died:
     print(f"  died:       {len(died)} child process(es): "
           + ", ".join(str(d.get("name", "?")) for d in died[:5]))
+
+# The leak check: each kind's largest per-process growth from the baseline.
+growth = {k: get("processes", k, "rss_growth_percent_max") for k in ("server", "client")}
+baseline = get("processes", "rss_baseline_s")
+print(f"  memory:     growth since {num(baseline)} s, largest of any process: "
+      + ", ".join(f"{k} " + (f"{g:+.1f}%" if isinstance(g, (int, float)) else "n/a")
+                  for k, g in growth.items()))
+if sys.argv[2]:
+    limit = float(sys.argv[2])
+    bad = [k for k, g in growth.items()
+           if get("processes", k, "count") and not (isinstance(g, (int, float)) and g <= limit)]
+    if bad:
+        print(f"  LEAK CHECK FAILED: {', '.join(bad)} grew more than {limit:g}% (or had no baseline)")
+        sys.exit(3)
+    print(f"  leak check: passed (every process within {limit:g}%)")
 EOF
+    summary=$?
+    set -e
+    case $summary in
+        0) ;;
+        3) [[ $status == 0 ]] && status=1 ;;
+        *) say "could not summarise report.json" ;;
+    esac
 else
     echo
     say "no report.json: startup did not finish its report (exit $status); see $outdir/startup.log"

@@ -115,6 +115,8 @@ pub struct Monitor<'a> {
     due_restarts: Vec<(usize, Instant)>,
     /// Every restart done, for the report.
     restarts: Vec<ServerRestart>,
+    /// The memory baseline of the leak check has been taken.
+    baseline_taken: bool,
 }
 
 /// How long a dead server stays down before startup restarts it: long
@@ -172,6 +174,7 @@ impl<'a> Monitor<'a> {
             restarts_left: Vec::new(),
             due_restarts: Vec::new(),
             restarts: Vec::new(),
+            baseline_taken: false,
         };
         m.sample_resources(true);
         for t in &mut m.tracked {
@@ -442,6 +445,12 @@ impl<'a> Monitor<'a> {
                 t.usage.add(now, s);
             }
         }
+        if !self.baseline_taken && self.started.elapsed() >= self.options.rss_baseline {
+            self.baseline_taken = true;
+            for t in &mut self.tracked {
+                t.usage.mark_baseline();
+            }
+        }
     }
 
     fn write_row(&mut self) {
@@ -614,6 +623,7 @@ impl<'a> Monitor<'a> {
         };
         r.processes = Processes {
             cpus: cpus as u64,
+            rss_baseline_s: self.options.rss_baseline.as_secs_f64(),
             server: KindUsage::of(&of_kind(Kind::Server), ops, cpus),
             client: KindUsage::of(&of_kind(Kind::Client), ops, cpus),
         };

@@ -154,6 +154,9 @@ pub struct Usage {
     pub rss_max: u64,
     /// Most threads seen.
     pub threads_max: u64,
+    /// Resident memory when the run's baseline time passed (the leak check
+    /// compares the last sample with it).
+    rss_baseline: Option<u64>,
 }
 
 impl Default for Usage {
@@ -166,6 +169,7 @@ impl Default for Usage {
             cpu_percent_max: 0.0,
             rss_max: 0,
             threads_max: 0,
+            rss_baseline: None,
         }
     }
 }
@@ -234,6 +238,19 @@ impl Usage {
         self.last.map(|(_, s)| s)
     }
 
+    /// Takes the latest sample's memory as the baseline for
+    /// [`Usage::rss_growth_percent`].
+    pub fn mark_baseline(&mut self) {
+        self.rss_baseline = self.last.map(|(_, s)| s.rss_bytes).filter(|b| *b > 0);
+    }
+
+    /// How much resident memory grew from the baseline to the last sample,
+    /// in percent; `None` without a baseline.
+    pub fn rss_growth_percent(&self) -> Option<f64> {
+        let base = self.rss_baseline? as f64;
+        Some((self.rss_last() as f64 - base) / base * 100.0)
+    }
+
     /// Context switches (voluntary, involuntary) between first and last sample.
     pub fn ctx_switches(&self) -> Option<(u64, u64)> {
         let (a, b) = (self.ctx_first?, self.ctx_last?);
@@ -260,6 +277,10 @@ pub struct KindUsage {
     pub rss_mb_last: f64,
     /// Most threads of any process.
     pub threads_max: u64,
+    /// The largest growth of any process's resident memory from the
+    /// baseline (`processes.rss_baseline_s` into the run) to its last
+    /// sample, percent; `null` if the run ended before the baseline.
+    pub rss_growth_percent_max: Option<f64>,
     /// CPU microseconds this kind spent per acked update.
     pub cpu_us_per_op: f64,
     /// Context switches (voluntary + involuntary) per acked update; absent
@@ -300,6 +321,10 @@ impl KindUsage {
             rss_mb_max: measured.iter().map(|u| u.rss_max).max().unwrap_or(0) as f64 / 1e6,
             rss_mb_last: measured.iter().map(|u| u.rss_last()).max().unwrap_or(0) as f64 / 1e6,
             threads_max: measured.iter().map(|u| u.threads_max).max().unwrap_or(0),
+            rss_growth_percent_max: measured
+                .iter()
+                .filter_map(|u| u.rss_growth_percent())
+                .reduce(f64::max),
             cpu_us_per_op: per_op(cpu_s * 1e6),
             ctx_switches_per_op: ctx
                 .filter(|_| !measured.is_empty())

@@ -71,6 +71,9 @@ pub struct RunReport {
 pub struct Processes {
     /// CPUs of this machine (Task Manager's scale divides by this).
     pub cpus: u64,
+    /// Seconds into the run at which each process's memory was taken as the
+    /// baseline of `rss_growth_percent_max` (the leak check).
+    pub rss_baseline_s: f64,
     /// The servers startup ran.
     pub server: KindUsage,
     /// The clients startup ran.
@@ -233,6 +236,19 @@ impl RunReport {
             t,
             "  {:<10} per-op figures: server {}, client {} (README: \"accounting\")",
             "", self.processes.server.accounting, self.processes.client.accounting
+        );
+        let growth = |k: &KindUsage| {
+            k.rss_growth_percent_max
+                .map(|g| format!("{g:+.1}%"))
+                .unwrap_or_else(|| "n/a".into())
+        };
+        let _ = writeln!(
+            t,
+            "  {:<10} memory growth since {:.0} s, largest of any process: server {}, client {}",
+            "",
+            self.processes.rss_baseline_s,
+            growth(&self.processes.server),
+            growth(&self.processes.client)
         );
         let _ = writeln!(t);
         let verdict = if v.ok { "OK" } else { "FAILED" };

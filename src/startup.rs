@@ -47,6 +47,8 @@ pub struct Options {
     pub samples: Option<PathBuf>,
     /// How often a CSV row is written.
     pub sample_every: Duration,
+    /// When each process's memory becomes the baseline of the leak check.
+    pub rss_baseline: Duration,
 }
 
 /// The servers this host runs: every port of the one `server_ip_list`

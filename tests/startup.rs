@@ -92,6 +92,10 @@ fn small_run_verifies_exactly_and_reports() {
             assert!(kind[field].is_number(), "{field}: {kind}");
         }
         assert!(kind.get("ctx_switches_per_op").is_some());
+        // The leak check's figure: the 3 s run passes its baseline (0.6 s).
+        if cfg!(any(target_os = "linux", windows)) {
+            assert!(kind["rss_growth_percent_max"].is_number(), "{kind}");
+        }
         if cfg!(any(target_os = "linux", windows)) {
             assert!(kind["rss_mb_max"].as_f64().unwrap() > 0.0, "{kind}");
         }

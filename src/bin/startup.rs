@@ -22,6 +22,9 @@ OPTIONS:
                       server_ip_list that belongs to this host, if any]
     --samples PATH    append one CSV row per sample to PATH (for soak runs)
     --sample-every D  how often a row is written [default: 60s]
+    --rss-baseline D  when each process's memory is taken as the baseline of the
+                      report's memory-growth (leak) figure [default: 2m, or a
+                      fifth of --duration if that is shorter]
     --quiet           no live status line
     -h, --help        this text
 
@@ -34,6 +37,10 @@ EXIT STATUS:
     0  every acked update verified and no child died
     1  verification failed, or a child died during the run
     2  bad config, missing program, or setup failure";
+
+/// The leak check's default baseline: two minutes in, when a seed-scale
+/// run has long finished starting up.
+const DEFAULT_BASELINE: Duration = Duration::from_secs(120);
 
 fn main() {
     let result = run();
@@ -61,6 +68,10 @@ fn run() -> Result<bool> {
     if sample_every < Duration::from_secs(1) {
         return Err(args.error("--sample-every must be at least 1s"));
     }
+    let rss_baseline = match args.duration("--rss-baseline")? {
+        Some(d) => d,
+        None => duration.map_or(DEFAULT_BASELINE, |d| (d / 5).min(DEFAULT_BASELINE)),
+    };
     args.finish()?;
 
     mass_connect::logging::init(&config, "startup")?;
@@ -72,6 +83,7 @@ fn run() -> Result<bool> {
         quiet,
         samples,
         sample_every,
+        rss_baseline,
     };
     let report = startup::run(&options)?;
     cli::say(&report.to_text());
