@@ -39,13 +39,15 @@
 //! * [`metrics`]: latency and lateness histograms, recorded per link without a lock.
 //! * [`procstat`]: CPU, memory, threads and context switches of a process, from the OS.
 //! * `windows`: the Win32 calls (process figures, the job object), Windows only.
+//! * [`footprint`]: what keeps each process's memory small (one malloc arena).
 //! * [`error`]: the crate's error type, which carries context.
 //!
 //! docs/ARCHITECTURE.md walks through the threads and who wakes whom;
 //! docs/PROTOCOL.md is the wire protocol with an `nc` session.
 
-// Unsafe code lives in `windows.rs` (Win32 FFI, compiled on Windows only) and in
-// one getrusage call in `procstat.rs` (Linux); each block says why it is sound.
+// Unsafe code is confined to OS calls std lacks: `windows.rs` (Win32, compiled on
+// Windows only) and single Linux calls in `affinity.rs`, `procstat.rs` and
+// `footprint.rs`. Each block says why it is sound.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -54,6 +56,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod footprint;
 pub mod framing;
 pub mod logging;
 pub mod metrics;

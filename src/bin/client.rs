@@ -31,6 +31,7 @@ Standalone, the client prints a status line each second on stderr and its
 report on stdout when it stops.";
 
 fn main() {
+    mass_connect::footprint::share_one_malloc_arena();
     let result = run();
     cli::exit_on_error("client", result);
 }

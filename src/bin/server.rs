@@ -29,6 +29,7 @@ The server prints `mass_connect server listening on IP:PORT` once it accepts
 connections, and stops on Ctrl-C or an operations `stop` (see omclient).";
 
 fn main() {
+    mass_connect::footprint::share_one_malloc_arena();
     let result = run();
     cli::exit_on_error("server", result);
 }
