@@ -156,3 +156,55 @@ fn random_bytes_are_answered_and_the_server_keeps_serving() {
             >= errors as u64
     );
 }
+
+/// Out of file descriptors, the server names the limit and how to raise it,
+/// keeps its existing links, and accepts again once descriptors free up.
+#[cfg(target_os = "linux")]
+#[test]
+fn running_out_of_descriptors_is_named_and_survived() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = TempDir::new("nofile");
+    let port = free_ports(1)[0];
+    let config = dir.write("config.json", &config_json(&[port], 1, ""));
+    // A shell lowers the limit to 24 descriptors, then becomes the server.
+    let script = format!(
+        "ulimit -n 24 && exec {} --config {} --ip 127.0.0.1 --port {port}",
+        bin("server"),
+        config.display()
+    );
+    let mut server = KillOnDrop(
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut ready = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert!(ready.contains("listening on"), "{ready}");
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+
+    let mut first = Peer::connect(addr);
+    assert_eq!(first.call("update;first:1;1"), "ack;1");
+    // More connections than descriptors: the kernel completes them (the
+    // listen backlog), the server cannot accept them all.
+    let flood: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let mut stderr = BufReader::new(server.0.stderr.take().unwrap()).lines();
+    let line = stderr.next().expect("the server said nothing").unwrap();
+    assert!(line.contains("too many open files"), "{line}");
+    assert!(line.contains("ulimit -n"), "{line}");
+    // The link it already had still works.
+    assert_eq!(first.call("update;first:1;2"), "ack;2");
+    // Descriptors freed: the server accepts new links again. (A new link
+    // waits in the backlog until the acceptor's back-off ends; the call's
+    // read timeout bounds the wait.)
+    drop(flood);
+    let mut later = Peer::connect(addr);
+    assert_eq!(later.call("update;later:1;1"), "ack;1");
+}
