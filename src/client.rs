@@ -25,7 +25,7 @@ use crate::affinity;
 use crate::config::{Affinity, Config};
 use crate::error::{Context, Error, Result};
 use crate::framing::{Line, LineReader};
-use crate::metrics::{ClientHistograms, LinkRecorders, Snapshot, WireSnapshot};
+use crate::metrics::{ClientHistograms, LinkCount, LinkRecorders, Snapshot, WireSnapshot};
 use crate::net;
 use crate::procstat::{self, Sample};
 use crate::protocol::{self, MAX_LINE, Reply};
@@ -233,7 +233,7 @@ impl Client {
     }
 
     /// The histograms of everything recorded since the last call.
-    pub fn take_histograms(&mut self) -> Snapshot {
+    pub fn take_histograms(&mut self) -> Snapshot<LinkCount> {
         // Three hand-overs, each waiting at most this long: links that miss
         // it hand over next time, so a short wait loses nothing.
         let wait = self.interval.min(Duration::from_millis(20));

@@ -24,27 +24,40 @@
 
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::sync::{Recorder, SyncHistogram};
+use hdrhistogram::{Counter, Histogram};
 use serde::{Deserialize, Serialize};
 
 /// Largest value tracked, in microseconds (one hour); larger ones saturate.
 const MAX_US: u64 = 3_600_000_000;
 
+/// The counter type of a client's histograms. A link records 100 updates a
+/// second at the seed's interval and hands its histograms over every second,
+/// so 32 bits cannot overflow there; they halve the histograms, the largest
+/// part of a client's private memory (3 per link, plus hand-over copies).
+/// startup merges into 64-bit histograms for whole runs.
+pub type LinkCount = u32;
+
 /// A new empty histogram with the project's bounds.
 pub fn histogram() -> Histogram<u64> {
-    // Two significant digits keep a histogram near 26 KB: a client holds a
-    // few per link, and 3 digits (~200 KB each) would dwarf the rest of the
-    // process. 1% is well inside what scheduling noise moves a percentile.
+    histogram_of()
+}
+
+/// A new empty histogram with the project's bounds and counter type `C`.
+pub fn histogram_of<C: Counter>() -> Histogram<C> {
+    // Two significant digits keep a histogram near 26 KB (13 KB with u32
+    // counts): a client holds a few per link, and 3 digits (~200 KB each)
+    // would dwarf the rest of the process. 1% is well inside what
+    // scheduling noise moves a percentile.
     Histogram::new_with_bounds(1, MAX_US, 2).expect("constant bounds are valid")
 }
 
 /// One link's recorders.
 pub struct LinkRecorders {
-    latency: Recorder<u64>,
-    lateness: Recorder<u64>,
-    corrected: Recorder<u64>,
+    latency: Recorder<LinkCount>,
+    lateness: Recorder<LinkCount>,
+    corrected: Recorder<LinkCount>,
 }
 
 impl LinkRecorders {
@@ -63,28 +76,29 @@ fn micros(d: Duration) -> u64 {
 
 /// The client-wide side: collects what the links recorded.
 pub struct ClientHistograms {
-    latency: SyncHistogram<u64>,
-    lateness: SyncHistogram<u64>,
-    corrected: SyncHistogram<u64>,
+    latency: SyncHistogram<LinkCount>,
+    lateness: SyncHistogram<LinkCount>,
+    corrected: SyncHistogram<LinkCount>,
 }
 
-/// Three histograms covering the same span of time.
+/// Three histograms covering the same span of time: 64-bit counts for
+/// startup's run-long totals, [`LinkCount`] in a client.
 #[derive(Clone)]
-pub struct Snapshot {
+pub struct Snapshot<C: Counter = u64> {
     /// Send to ack.
-    pub latency: Histogram<u64>,
+    pub latency: Histogram<C>,
     /// Due to send.
-    pub lateness: Histogram<u64>,
+    pub lateness: Histogram<C>,
     /// Due to ack.
-    pub corrected: Histogram<u64>,
+    pub corrected: Histogram<C>,
 }
 
 impl Default for ClientHistograms {
     fn default() -> Self {
         ClientHistograms {
-            latency: histogram().into_sync(),
-            lateness: histogram().into_sync(),
-            corrected: histogram().into_sync(),
+            latency: histogram_of().into_sync(),
+            lateness: histogram_of().into_sync(),
+            corrected: histogram_of().into_sync(),
         }
     }
 }
@@ -102,7 +116,7 @@ impl ClientHistograms {
     /// Everything recorded since the last call. Links that do not record
     /// within `wait` (asleep until a distant due time, or blocked on an ack)
     /// hand their samples over at the next call: late, never lost.
-    pub fn take(&mut self, wait: Duration) -> Snapshot {
+    pub fn take(&mut self, wait: Duration) -> Snapshot<LinkCount> {
         Snapshot {
             latency: take_one(&mut self.latency, wait),
             lateness: take_one(&mut self.lateness, wait),
@@ -111,31 +125,40 @@ impl ClientHistograms {
     }
 }
 
-fn take_one(h: &mut SyncHistogram<u64>, wait: Duration) -> Histogram<u64> {
+fn take_one(h: &mut SyncHistogram<LinkCount>, wait: Duration) -> Histogram<LinkCount> {
     h.refresh_timeout(wait);
     let empty = Histogram::new_from(&**h);
     std::mem::replace(&mut **h, empty)
 }
 
-impl Default for Snapshot {
+impl<C: Counter> Default for Snapshot<C> {
     fn default() -> Self {
         Snapshot {
-            latency: histogram(),
-            lateness: histogram(),
-            corrected: histogram(),
+            latency: histogram_of(),
+            lateness: histogram_of(),
+            corrected: histogram_of(),
         }
     }
 }
 
 impl Snapshot {
-    /// Adds another snapshot's samples to this one.
-    pub fn add(&mut self, other: &Snapshot) {
-        // Same bounds everywhere, so adding cannot fail; saturate if it did.
-        let _ = self.latency.add(&other.latency);
-        let _ = self.lateness.add(&other.lateness);
-        let _ = self.corrected.add(&other.corrected);
+    /// Adds another snapshot's samples (of any counter type) to this one.
+    pub fn add<C: Counter>(&mut self, other: &Snapshot<C>) {
+        add_into(&mut self.latency, &other.latency);
+        add_into(&mut self.lateness, &other.lateness);
+        add_into(&mut self.corrected, &other.corrected);
     }
+}
 
+/// `into += from`, widening the counts. Both have the project's bounds, so
+/// every value fits; a count that did not would saturate, not fail.
+fn add_into<C: Counter>(into: &mut Histogram<u64>, from: &Histogram<C>) {
+    for v in from.iter_recorded() {
+        let _ = into.record_n(v.value_iterated_to(), v.count_at_value().as_u64());
+    }
+}
+
+impl<C: Counter> Snapshot<C> {
     /// The wire form used in clients' status lines.
     pub fn encode(&self) -> WireSnapshot {
         WireSnapshot {
@@ -168,7 +191,7 @@ impl WireSnapshot {
     }
 }
 
-fn encode(h: &Histogram<u64>) -> String {
+fn encode<C: Counter>(h: &Histogram<C>) -> String {
     let mut bytes = Vec::new();
     if V2Serializer::new().serialize(h, &mut bytes).is_err() {
         return String::new();
@@ -222,7 +245,7 @@ pub struct Percentiles {
 
 impl Percentiles {
     /// Percentiles of a histogram (all zero when it is empty).
-    pub fn of(h: &Histogram<u64>) -> Percentiles {
+    pub fn of<C: Counter>(h: &Histogram<C>) -> Percentiles {
         if h.is_empty() {
             return Percentiles::default();
         }
@@ -314,7 +337,7 @@ mod tests {
 
     #[test]
     fn wire_round_trip() {
-        let mut snap = Snapshot::default();
+        let mut snap = Snapshot::<u64>::default();
         for v in [1u64, 10, 100, 1000, 123_456, MAX_US] {
             snap.latency.record(v).unwrap();
             snap.corrected.record(v + 1).unwrap();
