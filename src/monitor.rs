@@ -21,7 +21,7 @@ use crate::client::{ClientReport, ClientStatus};
 use crate::error::Result;
 use crate::metrics::{Percentiles, Snapshot};
 use crate::procstat::{self, KindUsage, Sample, Usage};
-use crate::report::{DeadChild, Processes, RunReport, ServerRestart};
+use crate::report::{DeadChild, LinkSpread, Processes, RunReport, ServerRestart};
 use crate::samples::{Row, SampleWriter};
 use crate::startup::{Options, ServerLauncher};
 use crate::status::{StatusLine, Tick};
@@ -601,6 +601,19 @@ impl<'a> Monitor<'a> {
         if !finals.is_empty() {
             r.duration_s /= finals.len() as f64;
         }
+        // A link is one client's connection to one server, whatever keys
+        // its reconnects used.
+        let per_link: Vec<u64> = finals
+            .iter()
+            .flat_map(|f| {
+                let mut by_server: HashMap<std::net::SocketAddr, u64> = HashMap::new();
+                for k in &f.keys {
+                    *by_server.entry(k.server).or_insert(0) += k.acked;
+                }
+                by_server.into_values()
+            })
+            .collect();
+        r.per_link = LinkSpread::of(per_link);
         if r.duration_s > 0.0 {
             r.achieved_ops_per_s = r.acked as f64 / r.duration_s;
         }

@@ -46,6 +46,8 @@ pub struct RunReport {
     pub reconnects: u64,
     /// Acks whose server count differed from the client's.
     pub anomalies: u64,
+    /// How evenly the links progressed: acked updates per link.
+    pub per_link: LinkSpread,
     /// Send-to-ack latency over the run, microseconds.
     pub latency_us: Percentiles,
     /// Due-to-send lateness over the run, microseconds.
@@ -95,6 +97,45 @@ pub struct DeadChild {
     pub status: String,
     /// Seconds into the run when startup noticed.
     pub at_s: f64,
+}
+
+/// Acked updates per link (one client's link to one server, over all its
+/// reconnects): a thread-per-link system can starve some links while the
+/// total looks fine.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LinkSpread {
+    /// Links counted (those of clients that sent a final report).
+    pub links: u64,
+    /// The least any link acked.
+    pub min: u64,
+    /// The median link's acked updates.
+    pub median: u64,
+    /// The most any link acked.
+    pub max: u64,
+    /// Links that acked less than half the median, or more than 1.5 times it.
+    pub outside_half_median: u64,
+}
+
+impl LinkSpread {
+    /// The spread of these per-link counts.
+    pub fn of(mut counts: Vec<u64>) -> LinkSpread {
+        if counts.is_empty() {
+            return LinkSpread::default();
+        }
+        counts.sort_unstable();
+        let median = counts[counts.len() / 2];
+        let outside = counts
+            .iter()
+            .filter(|&&n| n * 2 < median || n * 2 > median * 3)
+            .count();
+        LinkSpread {
+            links: counts.len() as u64,
+            min: counts[0],
+            median,
+            max: counts[counts.len() - 1],
+            outside_half_median: outside as u64,
+        }
+    }
 }
 
 /// A dead server that startup started again.
@@ -148,6 +189,12 @@ impl RunReport {
             t,
             "  {:<22} errors {}  reconnects {}  anomalies {}",
             "faults", self.errors, self.reconnects, self.anomalies
+        );
+        let p = &self.per_link;
+        let _ = writeln!(
+            t,
+            "  {:<22} min {}  median {}  max {}  ({} of {} links outside 0.5-1.5x the median)",
+            "acked per link", p.min, p.median, p.max, p.outside_half_median, p.links
         );
         // The JSON lists every server; the text only those with a loss.
         for (server, n) in self.unacked_by_server.iter().filter(|(_, n)| **n > 0) {
@@ -291,5 +338,18 @@ impl RunReport {
             );
         }
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LinkSpread;
+
+    #[test]
+    fn link_spread_finds_starved_and_greedy_links() {
+        let s = LinkSpread::of(vec![100, 98, 102, 40, 160, 100]);
+        assert_eq!((s.links, s.min, s.median, s.max), (6, 40, 100, 160));
+        assert_eq!(s.outside_half_median, 2, "40 < 50 and 160 > 150");
+        assert_eq!(LinkSpread::of(vec![]).links, 0);
     }
 }

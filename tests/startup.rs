@@ -77,6 +77,16 @@ fn small_run_verifies_exactly_and_reports() {
         );
     }
     assert!(r["late_sends"].as_u64().unwrap() <= acked);
+    // Per link: 3 clients x 2 servers; together they acked everything.
+    let per_link = &r["per_link"];
+    assert_eq!(per_link["links"], 6, "{per_link}");
+    let (min, median, max) = (
+        per_link["min"].as_u64().unwrap(),
+        per_link["median"].as_u64().unwrap(),
+        per_link["max"].as_u64().unwrap(),
+    );
+    assert!(min <= median && median <= max && max <= acked, "{per_link}");
+    assert!(min * 6 <= acked && acked <= max * 6, "{per_link}");
     // Resources of every process startup ran, per kind.
     let servers = &r["processes"]["server"];
     let clients = &r["processes"]["client"];
