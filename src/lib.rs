@@ -28,11 +28,14 @@
 //! * [`supervisor`]: startup's child processes and the proxy threads that
 //!   talk to them.
 //! * [`startup`]: one command runs the system on this host and verifies it.
+//! * [`hosts`]: many hosts on one config: waiting for the other hosts'
+//!   servers, keeping this host's up until every host's links have left.
 //! * [`monitor`]: what startup watches during the run: statuses, histograms,
 //!   resources, deaths.
 //! * [`status`]: the once-a-second status line.
 //! * [`samples`]: the soak CSV, one row per sample.
-//! * [`verify`]: clients' acked counts against the servers' counts.
+//! * [`verify`]: clients' acked counts against the servers' counts, on one
+//!   host and merged across hosts.
 //! * [`report`]: the run report, as text and JSON.
 //! * [`logging`]: the per-process log file, free when switched off.
 //! * [`net`]: socket options, timeouts, OS-limit hints.
@@ -58,6 +61,7 @@ pub mod config;
 pub mod error;
 pub mod footprint;
 pub mod framing;
+pub mod hosts;
 pub mod logging;
 pub mod metrics;
 pub mod monitor;

@@ -116,3 +116,52 @@ impl OpsConnection {
         self.call_raw(b"stop\n").map(|_| ())
     }
 }
+
+/// Asks every server in `addrs` the same question, several at once, and
+/// returns the answers in the same order.
+///
+/// Across hosts, a server can be unreachable (its host is down or cut off):
+/// each question then costs a whole `timeout`. Asked one after another,
+/// ten hosts' worth of such servers would take minutes; asked at once, one
+/// timeout per batch of [`AT_ONCE`]. Scoped threads, because each question
+/// is one blocking connection and the answers are needed together.
+pub fn ask_each<T: Send>(
+    addrs: &[SocketAddr],
+    token: &str,
+    timeout: Duration,
+    question: impl Fn(&mut OpsConnection) -> Result<T> + Sync,
+) -> Vec<Result<T>> {
+    let ask = |addr: SocketAddr| {
+        OpsConnection::open(addr, token, timeout).and_then(|mut conn| question(&mut conn))
+    };
+    let ask = &ask;
+    let mut answers = Vec::with_capacity(addrs.len());
+    for batch in addrs.chunks(AT_ONCE) {
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = batch
+                .iter()
+                .map(|&addr| {
+                    std::thread::Builder::new()
+                        .name(format!("ask {addr}"))
+                        .stack_size(256 * 1024)
+                        .spawn_scoped(scope, move || ask(addr))
+                })
+                .collect();
+            for (thread, &addr) in threads.into_iter().zip(batch) {
+                answers.push(match thread {
+                    Ok(thread) => thread.join().unwrap_or_else(|_| {
+                        Err(Error::msg(format!(
+                            "server {addr}: the query thread panicked"
+                        )))
+                    }),
+                    // No thread to spare (an OS limit): ask from this one.
+                    Err(_) => ask(addr),
+                });
+            }
+        });
+    }
+    answers
+}
+
+/// Servers asked at once by [`ask_each`].
+const AT_ONCE: usize = 32;

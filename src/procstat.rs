@@ -302,8 +302,14 @@ impl KindUsage {
     pub fn of(usages: &[&Usage], ops: u64, cpus: usize) -> KindUsage {
         let measured: Vec<&&Usage> = usages.iter().filter(|u| u.last.is_some()).collect();
         let n = measured.len().max(1) as f64;
-        let cpu_s: f64 = measured.iter().map(|u| u.cpu_s()).sum();
-        let avg = measured.iter().map(|u| u.cpu_percent_avg()).sum::<f64>() / n;
+        // Not `.sum()`: an empty f64 sum is -0.0, which prints as "-0.0" for a
+        // kind with no process (the servers of a clients-only host).
+        let cpu_s: f64 = measured.iter().map(|u| u.cpu_s()).fold(0.0, |a, b| a + b);
+        let avg = measured
+            .iter()
+            .map(|u| u.cpu_percent_avg())
+            .fold(0.0, |a, b| a + b)
+            / n;
         let ctx: Option<(u64, u64)> = measured.iter().try_fold((0, 0), |acc, u| {
             let (v, i) = u.ctx_switches()?;
             Some((acc.0 + v, acc.1 + i))

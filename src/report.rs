@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::client::KeyCount;
+use crate::hosts::FinalDump;
 use crate::metrics::Percentiles;
 use crate::procstat::KindUsage;
 use crate::server::ServerStats;
@@ -66,6 +68,17 @@ pub struct RunReport {
     pub server_stats: Vec<ServerStats>,
     /// The verdict.
     pub verify: Verify,
+    // Many hosts (issue 7): what `omclient verify --reports` merges.
+    /// This host's address in `server_ip_list`; `None` on a clients-only host.
+    pub host: Option<String>,
+    /// Every key this host's clients used: server, key, acked, unacked.
+    pub client_keys: Vec<KeyCount>,
+    /// This host's servers' final counts, read once no client of any host
+    /// was linked to them any more.
+    pub server_dumps: Vec<FinalDump>,
+    /// Seconds this host's servers stayed up for other hosts' clients after
+    /// its own clients stopped.
+    pub drain_s: f64,
 }
 
 /// Resource figures per kind of process.
@@ -152,6 +165,23 @@ pub struct ServerRestart {
 }
 
 impl RunReport {
+    /// Which role this host had, and whether its servers' counts are final.
+    fn host_text(&self) -> String {
+        let Some(host) = &self.host else {
+            return "clients only (no address of this host is in server_ip_list)".into();
+        };
+        let open: u64 = self.server_dumps.iter().map(|d| d.links_open).sum();
+        let last = if open == 0 {
+            "final counts read once every link had left".to_string()
+        } else {
+            format!("counts read with {open} links still open")
+        };
+        format!(
+            "{host}: {} servers; {last} (waited {:.1} s)",
+            self.servers, self.drain_s
+        )
+    }
+
     /// The human-readable report.
     pub fn to_text(&self) -> String {
         let mut t = String::new();
@@ -172,6 +202,7 @@ impl RunReport {
             self.links
         );
         let _ = writeln!(t, "  {:<22} {:.1} s", "duration", self.duration_s);
+        let _ = writeln!(t, "  {:<22} {}", "host", self.host_text());
         let _ = writeln!(
             t,
             "  {:<22} {:.0} updates/s of {:.0} target ({:.2}%)",

@@ -3,12 +3,14 @@
 //!
 //! The run, in order:
 //! 1. pick this host's servers from `server_ip_list` (or `--host`);
-//! 2. start them and wait for each one's `listening on` line;
+//! 2. start them and wait for each one's `listening on` line, then for the
+//!    other hosts' servers (hosts.rs);
 //! 3. start `client_num_per_host` clients, one process each, as the seed did;
 //! 4. once a second, ask every client for its status and print one line;
 //! 5. at the duration's end or on Ctrl-C, stop the clients (each finishes its
 //!    in-flight update and reports what was acked on each key);
-//! 6. dump every server, verify key by key, stop the servers, report.
+//! 6. dump every server (this host's once the other hosts' clients have left
+//!    them: hosts.rs), verify key by key, stop the servers, report.
 //!
 //! A child that dies on its own is named on the terminal and in the report;
 //! the run goes on with the rest (a dead server's links keep trying to
@@ -23,11 +25,10 @@ use crossbeam_channel::{Receiver, select};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::hosts;
 use crate::monitor::Monitor;
 use crate::net;
-use crate::ops::OpsConnection;
 use crate::report::RunReport;
-use crate::server::ServerStats;
 use crate::supervisor::{self, Event, Fleet, Kind};
 use crate::verify;
 
@@ -49,6 +50,11 @@ pub struct Options {
     pub sample_every: Duration,
     /// When each process's memory becomes the baseline of the leak check.
     pub rss_baseline: Duration,
+    /// Longest wait for the other hosts' servers before starting clients.
+    pub wait_servers: Duration,
+    /// Longest wait for the other hosts' clients to leave this host's
+    /// servers before reading their final counts.
+    pub drain_timeout: Duration,
 }
 
 /// The servers this host runs: every port of the one `server_ip_list`
@@ -145,6 +151,15 @@ pub fn run(options: &Options) -> Result<RunReport> {
         }
         wait_for_servers(&mut fleet, &events, &interrupts)?;
     }
+    if clients > 0 {
+        hosts::wait_for_other_servers(
+            config,
+            &local_servers,
+            options.wait_servers,
+            options.quiet,
+            &interrupts,
+        )?;
+    }
 
     log::info!(
         "{} servers accepting; starting {clients} clients",
@@ -187,30 +202,17 @@ pub fn run(options: &Options) -> Result<RunReport> {
     }
     let finals = run.stop_clients(&mut fleet, &events, &interrupts);
 
-    // Read every server's data, then stop ours.
-    let mut dumps = Vec::new();
-    let mut down = Vec::new();
-    let mut server_stats: Vec<ServerStats> = Vec::new();
-    let timeout = Duration::from_millis(config.connect_timeout_ms.max(2_000));
-    for addr in &all_servers {
-        let result = OpsConnection::open(*addr, &config.ops_token, timeout).and_then(|mut c| {
-            let dump = c.dump()?;
-            let stats = c.stats()?;
-            Ok((dump, stats))
-        });
-        match result {
-            Ok((dump, stats)) => {
-                dumps.push(dump);
-                if local_servers.contains(addr) {
-                    server_stats.push(stats);
-                }
-            }
-            Err(e) => {
-                eprintln!("startup: {e}");
-                down.push(addr.to_string());
-            }
-        }
-    }
+    // Read every server's data (ours once every host's links have left
+    // them: hosts.rs), then stop ours.
+    let mut keys: Vec<_> = finals.iter().flat_map(|r| r.keys.iter().cloned()).collect();
+    let end = hosts::read_servers(
+        config,
+        &local_servers,
+        &keys,
+        options.drain_timeout,
+        options.quiet,
+        &interrupts,
+    );
     for server in &mut fleet.servers {
         server.close_stdin();
     }
@@ -224,26 +226,31 @@ pub fn run(options: &Options) -> Result<RunReport> {
     log::info!(
         "servers stopped; {} client reports, {} servers down",
         finals.len(),
-        down.len()
+        end.down.len()
     );
-    let keys: Vec<_> = finals.iter().flat_map(|r| r.keys.iter().cloned()).collect();
     let mut report = run.report(&finals, &fleet);
-    report.verify = verify::verify(&keys, &dumps, &down, &run.restarted_servers());
+    report.verify = verify::verify(&keys, &end.dumps, &end.down, &run.restarted_servers());
     report.unacked_by_server = verify::unacked_by_server(&keys, &all_servers);
     // The servers answered `stats` after every client had stopped, so their
     // own figures cover the whole run (a restarted server's would not, and
     // updates from other hosts' clients would be missing from the divisor).
     if report.children_died.is_empty()
         && report.verify.unclaimed_updates == 0
-        && server_stats.len() == fleet.servers.len()
+        && end.server_stats.len() == fleet.servers.len()
     {
-        let own: Vec<_> = server_stats.iter().map(|s| s.process).collect();
+        let own: Vec<_> = end.server_stats.iter().map(|s| s.process).collect();
         report
             .processes
             .server
             .use_own_accounting(&own, report.acked);
     }
-    report.server_stats = server_stats;
+    report.server_stats = end.server_stats;
+    // For the merged verdict across hosts (omclient verify --reports).
+    keys.sort_by(|a, b| (a.server, &a.key).cmp(&(b.server, &b.key)));
+    report.host = local_servers.first().map(|a| a.ip().to_string());
+    report.client_keys = keys;
+    report.server_dumps = end.final_dumps;
+    report.drain_s = end.drain_s;
     Ok(report)
 }
 

@@ -1,10 +1,11 @@
 //! `omclient`: operations & maintenance. See `omclient --help`.
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use mass_connect::cli::{self, Args};
 use mass_connect::omclient::{self, COMMANDS, Target};
-use mass_connect::{Error, Result};
+use mass_connect::{Config, Error, Result};
 
 const USAGE: &str = "\
 omclient: look inside a running mass_connect system, or stop it
@@ -12,6 +13,7 @@ omclient: look inside a running mass_connect system, or stop it
 USAGE:
     omclient [--config PATH] [COMMAND] [--server IP:PORT] [--json]
     omclient [--config PATH]            (interactive prompt, like the seed's)
+    omclient verify --reports A.json B.json ... [--config PATH] [--json]
 
 OPTIONS:
     --config PATH       config file [default: ./config.json]
@@ -19,7 +21,14 @@ OPTIONS:
     --json              machine-readable output
     -h, --help          this text
 
-EXIT STATUS: 0 when every server answered, 1 when some were down, 2 on bad usage.
+COMMAND runs against every server of every host in the config, all at once.
+
+`verify` reads no server: it merges the startup reports of every host (each
+written with `startup --report`) into one verdict. With --config, every server
+of the config must have final counts in some report.
+
+EXIT STATUS: 0 when every server answered (verify: the merged verdict is OK),
+1 when some were down (verify: FAILED), 2 on bad usage or unreadable reports.
 ";
 
 fn main() {
@@ -30,8 +39,13 @@ fn main() {
 
 fn run() -> Result<bool> {
     let mut args = Args::from_env("omclient", &format!("{USAGE}\n{COMMANDS}"));
-    let (_, config) = args.config()?;
+    let config_given = args.value("--config")?;
     let json = args.flag("--json");
+    let mut reports: Vec<PathBuf> = args
+        .values("--reports")?
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
     let server = match args.value("--server")? {
         Some(s) => Some(
             s.parse()
@@ -40,7 +54,30 @@ fn run() -> Result<bool> {
         None => None,
     };
     let command = args.positional();
+    if command.as_deref().and_then(omclient::command_name) == Some("verify") {
+        // Every other word is a report too: `--reports a.json b.json c.json`.
+        while let Some(path) = args.positional() {
+            reports.push(PathBuf::from(path));
+        }
+        args.finish()?;
+        // The config is optional here: the reports carry what is needed.
+        let expected: Vec<String> = match &config_given {
+            Some(path) => Config::load(Path::new(path))?
+                .all_servers()
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+            None => Vec::new(),
+        };
+        let outcome = omclient::verify_reports(&reports, &expected, json)?;
+        cli::say(outcome.text.trim_end());
+        return Ok(outcome.all_up);
+    }
+    if !reports.is_empty() {
+        return Err(args.error("--reports goes with the verify command"));
+    }
     args.finish()?;
+    let config = Config::load(Path::new(config_given.as_deref().unwrap_or("config.json")))?;
 
     let Some(command) = command else {
         let stdin = std::io::stdin();

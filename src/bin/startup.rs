@@ -13,6 +13,7 @@ startup: run the whole mass_connect system on this host, then verify it
 
 USAGE:
     startup [--config PATH] [--duration 30s|10m|3h] [--report PATH] [--quiet]
+            [--host IP] [--wait-servers D] [--drain-timeout D]
 
 OPTIONS:
     --config PATH     config file [default: ./config.json]
@@ -20,6 +21,12 @@ OPTIONS:
     --report PATH     also write the report as JSON to PATH
     --host IP         act as the host with this address [default: the entry of
                       server_ip_list that belongs to this host, if any]
+    --wait-servers D  before starting clients, wait up to D for the servers of
+                      the other hosts in the config to answer; 0 not at all
+                      [default: 60s]
+    --drain-timeout D after this host's clients stop, keep its servers up until
+                      no other host's client is linked to them, at most D, then
+                      read their final counts; 0 not at all [default: 60s]
     --samples PATH    append one CSV row per sample to PATH (for soak runs)
     --sample-every D  how often a row is written [default: 60s]
     --rss-baseline D  when each process's memory is taken as the baseline of the
@@ -32,6 +39,10 @@ startup runs a server on every port of this host's entry in server_ip_list and
 client_num_per_host client processes, all found next to startup itself. At the
 end it stops the clients, compares what each acked with every server's own
 counts, stops the servers and prints the report.
+
+On many hosts, run startup with the same config on every host and merge the
+reports with `omclient verify --reports a.json b.json ...` (README: \"Many
+hosts\").
 
 EXIT STATUS:
     0  every acked update verified and no child died
@@ -72,6 +83,8 @@ fn run() -> Result<bool> {
         Some(d) => d,
         None => duration.map_or(DEFAULT_BASELINE, |d| (d / 5).min(DEFAULT_BASELINE)),
     };
+    let wait_servers = wait(&mut args, "--wait-servers")?;
+    let drain_timeout = wait(&mut args, "--drain-timeout")?;
     args.finish()?;
 
     mass_connect::logging::init(&config, "startup")?;
@@ -84,6 +97,8 @@ fn run() -> Result<bool> {
         samples,
         sample_every,
         rss_baseline,
+        wait_servers,
+        drain_timeout,
     };
     let report = startup::run(&options)?;
     cli::say(&report.to_text());
@@ -93,4 +108,19 @@ fn run() -> Result<bool> {
             .map_err(|e| Error::msg(format!("cannot write report {}: {e}", path.display())))?;
     }
     Ok(report.verify.ok && report.children_died.is_empty())
+}
+
+/// A waiting time that may also be 0 (do not wait), unlike `--duration`.
+fn wait(args: &mut Args, name: &str) -> Result<Duration> {
+    let Some(text) = args.value(name)? else {
+        return Ok(Duration::from_secs(60));
+    };
+    if matches!(text.trim(), "0" | "0s" | "0ms") {
+        return Ok(Duration::ZERO);
+    }
+    cli::parse_duration(&text).ok_or_else(|| {
+        args.error(&format!(
+            "{name} {text:?} is not a duration; use 0, or a number with ms, s, m or h"
+        ))
+    })
 }

@@ -1,0 +1,319 @@
+//! Many hosts on one config: host roles, the merged verdict across hosts'
+//! reports (`omclient verify --reports`), and omclient across hosts.
+//!
+//! Linux routes all of 127.0.0.0/8 to the loopback interface, so 127.0.0.1,
+//! 127.0.0.2 and 127.0.0.3 serve as three "hosts" on one machine (startup
+//! `--host` says which one each startup is). Windows (and Wine) does not
+//! give every loopback address out the same way, so those tests are
+//! Linux-only; scripts/netns-hosts.sh runs the same story across real
+//! network namespaces.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `omclient verify` with these arguments, from `dir`: exit code and output.
+fn verify(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut all = vec!["verify"];
+    all.extend_from_slice(args);
+    let out = std::process::Command::new(bin("omclient"))
+        .args(&all)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (out.status.code(), stdout(&out) + &stderr(&out))
+}
+
+#[test]
+fn one_host_report_carries_keys_and_final_counts_and_verifies() {
+    let dir = TempDir::new("hosts-one");
+    let ports = free_ports(2);
+    let config = dir.write("config.json", &config_json(&ports, 2, ""));
+    let report = dir.path("h.json");
+    let out = run(
+        "startup",
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--duration",
+            "2s",
+            "--quiet",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        LIMIT,
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let r = read_json(&report);
+    assert_eq!(r["host"], "127.0.0.1");
+    assert_eq!(r["client_keys"].as_array().unwrap().len(), 4, "{r:#}");
+    let dumps = r["server_dumps"].as_array().unwrap();
+    assert_eq!(dumps.len(), 2);
+    assert!(dumps.iter().all(|d| d["links_open"] == 0), "{dumps:?}");
+    // Only this host's clients used the servers: no reason to wait.
+    assert!(r["drain_s"].as_f64().unwrap() < 2.0, "{}", r["drain_s"]);
+    assert!(stdout(&out).contains("final counts read once every link had left"));
+
+    let (code, text) = verify(&dir.0, &["--reports", "h.json", "--json"]);
+    assert_eq!(code, Some(0), "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let m = &v["merged"];
+    assert_eq!(m["ok"], true, "{m:#}");
+    assert_eq!(m["keys_checked"], 4);
+    assert_eq!(m["client_acked"], r["acked"]);
+    assert_eq!(v["hosts"][0]["verify_ok"], true);
+}
+
+#[test]
+fn verify_names_what_it_cannot_read() {
+    let dir = TempDir::new("hosts-bad");
+    dir.write("old.json", r#"{"acked": 5, "verify": {"ok": true}}"#);
+    dir.write("junk.json", "not json");
+    let (code, text) = verify(&dir.0, &["old.json"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        text.contains("report old.json is not a startup report")
+            && text.contains("missing field `client_keys`"),
+        "{text}"
+    );
+    let (code, text) = verify(&dir.0, &["--reports", "junk.json"]);
+    assert_eq!(code, Some(2));
+    assert!(text.contains("junk.json"), "{text}");
+    let (code, text) = verify(&dir.0, &["--reports", "missing.json"]);
+    assert_eq!(code, Some(2));
+    assert!(text.contains("cannot read report missing.json"), "{text}");
+    let (code, text) = verify(&dir.0, &[]);
+    assert_eq!(code, Some(2));
+    assert!(text.contains("verify needs the reports"), "{text}");
+}
+
+/// A config naming two server hosts, 127.0.0.1 and 127.0.0.2, both with
+/// these ports.
+#[cfg(target_os = "linux")]
+fn two_host_config(ports: &[u16], clients: u32) -> String {
+    config_json(ports, clients, "").replace(
+        r#""server_ip_list": "127.0.0.1""#,
+        r#""server_ip_list": "127.0.0.1;127.0.0.2""#,
+    )
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn host_role_comes_from_the_config_and_two_local_entries_need_host() {
+    let dir = TempDir::new("hosts-role");
+    let ports = free_ports(2);
+    let config = dir.write("config.json", &two_host_config(&ports, 1));
+    let cfg = config.to_str().unwrap();
+    // Both entries are addresses of this machine: say which one.
+    let out = run("startup", &["--config", cfg, "--duration", "1s"], LIMIT);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "server_ip_list has 2 addresses of this host (127.0.0.1, 127.0.0.2); pass --host IP"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        "startup",
+        &["--config", cfg, "--host", "192.0.2.1", "--duration", "1s"],
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--host 192.0.2.1 is not an address of this host"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Three hosts on one loopback, as in scripts/netns-hosts.sh: A and B run
+/// servers and clients, C runs clients only; all three at once, one config.
+#[cfg(target_os = "linux")]
+#[test]
+fn three_hosts_merge_into_one_verdict_key_by_key() {
+    use std::process::{Command, Stdio};
+
+    let dir = TempDir::new("hosts-three");
+    let ports = free_ports(2);
+    let config = dir.write("config.json", &two_host_config(&ports, 2));
+    let cfg = config.to_str().unwrap().to_string();
+    let hosts = [("a", "127.0.0.1"), ("b", "127.0.0.2"), ("c", "127.0.0.3")];
+    // Output to files, so each startup runs unhindered while we wait.
+    let mut startups: Vec<KillOnDrop> = hosts
+        .iter()
+        .map(|(name, ip)| {
+            let report = dir.path(&format!("{name}.json"));
+            let log = std::fs::File::create(dir.path(&format!("{name}.log"))).unwrap();
+            KillOnDrop(
+                Command::new(bin("startup"))
+                    .args(["--config", &cfg, "--host", ip, "--duration", "3s"])
+                    .args(["--quiet", "--report", report.to_str().unwrap()])
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone().unwrap())
+                    .stderr(log)
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    for (startup, (name, _)) in startups.iter_mut().zip(hosts) {
+        let status = wait_timeout(&mut startup.0, LIMIT).expect("startup did not finish");
+        let log = std::fs::read_to_string(dir.path(&format!("{name}.log"))).unwrap();
+        assert!(status.success(), "host {name}: {log}");
+    }
+
+    // Each report: its role, its clients' keys (2 clients x 4 servers), and
+    // its own servers' final counts, read after every host's links left.
+    for (name, ip) in hosts {
+        let r = read_json(&dir.path(&format!("{name}.json")));
+        assert_eq!(r["verify"]["ok"], true, "{name}: {r:#}");
+        assert!(r["client_keys"].as_array().unwrap().len() >= 8, "{name}");
+        let dumps = r["server_dumps"].as_array().unwrap();
+        if name == "c" {
+            assert_eq!(r["host"], Value::Null);
+            assert_eq!(r["servers"], 0);
+            assert!(dumps.is_empty());
+        } else {
+            assert_eq!(r["host"], ip);
+            assert_eq!(dumps.len(), 2);
+            for d in dumps {
+                assert_eq!(d["links_open"], 0, "{name}: {d}");
+                assert!(d["server"].as_str().unwrap().starts_with(ip));
+            }
+        }
+    }
+
+    // The merged verdict: every key of every server, all hosts' acks.
+    let (code, text) = verify(&dir.0, &["--reports", "a.json", "b.json", "c.json"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("merged verdict over 3 reports, 4 servers"),
+        "{text}"
+    );
+    assert!(text.contains("clients only"), "{text}");
+    let (_, json) = verify(
+        &dir.0,
+        &["a.json", "b.json", "c.json", "--json", "--config", &cfg],
+    );
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let m = &v["merged"];
+    assert_eq!(m["ok"], true, "{m:#}");
+    let acked: u64 = v["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["acked"].as_u64().unwrap())
+        .sum();
+    assert!(acked > 0);
+    assert_eq!(m["client_acked"].as_u64(), Some(acked));
+    assert_eq!(
+        m["server_total"].as_u64().unwrap(),
+        acked + m["in_flight_updates"].as_u64().unwrap(),
+        "{m:#}"
+    );
+    assert_eq!(m["unclaimed_keys"], 0);
+    assert!(m["keys_checked"].as_u64().unwrap() >= 24, "{m:#}");
+
+    // Leave host C's report out: its keys are on the servers, in no report.
+    let (code, text) = verify(&dir.0, &["--reports", "a.json", "b.json"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("in no report") && text.contains("FAILED"),
+        "{text}"
+    );
+
+    // Leave host B's out: B's servers have no final counts.
+    let (code, text) = verify(&dir.0, &["--reports", "a.json", "c.json"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("no final counts"), "{text}");
+    assert!(text.contains(&format!("127.0.0.2:{}", ports[0])), "{text}");
+
+    // One acked update too many in A's report: that key, on that server,
+    // from that report, is named.
+    let mut a = read_json(&dir.path("a.json"));
+    let key = a["client_keys"][0].clone();
+    a["client_keys"][0]["acked"] = (key["acked"].as_u64().unwrap() + 5).into();
+    dir.write("a-edited.json", &a.to_string());
+    let (code, text) = verify(&dir.0, &["a-edited.json", "b.json", "c.json"]);
+    assert_eq!(code, Some(1), "{text}");
+    let line = format!(
+        "{} key {}: server counted",
+        key["server"].as_str().unwrap(),
+        key["key"].as_str().unwrap()
+    );
+    assert!(
+        text.contains(&line) && text.contains("[a-edited.json"),
+        "{text}"
+    );
+
+    // The same report twice is a mistake, not a verdict.
+    let (code, text) = verify(&dir.0, &["a.json", "b.json", "a.json"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("a.json is the same report as a.json"),
+        "{text}"
+    );
+}
+
+/// omclient covers every server of every host, at once, and says per host
+/// how many answered.
+#[cfg(target_os = "linux")]
+#[test]
+fn omclient_covers_every_host_and_marks_the_missing_ones() {
+    let dir = TempDir::new("hosts-om");
+    let ports = free_ports(2);
+    let config = dir.write("config.json", &two_host_config(&ports, 0));
+    // Host 127.0.0.1's servers run; host 127.0.0.2's do not.
+    let servers: Vec<TestServer> = ports
+        .iter()
+        .map(|p| TestServer::start(&config, *p))
+        .collect();
+    Peer::connect(servers[0].addr).call("update;10.1.1.1:5;1");
+    let cfg = config.to_str().unwrap();
+
+    let out = run("omclient", &["--config", cfg, "servers"], LIMIT);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("host 127.0.0.1: 2 of 2 servers up"), "{text}");
+    assert!(text.contains("host 127.0.0.2: 0 of 2 servers up"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{:<24} DOWN  not running: the host refused the connection",
+            format!("127.0.0.2:{}", ports[0])
+        )),
+        "{text}"
+    );
+    assert!(text.contains("2 of 4 servers up"), "{text}");
+
+    let out = run("omclient", &["--config", cfg, "stats", "--json"], LIMIT);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["hosts"][0]["host"], "127.0.0.1");
+    assert_eq!(v["hosts"][0]["servers_up"], 2);
+    assert_eq!(v["hosts"][0]["updates"], 1);
+    assert_eq!(v["hosts"][1]["servers_up"], 0);
+    assert_eq!(v["servers"][2]["up"], false);
+    assert_eq!(v["servers"][2]["reason"], "refused");
+    assert_eq!(v["totals"]["servers_down"], 2);
+
+    let out = run("omclient", &["--config", cfg, "dump"], LIMIT);
+    let text = stdout(&out);
+    assert!(
+        text.contains("host 127.0.0.1: 1 keys, 1 updates on 2 of 2 servers"),
+        "{text}"
+    );
+    assert!(
+        text.contains("host 127.0.0.2: 0 keys, 0 updates on 0 of 2 servers"),
+        "{text}"
+    );
+}
