@@ -75,8 +75,8 @@ for t in "${TARGETS[@]}"; do
     rc=$?
     set -e
     wall=$(( $(date +%s) - start ))
-    runs=$(awk -F': *' '/^stat::number_of_executed_units/ {print $2}' "$log")
-    rate=$(awk -F': *' '/^stat::average_exec_per_sec/ {print $2}' "$log")
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
     last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
     cov=$(sed -n 's/.* cov: \([0-9]*\) ft: \([0-9]*\) corp: \([^ ]*\).*/cov \1, features \2, corpus \3/p' <<<"$last")
     echo "    runs ${runs:-?}, ${rate:-?} exec/s, ${cov:-coverage ?}, wall ${wall} s, exit $rc"

@@ -31,8 +31,9 @@ use support::*;
 struct Valid {
     /// Index into the case's keys.
     key: usize,
-    /// Spaces and tabs before the command, and after the line.
+    /// Spaces and tabs before the command (trimmed by the parser).
     lead: String,
+    /// Spaces and tabs at the end of the line (trimmed too).
     trail: String,
     /// Zeros before the count (`update;k;007`).
     zeros: usize,
@@ -382,7 +383,7 @@ fn check(server: &TestServer, case: &Case) -> Result<(), TestCaseError> {
     let sizes = case.writes.clone();
     // Written from another thread while this one reads the replies, so
     // neither side can stall on a full socket buffer.
-    let replies = std::thread::scope(|s| {
+    let (replies, sent) = std::thread::scope(|s| {
         let sender = s.spawn(move || -> std::io::Result<()> {
             let mut rest = stream.as_slice();
             for &size in sizes.iter().cycle() {
@@ -399,14 +400,10 @@ fn check(server: &TestServer, case: &Case) -> Result<(), TestCaseError> {
         let replies: Vec<String> = expected_replies.iter().map(|_| peer.read_line()).collect();
         (replies, sender.join())
     });
-    let (replies, sent) = replies;
-    match sent {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(TestCaseError::fail(format!("sending failed: {e}"))),
-        Err(_) => return Err(TestCaseError::fail("the sending thread panicked")),
-    }
     drop(peer);
 
+    // Replies first: a server that closed the link early shows here as the
+    // first missing reply, which says more than the broken pipe it causes.
     for (i, (got, want)) in replies.iter().zip(&expected_replies).enumerate() {
         let ok = if want.starts_with("err;") {
             got.starts_with(want.as_str())
@@ -417,6 +414,11 @@ fn check(server: &TestServer, case: &Case) -> Result<(), TestCaseError> {
             ok,
             "line {i}: expected {want:?}, got {got:?} (replies: {replies:?})"
         );
+    }
+    match sent {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(TestCaseError::fail(format!("sending failed: {e}"))),
+        Err(_) => return Err(TestCaseError::fail("the sending thread panicked")),
     }
 
     // Exactly the valid updates: this case's keys with their counts, every

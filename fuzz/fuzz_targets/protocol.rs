@@ -181,11 +181,11 @@ impl Chunked<'_> {
 impl Read for Chunked<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let r = self.next();
-        if r % 16 == 0 {
+        if r.is_multiple_of(16) {
             return Err(io::ErrorKind::Interrupted.into());
         }
         // Mostly small reads, sometimes one bigger than a whole line.
-        let want = if r % 4 == 0 {
+        let want = if r.is_multiple_of(4) {
             (r as usize >> 4) % (2 * MAX_LINE + 2) + 1
         } else {
             (r as usize >> 4) % 16 + 1
