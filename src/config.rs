@@ -313,11 +313,14 @@ impl Config {
 }
 
 fn strip_exe(name: &str) -> &str {
-    let n = name.len();
-    if n > 4 && name[n - 4..].eq_ignore_ascii_case(".exe") {
-        &name[..n - 4]
-    } else {
-        name
+    // Compare bytes: slicing the str at len - 4 panics when that falls inside
+    // a multi-byte character ("服务器"). When the bytes are ".exe", the cut
+    // is just before an ASCII '.', so it is a character boundary.
+    match name.len().checked_sub(4) {
+        Some(stem) if stem > 0 && name.as_bytes()[stem..].eq_ignore_ascii_case(b".exe") => {
+            &name[..stem]
+        }
+        _ => name,
     }
 }
 
@@ -502,6 +505,26 @@ mod tests {
         assert!(!c.log_switch);
         let expected = format!("server{}", std::env::consts::EXE_SUFFIX);
         assert_eq!(Config::program_file_name(&c.server_app_name), expected);
+    }
+
+    #[test]
+    fn non_ascii_program_names_do_not_panic() {
+        // Found by the `config` fuzz target: a name whose last four bytes
+        // cut a character in two made startup panic.
+        let suffix = std::env::consts::EXE_SUFFIX;
+        let c =
+            Config::from_json(r#"{"server_app_name": "服务器", "client_app_name": "客户端.EXE"}"#)
+                .unwrap();
+        assert_eq!(
+            Config::program_file_name(&c.server_app_name),
+            format!("服务器{suffix}")
+        );
+        assert_eq!(
+            Config::program_file_name(&c.client_app_name),
+            format!("客户端{suffix}")
+        );
+        assert_eq!(Config::program_file_name("é.exe"), format!("é{suffix}"));
+        assert_eq!(Config::program_file_name(".exe"), format!(".exe{suffix}"));
     }
 
     #[test]

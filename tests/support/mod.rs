@@ -160,6 +160,22 @@ pub fn server_stats(addr: SocketAddr) -> serde_json::Value {
     serde_json::from_str(reply.strip_prefix("ok;").expect("an ok reply")).unwrap()
 }
 
+/// A server's `dump` answer: every key and its count (no token set).
+pub fn server_dump(addr: SocketAddr) -> std::collections::BTreeMap<String, u64> {
+    let reply = Peer::connect(addr).call("dump");
+    let dump: serde_json::Value =
+        serde_json::from_str(reply.strip_prefix("ok;").expect("an ok reply")).unwrap();
+    dump["keys"]
+        .as_array()
+        .expect("a key list")
+        .iter()
+        .map(|pair| {
+            let key = pair[0].as_str().expect("a key").to_string();
+            (key, pair[1].as_u64().expect("a count"))
+        })
+        .collect()
+}
+
 /// A raw protocol connection: send lines, read reply lines.
 pub struct Peer {
     pub stream: TcpStream,
