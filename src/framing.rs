@@ -33,6 +33,10 @@ pub struct LineReader<R> {
     max_line: usize,
     /// True while skipping the tail of a line that was too long.
     discarding: bool,
+    /// Bytes after `start` already searched and known to hold no newline,
+    /// so a peer that sends a line one byte at a time costs one scan per
+    /// byte, not a rescan of the whole partial line on every read.
+    scanned: usize,
 }
 
 impl<R: Read> LineReader<R> {
@@ -45,6 +49,7 @@ impl<R: Read> LineReader<R> {
             end: 0,
             max_line,
             discarding: false,
+            scanned: 0,
         }
     }
 
@@ -66,13 +71,13 @@ impl<R: Read> LineReader<R> {
     /// ends in the middle of a line is `UnexpectedEof`.
     pub fn read_line(&mut self) -> io::Result<Option<Line<'_>>> {
         loop {
-            // Look for the end of a line in what is buffered already.
-            if let Some(pos) = self.buf[self.start..self.end]
-                .iter()
-                .position(|&b| b == b'\n')
-            {
-                let (line_start, line_end) = (self.start, self.start + pos);
+            // Look for the end of a line in what is buffered and not yet
+            // searched.
+            let from = self.start + self.scanned;
+            if let Some(pos) = self.buf[from..self.end].iter().position(|&b| b == b'\n') {
+                let (line_start, line_end) = (self.start, from + pos);
                 self.start = line_end + 1;
+                self.scanned = 0;
                 if self.discarding {
                     self.discarding = false;
                     continue;
@@ -90,9 +95,11 @@ impl<R: Read> LineReader<R> {
 
             // No newline buffered. Too long already? Then say so once and
             // skip the rest of this line.
+            self.scanned = self.end - self.start;
             if self.end - self.start > self.max_line {
                 self.start = 0;
                 self.end = 0;
+                self.scanned = 0;
                 if !self.discarding {
                     self.discarding = true;
                     return Ok(Some(Line::TooLong));
@@ -101,6 +108,7 @@ impl<R: Read> LineReader<R> {
             if self.discarding {
                 self.start = 0;
                 self.end = 0;
+                self.scanned = 0;
             }
 
             // Make room at the end, then read more.
