@@ -27,6 +27,13 @@
 #    measure speed (under Wine everything is ~10x slower anyway).
 set -euo pipefail
 
+case "${1:-}" in
+    -h|--help)
+        # The comment block above is the help text.
+        sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
+        exit 0 ;;
+esac
+
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PROJ=$(cd "${1:-$SCRIPT_DIR/..}" && pwd)
 TARGET=x86_64-pc-windows-gnu
