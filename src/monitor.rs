@@ -12,7 +12,7 @@
 //! sample (CSV row) and the whole run (report). An answer that comes late is
 //! counted in the next second; nothing is lost.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, select};
@@ -86,8 +86,11 @@ pub struct Monitor<'a> {
     links: u64,
     started: Instant,
     latest: HashMap<usize, ClientStatus>,
-    /// Status answers still awaited in the current round.
-    pending: usize,
+    /// Clients asked for a status that have not answered yet. A client is
+    /// never asked again before it answers: on a saturated machine requests
+    /// would queue up in its stdin, and the final `stop` would wait behind
+    /// all of them.
+    awaiting: HashSet<usize>,
     /// The current round has not been printed yet.
     round_open: bool,
     dead: Vec<DeadChild>,
@@ -154,7 +157,7 @@ impl<'a> Monitor<'a> {
             links,
             started,
             latest: HashMap::new(),
-            pending: 0,
+            awaiting: HashSet::new(),
             round_open: false,
             dead: Vec::new(),
             gone_servers: Vec::new(),
@@ -291,13 +294,17 @@ impl<'a> Monitor<'a> {
             }
         }
         self.status.finish();
+        log::info!(
+            "run over after {:.1} s; last status round",
+            self.started.elapsed().as_secs_f64()
+        );
         // The resource figures end where the load ends, and CPU per update
         // needs the updates of that same window: one last status round,
         // answered (or given up on after a few seconds) before the sample.
         self.poll(fleet);
         self.round_open = false; // no status line for this round
         let deadline = Instant::now() + Duration::from_secs(5);
-        while self.pending > 0 {
+        while !self.awaiting.is_empty() {
             match events.recv_deadline(deadline) {
                 Ok(event) => self.on_event(fleet, event),
                 Err(_) => break,
@@ -316,8 +323,8 @@ impl<'a> Monitor<'a> {
                     self.total.add(&snapshot);
                 }
                 self.latest.insert(index, reply.status);
-                self.pending = self.pending.saturating_sub(1);
-                if self.pending == 0 && self.round_open {
+                self.awaiting.remove(&index);
+                if self.awaiting.is_empty() && self.round_open {
                     self.print_status();
                 }
             }
@@ -365,6 +372,7 @@ impl<'a> Monitor<'a> {
                     }
                     Kind::Client => {
                         self.gone_clients.push(index);
+                        self.awaiting.remove(&index);
                         self.latest.remove(&index);
                         self.line_rate.forget(index);
                         self.row_rate.forget(index);
@@ -388,14 +396,13 @@ impl<'a> Monitor<'a> {
         self.gone_servers.contains(&index)
     }
 
-    /// Starts a status round: one `status` request to every live client.
+    /// Starts a status round: one `status` request to every live client
+    /// that has answered the previous one.
     fn poll(&mut self, fleet: &Fleet) {
-        self.pending = 0;
         self.round_open = true;
         for (i, client) in fleet.clients.iter().enumerate() {
-            if !self.gone_clients.contains(&i) {
+            if !self.gone_clients.contains(&i) && self.awaiting.insert(i) {
                 client.request(ToClient::Status);
-                self.pending += 1;
             }
         }
     }

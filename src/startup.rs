@@ -189,6 +189,7 @@ pub fn run(options: &Options) -> Result<RunReport> {
 
     let links = (clients * all_servers.len()) as u64;
     let target = links as f64 * config.per_link_rate();
+    log::info!("{clients} clients started");
     let mut run = Monitor::new(options, &fleet, target, links, started)?;
     run.restart_dead_servers(
         launcher.filter(|_| config.server_restarts > 0),
@@ -200,7 +201,9 @@ pub fn run(options: &Options) -> Result<RunReport> {
     if !options.quiet {
         eprintln!("startup: stopping {} clients...", fleet.clients.len());
     }
+    log::info!("stopping {} clients", fleet.clients.len());
     let finals = run.stop_clients(&mut fleet, &events, &interrupts);
+    log::info!("{} clients reported", finals.len());
 
     // Read every server's data (ours once every host's links have left
     // them: hosts.rs), then stop ours.
