@@ -12,7 +12,7 @@
 //! sample (CSV row) and the whole run (report). An answer that comes late is
 //! counted in the next second; nothing is lost.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, select};
@@ -118,6 +118,8 @@ pub struct Monitor<'a> {
     due_restarts: Vec<(usize, Instant)>,
     /// Every restart done, for the report.
     restarts: Vec<ServerRestart>,
+    /// The addresses of the servers restarted at least once.
+    restarted: BTreeSet<String>,
     /// The memory baseline of the leak check has been taken.
     baseline_taken: bool,
 }
@@ -177,6 +179,7 @@ impl<'a> Monitor<'a> {
             restarts_left: Vec::new(),
             due_restarts: Vec::new(),
             restarts: Vec::new(),
+            restarted: BTreeSet::new(),
             baseline_taken: false,
         };
         m.sample_resources(true);
@@ -223,6 +226,7 @@ impl<'a> Monitor<'a> {
                         usage: Usage::default(),
                         at_row: None,
                     });
+                    self.restarted.insert(launcher.addr(index).to_string());
                     self.gone_servers.retain(|i| *i != index);
                     fleet.replace_server(index, child);
                 }
@@ -234,13 +238,7 @@ impl<'a> Monitor<'a> {
     /// The addresses of servers that were restarted: what their clients
     /// acked before the restart died with the old process.
     pub fn restarted_servers(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .restarts
-            .iter()
-            .map(|r| r.name.trim_start_matches("server ").to_string())
-            .collect();
-        names.dedup();
-        names
+        self.restarted.iter().cloned().collect()
     }
 
     /// Watches until the duration ends, Ctrl-C, or every client is gone.

@@ -273,6 +273,11 @@ impl ServerLauncher {
         self.addrs.len()
     }
 
+    /// The address of server `index`.
+    pub fn addr(&self, index: usize) -> SocketAddr {
+        self.addrs[index]
+    }
+
     /// True if this host runs no server.
     pub fn is_empty(&self) -> bool {
         self.addrs.is_empty()
@@ -283,7 +288,7 @@ impl ServerLauncher {
     /// # Errors
     /// The OS refused to start the process.
     pub fn spawn(&self, index: usize) -> Result<supervisor::ChildProcess> {
-        let addr = self.addrs[index];
+        let addr = self.addr(index);
         let args = vec![
             "--config".into(),
             self.config_arg.clone(),
