@@ -3,7 +3,8 @@
 //! soak CSV. startup's main thread owns one [`Monitor`] and feeds it events.
 //!
 //! Each second a *status round* starts: one `status` request to every live
-//! client. The line is printed when the round's last answer arrives (or at
+//! client, spread over the first half of the second so that a thousand
+//! clients do not all answer in the same instant. The line is printed when the round's last answer arrives (or at
 //! the next tick, with what came); CSV rows are written on their own ticker
 //! from the latest answers, so a saturated machine that delays answers
 //! delays nothing else. Answers carry cumulative counters and the
@@ -123,6 +124,11 @@ pub struct Monitor<'a> {
     /// The memory baseline of the leak check has been taken.
     baseline_taken: bool,
 }
+
+/// Over how much of each second a status round's requests are spread (see
+/// `Monitor::poll`); the other half is left for the answers to arrive
+/// before the next round.
+const STATUS_SPREAD: Duration = Duration::from_millis(500);
 
 /// How long a dead server stays down before startup restarts it: long
 /// enough for its links to notice and for the OS to release its port.
@@ -258,7 +264,7 @@ impl<'a> Monitor<'a> {
             .duration
             .map(|d| crossbeam_channel::at(self.started + d))
             .unwrap_or_else(crossbeam_channel::never);
-        self.poll(fleet);
+        self.poll(fleet, Duration::ZERO);
         loop {
             select! {
                 recv(ticker) -> _ => {
@@ -269,7 +275,7 @@ impl<'a> Monitor<'a> {
                     }
                     self.sample_resources(false);
                     self.restart_due(fleet);
-                    self.poll(fleet);
+                    self.poll(fleet, STATUS_SPREAD);
                 }
                 recv(sample_ticker) -> _ => self.write_row(),
                 recv(events) -> event => match event {
@@ -299,7 +305,7 @@ impl<'a> Monitor<'a> {
         // The resource figures end where the load ends, and CPU per update
         // needs the updates of that same window: one last status round,
         // answered (or given up on after a few seconds) before the sample.
-        self.poll(fleet);
+        self.poll(fleet, Duration::ZERO);
         self.round_open = false; // no status line for this round
         let deadline = Instant::now() + Duration::from_secs(5);
         while !self.awaiting.is_empty() {
@@ -395,12 +401,22 @@ impl<'a> Monitor<'a> {
     }
 
     /// Starts a status round: one `status` request to every live client
-    /// that has answered the previous one.
-    fn poll(&mut self, fleet: &Fleet) {
+    /// that has answered the previous one, client `i` of `n` asked at
+    /// `i / n` of `spread` from now.
+    ///
+    /// Spreading matters at scale: every answer costs its client a merge
+    /// and a serialization of three histograms, and startup a decode of
+    /// them. Asked all at once, 1,000 clients do that work in the same
+    /// instant, and every link thread runnable in that instant waits behind
+    /// it: a latency spike once a second, right in the tail the run reports.
+    fn poll(&mut self, fleet: &Fleet, spread: Duration) {
         self.round_open = true;
+        let now = Instant::now();
+        let n = fleet.clients.len().max(1) as u32;
         for (i, client) in fleet.clients.iter().enumerate() {
             if !self.gone_clients.contains(&i) && self.awaiting.insert(i) {
-                client.request(ToClient::Status);
+                let at = (spread > Duration::ZERO).then(|| now + spread * i as u32 / n);
+                client.request(ToClient::Status(at));
             }
         }
     }

@@ -25,7 +25,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::client::{ClientReport, StatusReply};
 use crate::config::Config;
@@ -81,8 +81,8 @@ pub enum Kind {
 /// A request to a client's proxy.
 #[derive(Debug, Clone, Copy)]
 pub enum ToClient {
-    /// Ask for a status line.
-    Status,
+    /// Ask for a status line, not before the given instant (`None`: now).
+    Status(Option<Instant>),
     /// Ask the client to stop and report.
     Stop,
 }
@@ -231,9 +231,18 @@ fn client_proxy(
     let mut line = String::new();
     let detail = loop {
         // A closed request channel means startup is going down: stop.
-        let request = requests.recv().unwrap_or(ToClient::Stop);
+        let mut request = requests.recv().unwrap_or(ToClient::Stop);
+        if let ToClient::Status(Some(at)) = request {
+            // Hold a staggered status request until its turn, but let a
+            // stop (or startup going down) overtake it.
+            match requests.recv_deadline(at) {
+                Ok(next) => request = next,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => request = ToClient::Stop,
+            }
+        }
         let word: &[u8] = match request {
-            ToClient::Status => b"status\n",
+            ToClient::Status(_) => b"status\n",
             ToClient::Stop => b"stop\n",
         };
         if stdin.write_all(word).and_then(|_| stdin.flush()).is_err() {
@@ -245,7 +254,7 @@ fn client_proxy(
             Ok(_) => {}
         }
         let event = match request {
-            ToClient::Status => serde_json::from_str(&line).map(|reply| Event::ClientStatus {
+            ToClient::Status(_) => serde_json::from_str(&line).map(|reply| Event::ClientStatus {
                 index,
                 reply: Box::new(reply),
             }),
