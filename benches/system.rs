@@ -1,5 +1,6 @@
 //! System bench (issue 5, parts b and c): the real programs on 127.0.0.1,
-//! side by side with a bare ping-pong floor measured in the same run.
+//! side by side with a bare ping-pong floor, in two process layouts,
+//! measured in the same run.
 //!
 //! # What it measures
 //!
@@ -29,6 +30,14 @@
 //!   reports its count, and divided by the round trips completed. With
 //!   `by-server` affinity both ends of the links to server k are pinned to
 //!   CPU k % ncpus, as the system does.
+//! * **pingpong-1p**: the same ping-pong in ONE process. This binary
+//!   re-executes itself once as `__pingpong-one SECONDS SCHEDULE CPU-LIST
+//!   CLIENTS PORTS...`, which holds the 10 listeners (an acceptor thread
+//!   each), every server link thread and all N x 10 client link threads:
+//!   the same code, 64 KiB stacks, schedule, stagger of first sends and
+//!   `by-server` pinning (both ends of the links to server k on CPU
+//!   k % ncpus) as **pingpong**, only without the process boundaries. Its
+//!   `/proc` figures are read the same way, over the same window.
 //!
 //! # Why
 //!
@@ -45,13 +54,24 @@
 //! pays. A system/pingpong CPU ratio near 1 means the model, not the code,
 //! is the cost; the achieved/target column shows where the machine runs out.
 //!
+//! The floor itself could cost what it does for two different reasons: the
+//! process layout (10 + N processes, so nearly every wakeup switches to
+//! another process's address space) or loopback TCP and thread wakeups as
+//! such. The
+//! one-process ping-pong keeps every thread, socket and wakeup and removes
+//! only the processes, so it tells the two apart: `1p/pp`, its CPU per round
+//! trip over the processes' ping-pong's, near 1 means splitting into
+//! processes costs nothing and the floor is the sockets and the wakeups;
+//! well below 1 means switching between processes is a real share of it.
+//!
 //! # How to run
 //!
 //! ```text
-//! cargo bench --bench system -- --quick        # 10x10 fixed-rate, 2 s each (CI)
+//! cargo bench --bench system -- --quick        # 10x10 fixed-rate, 2 s per run (CI)
 //! cargo bench --bench system                   # the full sweep, 10 s per run
 //! cargo bench --bench system -- --links 10,100 --schedules fixed-rate,closed-loop \
 //!     --affinity off,by-server --duration 5s
+//! cargo bench --bench system -- --links 100 --floors one-process
 //! ```
 //!
 //! Points: N in 10, 50, 100, 200, 1000 (`--links` picks N), times
@@ -59,9 +79,13 @@
 //! and by-server (`--affinity`); without `--links`, 1000x10 runs only under
 //! fixed-rate. `--duration` sets every run's length (default 10s), `--out`
 //! the output directory (default `target/bench-system/<UTC
-//! YYYYmmdd-HHMMSS>/`). On Linux the soft descriptor limit is raised to the
-//! hard one before a point that needs more; a point that still does not fit
-//! is skipped with a message. Run it on a quiet machine: other load inflates
+//! YYYYmmdd-HHMMSS>/`). `--floors` picks the ping-pong layouts run beside
+//! the system (`processes`, `one-process`; both by default, `--quick` too),
+//! each point running system, pingpong, pingpong-1p in turn. On Linux the
+//! soft descriptor limit is raised to the hard one before a point that needs
+//! more; a point that still does not fit is skipped with a message, and so
+//! is a one-process run, which alone needs two descriptors per link (about
+//! 20,000 at 1000x10). Run it on a quiet machine: other load inflates
 //! both CPU per update and latency (the header and footer print the load).
 //!
 //! # How to read it
@@ -71,12 +95,19 @@
 //! latency and lateness p99, RSS (server/client, MB) and verify; the
 //! ping-pong's round trips/s, percent of target, CPU us and context switches
 //! per round trip; and `sys/pp`, the system's CPU per update over the
-//! ping-pong's. The output directory holds `system.csv` (one row per run,
-//! `kind` = system or pingpong, empty cells where a figure does not apply),
-//! each run's config, report and logs, and the PNGs drawn by
+//! ping-pong's. A second table, row for row, gives the one-process
+//! ping-pong's round trips/s, percent of target, CPU us and context switches
+//! per round trip, and `1p/pp`: its CPU and its context switches per round
+//! trip over the processes' ping-pong's (context switches between threads
+//! of one process still count; they only skip the address-space switch).
+//! The output directory holds `system.csv` (one row per run, `kind` =
+//! system, pingpong or pingpong-1p, empty cells where a figure does not
+//! apply: pingpong-1p has no RSS, its one process being neither a server
+//! nor a client), each run's config, report and logs, and the PNGs drawn by
 //! `scripts/plot_bench.py` (achieved/target, CPU per op, context switches
-//! per op, latency p99, each against links, one panel per schedule). If
-//! plotting fails the CSV is kept and a warning is printed.
+//! per op, latency p99, each against links, one panel per schedule; the
+//! floors dashed (processes) and dash-dot (one process)). If plotting fails
+//! the CSV is kept and a warning is printed.
 //!
 //! Each progress line ends with the share of the machine that *other*
 //! processes used during the run (Linux: `/proc/stat` busy time minus this
@@ -87,12 +118,16 @@
 //! CPU per update times updates/s exceeds the machine's CPUs, a report CPU
 //! per update more than 30% away from the whole run's (startup and all its
 //! children, by rusage, over acked updates), errors, reconnects, dead
-//! children, failed ping-pong links.
+//! children, failed ping-pong links, and a ping-pong whose CPU per round
+//! trip times round trips/s exceeds the machine's CPUs (client processes
+//! each start on reading their go; on a saturated machine their runs do not
+//! all overlap and the processes' round trips/s reads high, which the
+//! single process, with one start, does not suffer).
 //!
 //! The windows differ: the system's CPU and switches are counted over
-//! startup's own sampling window (see its report), the ping-pong's from the
-//! go to the last count; and the ping-pong records no latency.
-//! Windows: the programs run, `/proc` figures of the ping-pong are left
+//! startup's own sampling window (see its report), both ping-pongs' from the
+//! go to the last count; and the ping-pongs record no latency.
+//! Windows: the programs run, `/proc` figures of both ping-pongs are left
 //! empty, and the system's context switches are empty (Windows keeps no count).
 
 use std::fmt::Write as _;
@@ -120,10 +155,13 @@ const AFFINITIES: [&str; 2] = ["off", "by-server"];
 const USAGE: &str = "\
 cargo bench --bench system -- [OPTIONS]
 
-    --quick              10x10 fixed-rate affinity=off only, 2 s per run (CI)
+    --quick              10x10 fixed-rate affinity=off only, 2 s per run, every floor (CI)
     --links 10,100       client counts N of the N x 10 points [10,50,100,200,1000]
     --schedules LIST     fixed-rate,fixed-delay,closed-loop [all]
     --affinity LIST      off,by-server [both]
+    --floors LIST        ping-pong floors run beside the system: processes (10 server and
+                         N client processes, kind pingpong), one-process (the same threads
+                         in one process, kind pingpong-1p) [both]
     --duration D         length of every run: 500ms, 10s, 2m [10s]
     --out DIR            output directory [target/bench-system/<UTC YYYYmmdd-HHMMSS>/]
 
@@ -134,6 +172,7 @@ fn main() {
     let code = match args.first().map(String::as_str) {
         Some("__pingpong-server") => pingpong::server(&args[1..]),
         Some("__pingpong-client") => pingpong::client(&args[1..]),
+        Some("__pingpong-one") => pingpong::one(&args[1..]),
         _ => bench(&args),
     };
     std::process::exit(code);
@@ -147,6 +186,8 @@ struct Options {
     affinities: Vec<String>,
     /// True when `--links` was given: 1000x10 then runs under every schedule.
     links_given: bool,
+    /// The ping-pong layouts to run beside the system, in `Floor::ALL` order.
+    floors: Vec<Floor>,
     duration: Duration,
     out: Option<PathBuf>,
 }
@@ -157,6 +198,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         schedules: SCHEDULES.iter().map(|s| s.to_string()).collect(),
         affinities: AFFINITIES.iter().map(|s| s.to_string()).collect(),
         links_given: false,
+        floors: Floor::ALL.to_vec(),
         duration: Duration::from_secs(10),
         out: None,
     };
@@ -189,6 +231,16 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 affinities = Some(list(&value()?, |s| {
                     AFFINITIES.contains(&s).then(|| s.to_string())
                 })?)
+            }
+            "--floors" => {
+                let asked = list(&value()?, |s| {
+                    Floor::ALL.into_iter().find(|f| f.option_name() == s)
+                })?;
+                // Always in the same order, whatever order they were given in.
+                o.floors = Floor::ALL
+                    .into_iter()
+                    .filter(|f| asked.contains(f))
+                    .collect();
             }
             "--duration" => {
                 let v = value()?;
@@ -278,6 +330,12 @@ impl Point {
     fn fds_needed(&self) -> u64 {
         4 * (self.clients + SERVERS) as u64 + 256
     }
+
+    /// Descriptors of the one-process ping-pong: both ends of every link,
+    /// the listeners, stdio and pipes.
+    fn fds_needed_one_process(&self) -> u64 {
+        2 * self.links() as u64 + SERVERS as u64 + 64
+    }
 }
 
 fn points(o: &Options) -> Vec<Point> {
@@ -299,7 +357,7 @@ fn points(o: &Options) -> Vec<Point> {
     v
 }
 
-/// What one run of one kind (system or pingpong) measured.
+/// What one run of one kind (system, pingpong or pingpong-1p) measured.
 #[derive(Default, Clone)]
 struct Measure {
     duration_s: f64,
@@ -320,7 +378,24 @@ struct Measure {
 struct Row {
     point: Point,
     system: Result<Measure, String>,
-    pingpong: Result<Measure, String>,
+    /// One run per layout `--floors` asked for, in `Floor::ALL` order.
+    floors: Vec<(Floor, Result<Measure, String>)>,
+}
+
+impl Row {
+    /// `floor`'s run, if it was asked for.
+    fn floor(&self, floor: Floor) -> Option<&Result<Measure, String>> {
+        self.floors
+            .iter()
+            .find(|(f, _)| *f == floor)
+            .map(|(_, m)| m)
+    }
+
+    /// Every run of the point with its CSV kind: the system, then the floors.
+    fn runs(&self) -> impl Iterator<Item = (&'static str, &Result<Measure, String>)> {
+        std::iter::once(("system", &self.system))
+            .chain(self.floors.iter().map(|(f, m)| (f.kind(), m)))
+    }
 }
 
 // ---------------------------------------------------------------- the bench
@@ -354,21 +429,25 @@ fn bench(args: &[String]) -> i32 {
     let mut rows: Vec<Row> = Vec::new();
     for (i, point) in points.iter().enumerate() {
         let tag = format!("[{}/{}] {}", i + 1, points.len(), point.label());
-        if let Some(why) = fd_shortfall(point).or_else(|| thread_shortfall(point)) {
+        if let Some(why) = fd_shortfall(point.fds_needed()).or_else(|| thread_shortfall(point)) {
             println!("{tag} skipped: {why}");
             continue;
         }
         let system = progress(&format!("{tag} system"), || {
             run_system(point, o.duration, &out)
         });
-        thread::sleep(Duration::from_millis(500)); // let the system's processes go
-        let pingpong = progress(&format!("{tag} pingpong"), || {
-            run_pingpong(point, o.duration, &out)
-        });
+        let mut floors = Vec::new();
+        for &floor in &o.floors {
+            thread::sleep(Duration::from_millis(500)); // let the last run's processes go
+            let m = progress(&format!("{tag} {}", floor.kind()), || {
+                run_pingpong(point, floor, o.duration, &out)
+            });
+            floors.push((floor, m));
+        }
         rows.push(Row {
             point: point.clone(),
             system,
-            pingpong,
+            floors,
         });
         if let Err(e) = write_csv(&out.join("system.csv"), &rows) {
             eprintln!("system bench: cannot write system.csv: {e}");
@@ -583,7 +662,7 @@ fn write_csv(path: &Path, rows: &[Row]) -> std::io::Result<()> {
     s.push('\n');
     for row in rows {
         let p = &row.point;
-        for (kind, m) in [("system", &row.system), ("pingpong", &row.pingpong)] {
+        for (kind, m) in row.runs() {
             let Ok(m) = m else { continue };
             let _ = writeln!(
                 s,
@@ -616,6 +695,18 @@ fn table(rows: &[Row]) -> String {
         None => "-".to_string(),
     };
     let pct = |v: Option<f64>| opt(v.map(|r| r * 100.0), 1);
+    // A floor's four cells (38 columns with the bar), or why it has none.
+    let floor_cells = |run: Option<&Result<Measure, String>>| match run {
+        Some(Ok(m)) => format!(
+            " {:>10} {:>6} {:>9} {:>7} |",
+            opt(Some(m.achieved_per_s), 0),
+            pct(m.achieved_ratio),
+            opt(m.cpu_us_per_op, 1),
+            opt(m.ctx_per_op, 2)
+        ),
+        Some(Err(e)) => format!(" {:<35} |", format!("ERROR: {e}")),
+        None => format!(" {:<35} |", "not run (--floors)"),
+    };
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -664,45 +755,68 @@ fn table(rows: &[Row]) -> String {
                 );
             }
             Err(e) => {
-                let _ = write!(s, " {:<74} |", format!("ERROR: {e}"));
+                let _ = write!(s, " {:<71} |", format!("ERROR: {e}"));
             }
         }
-        match &row.pingpong {
-            Ok(m) => {
-                let _ = write!(
-                    s,
-                    " {:>10} {:>6} {:>9} {:>7} |",
-                    opt(Some(m.achieved_per_s), 0),
-                    pct(m.achieved_ratio),
-                    opt(m.cpu_us_per_op, 1),
-                    opt(m.ctx_per_op, 2)
-                );
-            }
-            Err(e) => {
-                let _ = write!(s, " {:<36} |", format!("ERROR: {e}"));
-            }
+        let pp = row.floor(Floor::Processes);
+        s.push_str(&floor_cells(pp));
+        let sys_pp = ratio(Some(&row.system), pp, |m| m.cpu_us_per_op);
+        let _ = writeln!(s, " {:>7}", opt(sys_pp, 2));
+    }
+    // The one-process floor gets a table of its own, row for row, rather
+    // than 40 more columns on a line already 160 wide.
+    if rows.iter().any(|r| r.floor(Floor::OneProcess).is_some()) {
+        s.push('\n');
+        let _ = writeln!(
+            s,
+            "{:<38} | {:<35} | 1p/pp",
+            "", "pingpong-1p (one process)"
+        );
+        let _ = writeln!(
+            s,
+            "{:<38} | {:>10} {:>6} {:>9} {:>7} | {:>7} {:>7}",
+            "point", "trips/s", "%tgt", "CPU us/op", "ctx/op", "CPU", "ctx"
+        );
+        for row in rows {
+            let one = row.floor(Floor::OneProcess);
+            let pp = row.floor(Floor::Processes);
+            let _ = writeln!(
+                s,
+                "{:<38} |{} {:>7} {:>7}",
+                row.point.label(),
+                floor_cells(one),
+                opt(ratio(one, pp, |m| m.cpu_us_per_op), 2),
+                opt(ratio(one, pp, |m| m.ctx_per_op), 2)
+            );
         }
-        let _ = writeln!(s, " {:>7}", opt(cpu_ratio(row), 2));
     }
     for row in rows {
-        for (kind, m) in [("system", &row.system), ("pingpong", &row.pingpong)] {
+        for (kind, m) in row.runs() {
             for note in m.iter().flat_map(|m| &m.notes) {
                 let _ = writeln!(s, "note: {} {kind}: {note}", row.point.label());
             }
         }
     }
     s.push_str(
-        "CPU us/op and ctx/op: all servers' and clients' CPU microseconds and context \
-         switches per acked update (system) or per round trip (pingpong); sys/pp: their CPU ratio.\n",
+        "CPU us/op and ctx/op: all processes' CPU microseconds and context switches per acked \
+         update (system) or per round trip (pingpong: 10 server + N client processes; \
+         pingpong-1p: the same threads in one process).\n\
+         sys/pp: system CPU over pingpong's. 1p/pp: pingpong-1p's over pingpong's; near 1, \
+         the process layout costs nothing and the floor is loopback TCP and thread wakeups; \
+         well below 1, switching between processes is part of the floor.\n",
     );
     s
 }
 
-/// system CPU per update / pingpong CPU per round trip.
-fn cpu_ratio(row: &Row) -> Option<f64> {
-    let sys = row.system.as_ref().ok()?.cpu_us_per_op?;
-    let pp = row.pingpong.as_ref().ok()?.cpu_us_per_op?;
-    (pp > 0.0).then(|| sys / pp)
+/// `num`'s figure over `den`'s, when both runs measured it.
+fn ratio(
+    num: Option<&Result<Measure, String>>,
+    den: Option<&Result<Measure, String>>,
+    figure: impl Fn(&Measure) -> Option<f64>,
+) -> Option<f64> {
+    let n = figure(num?.as_ref().ok()?)?;
+    let d = figure(den?.as_ref().ok()?)?;
+    (d > 0.0).then(|| n / d)
 }
 
 /// Renders the CSV to PNGs with scripts/plot_bench.py; a failure is only a warning.
@@ -776,9 +890,9 @@ fn load_text() -> String {
         .unwrap_or_default()
 }
 
-/// Why the descriptor limit is too low for `p`, after trying to raise it.
-fn fd_shortfall(p: &Point) -> Option<String> {
-    let need = p.fds_needed();
+/// Why the descriptor limit is too low for a process needing `need`
+/// descriptors, after trying to raise it.
+fn fd_shortfall(need: u64) -> Option<String> {
     let have = nofile::raise_to(need)?;
     (have < need).then(|| {
         format!(
@@ -896,12 +1010,14 @@ fn utc_stamp() -> String {
 
 // ---------------------------------------------------------------- (c) the ping-pong floor
 
-/// The floor of the model: the same processes, threads, sockets and
-/// schedule as the system, and nothing else. A server process accepts and
-/// runs one thread per connection (64 KiB stacks) that reads exactly 32
-/// bytes and writes them back; a client process runs one thread per server
-/// link that writes 32 bytes and reads the 32-byte reply. No parsing, no
-/// store, no histograms, no status rounds.
+/// The floor of the model: the same threads, sockets and schedule as the
+/// system, and nothing else. A server accepts and runs one thread per
+/// connection (64 KiB stacks) that reads exactly 32 bytes and writes them
+/// back; a client runs one thread per server link that writes 32 bytes and
+/// reads the 32-byte reply. No parsing, no store, no histograms, no status
+/// rounds. Two layouts share every piece of it: the system's (a process per
+/// server and per client: `__pingpong-server`, `__pingpong-client`) and all of
+/// it in one process (`__pingpong-one`).
 mod pingpong {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -919,17 +1035,20 @@ mod pingpong {
     const IO_TIMEOUT: Duration = Duration::from_secs(5);
     /// A server link idle this long is closed.
     const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-    /// How long a client may take to connect all its links.
+    /// How long a process may take to connect all its links.
     const CONNECT_WITHIN: Duration = Duration::from_secs(60);
-    /// How long a client waits, after printing its count, for its stdin to close.
+    /// How long a process waits, after printing its count, for its stdin to close.
     const LINGER: Duration = Duration::from_secs(60);
+    /// Longest run a child accepts (a year): keeps every deadline computed
+    /// from it far from `Instant`'s overflow.
+    const MAX_SECONDS: f64 = 365.0 * 86_400.0;
 
     /// `__pingpong-server PORT CPU|none`: prints `listening`, then serves
     /// until its stdin closes (the bench closes it, or dies).
     pub fn server(args: &[String]) -> i32 {
         let (Some(port), Some(cpu)) = (
             args.first().and_then(|p| p.parse::<u16>().ok()),
-            args.get(1).map(|c| c.parse::<usize>().ok()),
+            args.get(1).and_then(|c| cpu_arg(c)),
         ) else {
             eprintln!("usage: __pingpong-server PORT CPU|none");
             return 2;
@@ -937,15 +1056,34 @@ mod pingpong {
         if let Some(cpu) = cpu {
             pin_current_thread(cpu);
         }
-        let listener = match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+        let listener = match listen(port) {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("pingpong server: cannot listen on port {port}: {e}");
+                eprintln!("pingpong server: {e}");
                 return 1;
             }
         };
         exit_when_stdin_closes();
         say("listening");
+        accept_loop(&listener, port, cpu);
+        0
+    }
+
+    /// `none` or a CPU number; `None` when it is neither.
+    fn cpu_arg(text: &str) -> Option<Option<usize>> {
+        match text {
+            "none" => Some(None),
+            n => n.parse().ok().map(Some),
+        }
+    }
+
+    fn listen(port: u16) -> Result<TcpListener, String> {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+            .map_err(|e| format!("cannot listen on port {port}: {e}"))
+    }
+
+    /// One server: accepts forever, one `serve` thread per connection.
+    fn accept_loop(listener: &TcpListener, port: u16, cpu: Option<usize>) {
         for stream in listener.incoming() {
             let stream = match stream {
                 Ok(s) => s,
@@ -963,7 +1101,6 @@ mod pingpong {
                 eprintln!("pingpong server {port}: cannot start a link thread: {e}");
             }
         }
-        0
     }
 
     fn serve(mut stream: TcpStream, cpu: Option<usize>) {
@@ -988,117 +1125,242 @@ mod pingpong {
         ClosedLoop,
     }
 
+    /// What a process running client links was asked for.
+    struct LinkArgs {
+        run_for: Duration,
+        schedule: Schedule,
+        /// The CPU of each server's links (by-server affinity), or none.
+        cpus: Vec<Option<usize>>,
+        ports: Vec<u16>,
+    }
+
+    /// Parses `SECONDS SCHEDULE CPU-LIST` from `args[0..3]` and the ports
+    /// from `args[ports_from..]`. CPU-LIST is `none` or one CPU per port,
+    /// comma-separated.
+    fn parse_links(args: &[String], ports_from: usize) -> Option<LinkArgs> {
+        let secs: f64 = args.first()?.parse().ok()?;
+        if !(secs > 0.0 && secs <= MAX_SECONDS) {
+            return None; // also NaN
+        }
+        let schedule = match args.get(1)?.as_str() {
+            "fixed-rate" => Schedule::FixedRate,
+            "fixed-delay" => Schedule::FixedDelay,
+            "closed-loop" => Schedule::ClosedLoop,
+            _ => return None,
+        };
+        let ports: Vec<u16> = args
+            .get(ports_from..)?
+            .iter()
+            .map(|p| p.parse().ok())
+            .collect::<Option<_>>()?;
+        let cpus: Vec<Option<usize>> = match args.get(2)?.as_str() {
+            "none" => vec![None; ports.len()],
+            list => list
+                .split(',')
+                .map(|c| c.parse().ok().map(Some))
+                .collect::<Option<_>>()?,
+        };
+        (!ports.is_empty() && cpus.len() == ports.len()).then_some(LinkArgs {
+            run_for: Duration::from_secs_f64(secs),
+            schedule,
+            cpus,
+            ports,
+        })
+    }
+
     /// `__pingpong-client SECONDS SCHEDULE CPU-LIST PORTS...`: connects one
     /// thread per port, prints `ready`, waits for `go ID CLIENTS` on stdin,
     /// runs for SECONDS, prints `COUNT ERRORS` (round trips completed, links
-    /// that failed) and exits when its stdin closes. CPU-LIST is `none` or
-    /// one CPU per port, comma-separated.
+    /// that failed) and exits when its stdin closes.
     pub fn client(args: &[String]) -> i32 {
-        let parsed = (|| {
-            let secs: f64 = args.first()?.parse().ok().filter(|s: &f64| *s > 0.0)?;
-            let schedule = match args.get(1)?.as_str() {
-                "fixed-rate" => Schedule::FixedRate,
-                "fixed-delay" => Schedule::FixedDelay,
-                "closed-loop" => Schedule::ClosedLoop,
-                _ => return None,
-            };
-            let ports: Vec<u16> = args[3..]
-                .iter()
-                .map(|p| p.parse().ok())
-                .collect::<Option<_>>()?;
-            let cpus: Vec<Option<usize>> = match args.get(2)?.as_str() {
-                "none" => vec![None; ports.len()],
-                list => list
-                    .split(',')
-                    .map(|c| c.parse().ok().map(Some))
-                    .collect::<Option<_>>()?,
-            };
-            (!ports.is_empty() && cpus.len() == ports.len()).then_some((
-                Duration::from_secs_f64(secs),
-                schedule,
-                cpus,
-                ports,
-            ))
-        })();
-        let Some((run_for, schedule, cpus, ports)) = parsed else {
+        let Some(a) = parse_links(args, 3) else {
             eprintln!("usage: __pingpong-client SECONDS SCHEDULE CPU-LIST|none PORTS...");
             return 2;
         };
-        let (ready_tx, ready_rx) = unbounded::<Result<(), String>>();
-        let (done_tx, done_rx) = unbounded::<(u64, bool)>();
-        let mut gos: Vec<Sender<(Instant, Instant)>> = Vec::new();
-        for (&port, &cpu) in ports.iter().zip(&cpus) {
-            let (go_tx, go_rx) = bounded(1);
-            gos.push(go_tx);
-            let (ready_tx, done_tx) = (ready_tx.clone(), done_tx.clone());
-            let spawned = thread::Builder::new()
-                .stack_size(STACK)
-                .spawn(move || link(port, cpu, schedule, &ready_tx, &go_rx, &done_tx));
+        let links = match Links::connect(&a, 1) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("pingpong client: {e}");
+                return 1;
+            }
+        };
+        say("ready");
+        let Some((id, clients)) = wait_for_go() else {
+            return 0; // the bench went away before the run
+        };
+        // This process's links take slots id*ports.. of all the clients' slots.
+        let per = a.ports.len() as u64;
+        let (count, errors) = links.run(
+            a.run_for,
+            (id % clients).saturating_mul(per),
+            clients.saturating_mul(per),
+        );
+        say(&format!("{count} {errors}"));
+        linger();
+        0
+    }
+
+    /// `__pingpong-one SECONDS SCHEDULE CPU-LIST CLIENTS PORTS...`: the whole
+    /// ping-pong in this one process. Listens on every port (one acceptor
+    /// thread each, pinned like a server process), connects CLIENTS x PORTS
+    /// client link threads, prints `ready`, waits for a `go` line, runs for
+    /// SECONDS with the same stagger as CLIENTS client processes, prints
+    /// `COUNT ERRORS` and exits when its stdin closes.
+    pub fn one(args: &[String]) -> i32 {
+        let parsed = (|| {
+            let clients: usize = args.get(3)?.parse().ok().filter(|n| *n > 0)?;
+            Some((clients, parse_links(args, 4)?))
+        })();
+        let Some((clients, a)) = parsed else {
+            eprintln!("usage: __pingpong-one SECONDS SCHEDULE CPU-LIST|none CLIENTS PORTS...");
+            return 2;
+        };
+        // Every server listens before any link connects, as in the process
+        // layout, where the bench waits for each server's `listening`.
+        for (&port, &cpu) in a.ports.iter().zip(&a.cpus) {
+            let listener = match listen(port) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("pingpong-1p: {e}");
+                    return 1;
+                }
+            };
+            let spawned = thread::Builder::new().stack_size(STACK).spawn(move || {
+                if let Some(cpu) = cpu {
+                    pin_current_thread(cpu);
+                }
+                accept_loop(&listener, port, cpu);
+            });
             if let Err(e) = spawned {
-                eprintln!("pingpong client: cannot start a link thread: {e}");
+                eprintln!("pingpong-1p: cannot start an acceptor thread: {e}");
                 return 1;
             }
         }
-        for _ in &ports {
-            match ready_rx.recv_timeout(CONNECT_WITHIN + Duration::from_secs(1)) {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    eprintln!("pingpong client: {e}");
-                    return 1;
-                }
-                Err(_) => {
-                    eprintln!("pingpong client: links did not connect in time");
-                    return 1;
+        let links = match Links::connect(&a, clients) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("pingpong-1p: {e}");
+                return 1;
+            }
+        };
+        say("ready");
+        if wait_for_go().is_none() {
+            return 0;
+        }
+        // Links are client-major, so link c*ports+j takes the slot client
+        // process c's link j would take: the same stagger as the processes.
+        let slots = (clients as u64).saturating_mul(a.ports.len() as u64);
+        let (count, errors) = links.run(a.run_for, 0, slots);
+        say(&format!("{count} {errors}"));
+        linger();
+        0
+    }
+
+    /// Client link threads of one process, connected and waiting for the go.
+    struct Links {
+        schedule: Schedule,
+        /// Link i's go: its first due time and the end of the run.
+        gos: Vec<Sender<(Instant, Instant)>>,
+        /// Each link's round trips and whether it failed, once it stops.
+        done: Receiver<(u64, bool)>,
+    }
+
+    impl Links {
+        /// Starts `copies` x `ports` link threads, copy-major (copy c's link
+        /// to port j is link c*ports+j), and waits until every one is connected.
+        fn connect(a: &LinkArgs, copies: usize) -> Result<Links, String> {
+            let (ready_tx, ready_rx) = unbounded::<Result<(), String>>();
+            let (done_tx, done_rx) = unbounded::<(u64, bool)>();
+            let mut gos = Vec::new();
+            let schedule = a.schedule;
+            for _ in 0..copies {
+                for (&port, &cpu) in a.ports.iter().zip(&a.cpus) {
+                    let (go_tx, go_rx) = bounded(1);
+                    let (ready_tx, done_tx) = (ready_tx.clone(), done_tx.clone());
+                    thread::Builder::new()
+                        .stack_size(STACK)
+                        .spawn(move || link(port, cpu, schedule, &ready_tx, &go_rx, &done_tx))
+                        .map_err(|e| format!("cannot start a link thread: {e}"))?;
+                    gos.push(go_tx);
                 }
             }
+            // Each link gives up connecting after CONNECT_WITHIN from its own
+            // start (plus one last attempt); all have started by now.
+            let deadline = Instant::now() + CONNECT_WITHIN + Duration::from_secs(5);
+            for _ in &gos {
+                match ready_rx.recv_deadline(deadline) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => return Err("links did not connect in time".to_string()),
+                }
+            }
+            Ok(Links {
+                schedule,
+                gos,
+                done: done_rx,
+            })
         }
-        say("ready");
+
+        /// Runs every link for `run_for` from now. Link i's first send is
+        /// staggered by slot `(first_slot + i) % slots` over one interval, as
+        /// the system's clients do, so the host does not send in bursts on
+        /// each tick. Returns round trips completed and links that failed.
+        fn run(self, run_for: Duration, first_slot: u64, slots: u64) -> (u64, u64) {
+            let start = Instant::now();
+            let end = start + run_for;
+            let slots = slots.max(1);
+            for (i, go) in self.gos.iter().enumerate() {
+                let slot = first_slot.wrapping_add(i as u64) % slots;
+                let offset = match self.schedule {
+                    Schedule::ClosedLoop => Duration::ZERO,
+                    _ => super::interval().mul_f64(slot as f64 / slots as f64),
+                };
+                let _ = go.send((start + offset, end));
+            }
+            let (mut count, mut errors) = (0, 0);
+            for _ in &self.gos {
+                match self
+                    .done
+                    .recv_deadline(end + IO_TIMEOUT + Duration::from_secs(5))
+                {
+                    Ok((n, failed)) => {
+                        count += n;
+                        errors += u64::from(failed);
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (count, errors)
+        }
+    }
+
+    /// Waits for the bench's `go [ID CLIENTS]` line on stdin. Returns this
+    /// client's ID and the number of clients (0 and 1 when absent), or
+    /// `None` when stdin closed first.
+    fn wait_for_go() -> Option<(u64, u64)> {
         let mut line = String::new();
-        let mut stdin = BufReader::new(std::io::stdin());
-        if stdin.read_line(&mut line).unwrap_or(0) == 0 {
-            return 0; // the bench went away before the run
+        if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
+            return None;
         }
         let mut words = line
             .split_whitespace()
             .skip(1)
             .map(|w| w.parse::<u64>().ok());
-        let (id, clients) = match (words.next().flatten(), words.next().flatten()) {
+        Some(match (words.next().flatten(), words.next().flatten()) {
             (Some(id), Some(n)) if n > 0 => (id, n),
             _ => (0, 1),
-        };
-        // Stagger first sends over one interval as the system's clients do,
-        // so the host does not send in bursts on each tick.
-        let start = Instant::now();
-        let end = start + run_for;
-        let slots = clients * ports.len() as u64;
-        for (j, go) in gos.iter().enumerate() {
-            let slot = (id * ports.len() as u64 + j as u64) % slots;
-            let offset = match schedule {
-                Schedule::ClosedLoop => Duration::ZERO,
-                _ => super::interval().mul_f64(slot as f64 / slots as f64),
-            };
-            let _ = go.send((start + offset, end));
-        }
-        let (mut count, mut errors) = (0, 0);
-        for _ in &ports {
-            match done_rx.recv_deadline(end + IO_TIMEOUT + Duration::from_secs(5)) {
-                Ok((n, failed)) => {
-                    count += n;
-                    errors += u64::from(failed);
-                }
-                Err(_) => errors += 1,
-            }
-        }
-        say(&format!("{count} {errors}"));
-        // Stay (threads and all) until the bench has taken its last sample
-        // and closes stdin: exited threads' context switches vanish from /proc.
+        })
+    }
+
+    /// Stays (threads and all) until the bench has taken its last sample and
+    /// closes stdin: exited threads' context switches vanish from /proc.
+    fn linger() {
         let (eof_tx, eof_rx) = bounded::<()>(1);
         let _ = thread::Builder::new().stack_size(STACK).spawn(move || {
             let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
             let _ = eof_tx.send(());
         });
         let _ = eof_rx.recv_timeout(LINGER);
-        0
     }
 
     /// One client link: connect, report ready, wait for the go, run, report
@@ -1225,93 +1487,171 @@ fn interval() -> Duration {
     Duration::from_millis(INTERVAL_MS)
 }
 
-/// Runs the ping-pong floor for `p`: 10 server processes, `p.clients`
-/// client processes, all re-executions of this bench binary.
-fn run_pingpong(p: &Point, duration: Duration, out: &Path) -> Result<Measure, String> {
-    use pingpong::Msg;
+/// The two layouts of the ping-pong floor (`--floors`).
+#[derive(Clone, Copy, PartialEq)]
+enum Floor {
+    /// The system's layout: 10 server processes and N client processes.
+    Processes,
+    /// Every listener and link thread in one process.
+    OneProcess,
+}
+
+impl Floor {
+    const ALL: [Floor; 2] = [Floor::Processes, Floor::OneProcess];
+
+    /// The CSV's `kind`.
+    fn kind(self) -> &'static str {
+        match self {
+            Floor::Processes => "pingpong",
+            Floor::OneProcess => "pingpong-1p",
+        }
+    }
+
+    /// As `--floors` spells it.
+    fn option_name(self) -> &'static str {
+        match self {
+            Floor::Processes => "processes",
+            Floor::OneProcess => "one-process",
+        }
+    }
+}
+
+/// Runs the ping-pong floor for `p` in `floor`'s layout, all re-executions
+/// of this bench binary: 10 server processes and `p.clients` client
+/// processes, or one process holding all of them as threads. Both are
+/// measured the same way: every process's `/proc` figures from just before
+/// the go to just after the last count.
+fn run_pingpong(
+    p: &Point,
+    floor: Floor,
+    duration: Duration,
+    out: &Path,
+) -> Result<Measure, String> {
+    if floor == Floor::OneProcess {
+        // One process holds both ends of every link: more than any process
+        // of the system's layout, so checked here rather than per point.
+        if let Some(why) = fd_shortfall(p.fds_needed_one_process()) {
+            return Err(format!("skipped: {why}"));
+        }
+    }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the bench binary: {e}"))?;
     let ports = free_ports(SERVERS)?;
     let ncpus = cpus();
     let cpu_of = |k: usize| (p.affinity == "by-server").then_some(k % ncpus);
-    let log_path = out.join(format!("{}.pingpong.log", p.file_stem()));
+    // The CPU of each server's links, as both layouts' link threads take it.
+    let cpu_list = if p.affinity == "by-server" {
+        (0..SERVERS)
+            .map(|k| (k % ncpus).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        "none".to_string()
+    };
+    let log_path = out.join(format!("{}.{}.log", p.file_stem(), floor.kind()));
     let log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let (tx, rx) = crossbeam_channel::unbounded::<Msg>();
+    let (tx, rx) = crossbeam_channel::unbounded::<pingpong::Msg>();
     let mut fleet = Fleet::default();
     let result = (|| {
-        let spawn = |fleet: &mut Fleet, args: Vec<String>| -> Result<(), String> {
-            let stderr = log.try_clone().map_err(|e| e.to_string())?;
-            let mut child = Command::new(&exe)
-                .args(&args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(stderr)
-                .spawn()
-                .map_err(|e| format!("cannot start {}: {e}", args[0]))?;
-            let index = fleet.children.len();
-            if let Some(stdout) = child.stdout.take() {
-                pingpong::forward(index, stdout, tx.clone());
+        let secs = format!("{:.3}", duration.as_secs_f64());
+        let port_args = || ports.iter().map(u16::to_string);
+        // The processes that run client links, each later told `go`.
+        let runners = match floor {
+            Floor::Processes => {
+                for (k, port) in ports.iter().enumerate() {
+                    let cpu = cpu_of(k).map_or("none".to_string(), |c| c.to_string());
+                    let args = vec!["__pingpong-server".into(), port.to_string(), cpu];
+                    fleet.spawn(&exe, args, format!("pingpong server {k}"), &log, &tx)?;
+                }
+                fleet.expect(&rx, 0..SERVERS, Duration::from_secs(20), "listening")?;
+                for c in 0..p.clients {
+                    let mut args = vec![
+                        "__pingpong-client".to_string(),
+                        secs.clone(),
+                        p.schedule.clone(),
+                        cpu_list.clone(),
+                    ];
+                    args.extend(port_args());
+                    fleet.spawn(&exe, args, format!("pingpong client {c}"), &log, &tx)?;
+                }
+                SERVERS..SERVERS + p.clients
             }
-            fleet.stdins.push(child.stdin.take());
-            fleet.children.push(child);
-            Ok(())
+            Floor::OneProcess => {
+                let mut args = vec![
+                    "__pingpong-one".to_string(),
+                    secs.clone(),
+                    p.schedule.clone(),
+                    cpu_list.clone(),
+                    p.clients.to_string(),
+                ];
+                args.extend(port_args());
+                fleet.spawn(&exe, args, "the pingpong-1p process".into(), &log, &tx)?;
+                0..1
+            }
         };
-        for (k, port) in ports.iter().enumerate() {
-            let cpu = cpu_of(k).map_or("none".to_string(), |c| c.to_string());
-            spawn(
-                &mut fleet,
-                vec!["__pingpong-server".into(), port.to_string(), cpu],
-            )?;
-        }
-        fleet.expect(&rx, 0..SERVERS, Duration::from_secs(20), "listening")?;
-        let cpu_list = if p.affinity == "by-server" {
-            (0..SERVERS)
-                .map(|k| (k % ncpus).to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        } else {
-            "none".to_string()
-        };
-        for _ in 0..p.clients {
-            let mut args = vec![
-                "__pingpong-client".to_string(),
-                format!("{:.3}", duration.as_secs_f64()),
-                p.schedule.clone(),
-                cpu_list.clone(),
-            ];
-            args.extend(ports.iter().map(u16::to_string));
-            spawn(&mut fleet, args)?;
-        }
-        let clients = SERVERS..SERVERS + p.clients;
         let connect = Duration::from_secs(30) + Duration::from_millis(50 * p.clients as u64);
-        fleet.expect(&rx, clients.clone(), connect, "ready")?;
+        fleet.expect(&rx, runners.clone(), connect, "ready")?;
         // The window: from just before the go to just after the last count,
         // while every thread is still alive (a thread's switch counts die with it).
         let before = proc_stat::sample_all(&fleet.pids());
-        for (i, stdin) in fleet.stdins[clients.clone()].iter_mut().enumerate() {
+        let n = runners.len();
+        for (i, stdin) in fleet.stdins[runners.clone()].iter_mut().enumerate() {
             if let Some(stdin) = stdin {
-                let _ = writeln!(stdin, "go {i} {}", p.clients).and_then(|_| stdin.flush());
+                // A client process staggers its links by its place among
+                // the clients; the single process staggers all of them itself.
+                let _ = writeln!(stdin, "go {i} {n}").and_then(|_| stdin.flush());
             }
         }
-        let lines = fleet.expect(&rx, clients, duration + Duration::from_secs(30), "")?;
+        let lines = fleet.expect(&rx, runners, duration + Duration::from_secs(30), "")?;
         let after = proc_stat::sample_all(&fleet.pids());
         let (mut ops, mut errors) = (0u64, 0u64);
         for line in &lines {
             let mut w = line.split_whitespace().map(|x| x.parse::<u64>().ok());
             match (w.next().flatten(), w.next().flatten()) {
                 (Some(n), Some(e)) => {
-                    ops += n;
-                    errors += e;
+                    ops = ops.saturating_add(n);
+                    errors = errors.saturating_add(e);
                 }
-                _ => return Err(format!("a client printed {line:?}, not a count")),
+                _ => return Err(format!("a ping-pong process printed {line:?}, not a count")),
             }
         }
         if errors > 0 {
             eprintln!(
-                "system bench: pingpong: {errors} link(s) failed; see {}",
+                "system bench: {}: {errors} link(s) failed; see {}",
+                floor.kind(),
                 log_path.display()
             );
         }
         let mut m = measure_pingpong(p, duration, ops, &before, &after);
+        // Largest server and client process; one process holding both ends
+        // is neither, so pingpong-1p leaves both empty.
+        if floor == Floor::Processes {
+            let rss = |s: &[Option<proc_stat::Sample>]| {
+                s.iter()
+                    .flatten()
+                    .map(|s| s.rss_bytes)
+                    .max()
+                    .map(|m| m as f64 / 1e6)
+            };
+            m.server_rss_mb = rss(&after[..SERVERS.min(after.len())]);
+            m.client_rss_mb = rss(&after[SERVERS.min(after.len())..]);
+        }
+        if let Some(cores) = m.cpu_us_per_op.map(|c| c * m.achieved_per_s / 1e6) {
+            let machine = cpus() as f64;
+            if cores > machine * 1.05 {
+                // Round trips/s is ops over one run's length; CPU/op is ops
+                // over whatever the window held, so only the rate can be off.
+                let why = match floor {
+                    Floor::Processes => {
+                        "each client process starts its links when it reads its go, so under \
+                         load their runs did not all overlap: trips/s is overstated, CPU/op is not"
+                    }
+                    Floor::OneProcess => "trips/s or CPU/op cannot be right",
+                };
+                m.notes.push(format!(
+                    "CPU/op x trips/s = {cores:.1} cores on a {machine:.0}-CPU machine: {why}"
+                ));
+            }
+        }
         if errors > 0 {
             m.notes.push(format!("{errors} link(s) failed"));
         }
@@ -1321,6 +1661,8 @@ fn run_pingpong(p: &Point, duration: Duration, out: &Path) -> Result<Measure, St
     result
 }
 
+/// Rate, and CPU and context switches per round trip summed over every
+/// process sampled; no RSS (the caller knows which process is which).
 fn measure_pingpong(
     p: &Point,
     duration: Duration,
@@ -1344,10 +1686,6 @@ fn measure_pingpong(
         })
         .collect();
     let per_op = |x: f64| (ops > 0).then(|| x / ops as f64);
-    let rss = |range: std::ops::Range<usize>| {
-        let v: Vec<u64> = after[range].iter().flatten().map(|s| s.rss_bytes).collect();
-        v.iter().max().map(|m| *m as f64 / 1e6)
-    };
     Measure {
         duration_s: secs,
         target_per_s: target,
@@ -1359,23 +1697,48 @@ fn measure_pingpong(
         ctx_per_op: deltas
             .as_ref()
             .and_then(|d| per_op(d.iter().map(|x| x.1).sum::<u64>() as f64)),
-        latency_p99_us: None,
-        lateness_p99_us: None,
-        server_rss_mb: rss(0..SERVERS),
-        client_rss_mb: rss(SERVERS..after.len()),
-        verify_ok: None,
-        notes: Vec::new(),
+        ..Measure::default()
     }
 }
 
-/// The ping-pong processes: servers first, then clients, with their stdins.
+/// A ping-pong run's child processes, in start order, with their stdins and
+/// the names errors call them by.
 #[derive(Default)]
 struct Fleet {
     children: Vec<Child>,
     stdins: Vec<Option<std::process::ChildStdin>>,
+    names: Vec<String>,
 }
 
 impl Fleet {
+    /// Starts the bench binary `exe` with `args` as child `name`: its stdout
+    /// lines reach `tx` tagged with its index, its stderr goes to `log`.
+    fn spawn(
+        &mut self,
+        exe: &Path,
+        args: Vec<String>,
+        name: String,
+        log: &File,
+        tx: &crossbeam_channel::Sender<pingpong::Msg>,
+    ) -> Result<(), String> {
+        let stderr = log.try_clone().map_err(|e| e.to_string())?;
+        let mut child = Command::new(exe)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        let index = self.children.len();
+        if let Some(stdout) = child.stdout.take() {
+            pingpong::forward(index, stdout, tx.clone());
+        }
+        self.stdins.push(child.stdin.take());
+        self.children.push(child);
+        self.names.push(name);
+        Ok(())
+    }
+
     fn pids(&self) -> Vec<u32> {
         self.children.iter().map(Child::id).collect()
     }
@@ -1392,13 +1755,7 @@ impl Fleet {
         let deadline = Instant::now() + within;
         let mut got: Vec<Option<String>> = vec![None; range.len()];
         let mut missing = range.len();
-        let name = |i: usize| {
-            if i < SERVERS {
-                format!("pingpong server {i}")
-            } else {
-                format!("pingpong client {}", i - SERVERS)
-            }
-        };
+        let name = |i: usize| self.names.get(i).map_or("a child", String::as_str);
         while missing > 0 {
             match rx.recv_deadline(deadline) {
                 Ok(pingpong::Msg::Line(i, line)) if range.contains(&i) => {
@@ -1434,6 +1791,7 @@ impl Fleet {
             let _ = wait_until(child, deadline);
         }
         self.children.clear();
+        self.names.clear();
     }
 }
 

@@ -3,12 +3,14 @@
 
 Renders four PNGs next to the CSV, each with one panel per schedule and the
 link count (clients x 10 servers) on a log x axis; solid lines are the real
-system, dashed lines the ping-pong floor, one colour per cpu_affinity:
+system, dashed lines the ping-pong floor in the system's process layout
+(kind pingpong), dash-dot lines the same ping-pong in one process (kind
+pingpong-1p), one colour per cpu_affinity:
 
   achieved.png     achieved / target, percent (closed loop: updates/s, as it
                    has no target); a run whose verify failed is marked FAILED
   cpu_per_op.png   CPU microseconds per update (system) and per round trip
-                   (pingpong), all servers and clients together
+                   (pingpong, pingpong-1p), all servers and clients together
   ctx_per_op.png   context switches per update / round trip
   latency_p99.png  the system's send-to-ack latency p99 (solid) and
                    due-to-send lateness p99 (dotted; not under closed loop),
@@ -36,7 +38,12 @@ COLUMNS = (
 ).split(",")
 SCHEDULES = ("fixed-rate", "fixed-delay", "closed-loop")
 COLOURS = {"off": "tab:blue", "by-server": "tab:orange"}
-STYLES = {"system": "-", "pingpong": "--"}
+STYLES = {"system": "-", "pingpong": "--", "pingpong-1p": "-."}
+# Kinds drawn where the floor is: the floor's two layouts beside the system.
+# A CSV from before pingpong-1p existed simply has no such rows.
+RATE_KINDS = ("system", "pingpong", "pingpong-1p")
+# Marker per kind, so the two floors stay apart where their lines overlap.
+MARKERS = {"system": "o", "pingpong": "o", "pingpong-1p": "s"}
 # Zero cannot sit on a log axis: clip latencies to 1 us.
 LOG_FLOOR_MS = 0.001
 
@@ -146,15 +153,15 @@ def link_axis(ax, rows, schedule):
     ax.grid(True, which="major", alpha=0.3)
 
 
-def draw(ax, rows, schedule, y, kinds=("system", "pingpong"), style=None, suffix=""):
+def draw(ax, rows, schedule, y, kinds=RATE_KINDS, style=None, suffix=""):
     drawn = False
     for kind in kinds:
         for affinity in COLOURS:
             pts = series(rows, schedule, kind, affinity, y)
             if not pts:
                 continue
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=4,
-                    linestyle=style or STYLES[kind], color=COLOURS[affinity],
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=MARKERS[kind],
+                    markersize=4, linestyle=style or STYLES[kind], color=COLOURS[affinity],
                     label=f"{kind} affinity={affinity}{suffix}")
             drawn = True
     return drawn
@@ -175,7 +182,9 @@ def plot(rows, out_dir, plt):
     written = []
 
     # Achieved: percent of target, or updates/s under closed loop.
-    fig, axes = figure(plt, schedules, "Achieved rate: system (solid) vs ping-pong floor (dashed)")
+    fig, axes = figure(plt, schedules,
+                       "Achieved rate: system (solid) vs ping-pong floor, "
+                       "processes (dashed) and one process (dash-dot)")
     for ax, sched in zip(axes, schedules):
         with_target = any(r["achieved_ratio"] is not None for r in rows if r["schedule"] == sched)
         if with_target:
@@ -204,9 +213,11 @@ def plot(rows, out_dir, plt):
 
     for name, column, ylabel, title in (
         ("cpu_per_op.png", "cpu_us_per_op", "CPU us per update / round trip",
-         "CPU per update, all processes: system (solid) vs ping-pong floor (dashed)"),
+         "CPU per update, all processes: system (solid) vs ping-pong floor, "
+         "processes (dashed) and one process (dash-dot)"),
         ("ctx_per_op.png", "ctx_per_op", "context switches per update / round trip",
-         "Context switches per update: system (solid) vs ping-pong floor (dashed)"),
+         "Context switches per update: system (solid) vs ping-pong floor, "
+         "processes (dashed) and one process (dash-dot)"),
     ):
         fig, axes = figure(plt, schedules, title)
         for ax, sched in zip(axes, schedules):
