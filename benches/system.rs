@@ -1022,7 +1022,7 @@ mod pingpong {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
     use std::thread;
-    use std::time::{Duration, Instant};
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
     use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
     use mass_connect::affinity::pin_current_thread;
@@ -1169,7 +1169,7 @@ mod pingpong {
     }
 
     /// `__pingpong-client SECONDS SCHEDULE CPU-LIST PORTS...`: connects one
-    /// thread per port, prints `ready`, waits for `go ID CLIENTS` on stdin,
+    /// thread per port, prints `ready`, waits for `go ID CLIENTS START` on stdin,
     /// runs for SECONDS, prints `COUNT ERRORS` (round trips completed, links
     /// that failed) and exits when its stdin closes.
     pub fn client(args: &[String]) -> i32 {
@@ -1185,15 +1185,15 @@ mod pingpong {
             }
         };
         say("ready");
-        let Some((id, clients)) = wait_for_go() else {
+        let Some(go) = wait_for_go() else {
             return 0; // the bench went away before the run
         };
         // This process's links take slots id*ports.. of all the clients' slots.
         let per = a.ports.len() as u64;
         let (count, errors) = links.run(
-            a.run_for,
-            (id % clients).saturating_mul(per),
-            clients.saturating_mul(per),
+            go.window(a.run_for),
+            (go.id % go.clients).saturating_mul(per),
+            go.clients.saturating_mul(per),
         );
         say(&format!("{count} {errors}"));
         linger();
@@ -1244,13 +1244,13 @@ mod pingpong {
             }
         };
         say("ready");
-        if wait_for_go().is_none() {
+        let Some(go) = wait_for_go() else {
             return 0;
-        }
+        };
         // Links are client-major, so link c*ports+j takes the slot client
         // process c's link j would take: the same stagger as the processes.
         let slots = (clients as u64).saturating_mul(a.ports.len() as u64);
-        let (count, errors) = links.run(a.run_for, 0, slots);
+        let (count, errors) = links.run(go.window(a.run_for), 0, slots);
         say(&format!("{count} {errors}"));
         linger();
         0
@@ -1301,13 +1301,11 @@ mod pingpong {
             })
         }
 
-        /// Runs every link for `run_for` from now. Link i's first send is
+        /// Runs every link from `start` to `end`. Link i's first send is
         /// staggered by slot `(first_slot + i) % slots` over one interval, as
         /// the system's clients do, so the host does not send in bursts on
         /// each tick. Returns round trips completed and links that failed.
-        fn run(self, run_for: Duration, first_slot: u64, slots: u64) -> (u64, u64) {
-            let start = Instant::now();
-            let end = start + run_for;
+        fn run(self, (start, end): (Instant, Instant), first_slot: u64, slots: u64) -> (u64, u64) {
             let slots = slots.max(1);
             for (i, go) in self.gos.iter().enumerate() {
                 let slot = first_slot.wrapping_add(i as u64) % slots;
@@ -1334,10 +1332,39 @@ mod pingpong {
         }
     }
 
-    /// Waits for the bench's `go [ID CLIENTS]` line on stdin. Returns this
-    /// client's ID and the number of clients (0 and 1 when absent), or
-    /// `None` when stdin closed first.
-    fn wait_for_go() -> Option<(u64, u64)> {
+    /// The bench's `go ID CLIENTS START` line: this process's place among
+    /// the client processes and when the run starts, in microseconds since
+    /// the Unix epoch.
+    struct Go {
+        id: u64,
+        clients: u64,
+        start_unix_us: Option<u64>,
+    }
+
+    impl Go {
+        /// The run's window in this process's clock. Every process runs the
+        /// same wall-clock window, so counts divided by its length are a
+        /// rate even when a loaded machine delivers the `go` lines seconds
+        /// apart (starting each process's window at its own `go` made the
+        /// windows overlap only in part, and overstated the rate). A process
+        /// that reads its `go` late starts late and still ends on time.
+        fn window(&self, run_for: Duration) -> (Instant, Instant) {
+            let now = Instant::now();
+            let start = self
+                .start_unix_us
+                .map(|us| UNIX_EPOCH + Duration::from_micros(us))
+                .and_then(|at| match at.duration_since(SystemTime::now()) {
+                    Ok(ahead) => Some(now + ahead),
+                    Err(behind) => now.checked_sub(behind.duration()),
+                })
+                .unwrap_or(now);
+            (start.max(now), start + run_for)
+        }
+    }
+
+    /// Waits for the bench's `go` line on stdin (a bare `go` means client 0
+    /// of 1, starting now), or `None` when stdin closed first.
+    fn wait_for_go() -> Option<Go> {
         let mut line = String::new();
         if std::io::stdin().read_line(&mut line).unwrap_or(0) == 0 {
             return None;
@@ -1346,9 +1373,14 @@ mod pingpong {
             .split_whitespace()
             .skip(1)
             .map(|w| w.parse::<u64>().ok());
-        Some(match (words.next().flatten(), words.next().flatten()) {
+        let (id, clients) = match (words.next().flatten(), words.next().flatten()) {
             (Some(id), Some(n)) if n > 0 => (id, n),
             _ => (0, 1),
+        };
+        Some(Go {
+            id,
+            clients,
+            start_unix_us: words.next().flatten(),
         })
     }
 
@@ -1516,6 +1548,9 @@ impl Floor {
     }
 }
 
+/// How far ahead of the `go` lines the ping-pong's common start is set.
+const GO_AHEAD: Duration = Duration::from_millis(300);
+
 /// Runs the ping-pong floor for `p` in `floor`'s layout, all re-executions
 /// of this bench binary: 10 server processes and `p.clients` client
 /// processes, or one process holding all of them as threads. Both are
@@ -1594,11 +1629,16 @@ fn run_pingpong(
         // while every thread is still alive (a thread's switch counts die with it).
         let before = proc_stat::sample_all(&fleet.pids());
         let n = runners.len();
+        // One wall-clock start for every process, far enough ahead for the
+        // `go` lines to arrive on an idle machine.
+        let start_unix_us = (SystemTime::now() + GO_AHEAD)
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
         for (i, stdin) in fleet.stdins[runners.clone()].iter_mut().enumerate() {
             if let Some(stdin) = stdin {
                 // A client process staggers its links by its place among
                 // the clients; the single process staggers all of them itself.
-                let _ = writeln!(stdin, "go {i} {n}").and_then(|_| stdin.flush());
+                let _ = writeln!(stdin, "go {i} {n} {start_unix_us}").and_then(|_| stdin.flush());
             }
         }
         let lines = fleet.expect(&rx, runners, duration + Duration::from_secs(30), "")?;
