@@ -13,6 +13,13 @@
 //!   the new process has never seen the key, and what the old one counted
 //!   died with it. Keys the new process does hold are checked exactly.
 //!
+//! A key is a connection's local `IP:PORT`, so two connections can share
+//! one: when a link breaks and reconnects, the OS may give the port another
+//! client process had used for the same server (seen under overload, with
+//! thousands of reconnects). The server counts both under one key, so a key
+//! is checked on the sum of what all its connections saw, as [`merge`]
+//! does across hosts.
+//!
 //! Keys on a server that no client of this host reported (other hosts'
 //! clients, an operator's `nc` session, a client that died) are counted as
 //! *unclaimed*, not as errors: one host cannot tell whose they are.
@@ -98,32 +105,40 @@ pub fn verify(
         servers_down: down.to_vec(),
         ..Verify::default()
     };
-    let server_names: Vec<String> = client_keys.iter().map(|k| k.server.to_string()).collect();
+    // Every connection that used a key, summed: (acked, unacked).
+    let mut shared: BTreeMap<(String, &str), (u64, u64)> = BTreeMap::new();
+    for k in client_keys {
+        let sum = shared
+            .entry((k.server.to_string(), k.key.as_str()))
+            .or_default();
+        sum.0 += k.acked;
+        sum.1 += k.unacked;
+    }
     let mut claimed: HashSet<(&str, &str)> = HashSet::new();
 
-    for (k, server) in client_keys.iter().zip(&server_names) {
+    for ((server, key), &(acked, unacked)) in &shared {
         let Some(store) = servers.get_mut(server.as_str()) else {
             v.unverifiable_keys += 1;
             continue;
         };
-        claimed.insert((server.as_str(), k.key.as_str()));
-        let held = store.get(k.key.as_str()).copied();
-        if held.is_none() && k.acked > 0 && restarted.contains(server) {
+        claimed.insert((server.as_str(), key));
+        let held = store.get(key).copied();
+        if held.is_none() && acked > 0 && restarted.contains(server) {
             // The fresh process never saw this key: the dead one counted it.
             // (A key with nothing acked checks as exact below: a link that
             // connected to the dying process's backlog and was reset.)
             v.lost_keys += 1;
-            v.lost_updates += k.acked;
+            v.lost_updates += acked;
             continue;
         }
         let server_count = held.unwrap_or(0);
         v.keys_checked += 1;
         v.server_total += server_count;
-        v.client_acked += k.acked;
-        if server_count == k.acked {
+        v.client_acked += acked;
+        if server_count == acked {
             continue;
         }
-        if server_count > k.acked && server_count - k.acked <= k.unacked {
+        if server_count > acked && server_count - acked <= unacked {
             v.in_flight_keys += 1;
             continue;
         }
@@ -131,9 +146,9 @@ pub fn verify(
         if v.mismatches.len() < 20 {
             v.mismatches.push(Mismatch {
                 server: server.clone(),
-                key: k.key.clone(),
+                key: key.to_string(),
                 server_count,
-                client_acked: k.acked,
+                client_acked: acked,
             });
         }
     }
@@ -390,6 +405,25 @@ mod tests {
             (v.server_total, v.client_acked, v.keys_checked),
             (12, 12, 2)
         );
+    }
+
+    #[test]
+    fn a_key_two_connections_used_is_checked_on_their_sum() {
+        // Client A's link used port 55608 for 475 acked updates; after it
+        // closed, client B's reconnect got the same port, sent one update
+        // and broke before the ack. The server counted 476 under one key.
+        let keys = [
+            key(S1, "127.0.0.1:55608", 475, 0),
+            key(S1, "127.0.0.1:55608", 0, 1),
+        ];
+        let v = verify(&keys, &[dump(S1, &[("127.0.0.1:55608", 476)])], &[], &[]);
+        assert!(v.ok, "{v:?}");
+        assert_eq!((v.keys_checked, v.in_flight_keys), (1, 1));
+        assert_eq!((v.server_total, v.client_acked), (476, 475));
+        // One acked update too many on the server is still a mismatch.
+        let v = verify(&keys, &[dump(S1, &[("127.0.0.1:55608", 477)])], &[], &[]);
+        assert!(!v.ok);
+        assert_eq!(v.mismatches[0].client_acked, 475);
     }
 
     #[test]
