@@ -2,10 +2,12 @@
 //!
 //! Each link thread owns its socket and does everything for its link:
 //! connect, wait for the next due time, send `update;<key>;<n>`, read the
-//! ack, count. Nothing is shared between links except the stop flag, so the
-//! links never contend with each other; the main thread only reads their
-//! counters (relaxed atomics, written by one thread each) when asked for a
-//! status, and joins them at the end to collect what each link acked.
+//! ack, count. Links share only the stop flag and the client's histograms
+//! ([`AtomicHistograms`]: one relaxed increment per measurement, no lock),
+//! so they never wait for each other; the main thread only reads their
+//! counters (relaxed atomics, written by one thread each) and takes the
+//! histograms when asked for a status, and joins the links at the end to
+//! collect what each acked.
 //!
 //! The key of a link is its local `IP:PORT`, as in the seed. A reconnect gets
 //! a new local port and so a new key; the link remembers every key it used
@@ -25,7 +27,7 @@ use crate::affinity;
 use crate::config::{Affinity, Config};
 use crate::error::{Context, Error, Result};
 use crate::framing::{Line, LineReader};
-use crate::metrics::{ClientHistograms, LinkCount, LinkRecorders, Snapshot, WireSnapshot};
+use crate::metrics::{AtomicHistograms, LinkCount, Snapshot, WireSnapshot};
 use crate::net;
 use crate::procstat::{self, Sample};
 use crate::protocol::{self, MAX_LINE, Reply};
@@ -58,8 +60,7 @@ impl LinkCounters {
 pub struct Client {
     id: u32,
     started: Instant,
-    interval: Duration,
-    histograms: ClientHistograms,
+    histograms: Arc<AtomicHistograms>,
     stop: Arc<AtomicBool>,
     links: Vec<LinkHandle>,
 }
@@ -144,6 +145,7 @@ struct LinkPlan {
     config: Arc<Config>,
     stop: Arc<AtomicBool>,
     counters: Arc<LinkCounters>,
+    histograms: Arc<AtomicHistograms>,
 }
 
 impl Client {
@@ -165,7 +167,7 @@ impl Client {
         let started = Instant::now();
         let interval = config.interval();
         let slots = (u64::from(clients.max(1)) * servers.len() as u64).max(1);
-        let histograms = ClientHistograms::default();
+        let histograms = Arc::new(AtomicHistograms::default());
         let mut links = Vec::with_capacity(servers.len());
         for (j, &server) in servers.iter().enumerate() {
             let slot = (u64::from(id) * servers.len() as u64 + j as u64) % slots;
@@ -177,12 +179,12 @@ impl Client {
                 config: config.clone(),
                 stop: stop.clone(),
                 counters: counters.clone(),
+                histograms: histograms.clone(),
             };
-            let recorders = histograms.recorders();
             let thread = thread::Builder::new()
                 .name(format!("link to {server}"))
                 .stack_size(config.thread_stack_bytes())
-                .spawn(move || run_link(plan, recorders))
+                .spawn(move || run_link(plan))
                 .map_err(|e| {
                     let hint = net::limit_hint(&e);
                     // Stop the links already started before reporting.
@@ -206,7 +208,6 @@ impl Client {
         Ok(Client {
             id,
             started,
-            interval,
             histograms,
             stop,
             links,
@@ -223,9 +224,8 @@ impl Client {
     }
 
     /// Totals, plus the histograms of everything recorded since the last
-    /// call. Waits briefly for links to hand their samples over; a link that
-    /// does not record in that time hands them over next time.
-    pub fn status_reply(&mut self) -> StatusReply {
+    /// call. Never waits for the links.
+    pub fn status_reply(&self) -> StatusReply {
         StatusReply {
             histograms: self.take_histograms().encode(),
             status: self.status(),
@@ -233,16 +233,13 @@ impl Client {
     }
 
     /// The histograms of everything recorded since the last call.
-    pub fn take_histograms(&mut self) -> Snapshot<LinkCount> {
-        // Three hand-overs, each waiting at most this long: links that miss
-        // it hand over next time, so a short wait loses nothing.
-        let wait = self.interval.min(Duration::from_millis(20));
-        self.histograms.take(wait)
+    pub fn take_histograms(&self) -> Snapshot<LinkCount> {
+        self.histograms.take()
     }
 
     /// Stops every link after its in-flight update is answered, and returns
     /// what each acked.
-    pub fn stop(mut self) -> ClientReport {
+    pub fn stop(self) -> ClientReport {
         self.stop.store(true, Ordering::Release);
         // Wake the links sleeping until their next due time.
         for link in &self.links {
@@ -258,12 +255,12 @@ impl Client {
             }
         }
         log::info!("client {}: stopped; {} keys reported", self.id, keys.len());
-        // The links have ended and their recorders with them: every sample
-        // is in the channel now, so a short wait collects all of it.
+        // Every link has been joined, so all it recorded is visible: this
+        // take leaves nothing behind.
         ClientReport {
             status: totals(self.id, self.started, counters.iter().map(|c| &**c)),
             keys,
-            histograms: self.histograms.take(Duration::from_millis(10)).encode(),
+            histograms: self.histograms.take().encode(),
             process: procstat::own(),
         }
     }
@@ -303,7 +300,7 @@ enum Ended {
 
 /// A link thread: connect, run updates until the link breaks, reconnect with
 /// backoff, until stopped. Returns every key used and what was acked on it.
-fn run_link(plan: LinkPlan, mut recorders: LinkRecorders) -> Vec<KeyCount> {
+fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
     let config = &plan.config;
     affinity::lower_current_thread_priority();
     if config.cpu_affinity == Affinity::ByServer {
@@ -370,7 +367,7 @@ fn run_link(plan: LinkPlan, mut recorders: LinkRecorders) -> Vec<KeyCount> {
         };
         pacer.restart(Instant::now());
         plan.counters.up.store(true, Ordering::Relaxed);
-        let ended = run_connection(&plan, &mut recorders, &stream, &mut keys[slot], &mut pacer);
+        let ended = run_connection(&plan, &stream, &mut keys[slot], &mut pacer);
         plan.counters.up.store(false, Ordering::Relaxed);
         let _ = stream.shutdown(std::net::Shutdown::Both);
         if let Ended::Stopped = ended {
@@ -408,7 +405,6 @@ fn connect(plan: &LinkPlan) -> Result<TcpStream> {
 /// Sends updates on one connection until it breaks or the client stops.
 fn run_connection(
     plan: &LinkPlan,
-    recorders: &mut LinkRecorders,
     stream: &TcpStream,
     key: &mut KeyCount,
     pacer: &mut Pacer,
@@ -442,7 +438,7 @@ fn run_connection(
             Ok(Some(Line::Complete(line))) => match protocol::parse_reply(line) {
                 Some(Reply::Ack(server_count)) => {
                     let acked_at = Instant::now();
-                    recorders.record(
+                    plan.histograms.record(
                         acked_at - sent_at,
                         lateness,
                         acked_at.saturating_duration_since(due),

@@ -39,7 +39,7 @@
 //! * [`report`]: the run report, as text and JSON.
 //! * [`logging`]: the per-process log file, free when switched off.
 //! * [`net`]: socket options, timeouts, OS-limit hints.
-//! * [`metrics`]: latency and lateness histograms, recorded per link without a lock.
+//! * [`metrics`]: latency and lateness histograms, one lock-free atomic set per client.
 //! * [`procstat`]: CPU, memory, threads and context switches of a process, from the OS.
 //! * `windows`: the Win32 calls (process figures, the job object), Windows only.
 //! * [`footprint`]: what keeps each process's memory small (one malloc arena).

@@ -61,7 +61,7 @@ fn run() -> Result<()> {
     };
 
     mass_connect::logging::init(&config, "client")?;
-    let mut client = Client::start(Arc::new(config), &servers, id, clients)?;
+    let client = Client::start(Arc::new(config), &servers, id, clients)?;
     if supervised {
         serve_supervisor(client);
         return Ok(());
@@ -111,7 +111,7 @@ fn run() -> Result<()> {
 /// Under startup the main thread is the control thread: it blocks on stdin
 /// and answers each request with one JSON line. End-of-file means startup is
 /// gone, so the client stops too.
-fn serve_supervisor(mut client: Client) {
+fn serve_supervisor(client: Client) {
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout().lock();
     for line in stdin.lock().lines() {
