@@ -3,7 +3,7 @@
 //! soak CSV. startup's main thread owns one [`Monitor`] and feeds it events.
 //!
 //! Every round period (a second; longer for fleets of hundreds of clients,
-//! see [`round_period`]) a *status round* starts: one `status` request to
+//! see `round_period`) a *status round* starts: one `status` request to
 //! every live client, spread over the first half of the period so that a
 //! thousand clients do not all answer in the same instant. The line is
 //! printed when the round's last answer arrives (or when the next round

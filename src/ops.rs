@@ -123,7 +123,7 @@ impl OpsConnection {
 /// Across hosts, a server can be unreachable (its host is down or cut off):
 /// each question then costs a whole `timeout`. Asked one after another,
 /// ten hosts' worth of such servers would take minutes; asked at once, one
-/// timeout per batch of [`AT_ONCE`]. Scoped threads, because each question
+/// timeout per batch of `AT_ONCE`. Scoped threads, because each question
 /// is one blocking connection and the answers are needed together.
 pub fn ask_each<T: Send>(
     addrs: &[SocketAddr],
