@@ -16,8 +16,8 @@
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ use crate::metrics::{AtomicHistograms, LinkCount, Snapshot, WireSnapshot};
 use crate::net;
 use crate::procstat::{self, Sample};
 use crate::protocol::{self, MAX_LINE, Reply};
-use crate::schedule::{Pacer, sleep_until};
+use crate::schedule::{Pacer, sleep_until, wait_for_start};
 
 /// A send more than this after its due time counts as late.
 pub const LATE: Duration = Duration::from_millis(1);
@@ -59,7 +59,11 @@ impl LinkCounters {
 /// A running client node.
 pub struct Client {
     id: u32,
+    /// When the schedule started: at `start` for a client that runs at
+    /// once, at `go` for a gated one.
     started: Instant,
+    /// Set once, at the go: every link's schedule counts from it.
+    start: Arc<OnceLock<Instant>>,
     histograms: Arc<AtomicHistograms>,
     stop: Arc<AtomicBool>,
     links: Vec<LinkHandle>,
@@ -141,7 +145,10 @@ const MAX_PORT_RETRIES: u32 = 8;
 /// What a link thread needs to know.
 struct LinkPlan {
     server: SocketAddr,
-    first_due: Instant,
+    /// This link's first update is due this long after the client's start.
+    offset: Duration,
+    /// The client's start, set at its go.
+    start: Arc<OnceLock<Instant>>,
     config: Arc<Config>,
     stop: Arc<AtomicBool>,
     counters: Arc<LinkCounters>,
@@ -155,6 +162,11 @@ impl Client {
     /// spread the links' first updates evenly across one interval, so the
     /// whole host does not send in bursts at each tick.
     ///
+    /// A `gated` client connects its links and then waits for [`Client::go`]
+    /// before sending anything, so that startup can start a thousand
+    /// clients and measure none of them while the rest are still being
+    /// spawned and connected. Otherwise the schedule starts now.
+    ///
     /// # Errors
     /// When a thread cannot be started (an OS limit; the message says which).
     pub fn start(
@@ -162,9 +174,14 @@ impl Client {
         servers: &[SocketAddr],
         id: u32,
         clients: u32,
+        gated: bool,
     ) -> Result<Client> {
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
+        let start = Arc::new(OnceLock::new());
+        if !gated {
+            let _ = start.set(started);
+        }
         let interval = config.interval();
         let slots = (u64::from(clients.max(1)) * servers.len() as u64).max(1);
         let histograms = Arc::new(AtomicHistograms::default());
@@ -175,7 +192,8 @@ impl Client {
             let counters = Arc::new(LinkCounters::default());
             let plan = LinkPlan {
                 server,
-                first_due: started + offset,
+                offset,
+                start: start.clone(),
                 config: config.clone(),
                 stop: stop.clone(),
                 counters: counters.clone(),
@@ -208,10 +226,38 @@ impl Client {
         Ok(Client {
             id,
             started,
+            start,
             histograms,
             stop,
             links,
         })
+    }
+
+    /// Waits until every link is connected, at most `within`, and returns
+    /// the totals (`links_up` says how many made it).
+    pub fn wait_connected(&self, within: Duration) -> ClientStatus {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline
+            && !self
+                .links
+                .iter()
+                .all(|l| l.counters.up.load(Ordering::Relaxed))
+        {
+            thread::sleep(Duration::from_millis(5));
+        }
+        self.status()
+    }
+
+    /// Starts a gated client's schedule now (nothing for one already
+    /// running). Links still connecting start when they connect.
+    pub fn go(&mut self) {
+        let now = Instant::now();
+        if self.start.set(now).is_ok() {
+            self.started = now;
+            for link in &self.links {
+                link.thread.thread().unpark();
+            }
+        }
     }
 
     /// Current totals over all links.
@@ -307,7 +353,8 @@ fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
         affinity::pin_current_thread(affinity::cpu_for_port(config, plan.server.port()));
     }
     let mut keys: Vec<KeyCount> = Vec::with_capacity(1);
-    let mut pacer = Pacer::new(config.schedule, config.interval(), plan.first_due);
+    // Made at the first connection, once the client's start is known.
+    let mut pacer: Option<Pacer> = None;
     let initial_backoff = Duration::from_millis(config.reconnect_initial_ms);
     let mut backoff = initial_backoff;
     let mut connected_before = false;
@@ -365,9 +412,25 @@ fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
                 keys.len() - 1
             }
         };
-        pacer.restart(Instant::now());
         plan.counters.up.store(true, Ordering::Relaxed);
-        let ended = run_connection(&plan, &stream, &mut keys[slot], &mut pacer);
+        let pacer = match &mut pacer {
+            Some(pacer) => pacer,
+            None => {
+                // Connected and counted as up, the first connection waits
+                // for the client's go (already given to an ungated client).
+                let Some(start) = wait_for_start(&plan.start, &plan.stop) else {
+                    plan.counters.up.store(false, Ordering::Relaxed);
+                    break;
+                };
+                pacer.insert(Pacer::new(
+                    config.schedule,
+                    config.interval(),
+                    start + plan.offset,
+                ))
+            }
+        };
+        pacer.restart(Instant::now());
+        let ended = run_connection(&plan, &stream, &mut keys[slot], pacer);
         plan.counters.up.store(false, Ordering::Relaxed);
         let _ = stream.shutdown(std::net::Shutdown::Both);
         if let Ended::Stopped = ended {

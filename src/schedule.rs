@@ -11,6 +11,7 @@
 //! Waiting uses `thread::park_timeout`, so a stop request can wake a sleeping
 //! link at once (by `Thread::unpark`) instead of after up to one interval.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -96,6 +97,21 @@ pub fn sleep_until(deadline: Instant, stop: &AtomicBool) -> bool {
     }
 }
 
+/// Waits until `start` is set (the client's go; the setter unparks every
+/// link) and returns it, or `None` as soon as `stop` is set. The timeout
+/// only bounds a missed unpark; the wake-up itself is the unpark.
+pub fn wait_for_start(start: &OnceLock<Instant>, stop: &AtomicBool) -> Option<Instant> {
+    loop {
+        if stop.load(Ordering::Acquire) {
+            return None;
+        }
+        if let Some(&at) = start.get() {
+            return Some(at);
+        }
+        thread::park_timeout(Duration::from_millis(100));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +156,30 @@ mod tests {
         let done = Instant::now() + Duration::from_millis(3);
         p.completed(done);
         assert_eq!(p.wait(&stop), Some(done + Duration::from_millis(5)));
+    }
+
+    #[test]
+    fn the_start_releases_every_waiting_link_with_one_instant() {
+        let start = Arc::new(OnceLock::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let links: Vec<_> = (0..3)
+            .map(|_| {
+                let (start, stop) = (start.clone(), stop.clone());
+                thread::spawn(move || wait_for_start(&start, &stop))
+            })
+            .collect();
+        let at = Instant::now();
+        start.set(at).unwrap();
+        for link in &links {
+            link.thread().unpark();
+        }
+        for link in links {
+            assert_eq!(link.join().unwrap(), Some(at));
+        }
+        // A stop releases a link that never got its start.
+        let never = OnceLock::new();
+        stop.store(true, Ordering::Release);
+        assert_eq!(wait_for_start(&never, &stop), None);
     }
 
     #[test]

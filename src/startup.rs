@@ -195,7 +195,9 @@ pub fn run(options: &Options) -> Result<RunReport> {
         launcher.filter(|_| config.server_restarts > 0),
         config.server_restarts,
     );
-    run.watch(&mut fleet, &events, &interrupts);
+    if run.start_together(&mut fleet, &events, &interrupts) {
+        run.watch(&mut fleet, &events, &interrupts);
+    }
 
     // Stop the clients and collect what each acked.
     if !options.quiet {

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::client::{ClientReport, StatusReply};
+use crate::client::{ClientReport, ClientStatus, StatusReply};
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
 
@@ -43,6 +43,14 @@ pub enum Event {
         index: usize,
         /// The address it printed.
         addr: String,
+    },
+    /// A client answered `ready`: its links are up (or it gave up waiting
+    /// for some; `status.links_up` says how many are).
+    ClientReady {
+        /// The client's index.
+        index: usize,
+        /// Its totals, nothing sent yet.
+        status: Box<ClientStatus>,
     },
     /// A client answered `status`.
     ClientStatus {
@@ -81,6 +89,10 @@ pub enum Kind {
 /// A request to a client's proxy.
 #[derive(Debug, Clone, Copy)]
 pub enum ToClient {
+    /// Ask the client to answer once its links are connected.
+    Ready,
+    /// Start the client's schedule (no answer).
+    Go,
     /// Ask for a status line, not before the given instant (`None`: now).
     Status(Option<Instant>),
     /// Ask the client to stop and report.
@@ -242,11 +254,16 @@ fn client_proxy(
             }
         }
         let word: &[u8] = match request {
+            ToClient::Ready => b"ready\n",
+            ToClient::Go => b"go\n",
             ToClient::Status(_) => b"status\n",
             ToClient::Stop => b"stop\n",
         };
         if stdin.write_all(word).and_then(|_| stdin.flush()).is_err() {
             break "its input closed".to_string();
+        }
+        if let ToClient::Go = request {
+            continue; // the one request without an answer
         }
         line.clear();
         match reader.read_line(&mut line) {
@@ -254,6 +271,11 @@ fn client_proxy(
             Ok(_) => {}
         }
         let event = match request {
+            ToClient::Ready => serde_json::from_str(&line).map(|status| Event::ClientReady {
+                index,
+                status: Box::new(status),
+            }),
+            ToClient::Go => continue, // not reached: no answer was read
             ToClient::Status(_) => serde_json::from_str(&line).map(|reply| Event::ClientStatus {
                 index,
                 reply: Box::new(reply),

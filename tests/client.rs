@@ -123,3 +123,63 @@ fn logging_writes_a_file_per_process_only_when_switched_on() {
     assert_eq!(Peer::connect(server.addr).call("update;k:1;1"), "ack;1");
     assert!(!quiet_logs.exists());
 }
+
+/// Under startup a client connects, says so, and sends nothing until `go`:
+/// a large fleet is measured only once all of it is up.
+#[test]
+fn a_supervised_client_connects_first_and_sends_only_after_go() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    let dir = TempDir::new("client-gated");
+    let config = dir.write("config.json", &config_json(&[1], 0, ""));
+    let server = TestServer::start(&config, 0);
+    let child = Command::new(bin("client"))
+        .args(["--config", config.to_str().unwrap()])
+        .args(["--server", &server.addr.to_string(), "--supervised"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let mut input = child.0.stdin.take().unwrap();
+    let mut output = BufReader::new(child.0.stdout.take().unwrap());
+    // Sends one request; reads its one-line answer unless it has none.
+    let mut ask = |word: &str, answered: bool| -> Value {
+        writeln!(input, "{word}").unwrap();
+        input.flush().unwrap();
+        if !answered {
+            return Value::Null;
+        }
+        let mut line = String::new();
+        output.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{word}: {e}: {line:?}"))
+    };
+
+    let ready = ask("ready", true);
+    assert_eq!(ready["links_up"], 1, "{ready}");
+    // Connected, but nothing is sent: watched over 20 intervals (10 ms by
+    // default), in which an ungated client would send about 20 updates.
+    assert_eq!(ready["sent"], 0, "{ready}");
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(10));
+        assert_eq!(ask("status", true)["status"]["sent"], 0);
+    }
+    assert_eq!(server_dump(server.addr).len(), 0);
+
+    ask("go", false);
+    // The default interval is 10 ms: within a few status rounds updates
+    // are acked (bounded: 500 rounds).
+    let acked = (0..500)
+        .map(|_| ask("status", true)["status"]["acked"].as_u64().unwrap())
+        .find(|&n| n > 0);
+    assert!(acked.is_some(), "nothing acked after go");
+    let final_report = ask("stop", true);
+    let keys = final_report["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let dump = server_dump(server.addr);
+    assert_eq!(
+        dump[keys[0]["key"].as_str().unwrap()],
+        keys[0]["acked"].as_u64().unwrap()
+    );
+}

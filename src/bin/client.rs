@@ -24,7 +24,8 @@ OPTIONS:
     --json              print the final report as JSON instead of text
     --id N              this client's index on the host [default: 0]
     --clients N         clients on the host, to spread first updates [default: 1]
-    --supervised        run under startup: answer `status`/`stop` on stdin
+    --supervised        run under startup: connect, then answer `ready`,
+                        `go`, `status` and `stop` on stdin
     -h, --help          this text
 
 Standalone, the client prints a status line each second on stderr and its
@@ -61,7 +62,8 @@ fn run() -> Result<()> {
     };
 
     mass_connect::logging::init(&config, "client")?;
-    let client = Client::start(Arc::new(config), &servers, id, clients)?;
+    // Under startup, connect and wait for its `go`: see `serve_supervisor`.
+    let client = Client::start(Arc::new(config), &servers, id, clients, supervised)?;
     if supervised {
         serve_supervisor(client);
         return Ok(());
@@ -111,23 +113,35 @@ fn run() -> Result<()> {
 /// Under startup the main thread is the control thread: it blocks on stdin
 /// and answers each request with one JSON line. End-of-file means startup is
 /// gone, so the client stops too.
-fn serve_supervisor(client: Client) {
+///
+/// The links connect and then wait: `ready` is answered (with the totals,
+/// `links_up` among them) once every link is up or `READY_WITHIN` passed,
+/// and `go` (no answer) starts every link's schedule. startup sends `go` to
+/// all clients once all are ready, so nothing is measured while the host
+/// is still busy spawning and connecting the rest of the fleet.
+fn serve_supervisor(mut client: Client) {
+    /// Longest wait for this client's links before answering `ready`; a
+    /// link still connecting then starts when it connects.
+    const READY_WITHIN: Duration = Duration::from_secs(30);
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout().lock();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
-        match line.trim() {
-            "status" => {
-                let json = serde_json::to_string(&client.status_reply()).unwrap_or_default();
-                if writeln!(stdout, "{json}")
-                    .and_then(|_| stdout.flush())
-                    .is_err()
-                {
-                    break;
-                }
+        let json = match line.trim() {
+            "status" => serde_json::to_string(&client.status_reply()),
+            "ready" => serde_json::to_string(&client.wait_connected(READY_WITHIN)),
+            "go" => {
+                client.go();
+                continue;
             }
             "stop" => break,
-            _ => {}
+            _ => continue,
+        };
+        if writeln!(stdout, "{}", json.unwrap_or_default())
+            .and_then(|_| stdout.flush())
+            .is_err()
+        {
+            break;
         }
     }
     let report = client.stop();
