@@ -254,9 +254,15 @@ impl Client {
         let now = Instant::now();
         if self.start.set(now).is_ok() {
             self.started = now;
-            for link in &self.links {
-                link.thread.thread().unpark();
-            }
+            self.wake_links();
+        }
+    }
+
+    /// Wakes every link parked on the go or asleep until its next due time,
+    /// so it sees a go or a stop at once.
+    fn wake_links(&self) {
+        for link in &self.links {
+            link.thread.thread().unpark();
         }
     }
 
@@ -287,10 +293,7 @@ impl Client {
     /// what each acked.
     pub fn stop(self) -> ClientReport {
         self.stop.store(true, Ordering::Release);
-        // Wake the links sleeping until their next due time.
-        for link in &self.links {
-            link.thread.thread().unpark();
-        }
+        self.wake_links();
         let mut keys = Vec::new();
         let mut counters = Vec::with_capacity(self.links.len());
         for link in self.links {
