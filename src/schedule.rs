@@ -10,13 +10,128 @@
 //!
 //! Waiting uses `thread::park_timeout`, so a stop request can wake a sleeping
 //! link at once (by `Thread::unpark`) instead of after up to one interval.
+//!
+//! Under startup a client's schedule runs in a [`Window`] that startup picks
+//! for the whole fleet: a start a moment in the future, so that telling a
+//! thousand clients and waking ten thousand threads is over before anything
+//! is measured, and an end, at which each link stops after its own last
+//! update instead of being woken by a stop: a thousand clients stopping one
+//! after another would otherwise load the CPU while the rest still measure.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Schedule;
+
+/// When a client's links send: from `start`, and before `end` if there is
+/// one (no update is due at or after it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// When the schedule starts; each link's first update is due at an
+    /// offset from it.
+    pub start: Instant,
+    /// The end of the run, if known in advance.
+    pub end: Option<Instant>,
+}
+
+impl Window {
+    /// A window that starts now and has no set end.
+    pub fn now() -> Window {
+        Window {
+            start: Instant::now(),
+            end: None,
+        }
+    }
+
+    /// How long the window has run at `now`: no less than zero, and no more
+    /// than its length once it has ended.
+    pub fn elapsed(&self, now: Instant) -> Duration {
+        let until = self.end.map_or(now, |end| now.min(end));
+        until.saturating_duration_since(self.start)
+    }
+
+    /// True once `now` is at or past the end.
+    pub fn is_over(&self, now: Instant) -> bool {
+        self.end.is_some_and(|end| now >= end)
+    }
+
+    /// The line startup sends a client to start it: `go START [END]`, both
+    /// in microseconds since the Unix epoch, because an `Instant` means
+    /// nothing in another process. Only the start goes through the wall
+    /// clock; the end is the start plus the window's exact length, so every
+    /// client sees the same number of ticks in it.
+    pub fn go_line(&self) -> String {
+        let start = unix_micros(self.start);
+        match self.end {
+            Some(end) => {
+                let length = end.saturating_duration_since(self.start).as_micros();
+                let end = u128::from(start).saturating_add(length);
+                format!("go {start} {end}\n")
+            }
+            None => format!("go {start}\n"),
+        }
+    }
+
+    /// Reads a `go` line: `go` alone starts now, `go START [END]` at the
+    /// given wall-clock microseconds.
+    ///
+    /// # Errors
+    /// Names the word that is not a number of microseconds, an end before
+    /// the start, or a word too many.
+    pub fn parse_go(line: &str) -> std::result::Result<Window, String> {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("go") {
+            return Err(format!("{line:?} is not a go line"));
+        }
+        let mut micros = || -> std::result::Result<Option<u64>, String> {
+            words
+                .next()
+                .map(|w| {
+                    w.parse::<u64>()
+                        .map_err(|_| format!("{w:?} in {line:?} is not microseconds since 1970"))
+                })
+                .transpose()
+        };
+        let (start_us, end_us) = (micros()?, micros()?);
+        if let Some(extra) = words.next() {
+            return Err(format!("unexpected {extra:?} in {line:?} (go START [END])"));
+        }
+        let start = start_us.map_or_else(Instant::now, from_unix_micros);
+        let end = match (start_us, end_us) {
+            (Some(s), Some(e)) if e < s => {
+                return Err(format!("the end comes before the start in {line:?}"));
+            }
+            (Some(s), Some(e)) => Some(start + Duration::from_micros(e - s)),
+            _ => None,
+        };
+        Ok(Window { start, end })
+    }
+}
+
+/// `at` as microseconds since the Unix epoch on the wall clock.
+pub fn unix_micros(at: Instant) -> u64 {
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let wall_at = if at >= now {
+        wall + (at - now)
+    } else {
+        wall - (now - at)
+    };
+    let since_epoch = wall_at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The `Instant` of a wall-clock time given as microseconds since the Unix
+/// epoch (now, for a time too far back to be one).
+pub fn from_unix_micros(micros: u64) -> Instant {
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let wall_at = UNIX_EPOCH + Duration::from_micros(micros);
+    match wall_at.duration_since(wall) {
+        Ok(ahead) => now + ahead,
+        Err(behind) => now.checked_sub(behind.duration()).unwrap_or(now),
+    }
+}
 
 /// Decides due times for one link.
 #[derive(Debug)]
@@ -24,26 +139,44 @@ pub struct Pacer {
     kind: Schedule,
     interval: Duration,
     next_due: Instant,
+    end: Option<Instant>,
 }
 
 impl Pacer {
-    /// A pacer whose first update is due at `first_due`.
-    pub fn new(kind: Schedule, interval: Duration, first_due: Instant) -> Pacer {
+    /// A pacer whose first update is due at `first_due`, and none at or
+    /// after `end`.
+    pub fn new(
+        kind: Schedule,
+        interval: Duration,
+        first_due: Instant,
+        end: Option<Instant>,
+    ) -> Pacer {
         Pacer {
             kind,
             interval,
             next_due: first_due,
+            end,
         }
     }
 
     /// Waits until the next update is due and returns its due time, or
-    /// `None` as soon as `stop` is set.
+    /// `None` as soon as `stop` is set, or at once if the next update would
+    /// be due at or after the end (so a link stops right after its last
+    /// update, not at the end itself when every other link does too).
     pub fn wait(&mut self, stop: &AtomicBool) -> Option<Instant> {
         let due = match self.kind {
             Schedule::ClosedLoop => Instant::now(),
             Schedule::FixedRate | Schedule::FixedDelay => self.next_due,
         };
+        if self.end.is_some_and(|end| due >= end) {
+            return None;
+        }
         if !sleep_until(due, stop) {
+            return None;
+        }
+        // A link running behind sends nothing after the end either: the run
+        // counts what was sent inside its window, over the window's length.
+        if self.end.is_some_and(|end| Instant::now() >= end) {
             return None;
         }
         if self.kind == Schedule::FixedRate {
@@ -97,22 +230,27 @@ pub fn sleep_until(deadline: Instant, stop: &AtomicBool) -> bool {
     }
 }
 
-/// Waits until `start` is set (the client's go; the setter unparks every
+/// Waits until `window` is set (the client's go; the setter unparks every
 /// link) and returns it, or `None` as soon as `stop` is set (the stopper
 /// unparks too). An unpark that comes before the park is kept by the thread,
 /// so none is missed; the timeout is only a backstop, and a long one: ten
 /// thousand links waking ten times a second while a fleet connects cost
 /// whole CPUs.
-pub fn wait_for_start(start: &OnceLock<Instant>, stop: &AtomicBool) -> Option<Instant> {
+pub fn wait_for_start(window: &OnceLock<Window>, stop: &AtomicBool) -> Option<Window> {
     loop {
         if stop.load(Ordering::Acquire) {
             return None;
         }
-        if let Some(&at) = start.get() {
-            return Some(at);
+        if let Some(&window) = window.get() {
+            return Some(window);
         }
         thread::park_timeout(Duration::from_secs(5));
     }
+}
+
+/// Parks until `stop` is set (the stopper unparks).
+pub fn wait_for_stop(stop: &AtomicBool) {
+    while sleep_until(Instant::now() + Duration::from_secs(5), stop) {}
 }
 
 #[cfg(test)]
@@ -123,7 +261,7 @@ mod tests {
     #[test]
     fn fixed_rate_keeps_the_grid_when_late() {
         let start = Instant::now() - Duration::from_millis(35);
-        let mut p = Pacer::new(Schedule::FixedRate, Duration::from_millis(10), start);
+        let mut p = Pacer::new(Schedule::FixedRate, Duration::from_millis(10), start, None);
         let stop = AtomicBool::new(false);
         // Four ticks are already due; each comes back at once, on the grid.
         for k in 0..4 {
@@ -138,7 +276,7 @@ mod tests {
     #[test]
     fn fixed_rate_skips_the_ticks_missed_while_disconnected() {
         let start = Instant::now() - Duration::from_millis(35);
-        let mut p = Pacer::new(Schedule::FixedRate, Duration::from_millis(10), start);
+        let mut p = Pacer::new(Schedule::FixedRate, Duration::from_millis(10), start, None);
         let stop = AtomicBool::new(false);
         assert_eq!(p.wait(&stop), Some(start));
         // Reconnected at start + 35 ms: the next tick is start + 40 ms, on
@@ -153,7 +291,7 @@ mod tests {
     #[test]
     fn fixed_delay_counts_from_completion() {
         let t0 = Instant::now();
-        let mut p = Pacer::new(Schedule::FixedDelay, Duration::from_millis(5), t0);
+        let mut p = Pacer::new(Schedule::FixedDelay, Duration::from_millis(5), t0, None);
         let stop = AtomicBool::new(false);
         assert_eq!(p.wait(&stop), Some(t0));
         let done = Instant::now() + Duration::from_millis(3);
@@ -171,7 +309,7 @@ mod tests {
                 thread::spawn(move || wait_for_start(&start, &stop))
             })
             .collect();
-        let at = Instant::now();
+        let at = Window::now();
         start.set(at).unwrap();
         for link in &links {
             link.thread().unpark();
@@ -183,6 +321,94 @@ mod tests {
         let never = OnceLock::new();
         stop.store(true, Ordering::Release);
         assert_eq!(wait_for_start(&never, &stop), None);
+    }
+
+    #[test]
+    fn a_link_ends_after_its_last_update_before_the_end() {
+        let start = Instant::now();
+        let end = start + Duration::from_millis(30);
+        let mut p = Pacer::new(
+            Schedule::FixedRate,
+            Duration::from_millis(10),
+            start,
+            Some(end),
+        );
+        let stop = AtomicBool::new(false);
+        for k in 0..3 {
+            assert_eq!(p.wait(&stop), Some(start + Duration::from_millis(10 * k)));
+        }
+        // The fourth would be due exactly at the end: none is, and the link
+        // is told so at once, not when the end comes.
+        assert_eq!(p.wait(&stop), None);
+        // A link that fell behind does not catch up after the end: two
+        // ticks were due before it, but it is over now.
+        let start = Instant::now() - Duration::from_millis(35);
+        let mut p = Pacer::new(
+            Schedule::FixedRate,
+            Duration::from_millis(10),
+            start,
+            Some(start + Duration::from_millis(20)),
+        );
+        assert_eq!(p.wait(&stop), None);
+        // A window far in the future ends before its first tick: no wait.
+        let later = Instant::now() + Duration::from_secs(600);
+        let mut p = Pacer::new(
+            Schedule::FixedRate,
+            Duration::from_secs(1),
+            later,
+            Some(later),
+        );
+        assert_eq!(p.wait(&stop), None);
+    }
+
+    #[test]
+    fn a_window_counts_its_time_up_to_its_end() {
+        let start = Instant::now();
+        let w = Window {
+            start,
+            end: Some(start + Duration::from_secs(10)),
+        };
+        assert_eq!(w.elapsed(start - Duration::from_secs(1)), Duration::ZERO);
+        assert_eq!(
+            w.elapsed(start + Duration::from_secs(4)),
+            Duration::from_secs(4)
+        );
+        assert_eq!(
+            w.elapsed(start + Duration::from_secs(99)),
+            Duration::from_secs(10)
+        );
+        assert!(!w.is_over(start + Duration::from_secs(9)));
+        assert!(w.is_over(start + Duration::from_secs(10)));
+        assert!(!Window::now().is_over(start + Duration::from_secs(99)));
+    }
+
+    #[test]
+    fn a_go_line_carries_the_window_to_another_process() {
+        let start = Instant::now() + Duration::from_millis(600);
+        let w = Window {
+            start,
+            end: Some(start + Duration::from_secs(30)),
+        };
+        let line = w.go_line();
+        assert!(line.starts_with("go ") && line.ends_with('\n'), "{line:?}");
+        let back = Window::parse_go(&line).unwrap();
+        // Two clock readings on each side: equal to within a millisecond.
+        let close =
+            |a: Instant, b: Instant| a.max(b).duration_since(a.min(b)) < Duration::from_millis(1);
+        assert!(close(back.start, w.start), "{back:?} vs {w:?}");
+        // The length is exact, whatever the clocks did in between.
+        assert_eq!(back.end.unwrap() - back.start, Duration::from_secs(30));
+        // No end, and a bare `go`.
+        let open = Window::parse_go(&Window { start, end: None }.go_line()).unwrap();
+        assert_eq!(open.end, None);
+        assert_eq!(Window::parse_go("go").unwrap().end, None);
+        // Errors name the word.
+        let err = Window::parse_go("go soon").unwrap_err();
+        assert!(err.contains("\"soon\""), "{err}");
+        let err = Window::parse_go("go 1 2 3").unwrap_err();
+        assert!(err.contains("\"3\""), "{err}");
+        let err = Window::parse_go("go 5 4").unwrap_err();
+        assert!(err.contains("before the start"), "{err}");
     }
 
     #[test]

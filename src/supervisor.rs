@@ -30,6 +30,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use crate::client::{ClientReport, ClientStatus, StatusReply};
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
+use crate::schedule::Window;
 
 /// The line a server prints on stdout once it accepts connections.
 pub const READY_PREFIX: &str = "mass_connect server listening on ";
@@ -91,8 +92,8 @@ pub enum Kind {
 pub enum ToClient {
     /// Ask the client to answer once its links are connected.
     Ready,
-    /// Start the client's schedule (no answer).
-    Go,
+    /// Give the client its schedule's window (no answer).
+    Go(Window),
     /// Ask for a status line, not before the given instant (`None`: now).
     Status(Option<Instant>),
     /// Ask the client to stop and report.
@@ -253,16 +254,20 @@ fn client_proxy(
                 Err(RecvTimeoutError::Disconnected) => request = ToClient::Stop,
             }
         }
+        let go_line;
         let word: &[u8] = match request {
             ToClient::Ready => b"ready\n",
-            ToClient::Go => b"go\n",
+            ToClient::Go(window) => {
+                go_line = window.go_line();
+                go_line.as_bytes()
+            }
             ToClient::Status(_) => b"status\n",
             ToClient::Stop => b"stop\n",
         };
         if stdin.write_all(word).and_then(|_| stdin.flush()).is_err() {
             break "its input closed".to_string();
         }
-        if let ToClient::Go = request {
+        if let ToClient::Go(_) = request {
             continue; // the one request without an answer
         }
         line.clear();
@@ -275,7 +280,7 @@ fn client_proxy(
                 index,
                 status: Box::new(status),
             }),
-            ToClient::Go => continue, // not reached: no answer was read
+            ToClient::Go(_) => continue, // not reached: no answer was read
             ToClient::Status(_) => serde_json::from_str(&line).map(|reply| Event::ClientStatus {
                 index,
                 reply: Box::new(reply),

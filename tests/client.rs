@@ -124,57 +124,77 @@ fn logging_writes_a_file_per_process_only_when_switched_on() {
     assert!(!quiet_logs.exists());
 }
 
+/// A client run as startup runs it: `--supervised`, talked to on its
+/// stdin and stdout.
+struct Supervised {
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+    _child: KillOnDrop,
+}
+
+impl Supervised {
+    fn start(config: &std::path::Path, server: std::net::SocketAddr) -> Supervised {
+        use std::process::{Command, Stdio};
+        let child = Command::new(bin("client"))
+            .args(["--config", config.to_str().unwrap()])
+            .args(["--server", &server.to_string(), "--supervised"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut child = KillOnDrop(child);
+        Supervised {
+            input: child.0.stdin.take().unwrap(),
+            output: std::io::BufReader::new(child.0.stdout.take().unwrap()),
+            _child: child,
+        }
+    }
+
+    /// Sends a request that has no answer (`go`).
+    fn tell(&mut self, line: &str) {
+        use std::io::Write;
+        writeln!(self.input, "{}", line.trim_end()).unwrap();
+        self.input.flush().unwrap();
+    }
+
+    /// Sends a request and reads its one-line JSON answer.
+    fn ask(&mut self, word: &str) -> Value {
+        use std::io::BufRead;
+        self.tell(word);
+        let mut line = String::new();
+        self.output.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{word}: {e}: {line:?}"))
+    }
+}
+
 /// Under startup a client connects, says so, and sends nothing until `go`:
 /// a large fleet is measured only once all of it is up.
 #[test]
 fn a_supervised_client_connects_first_and_sends_only_after_go() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
-
     let dir = TempDir::new("client-gated");
     let config = dir.write("config.json", &config_json(&[1], 0, ""));
     let server = TestServer::start(&config, 0);
-    let child = Command::new(bin("client"))
-        .args(["--config", config.to_str().unwrap()])
-        .args(["--server", &server.addr.to_string(), "--supervised"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
-    let mut input = child.0.stdin.take().unwrap();
-    let mut output = BufReader::new(child.0.stdout.take().unwrap());
-    // Sends one request; reads its one-line answer unless it has none.
-    let mut ask = |word: &str, answered: bool| -> Value {
-        writeln!(input, "{word}").unwrap();
-        input.flush().unwrap();
-        if !answered {
-            return Value::Null;
-        }
-        let mut line = String::new();
-        output.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{word}: {e}: {line:?}"))
-    };
+    let mut client = Supervised::start(&config, server.addr);
 
-    let ready = ask("ready", true);
+    let ready = client.ask("ready");
     assert_eq!(ready["links_up"], 1, "{ready}");
     // Connected, but nothing is sent: watched over 20 intervals (10 ms by
     // default), in which an ungated client would send about 20 updates.
     assert_eq!(ready["sent"], 0, "{ready}");
     for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(10));
-        assert_eq!(ask("status", true)["status"]["sent"], 0);
+        assert_eq!(client.ask("status")["status"]["sent"], 0);
     }
     assert_eq!(server_dump(server.addr).len(), 0);
 
-    ask("go", false);
+    client.tell("go");
     // The default interval is 10 ms: within a few status rounds updates
     // are acked (bounded: 500 rounds).
     let acked = (0..500)
-        .map(|_| ask("status", true)["status"]["acked"].as_u64().unwrap())
+        .map(|_| client.ask("status")["status"]["acked"].as_u64().unwrap())
         .find(|&n| n > 0);
     assert!(acked.is_some(), "nothing acked after go");
-    let final_report = ask("stop", true);
+    let final_report = client.ask("stop");
     let keys = final_report["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     let dump = server_dump(server.addr);
@@ -182,4 +202,54 @@ fn a_supervised_client_connects_first_and_sends_only_after_go() {
         dump[keys[0]["key"].as_str().unwrap()],
         keys[0]["acked"].as_u64().unwrap()
     );
+}
+
+/// startup's `go START END`: the link sends exactly the ticks inside the
+/// window, then stays connected and quiet until the stop, and the client's
+/// elapsed time is the window's length, not the time until the stop.
+#[test]
+fn a_window_with_an_end_sends_its_ticks_and_then_waits_connected() {
+    use mass_connect::schedule::Window;
+    use std::time::Instant;
+
+    let dir = TempDir::new("client-window");
+    let config = dir.write("config.json", &config_json(&[1], 0, ""));
+    let server = TestServer::start(&config, 0);
+    let mut client = Supervised::start(&config, server.addr);
+    assert_eq!(client.ask("ready")["links_up"], 1);
+
+    // 30 ticks of 10 ms; the start is a second ahead, far more than a pipe
+    // write takes, so no tick falls before the client has its go.
+    let start = Instant::now() + Duration::from_secs(1);
+    let end = start + Duration::from_millis(300);
+    client.tell(
+        &Window {
+            start,
+            end: Some(end),
+        }
+        .go_line(),
+    );
+
+    // Bounded wait for the window to pass (the end is 1.3 s away).
+    let mut status = client.ask("status");
+    for _ in 0..1000 {
+        if Instant::now() > end && status["status"]["acked"] == status["status"]["sent"] {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        status = client.ask("status");
+    }
+    assert_eq!(status["status"]["sent"], 30, "{status}");
+    assert_eq!(status["status"]["acked"], 30, "{status}");
+    // Ten more intervals: nothing more is sent, and the link is still up.
+    std::thread::sleep(Duration::from_millis(100));
+    let status = client.ask("status");
+    assert_eq!(status["status"]["sent"], 30, "{status}");
+    assert_eq!(status["status"]["links_up"], 1, "{status}");
+
+    let report = client.ask("stop");
+    let elapsed = report["status"]["elapsed_s"].as_f64().unwrap();
+    assert!((elapsed - 0.3).abs() < 1e-6, "elapsed {elapsed}, not 0.3");
+    let key = report["keys"][0]["key"].as_str().unwrap();
+    assert_eq!(server_dump(server.addr)[key], 30);
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use mass_connect::cli::{self, Args};
 use mass_connect::client::{Client, ClientReport};
 use mass_connect::metrics::{Percentiles, Snapshot};
+use mass_connect::schedule::Window;
 use mass_connect::{Error, Result};
 
 const USAGE: &str = "\
@@ -25,7 +26,7 @@ OPTIONS:
     --id N              this client's index on the host [default: 0]
     --clients N         clients on the host, to spread first updates [default: 1]
     --supervised        run under startup: connect, then answer `ready`,
-                        `go`, `status` and `stop` on stdin
+                        `go START [END]`, `status` and `stop` on stdin
     -h, --help          this text
 
 Standalone, the client prints a status line each second on stderr and its
@@ -116,9 +117,10 @@ fn run() -> Result<()> {
 ///
 /// The links connect and then wait: `ready` is answered (with the totals,
 /// `links_up` among them) once every link is up or `READY_WITHIN` passed,
-/// and `go` (no answer) starts every link's schedule. startup sends `go` to
-/// all clients once all are ready, so nothing is measured while the host
-/// is still busy spawning and connecting the rest of the fleet.
+/// and `go START [END]` (no answer) gives every link its schedule's window.
+/// startup sends it to all clients once all are ready, so nothing is
+/// measured while the host is still busy spawning and connecting the rest
+/// of the fleet (see [`Window`]).
 fn serve_supervisor(mut client: Client) {
     /// Longest wait for this client's links before answering `ready`; a
     /// link still connecting then starts when it connects.
@@ -130,8 +132,12 @@ fn serve_supervisor(mut client: Client) {
         let json = match line.trim() {
             "status" => serde_json::to_string(&client.status_reply()),
             "ready" => serde_json::to_string(&client.wait_connected(READY_WITHIN)),
-            "go" => {
-                client.go();
+            go if go == "go" || go.starts_with("go ") => {
+                let window = Window::parse_go(go).unwrap_or_else(|e| {
+                    eprintln!("client: cannot read startup's go line: {e}; starting now");
+                    Window::now()
+                });
+                client.go(window);
                 continue;
             }
             "stop" => break,
