@@ -17,7 +17,8 @@
 //! * **pingpong**: the floor of the model, with the same layout. This binary
 //!   re-executes itself as 10 `__pingpong-server PORT CPU|none` processes (an
 //!   accept loop, one 64 KiB-stack thread per connection, TCP_NODELAY, read
-//!   32 bytes, write them back) and N `__pingpong-client SECONDS SCHEDULE
+//!   32 bytes, write them back; link threads on both ends at the system's
+//!   link-thread priority, nice +19) and N `__pingpong-client SECONDS SCHEDULE
 //!   CPU-LIST PORTS...` processes (one thread per server link: write 32
 //!   bytes, read the 32-byte reply, on the same fixed-rate, fixed-delay or
 //!   closed-loop schedule with the same 10 ms interval and the same stagger).
@@ -1025,7 +1026,7 @@ mod pingpong {
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
     use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-    use mass_connect::affinity::pin_current_thread;
+    use mass_connect::affinity::{lower_current_thread_priority, pin_current_thread};
 
     /// Bytes of one message, each way.
     pub const MSG: usize = 32;
@@ -1104,6 +1105,8 @@ mod pingpong {
     }
 
     fn serve(mut stream: TcpStream, cpu: Option<usize>) {
+        // The same settings as the system's link threads, on both ends.
+        lower_current_thread_priority();
         if let Some(cpu) = cpu {
             // Linux threads inherit the acceptor's mask; Windows threads do not.
             pin_current_thread(cpu);
@@ -1405,6 +1408,7 @@ mod pingpong {
         go: &Receiver<(Instant, Instant)>,
         done: &Sender<(u64, bool)>,
     ) {
+        lower_current_thread_priority();
         if let Some(cpu) = cpu {
             pin_current_thread(cpu);
         }
