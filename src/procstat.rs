@@ -3,9 +3,9 @@
 //!
 //! Linux reads `/proc/<pid>/stat` and `/proc/<pid>/status`; Windows asks the
 //! Win32 process APIs (see `windows.rs`). Elsewhere nothing is reported.
-//! startup samples every child once a second and keeps, per process, the
-//! first and last sample and the peaks; [`Usage`] turns them into the
-//! report's figures.
+//! startup samples every child once a round (a second up to 200 clients),
+//! a few at a time, and keeps, per process, the first and last sample and
+//! the peaks; [`Usage`] turns them into the report's figures.
 
 use std::time::Instant;
 
@@ -225,17 +225,9 @@ impl Usage {
         self.last.map(|(_, s)| s.rss_bytes).unwrap_or(0)
     }
 
-    /// CPU percent over the most recent interval between samples.
-    pub fn cpu_percent_recent(&self, previous: Option<Sample>, dt: f64) -> f64 {
-        match (previous, self.last) {
-            (Some(p), Some((_, s))) if dt > 0.0 => (s.cpu_s - p.cpu_s).max(0.0) / dt * 100.0,
-            _ => 0.0,
-        }
-    }
-
-    /// The latest sample, if any.
-    pub fn last_sample(&self) -> Option<Sample> {
-        self.last.map(|(_, s)| s)
+    /// The latest sample and when it was taken, if any.
+    pub fn last_timed(&self) -> Option<(Instant, Sample)> {
+        self.last
     }
 
     /// Takes the latest sample's memory as the baseline for
