@@ -386,9 +386,10 @@ impl<'a> Monitor<'a> {
         events: &Receiver<Event>,
         interrupts: &Receiver<()>,
     ) {
-        // Restarts and resource samples run each second; status rounds every
-        // `period` (see `round_period`), their requests spread over its
-        // first half, the second half left for the answers.
+        // Restarts run each second; status rounds every `period` (see
+        // `round_period`), their requests spread over its first half, the
+        // second half left for the answers; resource samples read every
+        // child once a period, a few at each `SAMPLE_STEP`.
         let ticker = crossbeam_channel::tick(Duration::from_secs(1));
         let period = round_period(fleet.clients.len());
         // Every child is read once a round, spread over its steps.

@@ -336,7 +336,7 @@ impl KindUsage {
     /// Replaces the per-update figures with the processes' own whole-life
     /// accounting ([`own`]), when every process of the kind gave one.
     ///
-    /// startup's samples are taken once a second while the load runs, and a
+    /// startup's samples are taken once a round while the load runs, and a
     /// saturated machine delays the status answers that say how many
     /// updates those samples cover; the processes' own figures, read after
     /// their links ended, cover exactly the updates acked.

@@ -6,9 +6,12 @@
 //! 2. start them and wait for each one's `listening on` line, then for the
 //!    other hosts' servers (hosts.rs);
 //! 3. start `client_num_per_host` clients, one process each, as the seed did;
-//! 4. once a second, ask every client for its status and print one line;
-//! 5. at the duration's end or on Ctrl-C, stop the clients (each finishes its
-//!    in-flight update and reports what was acked on each key);
+//! 4. give every client the same window (`go START END`), then once a
+//!    round (a second up to 200 clients) ask each for its status and print
+//!    one line;
+//! 5. at the window's end (each link stops after its last update) or on
+//!    Ctrl-C, stop the clients (each finishes its in-flight update and
+//!    reports what was acked on each key);
 //! 6. dump every server (this host's once the other hosts' clients have left
 //!    them: hosts.rs), verify key by key, stop the servers, report.
 //!

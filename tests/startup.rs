@@ -53,7 +53,15 @@ fn small_run_verifies_exactly_and_reports() {
         (rate * duration - acked as f64).abs() < 1.0,
         "{rate} x {duration} != {acked}"
     );
-    assert!(duration > 2.0 && duration < 5.0, "{duration}");
+    // Every client ran the same window, and a run that reached its end
+    // reports exactly its length: no start or stop skew.
+    assert!(
+        (duration - 3.0).abs() < 1e-6,
+        "duration_s {duration}, not 3"
+    );
+    // And no link sent after the end: 3 s at 10 ms is 300 ticks per link.
+    let sent = r["sent"].as_u64().unwrap();
+    assert!(sent <= 6 * 300, "{sent} sent by 6 links in 3 s at 10 ms");
     assert_eq!(r["children_died"].as_array().unwrap().len(), 0);
     assert_eq!(r["server_stats"].as_array().unwrap().len(), 2);
     // Latency, lateness and corrected latency: ordered percentiles, and a
