@@ -301,7 +301,7 @@ impl<'a> Monitor<'a> {
 
     /// Asks every client to connect all its links, waits until all have
     /// answered (each gives up on a link after 30 s) or died, then gives
-    /// every client one window: a start [`go_ahead`] from now, and the end
+    /// every client one window: a start `go_ahead` from now, and the end
     /// of `--duration` after it, at which each link stops after its last
     /// update. The run's clock starts at that start. Returns false if
     /// Ctrl-C came first; the clients then never start.
