@@ -140,6 +140,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use mass_connect::schedule::unix_micros;
 use serde_json::{Value, json};
 
 /// Server processes of every point (the original's soak: 100 clients x 10 servers).
@@ -1023,10 +1024,11 @@ mod pingpong {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
     use std::thread;
-    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    use std::time::{Duration, Instant};
 
     use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
     use mass_connect::affinity::{lower_current_thread_priority, pin_current_thread};
+    use mass_connect::schedule::from_unix_micros;
 
     /// Bytes of one message, each way.
     pub const MSG: usize = 32;
@@ -1353,14 +1355,7 @@ mod pingpong {
         /// that reads its `go` late starts late and still ends on time.
         fn window(&self, run_for: Duration) -> (Instant, Instant) {
             let now = Instant::now();
-            let start = self
-                .start_unix_us
-                .map(|us| UNIX_EPOCH + Duration::from_micros(us))
-                .and_then(|at| match at.duration_since(SystemTime::now()) {
-                    Ok(ahead) => Some(now + ahead),
-                    Err(behind) => now.checked_sub(behind.duration()),
-                })
-                .unwrap_or(now);
+            let start = self.start_unix_us.map_or(now, from_unix_micros);
             (start.max(now), start + run_for)
         }
     }
@@ -1635,9 +1630,7 @@ fn run_pingpong(
         let n = runners.len();
         // One wall-clock start for every process, far enough ahead for the
         // `go` lines to arrive on an idle machine.
-        let start_unix_us = (SystemTime::now() + GO_AHEAD)
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
+        let start_unix_us = unix_micros(Instant::now() + GO_AHEAD);
         for (i, stdin) in fleet.stdins[runners.clone()].iter_mut().enumerate() {
             if let Some(stdin) = stdin {
                 // A client process staggers its links by its place among
