@@ -89,7 +89,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use hdrhistogram::Histogram;
 use mass_connect::metrics::Percentiles;
-use mass_connect::store::{Counter, Store};
+use mass_connect::server::store::{Counter, Store};
 
 /// Link threads run with the project's default stack (`thread_stack_kb`);
 /// 1000 threads at the 8 MiB default would reserve 8 GB of address space.

@@ -140,7 +140,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mass_connect::schedule::unix_micros;
+use mass_connect::client::schedule::unix_micros;
 use serde_json::{Value, json};
 
 /// Server processes of every point (the original's soak: 100 clients x 10 servers).
@@ -1027,8 +1027,8 @@ mod pingpong {
     use std::time::{Duration, Instant};
 
     use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-    use mass_connect::affinity::{lower_current_thread_priority, pin_current_thread};
-    use mass_connect::schedule::from_unix_micros;
+    use mass_connect::client::schedule::from_unix_micros;
+    use mass_connect::sys::affinity::{lower_current_thread_priority, pin_current_thread};
 
     /// Bytes of one message, each way.
     pub const MSG: usize = 32;
@@ -1853,7 +1853,7 @@ mod proc_stat {
     /// system are measured the same way.
     #[cfg(target_os = "linux")]
     pub fn sample(pid: u32) -> Option<Sample> {
-        let s = mass_connect::procstat::sample(pid, true)?;
+        let s = mass_connect::sys::procstat::sample(pid, true)?;
         Some(Sample {
             cpu_s: s.cpu_s,
             ctx_switches: s.voluntary_ctx? + s.involuntary_ctx?,

@@ -209,7 +209,7 @@ fn a_supervised_client_connects_first_and_sends_only_after_go() {
 /// elapsed time is the window's length, not the time until the stop.
 #[test]
 fn a_window_with_an_end_sends_its_ticks_and_then_waits_connected() {
-    use mass_connect::schedule::Window;
+    use mass_connect::client::schedule::Window;
     use std::time::Instant;
 
     let dir = TempDir::new("client-window");
@@ -227,7 +227,8 @@ fn a_window_with_an_end_sends_its_ticks_and_then_waits_connected() {
             start,
             end: Some(end),
         }
-        .go_line(),
+        .to_go()
+        .line(),
     );
 
     // Bounded wait for the window to pass (the end is 1.3 s away).

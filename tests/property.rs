@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use mass_connect::protocol::{MAX_KEY, MAX_LINE};
+use mass_connect::wire::protocol::{MAX_KEY, MAX_LINE};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

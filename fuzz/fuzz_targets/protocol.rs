@@ -19,8 +19,8 @@
 use std::io::{self, Read};
 
 use libfuzzer_sys::fuzz_target;
-use mass_connect::framing::{Line, LineReader};
-use mass_connect::protocol::{
+use mass_connect::wire::framing::{Line, LineReader};
+use mass_connect::wire::protocol::{
     self, MAX_KEY, MAX_LINE, ParseError, Reply, Request, parse_reply, parse_request,
 };
 

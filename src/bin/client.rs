@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mass_connect::cli::{self, Args};
-use mass_connect::client::{Client, ClientReport};
+use mass_connect::client::Client;
+use mass_connect::client::schedule::Window;
+use mass_connect::messages::ClientReport;
 use mass_connect::metrics::{Percentiles, Snapshot};
-use mass_connect::schedule::Window;
+use mass_connect::wire::control::{Control, ControlError};
 use mass_connect::{Error, Result};
 
 const USAGE: &str = "\
@@ -33,7 +35,7 @@ Standalone, the client prints a status line each second on stderr and its
 report on stdout when it stops.";
 
 fn main() {
-    mass_connect::footprint::share_one_malloc_arena();
+    mass_connect::sys::footprint::share_one_malloc_arena();
     let result = run();
     cli::exit_on_error("client", result);
 }
@@ -129,19 +131,20 @@ fn serve_supervisor(mut client: Client) {
     let mut stdout = std::io::stdout().lock();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
-        let json = match line.trim() {
-            "status" => serde_json::to_string(&client.status_reply()),
-            "ready" => serde_json::to_string(&client.wait_connected(READY_WITHIN)),
-            go if go == "go" || go.starts_with("go ") => {
-                let window = Window::parse_go(go).unwrap_or_else(|e| {
-                    eprintln!("client: cannot read startup's go line: {e}; starting now");
-                    Window::now()
-                });
-                client.go(window);
+        let json = match Control::parse(&line) {
+            Ok(Control::Status) => serde_json::to_string(&client.status_reply()),
+            Ok(Control::Ready) => serde_json::to_string(&client.wait_connected(READY_WITHIN)),
+            Ok(Control::Go { start_us, end_us }) => {
+                client.go(Window::from_go(start_us, end_us));
+                continue; // the one request without an answer
+            }
+            Ok(Control::Stop) => break,
+            Err(ControlError::BadGo(why)) => {
+                eprintln!("client: cannot read startup's go line: {why}; starting now");
+                client.go(Window::now());
                 continue;
             }
-            "stop" => break,
-            _ => continue,
+            Err(ControlError::Unknown(_)) => continue,
         };
         if writeln!(stdout, "{}", json.unwrap_or_default())
             .and_then(|_| stdout.flush())

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use mass_connect::cli::{self, Args};
-use mass_connect::omclient::{self, COMMANDS, Target};
+use mass_connect::ops::omclient::{self, COMMANDS, Target};
 use mass_connect::{Config, Error, Result};
 
 const USAGE: &str = "\

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use mass_connect::cli::{self, Args};
 use mass_connect::server::Server;
-use mass_connect::supervisor::READY_PREFIX;
+use mass_connect::wire::control::{self, Control};
 use mass_connect::{Config, Error, Result};
 
 const USAGE: &str = "\
@@ -29,7 +29,7 @@ The server prints `mass_connect server listening on IP:PORT` once it accepts
 connections, and stops on Ctrl-C or an operations `stop` (see omclient).";
 
 fn main() {
-    mass_connect::footprint::share_one_malloc_arena();
+    mass_connect::sys::footprint::share_one_malloc_arena();
     let result = run();
     cli::exit_on_error("server", result);
 }
@@ -55,7 +55,7 @@ fn run() -> Result<()> {
             .spawn(move || {
                 for line in std::io::stdin().lock().lines() {
                     match line {
-                        Ok(l) if l.trim() == "stop" => break,
+                        Ok(l) if Control::parse(&l) == Ok(Control::Stop) => break,
                         Ok(_) => continue,
                         Err(_) => break,
                     }
@@ -69,7 +69,7 @@ fn run() -> Result<()> {
     }
 
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{READY_PREFIX}{}", server.local_addr());
+    let _ = writeln!(out, "{}", control::listening_line(server.local_addr()));
     let _ = out.flush();
     drop(out);
 
@@ -88,7 +88,8 @@ fn listen_address(config: &Config, ip: Option<String>, port: Option<String>) -> 
         Some(text) => text
             .parse()
             .map_err(|_| Error::msg(format!("{text:?} is not an IP address (see server --help)")))?,
-        None => mass_connect::startup::host_servers(config, None)?
+        None => config
+            .host_servers(None)?
             .first()
             .map(|a| a.ip())
             .ok_or_else(|| {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mass_connect::cli::{self, Args};
-use mass_connect::startup::{self, Options};
+use mass_connect::launcher::startup::{self, Options};
 use mass_connect::{Error, Result};
 
 const USAGE: &str = "\

@@ -31,15 +31,12 @@
 //! done on Linux (sched_setaffinity) and Windows (SetThreadAffinityMask);
 //! elsewhere it is a no-op.
 
-use crate::config::Config;
-
 /// The CPU for links to the server on `port`.
-pub fn cpu_for_port(config: &Config, port: u16) -> usize {
+pub fn cpu_for_port(ports: &[u16], port: u16) -> usize {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let slot = config
-        .server_port_list
+    let slot = ports
         .iter()
         .position(|p| *p == port)
         .unwrap_or(usize::from(port));
@@ -59,7 +56,6 @@ pub fn lower_current_thread_priority() -> bool {
 }
 
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 mod imp {
     /// The nice value of link threads: the lowest, see the module docs.
     const LINK_NICE: libc::c_int = 19;
@@ -91,11 +87,11 @@ mod imp {
 #[cfg(windows)]
 mod imp {
     pub fn pin(cpu: usize) -> bool {
-        crate::windows::pin_current_thread(cpu)
+        crate::sys::windows::pin_current_thread(cpu)
     }
 
     pub fn lower_priority() -> bool {
-        crate::windows::lower_current_thread_priority()
+        crate::sys::windows::lower_current_thread_priority()
     }
 }
 
@@ -117,10 +113,10 @@ mod tests {
     #[test]
     fn ports_spread_over_cpus_and_pinning_works() {
         let cpus = std::thread::available_parallelism().unwrap().get();
-        let config = Config::default();
-        assert_eq!(cpu_for_port(&config, config.server_port_list[0]), 0);
-        assert_eq!(cpu_for_port(&config, config.server_port_list[1]), 1 % cpus);
-        assert!(cpu_for_port(&config, 1234) < cpus);
+        let ports = [38677, 38678, 38679];
+        assert_eq!(cpu_for_port(&ports, ports[0]), 0);
+        assert_eq!(cpu_for_port(&ports, ports[1]), 1 % cpus);
+        assert!(cpu_for_port(&ports, 1234) < cpus);
         if cfg!(any(target_os = "linux", windows)) {
             let pinned = std::thread::spawn(|| pin_current_thread(0)).join().unwrap();
             assert!(pinned);

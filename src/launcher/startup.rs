@@ -19,7 +19,7 @@
 //! the run goes on with the rest (a dead server's links keep trying to
 //! reconnect, which is what the seed's users would see in production).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,12 +28,11 @@ use crossbeam_channel::{Receiver, select};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::hosts;
-use crate::monitor::Monitor;
-use crate::net;
-use crate::report::RunReport;
-use crate::supervisor::{self, Event, Fleet, Kind};
-use crate::verify;
+use crate::launcher::children::{self, Event, Fleet, Kind};
+use crate::launcher::hosts;
+use crate::launcher::monitor::{self, Monitor};
+use crate::launcher::report::RunReport;
+use crate::launcher::verify;
 
 /// What the user asked startup to do.
 pub struct Options {
@@ -60,51 +59,6 @@ pub struct Options {
     pub drain_timeout: Duration,
 }
 
-/// The servers this host runs: every port of the one `server_ip_list`
-/// entry that is an address of this host.
-///
-/// # Errors
-/// `--host` is not in the list, or two entries are both on this host.
-pub fn host_servers(config: &Config, host: Option<IpAddr>) -> Result<Vec<SocketAddr>> {
-    let ip = match host {
-        Some(ip) if config.server_ip_list.contains(&ip) => Some(ip),
-        Some(ip) => {
-            if !net::is_local_ip(ip) {
-                return Err(Error::msg(format!(
-                    "--host {ip} is not an address of this host"
-                )));
-            }
-            None // a clients-only host
-        }
-        None => {
-            let local: Vec<IpAddr> = config
-                .server_ip_list
-                .iter()
-                .copied()
-                .filter(|ip| net::is_local_ip(*ip))
-                .collect();
-            if local.len() > 1 {
-                let list: Vec<String> = local.iter().map(|ip| ip.to_string()).collect();
-                return Err(Error::msg(format!(
-                    "server_ip_list has {} addresses of this host ({}); pass --host IP to say which one this host serves",
-                    local.len(),
-                    list.join(", ")
-                )));
-            }
-            local.first().copied()
-        }
-    };
-    Ok(ip
-        .map(|ip| {
-            config
-                .server_port_list
-                .iter()
-                .map(|&port| SocketAddr::new(ip, port))
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
 /// Runs the system and returns its report.
 ///
 /// # Errors
@@ -112,13 +66,13 @@ pub fn host_servers(config: &Config, host: Option<IpAddr>) -> Result<Vec<SocketA
 /// refuses a process. Once clients run, failures go into the report instead.
 pub fn run(options: &Options) -> Result<RunReport> {
     let config = &options.config;
-    let local_servers = host_servers(config, options.host)?;
+    let local_servers = config.host_servers(options.host)?;
     let all_servers = config.all_servers();
     let clients = config.client_num_per_host as usize;
     let server_program = if local_servers.is_empty() {
         None
     } else {
-        Some(supervisor::find_program(
+        Some(children::find_program(
             &config.server_app_name,
             "server_app_name",
         )?)
@@ -126,7 +80,7 @@ pub fn run(options: &Options) -> Result<RunReport> {
     let client_program = if clients == 0 {
         None
     } else {
-        Some(supervisor::find_program(
+        Some(children::find_program(
             &config.client_app_name,
             "client_app_name",
         )?)
@@ -142,11 +96,13 @@ pub fn run(options: &Options) -> Result<RunReport> {
 
     // Servers first, and wait until each accepts: clients that start early
     // would only count connection errors.
-    let launcher = server_program.map(|program| ServerLauncher {
-        program,
-        config_arg: config_arg.clone(),
-        addrs: local_servers.clone(),
-        events: events_tx.clone(),
+    let launcher = server_program.map(|program| {
+        children::ServerLauncher::new(
+            program,
+            config_arg.clone(),
+            local_servers.clone(),
+            events_tx.clone(),
+        )
     });
     if let Some(launcher) = &launcher {
         for index in 0..local_servers.len() {
@@ -180,7 +136,7 @@ pub fn run(options: &Options) -> Result<RunReport> {
                 clients.to_string(),
                 "--supervised".into(),
             ];
-            fleet.add_client(supervisor::spawn_client(
+            fleet.add_client(children::spawn_client(
                 program,
                 &args,
                 index,
@@ -193,7 +149,15 @@ pub fn run(options: &Options) -> Result<RunReport> {
     let links = (clients * all_servers.len()) as u64;
     let target = links as f64 * config.per_link_rate();
     log::info!("{clients} clients started");
-    let mut run = Monitor::new(options, &fleet, target, links, started)?;
+    let settings = monitor::Settings {
+        config: options.config.clone(),
+        duration: options.duration,
+        quiet: options.quiet,
+        samples: options.samples.clone(),
+        sample_every: options.sample_every,
+        rss_baseline: options.rss_baseline,
+    };
+    let mut run = Monitor::new(&settings, &fleet, target, links, started)?;
     run.restart_dead_servers(
         launcher.filter(|_| config.server_restarts > 0),
         config.server_restarts,
@@ -260,57 +224,6 @@ pub fn run(options: &Options) -> Result<RunReport> {
     report.server_dumps = end.final_dumps;
     report.drain_s = end.drain_s;
     Ok(report)
-}
-
-/// Starts this host's servers: at the beginning, and again when one dies
-/// (the `server_restarts` config key).
-pub struct ServerLauncher {
-    program: PathBuf,
-    config_arg: String,
-    /// The addresses, by server index.
-    addrs: Vec<SocketAddr>,
-    events: crossbeam_channel::Sender<Event>,
-}
-
-impl ServerLauncher {
-    /// How many servers it starts.
-    pub fn len(&self) -> usize {
-        self.addrs.len()
-    }
-
-    /// The address of server `index`.
-    pub fn addr(&self, index: usize) -> SocketAddr {
-        self.addrs[index]
-    }
-
-    /// True if this host runs no server.
-    pub fn is_empty(&self) -> bool {
-        self.addrs.is_empty()
-    }
-
-    /// Starts server `index`; it announces itself with `Event::ServerReady`.
-    ///
-    /// # Errors
-    /// The OS refused to start the process.
-    pub fn spawn(&self, index: usize) -> Result<supervisor::ChildProcess> {
-        let addr = self.addr(index);
-        let args = vec![
-            "--config".into(),
-            self.config_arg.clone(),
-            "--ip".into(),
-            addr.ip().to_string(),
-            "--port".into(),
-            addr.port().to_string(),
-            "--supervised".into(),
-        ];
-        supervisor::spawn_server(
-            &self.program,
-            &args,
-            index,
-            format!("server {addr}"),
-            self.events.clone(),
-        )
-    }
 }
 
 /// A channel that receives one message per Ctrl-C (or SIGTERM on Unix).

@@ -35,10 +35,8 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::KeyCount;
 use crate::error::{Error, Result};
-use crate::hosts::FinalDump;
-use crate::server::ServerDump;
+use crate::messages::{FinalDump, KeyCount, ServerDump};
 
 /// The verdict, as it appears in the report's `verify` object.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

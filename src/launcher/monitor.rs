@@ -16,20 +16,22 @@
 //! counted in the next round; nothing is lost.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, select};
 
-use crate::client::{ClientReport, ClientStatus};
+use crate::client::schedule::Window;
+use crate::config::Config;
 use crate::error::Result;
+use crate::launcher::children::{Event, Fleet, Kind, ServerLauncher, ToClient};
+use crate::launcher::report::{DeadChild, LinkSpread, Processes, RunReport, ServerRestart};
+use crate::launcher::samples::{Row, SampleWriter};
+use crate::launcher::status::{StatusLine, Tick};
+use crate::messages::{ClientReport, ClientStatus, ProcessSample};
 use crate::metrics::{Percentiles, Snapshot};
-use crate::procstat::{self, KindUsage, Sample, Usage};
-use crate::report::{DeadChild, LinkSpread, Processes, RunReport, ServerRestart};
-use crate::samples::{Row, SampleWriter};
-use crate::schedule::Window;
-use crate::startup::{Options, ServerLauncher};
-use crate::status::{StatusLine, Tick};
-use crate::supervisor::{Event, Fleet, Kind, ToClient};
+use crate::sys::procstat::{self, KindUsage, Usage};
 
 /// Per-child resource tracking.
 struct Tracked {
@@ -37,7 +39,7 @@ struct Tracked {
     pid: u32,
     usage: Usage,
     /// The latest sample at the last CSV row, and when it was taken.
-    at_row: Option<(Instant, Sample)>,
+    at_row: Option<(Instant, ProcessSample)>,
     /// CPU percent (of one core) between this process's two latest samples
     /// before the row, kept for rows between which it was not sampled.
     row_cpu_percent: f64,
@@ -86,9 +88,27 @@ struct Mark {
     reconnects: u64,
 }
 
+/// What the monitor is told of the run: the part of startup's options it
+/// acts on, so that it needs nothing of startup itself.
+pub struct Settings {
+    /// The run's config (stop timeout, interval, schedule).
+    pub config: Arc<Config>,
+    /// The window's length, if the run has one (otherwise it runs until
+    /// Ctrl-C).
+    pub duration: Option<Duration>,
+    /// No live status line.
+    pub quiet: bool,
+    /// Append one CSV row per `sample_every` here.
+    pub samples: Option<PathBuf>,
+    /// How often a CSV row is written.
+    pub sample_every: Duration,
+    /// When each process's memory becomes the baseline of the leak check.
+    pub rss_baseline: Duration,
+}
+
 /// Everything startup tracks while the clients run.
 pub struct Monitor<'a> {
-    options: &'a Options,
+    options: &'a Settings,
     target: f64,
     links: u64,
     started: Instant,
@@ -186,7 +206,7 @@ const RESTART_DELAY: Duration = Duration::from_secs(1);
 impl<'a> Monitor<'a> {
     /// A monitor for a run whose clients started at `started`.
     pub fn new(
-        options: &'a Options,
+        options: &'a Settings,
         fleet: &Fleet,
         target: f64,
         links: u64,

@@ -31,13 +31,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use serde::{Deserialize, Serialize};
 
-use crate::client::KeyCount;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ops;
-use crate::server::{ServerDump, ServerStats};
+use crate::messages::{FinalDump, KeyCount, ServerDump, ServerStats};
+use crate::ops::connection;
 
 /// How often a missing server, or a draining one, is asked again.
 const POLL: Duration = Duration::from_millis(200);
@@ -47,17 +45,6 @@ const POLL: Duration = Duration::from_millis(200);
 /// own verify) right after their own clients stop, which is right after
 /// their links to us closed: this is their time to do it.
 const SETTLE: Duration = Duration::from_secs(2);
-
-/// One of this host's servers' final counts, as the report carries it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct FinalDump {
-    /// The server, its total and every key's count.
-    #[serde(flatten)]
-    pub dump: ServerDump,
-    /// Client links still open on it when the counts were read: 0 when the
-    /// counts are final; more when the drain gave up (`--drain-timeout`).
-    pub links_open: u64,
-}
 
 /// What startup read from the servers at the end of a run.
 #[derive(Debug, Default)]
@@ -100,7 +87,8 @@ pub fn wait_for_other_servers(
     let deadline = Instant::now() + limit;
     let mut announced = false;
     loop {
-        let answers = ops::ask_each(&missing, &config.ops_token, timeout(config), |c| c.ping());
+        let answers =
+            connection::ask_each(&missing, &config.ops_token, timeout(config), |c| c.ping());
         missing = missing
             .into_iter()
             .zip(answers)
@@ -161,7 +149,7 @@ pub fn read_servers(
         .into_iter()
         .filter(|a| !local.contains(a))
         .collect();
-    let answers = ops::ask_each(&others, &config.ops_token, timeout(config), |c| c.dump());
+    let answers = connection::ask_each(&others, &config.ops_token, timeout(config), |c| c.dump());
     for (addr, answer) in others.iter().zip(answers) {
         match answer {
             Ok(dump) => end.dumps.push(dump),
@@ -179,7 +167,7 @@ pub fn read_servers(
     let open = drain(config, local, own_keys, drain_timeout, quiet, interrupts);
     end.drain_s = started.elapsed().as_secs_f64();
 
-    let answers = ops::ask_each(local, &config.ops_token, timeout(config), |c| {
+    let answers = connection::ask_each(local, &config.ops_token, timeout(config), |c| {
         let dump = c.dump()?;
         let stats = c.stats()?;
         Ok((dump, stats))
@@ -228,7 +216,8 @@ fn drain(
     let mut quiet_since: Option<Instant> = None;
     let mut announced = false;
     loop {
-        let answers = ops::ask_each(local, &config.ops_token, timeout(config), |c| c.stats());
+        let answers =
+            connection::ask_each(local, &config.ops_token, timeout(config), |c| c.stats());
         // A server that does not answer has died: nothing to wait for.
         let up: Vec<ServerStats> = answers.into_iter().filter_map(|a| a.ok()).collect();
         let open: Vec<(String, u64)> = up

@@ -21,13 +21,11 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::client::KeyCount;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::hosts::FinalDump;
-use crate::ops::{self, OpsConnection};
-use crate::server::ServerStats;
-use crate::verify::{self, HostPart, Merged};
+use crate::launcher::verify::{self, HostPart, Merged};
+use crate::messages::{FinalDump, KeyCount, ServerStats};
+use crate::ops::connection::{self, OpsConnection};
 
 /// The command list, for `help` and the interactive prompt.
 pub const COMMANDS: &str = "\
@@ -84,7 +82,7 @@ impl Target<'_> {
         f: impl Fn(&mut OpsConnection) -> Result<T> + Sync,
     ) -> Vec<(SocketAddr, Result<T>)> {
         let servers = self.servers();
-        let answers = ops::ask_each(&servers, &self.config.ops_token, self.timeout(), f);
+        let answers = connection::ask_each(&servers, &self.config.ops_token, self.timeout(), f);
         servers.into_iter().zip(answers).collect()
     }
 

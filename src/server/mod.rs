@@ -16,6 +16,8 @@
 //! Link threads block in `read()`; stopping shuts their sockets down, which
 //! makes those reads return. No thread polls.
 
+pub mod store;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -25,16 +27,16 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use serde::Serialize;
 
-use crate::affinity;
 use crate::config::{Affinity, Config};
 use crate::error::{Context, Error, Result};
-use crate::framing::{Line, LineReader};
-use crate::net;
-use crate::procstat::{self, Sample};
-use crate::protocol::{self, MAX_LINE, ParseError, Request};
-use crate::store::{Counter, Store};
+use crate::messages::{ServerDump, ServerStats};
+use crate::server::store::{Counter, Store};
+use crate::sys::affinity;
+use crate::sys::net;
+use crate::sys::procstat;
+use crate::wire::framing::{Line, LineReader};
+use crate::wire::protocol::{self, MAX_LINE, ParseError, Request};
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
@@ -74,52 +76,6 @@ struct Counters {
     write_timeouts: AtomicU64,
     auth_failures: AtomicU64,
     next_link_id: AtomicU64,
-}
-
-/// A server's answer to `stats`.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, Default)]
-pub struct ServerStats {
-    /// The address it listens on.
-    pub server: String,
-    /// Links open now.
-    pub links: u64,
-    /// Links accepted since start.
-    pub links_accepted: u64,
-    /// Connections refused (link limit, or no thread could be started).
-    pub links_refused: u64,
-    /// Updates applied since start.
-    pub updates: u64,
-    /// Updates applied over the last second.
-    pub updates_per_s: f64,
-    /// Distinct keys in the store.
-    pub keys: u64,
-    /// Updates whose client count differed from the server's count.
-    pub anomalies: u64,
-    /// Lines refused as malformed.
-    pub protocol_errors: u64,
-    /// Links closed for sending nothing for `idle_timeout_ms`.
-    pub idle_closed: u64,
-    /// Links dropped for not reading their replies within `write_timeout_ms`.
-    pub write_timeouts: u64,
-    /// Privileged commands refused for a missing or wrong token.
-    pub auth_failures: u64,
-    /// Seconds since the server started.
-    pub uptime_s: f64,
-    /// The server process's whole-life CPU, memory and context switches
-    /// (see [`procstat::own`]).
-    #[serde(default)]
-    pub process: Option<Sample>,
-}
-
-/// A server's answer to `dump`.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, Default)]
-pub struct ServerDump {
-    /// The address it listens on.
-    pub server: String,
-    /// Sum of all counts.
-    pub total: u64,
-    /// Every key and its count, sorted by key.
-    pub keys: Vec<(String, u64)>,
 }
 
 impl Server {
@@ -340,7 +296,10 @@ fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, peer: SocketAd
     let config = &shared.config;
     affinity::lower_current_thread_priority();
     if config.cpu_affinity == Affinity::ByServer {
-        affinity::pin_current_thread(affinity::cpu_for_port(config, shared.addr.port()));
+        affinity::pin_current_thread(affinity::cpu_for_port(
+            &config.server_port_list,
+            shared.addr.port(),
+        ));
     }
     if let Err(e) = net::tune(
         stream,

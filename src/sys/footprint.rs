@@ -13,7 +13,6 @@
 /// not glibc.
 pub fn share_one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    #[allow(unsafe_code)]
     // SAFETY: mallopt only sets a tuning value inside glibc's allocator; it
     // takes plain integers and is called before this process has threads.
     unsafe {

@@ -24,6 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Schedule;
+use crate::wire::control::Control;
 
 /// When a client's links send: from `start`, and before `end` if there is
 /// one (no update is due at or after it).
@@ -57,56 +58,30 @@ impl Window {
         self.end.is_some_and(|end| now >= end)
     }
 
-    /// The line startup sends a client to start it: `go START [END]`, both
-    /// in microseconds since the Unix epoch, because an `Instant` means
-    /// nothing in another process. Only the start goes through the wall
-    /// clock; the end is the start plus the window's exact length, so every
-    /// client sees the same number of ticks in it.
-    pub fn go_line(&self) -> String {
+    /// The `go` line that gives another process this window. Only the start
+    /// goes through the wall clock; the end is the start plus the window's
+    /// exact length, so every client sees the same number of ticks in it.
+    pub fn to_go(&self) -> Control {
         let start = unix_micros(self.start);
-        match self.end {
-            Some(end) => {
-                let length = end.saturating_duration_since(self.start).as_micros();
-                let end = u128::from(start).saturating_add(length);
-                format!("go {start} {end}\n")
-            }
-            None => format!("go {start}\n"),
+        let end = self.end.map(|end| {
+            let length = end.saturating_duration_since(self.start).as_micros();
+            u64::try_from(u128::from(start).saturating_add(length)).unwrap_or(u64::MAX)
+        });
+        Control::Go {
+            start_us: Some(start),
+            end_us: end,
         }
     }
 
-    /// Reads a `go` line: `go` alone starts now, `go START [END]` at the
-    /// given wall-clock microseconds.
-    ///
-    /// # Errors
-    /// Names the word that is not a number of microseconds, an end before
-    /// the start, or a word too many.
-    pub fn parse_go(line: &str) -> std::result::Result<Window, String> {
-        let mut words = line.split_whitespace();
-        if words.next() != Some("go") {
-            return Err(format!("{line:?} is not a go line"));
-        }
-        let mut micros = || -> std::result::Result<Option<u64>, String> {
-            words
-                .next()
-                .map(|w| {
-                    w.parse::<u64>()
-                        .map_err(|_| format!("{w:?} in {line:?} is not microseconds since 1970"))
-                })
-                .transpose()
-        };
-        let (start_us, end_us) = (micros()?, micros()?);
-        if let Some(extra) = words.next() {
-            return Err(format!("unexpected {extra:?} in {line:?} (go START [END])"));
-        }
+    /// The window of a `go` line's times: `start_us` `None` starts now, an
+    /// end comes after the start by exactly their difference.
+    pub fn from_go(start_us: Option<u64>, end_us: Option<u64>) -> Window {
         let start = start_us.map_or_else(Instant::now, from_unix_micros);
         let end = match (start_us, end_us) {
-            (Some(s), Some(e)) if e < s => {
-                return Err(format!("the end comes before the start in {line:?}"));
-            }
-            (Some(s), Some(e)) => Some(start + Duration::from_micros(e - s)),
+            (Some(s), Some(e)) => Some(start + Duration::from_micros(e.saturating_sub(s))),
             _ => None,
         };
-        Ok(Window { start, end })
+        Window { start, end }
     }
 }
 
@@ -389,9 +364,10 @@ mod tests {
             start,
             end: Some(start + Duration::from_secs(30)),
         };
-        let line = w.go_line();
-        assert!(line.starts_with("go ") && line.ends_with('\n'), "{line:?}");
-        let back = Window::parse_go(&line).unwrap();
+        let Ok(Control::Go { start_us, end_us }) = Control::parse(&w.to_go().line()) else {
+            panic!("not a go line: {:?}", w.to_go());
+        };
+        let back = Window::from_go(start_us, end_us);
         // Two clock readings on each side: equal to within a millisecond.
         let close =
             |a: Instant, b: Instant| a.max(b).duration_since(a.min(b)) < Duration::from_millis(1);
@@ -399,16 +375,9 @@ mod tests {
         // The length is exact, whatever the clocks did in between.
         assert_eq!(back.end.unwrap() - back.start, Duration::from_secs(30));
         // No end, and a bare `go`.
-        let open = Window::parse_go(&Window { start, end: None }.go_line()).unwrap();
-        assert_eq!(open.end, None);
-        assert_eq!(Window::parse_go("go").unwrap().end, None);
-        // Errors name the word.
-        let err = Window::parse_go("go soon").unwrap_err();
-        assert!(err.contains("\"soon\""), "{err}");
-        let err = Window::parse_go("go 1 2 3").unwrap_err();
-        assert!(err.contains("\"3\""), "{err}");
-        let err = Window::parse_go("go 5 4").unwrap_err();
-        assert!(err.contains("before the start"), "{err}");
+        let open = Window { start, end: None }.to_go();
+        assert!(matches!(open, Control::Go { end_us: None, .. }));
+        assert_eq!(Window::from_go(None, None).end, None);
     }
 
     #[test]

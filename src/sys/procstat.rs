@@ -11,20 +11,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-/// One reading of one process.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Sample {
-    /// User + system CPU time since the process started, in seconds.
-    pub cpu_s: f64,
-    /// Resident memory, in bytes (Windows: the working set).
-    pub rss_bytes: u64,
-    /// Threads now.
-    pub threads: u64,
-    /// Voluntary context switches since start (Linux: the thread blocked).
-    pub voluntary_ctx: Option<u64>,
-    /// Involuntary context switches since start (Linux: it was preempted).
-    pub involuntary_ctx: Option<u64>,
-}
+pub use crate::messages::ProcessSample as Sample;
 
 /// Reads one process, or `None` if it is gone or the OS gives no figures.
 ///
@@ -39,7 +26,7 @@ pub fn sample(pid: u32, with_ctx: bool) -> Option<Sample> {
     #[cfg(windows)]
     {
         let _ = with_ctx;
-        crate::windows::process_sample(pid)
+        crate::sys::windows::process_sample(pid)
     }
     #[cfg(not(any(target_os = "linux", windows)))]
     {
@@ -71,7 +58,6 @@ mod linux {
 
     /// See [`super::own`]: getrusage(RUSAGE_SELF) sums every thread the
     /// process ever had, where `/proc/<pid>/task` lists only live ones.
-    #[allow(unsafe_code)]
     pub fn own() -> Option<Sample> {
         let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
         // SAFETY: getrusage writes one `rusage` into memory we own and that

@@ -7,9 +7,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::error::{Context, Error, Result};
-use crate::net;
-use crate::protocol::{self, Reply};
-use crate::server::{ServerDump, ServerStats};
+use crate::messages::{ServerDump, ServerStats};
+use crate::sys::net;
+use crate::wire::protocol::{self, Reply};
 
 /// Largest reply accepted: a dump of a million keys fits.
 const MAX_REPLY: u64 = 128 * 1024 * 1024;

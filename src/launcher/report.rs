@@ -6,12 +6,10 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::client::KeyCount;
-use crate::hosts::FinalDump;
+use crate::launcher::verify::Verify;
+use crate::messages::{FinalDump, KeyCount, ServerStats};
 use crate::metrics::Percentiles;
-use crate::procstat::KindUsage;
-use crate::server::ServerStats;
-use crate::verify::Verify;
+use crate::sys::procstat::KindUsage;
 
 /// Everything a run produced.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -20,6 +20,7 @@
 //! still collects their reports.
 
 use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::thread;
@@ -27,13 +28,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::client::{ClientReport, ClientStatus, StatusReply};
+use crate::client::schedule::Window;
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
-use crate::schedule::Window;
-
-/// The line a server prints on stdout once it accepts connections.
-pub const READY_PREFIX: &str = "mass_connect server listening on ";
+use crate::messages::{ClientReport, ClientStatus, StatusReply};
+use crate::wire::control::{self, Control};
 
 /// What a proxy thread tells startup's main thread.
 #[derive(Debug)]
@@ -190,10 +189,10 @@ fn server_proxy(index: usize, stdout: ChildStdout, events: Sender<Event>) {
     let mut lines = BufReader::new(stdout).lines();
     for line in lines.by_ref() {
         let Ok(line) = line else { break };
-        if let Some(addr) = line.strip_prefix(READY_PREFIX) {
+        if let Some(addr) = control::parse_listening(&line) {
             let _ = events.send(Event::ServerReady {
                 index,
-                addr: addr.trim().to_string(),
+                addr: addr.to_string(),
             });
         }
     }
@@ -254,17 +253,17 @@ fn client_proxy(
                 Err(RecvTimeoutError::Disconnected) => request = ToClient::Stop,
             }
         }
-        let go_line;
-        let word: &[u8] = match request {
-            ToClient::Ready => b"ready\n",
-            ToClient::Go(window) => {
-                go_line = window.go_line();
-                go_line.as_bytes()
-            }
-            ToClient::Status(_) => b"status\n",
-            ToClient::Stop => b"stop\n",
+        let control = match request {
+            ToClient::Ready => Control::Ready,
+            ToClient::Go(window) => window.to_go(),
+            ToClient::Status(_) => Control::Status,
+            ToClient::Stop => Control::Stop,
         };
-        if stdin.write_all(word).and_then(|_| stdin.flush()).is_err() {
+        if stdin
+            .write_all(control.line().as_bytes())
+            .and_then(|_| stdin.flush())
+            .is_err()
+        {
             break "its input closed".to_string();
         }
         if let ToClient::Go(_) = request {
@@ -326,7 +325,7 @@ pub struct Fleet {
     /// stdin pipes do the same job portably; this covers a child that is
     /// hung and not reading.)
     #[cfg(windows)]
-    job: Option<crate::windows::KillOnCloseJob>,
+    job: Option<crate::sys::windows::KillOnCloseJob>,
 }
 
 impl Default for Fleet {
@@ -336,7 +335,7 @@ impl Default for Fleet {
             servers: Vec::new(),
             clients: Vec::new(),
             #[cfg(windows)]
-            job: crate::windows::KillOnCloseJob::new(),
+            job: crate::sys::windows::KillOnCloseJob::new(),
         }
     }
 }
@@ -432,5 +431,72 @@ fn describe(status: std::process::ExitStatus) -> String {
         Some(0) => "exited normally".into(),
         Some(code) => format!("exited with status {code}"),
         None => "exited".into(),
+    }
+}
+
+/// Starts this host's servers: at the beginning, and again when one dies
+/// (the `server_restarts` config key).
+pub struct ServerLauncher {
+    program: PathBuf,
+    config_arg: String,
+    /// The addresses, by server index.
+    addrs: Vec<SocketAddr>,
+    events: Sender<Event>,
+}
+
+impl ServerLauncher {
+    /// A launcher of `program` for the servers at `addrs`, each started
+    /// with `--config config_arg`, reporting to `events`.
+    pub fn new(
+        program: PathBuf,
+        config_arg: String,
+        addrs: Vec<SocketAddr>,
+        events: Sender<Event>,
+    ) -> ServerLauncher {
+        ServerLauncher {
+            program,
+            config_arg,
+            addrs,
+            events,
+        }
+    }
+
+    /// How many servers it starts.
+    pub fn len(&self) -> usize {
+        self.addrs.len()
+    }
+
+    /// The address of server `index`.
+    pub fn addr(&self, index: usize) -> SocketAddr {
+        self.addrs[index]
+    }
+
+    /// True if this host runs no server.
+    pub fn is_empty(&self) -> bool {
+        self.addrs.is_empty()
+    }
+
+    /// Starts server `index`; it announces itself with `Event::ServerReady`.
+    ///
+    /// # Errors
+    /// The OS refused to start the process.
+    pub fn spawn(&self, index: usize) -> Result<ChildProcess> {
+        let addr = self.addr(index);
+        let args = vec![
+            "--config".into(),
+            self.config_arg.clone(),
+            "--ip".into(),
+            addr.ip().to_string(),
+            "--port".into(),
+            addr.port().to_string(),
+            "--supervised".into(),
+        ];
+        spawn_server(
+            &self.program,
+            &args,
+            index,
+            format!("server {addr}"),
+            self.events.clone(),
+        )
     }
 }

@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::sys::net;
 
 /// How a client link paces its updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -273,6 +274,50 @@ impl Config {
         Duration::from_millis(self.update_intervals)
     }
 
+    /// The servers this host runs: every port of the one `server_ip_list`
+    /// entry that is an address of this host.
+    ///
+    /// # Errors
+    /// `--host` is not in the list, or two entries are both on this host.
+    pub fn host_servers(&self, host: Option<IpAddr>) -> Result<Vec<SocketAddr>> {
+        let ip = match host {
+            Some(ip) if self.server_ip_list.contains(&ip) => Some(ip),
+            Some(ip) => {
+                if !net::is_local_ip(ip) {
+                    return Err(Error::msg(format!(
+                        "--host {ip} is not an address of this host"
+                    )));
+                }
+                None // a clients-only host
+            }
+            None => {
+                let local: Vec<IpAddr> = self
+                    .server_ip_list
+                    .iter()
+                    .copied()
+                    .filter(|ip| net::is_local_ip(*ip))
+                    .collect();
+                if local.len() > 1 {
+                    let list: Vec<String> = local.iter().map(|ip| ip.to_string()).collect();
+                    return Err(Error::msg(format!(
+                        "server_ip_list has {} addresses of this host ({}); pass --host IP to say which one this host serves",
+                        local.len(),
+                        list.join(", ")
+                    )));
+                }
+                local.first().copied()
+            }
+        };
+        Ok(ip
+            .map(|ip| {
+                self.server_port_list
+                    .iter()
+                    .map(|&port| SocketAddr::new(ip, port))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Every server of the system: each port of each host in `server_ip_list`.
     pub fn all_servers(&self) -> Vec<SocketAddr> {
         self.server_ip_list
@@ -498,7 +543,7 @@ mod tests {
 
     #[test]
     fn seed_file_loads_with_windows_names() {
-        let c = Config::from_json(include_str!("../tests/fixtures/seed-conf.json")).unwrap();
+        let c = Config::from_json(include_str!("../../tests/fixtures/seed-conf.json")).unwrap();
         assert_eq!(c.server_port_list, vec![38677, 38678, 38679]);
         assert_eq!(c.client_num_per_host, 100);
         assert_eq!(c.update_intervals, 10);
@@ -529,7 +574,7 @@ mod tests {
 
     #[test]
     fn default_file_loads() {
-        Config::from_json(include_str!("../config.json")).unwrap();
+        Config::from_json(include_str!("../../config.json")).unwrap();
     }
 
     #[test]
@@ -626,7 +671,7 @@ mod tests {
 
     #[test]
     fn readme_documents_every_key() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         for key in KEYS {
             assert!(
                 readme.contains(&format!("`{key}`")),

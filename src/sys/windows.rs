@@ -1,11 +1,10 @@
 //! The Win32 calls this project makes, all in one place (compiled on
 //! Windows only).
 //!
-//! The crate forbids `unsafe` everywhere else. Each call here is a plain
+//! `unsafe` lives only in `sys`, and most of it here. Each call is a plain
 //! FFI call on a handle this module opens and closes itself, with
 //! out-parameters that are zero-initialised `repr(C)` structs of the size the
 //! API is told; that is the whole soundness argument.
-#![allow(unsafe_code)]
 
 use std::os::windows::io::AsRawHandle;
 use std::process::Child;
@@ -24,7 +23,7 @@ use windows_sys::Win32::System::Threading::{
     GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
 };
 
-use crate::procstat::Sample;
+use crate::messages::ProcessSample as Sample;
 
 /// A handle closed on drop.
 struct Handle(HANDLE);

@@ -90,6 +90,8 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::{Counter, Histogram};
 use serde::{Deserialize, Serialize};
 
+use crate::messages::WireSnapshot;
+
 /// Lowest value told apart, in microseconds; a faster round trip counts as 1.
 const LOWEST_US: u64 = 1;
 
@@ -327,17 +329,6 @@ impl<C: Counter> Snapshot<C> {
             corrected: encode(&self.corrected),
         }
     }
-}
-
-/// A [`Snapshot`] as hex strings of V2-serialized histograms.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct WireSnapshot {
-    /// Send to ack.
-    pub latency: String,
-    /// Due to send.
-    pub lateness: String,
-    /// Due to ack.
-    pub corrected: String,
 }
 
 impl WireSnapshot {

@@ -14,6 +14,8 @@
 //! and what was acked on each, which is what startup verifies against the
 //! servers' dumps.
 
+pub mod schedule;
+
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,17 +23,16 @@ use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-use crate::affinity;
+use crate::client::schedule::{Pacer, Window, sleep_until, wait_for_start, wait_for_stop};
 use crate::config::{Affinity, Config};
 use crate::error::{Context, Error, Result};
-use crate::framing::{Line, LineReader};
-use crate::metrics::{AtomicHistograms, LinkCount, Snapshot, WireSnapshot};
-use crate::net;
-use crate::procstat::{self, Sample};
-use crate::protocol::{self, MAX_LINE, Reply};
-use crate::schedule::{Pacer, Window, sleep_until, wait_for_start, wait_for_stop};
+use crate::messages::{ClientReport, ClientStatus, KeyCount, StatusReply};
+use crate::metrics::{AtomicHistograms, LinkCount, Snapshot};
+use crate::sys::affinity;
+use crate::sys::net;
+use crate::sys::procstat;
+use crate::wire::framing::{Line, LineReader};
+use crate::wire::protocol::{self, MAX_LINE, Reply};
 
 /// A send more than this after its due time counts as late.
 pub const LATE: Duration = Duration::from_millis(1);
@@ -73,70 +74,6 @@ struct LinkHandle {
     server: SocketAddr,
     counters: Arc<LinkCounters>,
     thread: JoinHandle<Vec<KeyCount>>,
-}
-
-/// Totals over a client's links, at one moment.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ClientStatus {
-    /// The client's id (its index among this host's clients).
-    pub id: u32,
-    /// Links this client runs (one per server).
-    pub links: u64,
-    /// Links connected now.
-    pub links_up: u64,
-    /// Updates written.
-    pub sent: u64,
-    /// Updates acknowledged.
-    pub acked: u64,
-    /// Updates sent after their due time (fixed-rate only).
-    pub late: u64,
-    /// Failed connects, broken links and error replies.
-    pub errors: u64,
-    /// Times a link was re-established after being lost.
-    pub reconnects: u64,
-    /// Acks whose server count differed from ours.
-    pub anomalies: u64,
-    /// Seconds since the client's schedule started.
-    pub elapsed_s: f64,
-}
-
-/// What one key of one link ended with.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct KeyCount {
-    /// The server this key was sent to.
-    pub server: SocketAddr,
-    /// The link's local `IP:PORT` while it used this key.
-    pub key: String,
-    /// Updates the server acknowledged for this key.
-    pub acked: u64,
-    /// Updates written for this key whose ack never came (0 or 1: a link
-    /// has one update in flight at most, and a broken link gets a new key).
-    pub unacked: u64,
-}
-
-/// A client's answer to `status`: totals so far, and the histograms of
-/// what happened since the previous answer.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct StatusReply {
-    /// Totals since the client started.
-    pub status: ClientStatus,
-    /// Latency, lateness and corrected latency since the last reply.
-    pub histograms: WireSnapshot,
-}
-
-/// A client's final word: its totals and every key it used.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ClientReport {
-    /// Totals at the moment every link had stopped.
-    pub status: ClientStatus,
-    /// Every key of every link.
-    pub keys: Vec<KeyCount>,
-    /// What was recorded since the last status reply.
-    pub histograms: WireSnapshot,
-    /// The client process's whole-life CPU and context switches, read once
-    /// every link had ended (see [`procstat::own`]).
-    #[serde(default)]
-    pub process: Option<Sample>,
 }
 
 /// Reconnects tried for a fresh local port before a used one is accepted.
@@ -365,7 +302,10 @@ fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
     let config = &plan.config;
     affinity::lower_current_thread_priority();
     if config.cpu_affinity == Affinity::ByServer {
-        affinity::pin_current_thread(affinity::cpu_for_port(config, plan.server.port()));
+        affinity::pin_current_thread(affinity::cpu_for_port(
+            &config.server_port_list,
+            plan.server.port(),
+        ));
     }
     let mut keys: Vec<KeyCount> = Vec::with_capacity(1);
     // Made at the first connection, once the client's start is known.

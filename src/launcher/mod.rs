@@ -1,0 +1,23 @@
+//! startup: one command runs the whole system on a host, watches it, and
+//! verifies it.
+//!
+//! * [`startup`]: the run, in order: servers, other hosts, clients, the go,
+//!   the watch, the stop, the verification, the report.
+//! * [`children`]: startup's child processes, the proxy threads that talk to
+//!   them over the control protocol, and the server launcher.
+//! * [`hosts`]: many hosts on one config: waiting for the other hosts'
+//!   servers, draining this host's before reading their final counts.
+//! * [`monitor`]: what startup watches while the clients run.
+//! * [`status`]: the once-a-second status line.
+//! * [`samples`]: the soak CSV, one row per sample.
+//! * [`verify`]: clients' acked counts against the servers' counts.
+//! * [`report`]: the run report, as text and JSON.
+
+pub mod children;
+pub mod hosts;
+pub mod monitor;
+pub mod report;
+pub mod samples;
+pub mod startup;
+pub mod status;
+pub mod verify;

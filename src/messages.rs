@@ -1,0 +1,164 @@
+//! The messages that cross a process boundary: what a client tells startup,
+//! what a server answers to the operations commands, and what a run report
+//! carries to another host's `omclient verify --reports`.
+//!
+//! They are plain data with serde derives and nothing else, on purpose: the
+//! programs that produce them (client, server, startup) and the ones that
+//! read them (startup, omclient, the benches, later engines) all import this
+//! module, and none of them needs to import another's runtime to do so.
+//! The machinery that fills or reads a message (`metrics` encodes the
+//! histograms, `sys::procstat` reads a process's figures) imports it, never
+//! the other way round. Changing a field here changes a wire format: the
+//! report's field set is pinned by a test in `launcher::report`.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Totals over a client's links, at one moment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClientStatus {
+    /// The client's id (its index among this host's clients).
+    pub id: u32,
+    /// Links this client runs (one per server).
+    pub links: u64,
+    /// Links connected now.
+    pub links_up: u64,
+    /// Updates written.
+    pub sent: u64,
+    /// Updates acknowledged.
+    pub acked: u64,
+    /// Updates sent after their due time (fixed-rate only).
+    pub late: u64,
+    /// Failed connects, broken links and error replies.
+    pub errors: u64,
+    /// Times a link was re-established after being lost.
+    pub reconnects: u64,
+    /// Acks whose server count differed from ours.
+    pub anomalies: u64,
+    /// Seconds since the client's schedule started.
+    pub elapsed_s: f64,
+}
+
+/// What one key of one link ended with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyCount {
+    /// The server this key was sent to.
+    pub server: SocketAddr,
+    /// The link's local `IP:PORT` while it used this key.
+    pub key: String,
+    /// Updates the server acknowledged for this key.
+    pub acked: u64,
+    /// Updates written for this key whose ack never came (0 or 1: a link
+    /// has one update in flight at most, and a broken link gets a new key).
+    pub unacked: u64,
+}
+
+/// A client's answer to `status`: totals so far, and the histograms of
+/// what happened since the previous answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StatusReply {
+    /// Totals since the client started.
+    pub status: ClientStatus,
+    /// Latency, lateness and corrected latency since the last reply.
+    pub histograms: WireSnapshot,
+}
+
+/// A client's final word: its totals and every key it used.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClientReport {
+    /// Totals at the moment every link had stopped.
+    pub status: ClientStatus,
+    /// Every key of every link.
+    pub keys: Vec<KeyCount>,
+    /// What was recorded since the last status reply.
+    pub histograms: WireSnapshot,
+    /// The client process's whole-life CPU and context switches, read once
+    /// every link had ended (read by `sys::procstat::own`).
+    #[serde(default)]
+    pub process: Option<ProcessSample>,
+}
+
+/// A server's answer to `stats`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct ServerStats {
+    /// The address it listens on.
+    pub server: String,
+    /// Links open now.
+    pub links: u64,
+    /// Links accepted since start.
+    pub links_accepted: u64,
+    /// Connections refused (link limit, or no thread could be started).
+    pub links_refused: u64,
+    /// Updates applied since start.
+    pub updates: u64,
+    /// Updates applied over the last second.
+    pub updates_per_s: f64,
+    /// Distinct keys in the store.
+    pub keys: u64,
+    /// Updates whose client count differed from the server's count.
+    pub anomalies: u64,
+    /// Lines refused as malformed.
+    pub protocol_errors: u64,
+    /// Links closed for sending nothing for `idle_timeout_ms`.
+    pub idle_closed: u64,
+    /// Links dropped for not reading their replies within `write_timeout_ms`.
+    pub write_timeouts: u64,
+    /// Privileged commands refused for a missing or wrong token.
+    pub auth_failures: u64,
+    /// Seconds since the server started.
+    pub uptime_s: f64,
+    /// The server process's whole-life CPU, memory and context switches
+    /// (read by `sys::procstat::own`).
+    #[serde(default)]
+    pub process: Option<ProcessSample>,
+}
+
+/// A server's answer to `dump`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct ServerDump {
+    /// The address it listens on.
+    pub server: String,
+    /// Sum of all counts.
+    pub total: u64,
+    /// Every key and its count, sorted by key.
+    pub keys: Vec<(String, u64)>,
+}
+
+/// One of this host's servers' final counts, as the report carries it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FinalDump {
+    /// The server, its total and every key's count.
+    #[serde(flatten)]
+    pub dump: ServerDump,
+    /// Client links still open on it when the counts were read: 0 when the
+    /// counts are final; more when the drain gave up (`--drain-timeout`).
+    pub links_open: u64,
+}
+
+/// A histogram snapshot (`metrics::Snapshot`) as hex strings of
+/// V2-serialized histograms; `metrics` encodes and decodes it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WireSnapshot {
+    /// Send to ack.
+    pub latency: String,
+    /// Due to send.
+    pub lateness: String,
+    /// Due to ack.
+    pub corrected: String,
+}
+
+/// One reading of one process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSample {
+    /// User + system CPU time since the process started, in seconds.
+    pub cpu_s: f64,
+    /// Resident memory, in bytes (Windows: the working set).
+    pub rss_bytes: u64,
+    /// Threads now.
+    pub threads: u64,
+    /// Voluntary context switches since start (Linux: the thread blocked).
+    pub voluntary_ctx: Option<u64>,
+    /// Involuntary context switches since start (Linux: it was preempted).
+    pub involuntary_ctx: Option<u64>,
+}
