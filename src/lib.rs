@@ -24,8 +24,9 @@
 //!   that paces it.
 //! * [`metrics`]: latency and lateness histograms, one lock-free set per
 //!   client, taken into snapshots and percentiles.
-//! * [`launcher`]: startup: children, many hosts, the watch, verification and
-//!   the report.
+//! * [`verify`]: did every acked update arrive exactly once? Clients' acked
+//!   counts against the servers' own, on one host or merged across hosts.
+//! * [`launcher`]: startup: children, many hosts, the watch and the report.
 //! * [`ops`]: the operations client and the omclient commands.
 //! * [`sys`]: everything that talks to the OS (process figures, affinity and
 //!   priority, the malloc arena, socket options); the only room with `unsafe`.
@@ -35,7 +36,7 @@
 //!
 //! Imports run one way: `messages`, `wire` and `error` import nothing of the
 //! crate but each other's types; `server` and `client` import those and `sys`;
-//! `launcher` and `ops` sit on top. No room imports one that imports it back.
+//! `verify` reads only `messages`; `launcher` and `ops` sit on top. No room imports one that imports it back.
 //!
 //! docs/ARCHITECTURE.md walks through the threads and who wakes whom;
 //! docs/PROTOCOL.md is the wire protocol with an `nc` session.
@@ -56,6 +57,7 @@ pub mod metrics;
 pub mod ops;
 pub mod server;
 pub mod sys;
+pub mod verify;
 pub mod wire;
 
 pub use config::Config;

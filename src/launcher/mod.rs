@@ -10,7 +10,6 @@
 //! * [`monitor`]: what startup watches while the clients run.
 //! * [`status`]: the once-a-second status line.
 //! * [`samples`]: the soak CSV, one row per sample.
-//! * [`verify`]: clients' acked counts against the servers' counts.
 //! * [`report`]: the run report, as text and JSON.
 
 pub mod children;
@@ -20,4 +19,3 @@ pub mod report;
 pub mod samples;
 pub mod startup;
 pub mod status;
-pub mod verify;

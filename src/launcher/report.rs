@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::launcher::verify::Verify;
 use crate::messages::{FinalDump, KeyCount, ServerStats};
 use crate::metrics::Percentiles;
 use crate::sys::procstat::KindUsage;
+use crate::verify::Verify;
 
 /// Everything a run produced.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

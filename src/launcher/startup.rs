@@ -32,7 +32,7 @@ use crate::launcher::children::{self, Event, Fleet, Kind};
 use crate::launcher::hosts;
 use crate::launcher::monitor::{self, Monitor};
 use crate::launcher::report::RunReport;
-use crate::launcher::verify;
+use crate::verify;
 
 /// What the user asked startup to do.
 pub struct Options {

@@ -23,9 +23,9 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::launcher::verify::{self, HostPart, Merged};
 use crate::messages::{FinalDump, KeyCount, ServerStats};
 use crate::ops::connection::{self, OpsConnection};
+use crate::verify::{self, HostPart, Merged};
 
 /// The command list, for `help` and the interactive prompt.
 pub const COMMANDS: &str = "\
