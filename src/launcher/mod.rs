@@ -4,7 +4,9 @@
 //! * [`startup`]: the run, in order: servers, other hosts, clients, the go,
 //!   the watch, the stop, the verification, the report.
 //! * [`children`]: startup's child processes, the proxy threads that talk to
-//!   them over the control protocol, and the server launcher.
+//!   them, and the server launcher.
+//! * [`proxy`]: the thread per child that speaks the control protocol over
+//!   its pipes and turns what it hears into events for startup.
 //! * [`hosts`]: many hosts on one config: waiting for the other hosts'
 //!   servers, draining this host's before reading their final counts.
 //! * [`monitor`]: what startup watches while the clients run.
@@ -15,6 +17,7 @@
 pub mod children;
 pub mod hosts;
 pub mod monitor;
+pub mod proxy;
 pub mod report;
 pub mod samples;
 pub mod startup;

@@ -15,7 +15,14 @@
 //! ourselves once: that wakes the acceptor, which sees the flag and leaves.
 //! Link threads block in `read()`; stopping shuts their sockets down, which
 //! makes those reads return. No thread polls.
+//!
+//! * this file: [`Server`], binding, the acceptor, stopping.
+//! * `link`: one link thread's loop, the per-update hot path.
+//! * `operations`: the operations commands (`stats`, `dump`, `stop`, `auth`).
+//! * [`store`]: the store thread and its per-key counters.
 
+mod link;
+mod operations;
 pub mod store;
 
 use std::collections::HashMap;
@@ -28,15 +35,15 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::config::{Affinity, Config};
+use crate::config::Config;
 use crate::error::{Context, Error, Result};
-use crate::messages::{ServerDump, ServerStats};
-use crate::server::store::{Counter, Store};
-use crate::sys::affinity;
+use crate::messages::ServerStats;
+use crate::server::store::Store;
 use crate::sys::net;
-use crate::sys::procstat;
-use crate::wire::framing::{Line, LineReader};
-use crate::wire::protocol::{self, MAX_LINE, ParseError, Request};
+use crate::wire::protocol::{self};
+
+use link::serve_link;
+use operations::stats;
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
@@ -52,30 +59,30 @@ pub struct ServerHandle {
 }
 
 /// What every link thread and the acceptor share.
-struct Shared {
-    config: Arc<Config>,
-    addr: SocketAddr,
-    started: Instant,
+pub(super) struct Shared {
+    pub(super) config: Arc<Config>,
+    pub(super) addr: SocketAddr,
+    pub(super) started: Instant,
     /// Set once; the acceptor and every link check it.
-    stopping: AtomicBool,
-    counters: Counters,
+    pub(super) stopping: AtomicBool,
+    pub(super) counters: Counters,
     /// Open links by id, so stopping can shut each socket down. Touched on
     /// connect and disconnect only, never per update.
-    links: Mutex<HashMap<u64, TcpStream>>,
+    pub(super) links: Mutex<HashMap<u64, TcpStream>>,
 }
 
 /// Event counters. Updated on rare paths only (connects, errors, anomalies):
 /// the per-update count lives in the store's per-key counters.
 #[derive(Default)]
-struct Counters {
-    links_accepted: AtomicU64,
-    links_refused: AtomicU64,
-    protocol_errors: AtomicU64,
-    anomalies: AtomicU64,
-    idle_closed: AtomicU64,
-    write_timeouts: AtomicU64,
-    auth_failures: AtomicU64,
-    next_link_id: AtomicU64,
+pub(super) struct Counters {
+    pub(super) links_accepted: AtomicU64,
+    pub(super) links_refused: AtomicU64,
+    pub(super) protocol_errors: AtomicU64,
+    pub(super) anomalies: AtomicU64,
+    pub(super) idle_closed: AtomicU64,
+    pub(super) write_timeouts: AtomicU64,
+    pub(super) auth_failures: AtomicU64,
+    pub(super) next_link_id: AtomicU64,
 }
 
 impl Server {
@@ -177,7 +184,7 @@ impl ServerHandle {
     }
 }
 
-fn request_stop(shared: &Shared) {
+pub(super) fn request_stop(shared: &Shared) {
     if shared.stopping.swap(true, Ordering::AcqRel) {
         return;
     }
@@ -279,272 +286,4 @@ fn refuse(stream: &TcpStream, code: &str, detail: &str) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
     let _ = (&*stream).write_all(&out);
     let _ = stream.shutdown(Shutdown::Both);
-}
-
-/// Per-connection state that outlives one request.
-struct LinkState {
-    /// The key this link updates and its counter, cached so that the store
-    /// thread is asked only when the key changes (normally once per link).
-    key: String,
-    counter: Option<Counter>,
-    /// Whether `auth;<token>` succeeded on this connection.
-    authorized: bool,
-}
-
-/// The link thread's whole life: read a line, answer it, repeat.
-fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, peer: SocketAddr) {
-    let config = &shared.config;
-    affinity::lower_current_thread_priority();
-    if config.cpu_affinity == Affinity::ByServer {
-        affinity::pin_current_thread(affinity::cpu_for_port(
-            &config.server_port_list,
-            shared.addr.port(),
-        ));
-    }
-    if let Err(e) = net::tune(
-        stream,
-        Duration::from_millis(config.idle_timeout_ms),
-        Duration::from_millis(config.write_timeout_ms),
-    ) {
-        log::warn!(
-            "server {}: cannot set up link from {peer}: {e}",
-            shared.addr
-        );
-        return;
-    }
-    let mut reader = LineReader::new(stream, MAX_LINE);
-    let mut out = Vec::with_capacity(128);
-    let mut state = LinkState {
-        key: String::new(),
-        counter: None,
-        authorized: config.ops_token.is_empty(),
-    };
-
-    loop {
-        let line = match reader.read_line() {
-            Ok(Some(line)) => line,
-            Ok(None) => {
-                log::info!(
-                    "server {}: link from {peer} closed by the peer",
-                    shared.addr
-                );
-                break;
-            }
-            Err(e) if net::is_timeout(&e) => {
-                shared.counters.idle_closed.fetch_add(1, Ordering::Relaxed);
-                log::info!(
-                    "server {}: closing link from {peer}: nothing received for {} ms (idle_timeout_ms)",
-                    shared.addr,
-                    config.idle_timeout_ms
-                );
-                out.clear();
-                protocol::encode_err(
-                    &mut out,
-                    "idle_timeout",
-                    "no complete line within idle_timeout_ms",
-                );
-                let _ = (&*stream).write_all(&out);
-                break;
-            }
-            Err(e) => {
-                if !shared.stopping.load(Ordering::Relaxed) {
-                    log::info!("server {}: link from {peer} ended: {e}", shared.addr);
-                }
-                break;
-            }
-        };
-
-        out.clear();
-        let mut stop_after_reply = false;
-        match line {
-            Line::TooLong => protocol_error(shared, peer, ParseError::TooLong, &mut out),
-            Line::Complete(bytes) => match protocol::parse_request(bytes) {
-                Ok(Request::Update { key, count }) => {
-                    if let Err(e) =
-                        apply_update(shared, store, &mut state, key, count, peer, &mut out)
-                    {
-                        log::warn!("server {}: {e}", shared.addr);
-                        break;
-                    }
-                }
-                Ok(request) => {
-                    stop_after_reply =
-                        answer_ops(shared, store, &mut state, request, peer, &mut out);
-                }
-                Err(e) => protocol_error(shared, peer, e, &mut out),
-            },
-        }
-
-        if let Err(e) = (&*stream).write_all(&out) {
-            if net::is_timeout(&e) {
-                shared
-                    .counters
-                    .write_timeouts
-                    .fetch_add(1, Ordering::Relaxed);
-                log::warn!(
-                    "server {}: dropping link from {peer}: it has not read its replies for {} ms (write_timeout_ms)",
-                    shared.addr,
-                    config.write_timeout_ms
-                );
-            }
-            break;
-        }
-        if stop_after_reply {
-            request_stop(shared);
-            break;
-        }
-    }
-    let _ = stream.shutdown(Shutdown::Both);
-}
-
-/// The hot path: one atomic add and an ack. The client's count is compared
-/// with ours so a lost or duplicated update is noticed at once.
-fn apply_update(
-    shared: &Shared,
-    store: &Store,
-    state: &mut LinkState,
-    key: &str,
-    count: u64,
-    peer: SocketAddr,
-    out: &mut Vec<u8>,
-) -> Result<()> {
-    let counter = match &state.counter {
-        Some(counter) if state.key == key => counter,
-        _ => {
-            let counter = store.counter(key)?;
-            state.key.clear();
-            state.key.push_str(key);
-            state.counter.insert(counter)
-        }
-    };
-    let ours = counter.fetch_add(1, Ordering::AcqRel) + 1;
-    if ours != count {
-        shared.counters.anomalies.fetch_add(1, Ordering::Relaxed);
-        log::warn!(
-            "server {}: anomaly on key {key} from {peer}: client says update #{count}, server counts #{ours}",
-            shared.addr
-        );
-    }
-    protocol::encode_ack(out, ours);
-    Ok(())
-}
-
-fn protocol_error(shared: &Shared, peer: SocketAddr, e: ParseError, out: &mut Vec<u8>) {
-    shared
-        .counters
-        .protocol_errors
-        .fetch_add(1, Ordering::Relaxed);
-    log::warn!("server {}: bad line from {peer}: {e}", shared.addr);
-    protocol::encode_err(out, e.code(), e.detail());
-}
-
-/// Answers an operations command. Returns true when the server must stop
-/// once the reply is written.
-fn answer_ops(
-    shared: &Shared,
-    store: &Store,
-    state: &mut LinkState,
-    request: Request<'_>,
-    peer: SocketAddr,
-    out: &mut Vec<u8>,
-) -> bool {
-    let privileged = matches!(request, Request::Dump | Request::Stop);
-    if privileged && !state.authorized {
-        shared
-            .counters
-            .auth_failures
-            .fetch_add(1, Ordering::Relaxed);
-        log::warn!(
-            "server {}: refused a privileged command from {peer}: not authorized",
-            shared.addr
-        );
-        protocol::encode_err(out, "unauthorized", "send auth;<ops_token> first");
-        return false;
-    }
-    match request {
-        Request::Ping => out.extend_from_slice(b"pong\n"),
-        Request::Stats => {
-            let json = serde_json::to_string(&stats(shared, store)).unwrap_or_default();
-            protocol::encode_ok(out, &json);
-        }
-        Request::Dump => match store.dump() {
-            Ok(keys) => {
-                let dump = ServerDump {
-                    server: shared.addr.to_string(),
-                    total: keys.iter().map(|(_, n)| n).sum(),
-                    keys: keys.into_iter().map(|(k, n)| (k.into(), n)).collect(),
-                };
-                protocol::encode_ok(out, &serde_json::to_string(&dump).unwrap_or_default());
-            }
-            Err(e) => protocol::encode_err(out, "stopping", &e.to_string()),
-        },
-        Request::Config => {
-            let json = serde_json::to_string(&*shared.config).unwrap_or_default();
-            protocol::encode_ok(out, &json);
-        }
-        Request::Auth { token } => {
-            if constant_time_eq(token.as_bytes(), shared.config.ops_token.as_bytes()) {
-                state.authorized = true;
-                protocol::encode_ok(out, "{\"auth\":true}");
-            } else {
-                shared
-                    .counters
-                    .auth_failures
-                    .fetch_add(1, Ordering::Relaxed);
-                log::warn!("server {}: wrong operations token from {peer}", shared.addr);
-                protocol::encode_err(out, "unauthorized", "wrong token");
-            }
-        }
-        Request::Stop => {
-            log::info!("server {}: stop requested by {peer}", shared.addr);
-            out.extend_from_slice(b"bye\n");
-            return true;
-        }
-        // serve_link sends updates to apply_update; nothing to answer here.
-        Request::Update { .. } => {}
-    }
-    false
-}
-
-/// Compares two byte strings in time that depends only on their lengths, so
-/// a wrong token's reply time says nothing about how much of it was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn stats(shared: &Shared, store: &Store) -> ServerStats {
-    let c = &shared.counters;
-    let store_stats = store.stats().unwrap_or_default();
-    ServerStats {
-        server: shared.addr.to_string(),
-        links: shared.links.lock().len() as u64,
-        links_accepted: c.links_accepted.load(Ordering::Relaxed),
-        links_refused: c.links_refused.load(Ordering::Relaxed),
-        updates: store_stats.updates,
-        updates_per_s: store_stats.updates_per_s,
-        keys: store_stats.keys,
-        anomalies: c.anomalies.load(Ordering::Relaxed),
-        protocol_errors: c.protocol_errors.load(Ordering::Relaxed),
-        idle_closed: c.idle_closed.load(Ordering::Relaxed),
-        write_timeouts: c.write_timeouts.load(Ordering::Relaxed),
-        auth_failures: c.auth_failures.load(Ordering::Relaxed),
-        uptime_s: shared.started.elapsed().as_secs_f64(),
-        process: procstat::own(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn token_comparison() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-        assert!(constant_time_eq(b"", b""));
-    }
 }

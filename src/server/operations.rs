@@ -1,0 +1,124 @@
+//! The operations commands a server answers (`ping`, `stats`, `dump`,
+//! `stop`, `auth`): rare requests, so they may allocate, ask the store
+//! thread and format JSON. `stop` and `dump` need the `ops_token` when one
+//! is set; the token is compared in constant time.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use super::Shared;
+use crate::messages::{ServerDump, ServerStats};
+use crate::server::store::Store;
+use crate::sys::procstat;
+use crate::wire::protocol::{self, Request};
+
+/// Answers an operations command. Returns true when the server must stop
+/// once the reply is written.
+pub(super) fn answer_ops(
+    shared: &Shared,
+    store: &Store,
+    authorized: &mut bool,
+    request: Request<'_>,
+    peer: SocketAddr,
+    out: &mut Vec<u8>,
+) -> bool {
+    let privileged = matches!(request, Request::Dump | Request::Stop);
+    if privileged && !*authorized {
+        shared
+            .counters
+            .auth_failures
+            .fetch_add(1, Ordering::Relaxed);
+        log::warn!(
+            "server {}: refused a privileged command from {peer}: not authorized",
+            shared.addr
+        );
+        protocol::encode_err(out, "unauthorized", "send auth;<ops_token> first");
+        return false;
+    }
+    match request {
+        Request::Ping => out.extend_from_slice(b"pong\n"),
+        Request::Stats => {
+            let json = serde_json::to_string(&stats(shared, store)).unwrap_or_default();
+            protocol::encode_ok(out, &json);
+        }
+        Request::Dump => match store.dump() {
+            Ok(keys) => {
+                let dump = ServerDump {
+                    server: shared.addr.to_string(),
+                    total: keys.iter().map(|(_, n)| n).sum(),
+                    keys: keys.into_iter().map(|(k, n)| (k.into(), n)).collect(),
+                };
+                protocol::encode_ok(out, &serde_json::to_string(&dump).unwrap_or_default());
+            }
+            Err(e) => protocol::encode_err(out, "stopping", &e.to_string()),
+        },
+        Request::Config => {
+            let json = serde_json::to_string(&*shared.config).unwrap_or_default();
+            protocol::encode_ok(out, &json);
+        }
+        Request::Auth { token } => {
+            if constant_time_eq(token.as_bytes(), shared.config.ops_token.as_bytes()) {
+                *authorized = true;
+                protocol::encode_ok(out, "{\"auth\":true}");
+            } else {
+                shared
+                    .counters
+                    .auth_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                log::warn!("server {}: wrong operations token from {peer}", shared.addr);
+                protocol::encode_err(out, "unauthorized", "wrong token");
+            }
+        }
+        Request::Stop => {
+            log::info!("server {}: stop requested by {peer}", shared.addr);
+            out.extend_from_slice(b"bye\n");
+            return true;
+        }
+        // serve_link sends updates to apply_update; nothing to answer here.
+        Request::Update { .. } => {}
+    }
+    false
+}
+
+/// Compares two byte strings in time that depends only on their lengths, so
+/// a wrong token's reply time says nothing about how much of it was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub(super) fn stats(shared: &Shared, store: &Store) -> ServerStats {
+    let c = &shared.counters;
+    let store_stats = store.stats().unwrap_or_default();
+    ServerStats {
+        server: shared.addr.to_string(),
+        links: shared.links.lock().len() as u64,
+        links_accepted: c.links_accepted.load(Ordering::Relaxed),
+        links_refused: c.links_refused.load(Ordering::Relaxed),
+        updates: store_stats.updates,
+        updates_per_s: store_stats.updates_per_s,
+        keys: store_stats.keys,
+        anomalies: c.anomalies.load(Ordering::Relaxed),
+        protocol_errors: c.protocol_errors.load(Ordering::Relaxed),
+        idle_closed: c.idle_closed.load(Ordering::Relaxed),
+        write_timeouts: c.write_timeouts.load(Ordering::Relaxed),
+        auth_failures: c.auth_failures.load(Ordering::Relaxed),
+        uptime_s: shared.started.elapsed().as_secs_f64(),
+        process: procstat::own(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}
