@@ -8,6 +8,19 @@
 //! measures the wrong thing: an unknown key is an error that suggests the
 //! closest known key, and a bad value names the key, the value and what is
 //! accepted. Nothing starts on a bad config.
+//!
+//! This file owns the key table, where each key is written once (its doc,
+//! type, default and rule), and what is derived from a loaded config. The
+//! rest of the folder serves the table:
+//!
+//! * `table.rs`: the `config_keys!` macro that turns the table into the
+//!   struct, its defaults, [`KEYS`] and the parser;
+//! * `rules.rs`: how a JSON value is read and checked, rule by rule;
+//! * `choices.rs`: the enum keys, [`Schedule`] and [`Affinity`].
+
+mod choices;
+mod rules;
+mod table;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -16,153 +29,72 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use self::choices::{Affinity, Schedule, UnknownName};
+use self::rules::{Flag, IpList, Named, OneOf, PortList, ProgramName, Rule, Text, Whole};
+use self::table::config_keys;
 use crate::error::{Error, Result};
 use crate::sys::net;
 
-/// How a client link paces its updates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Schedule {
-    /// The k-th update of a link is due at `start + k * interval`, whatever
-    /// the previous round trip cost. A late tick is sent at once and counted.
-    FixedRate,
-    /// The seed's loop: send, wait for the ack, sleep the interval. The rate
-    /// is `1 / (interval + round trip + sleep overshoot)`, always below target.
-    FixedDelay,
-    /// No pause at all: the next update goes as soon as the ack arrives. For
-    /// finding the model's ceiling, not for reproducing the seed.
-    ClosedLoop,
-}
-
-impl Schedule {
-    /// The name used in the config file and the report.
-    pub fn name(self) -> &'static str {
-        match self {
-            Schedule::FixedRate => "fixed-rate",
-            Schedule::FixedDelay => "fixed-delay",
-            Schedule::ClosedLoop => "closed-loop",
-        }
+// The key table, the one place a key is written. Each entry is
+// `key: Type = default, rule;` under the field's doc: the key is also the
+// field's name, and the rule (rules.rs) reads and checks the JSON value.
+// Errors list the known keys in this order. A new key is one entry here
+// plus its row in the README's table (a test checks the row).
+config_keys! {
+    /// The whole configuration, after validation.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct Config {
+        /// Server addresses, one per host (`server_ip_list`).
+        server_ip_list: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1])], IpList;
+        /// The ports every server host listens on (`server_port_list`).
+        server_port_list: Vec<u16> = vec![38677, 38678, 38679], PortList;
+        /// Server program file name as configured (`server.exe` works on Linux too).
+        server_app_name: String = "server".into(), ProgramName;
+        /// Client processes started on each host.
+        client_num_per_host: u32 = 100, Whole(0..=100_000);
+        /// Client program file name as configured.
+        client_app_name: String = "client".into(), ProgramName;
+        /// Write a log file per process.
+        log_switch: bool = false, Flag;
+        /// Milliseconds between two updates of one link.
+        update_intervals: u64 = 10, Whole(1..=3_600_000);
+        /// Minimum level written when `log_switch` is on.
+        log_level: String = "info".into(),
+            OneOf(&["off", "error", "warn", "info", "debug", "trace"]);
+        /// Directory for log files.
+        log_dir: PathBuf = PathBuf::from("logs"), Text("a directory path");
+        /// How links pace their updates.
+        schedule: Schedule = Schedule::FixedRate, Named;
+        /// Client: how long one connection attempt may take.
+        connect_timeout_ms: u64 = 3_000, Whole(1..=600_000);
+        /// Client: how long to wait for an ack before the link is called broken.
+        request_timeout_ms: u64 = 5_000, Whole(1..=600_000);
+        /// Client: first pause before reconnecting; doubles on each failure.
+        reconnect_initial_ms: u64 = 50, Whole(1..=600_000);
+        /// Client: the longest pause between reconnection attempts.
+        reconnect_max_ms: u64 = 2_000, Whole(1..=600_000);
+        /// Server: a link that sends nothing for this long is closed.
+        idle_timeout_ms: u64 = 60_000, Whole(100..=86_400_000);
+        /// Server: a peer that does not read its acks for this long is dropped.
+        write_timeout_ms: u64 = 5_000, Whole(1..=600_000);
+        /// Server: connections beyond this many are refused with an error line.
+        server_max_links: u32 = 10_000, Whole(1..=1_000_000);
+        /// Stack size of every link thread, in KiB.
+        thread_stack_kb: u32 = 64, Whole(16..=65_536);
+        /// Pin each link's threads, on both ends, to the CPU chosen by the
+        /// server's port (see `affinity.rs`).
+        cpu_affinity: Affinity = Affinity::Off, Named;
+        /// Token the operations commands `stop` and `dump` require (empty: none).
+        /// Never serialized, so a server's `config` reply cannot leak it.
+        #[serde(skip_serializing)]
+        ops_token: String = String::new(), Text("a string (empty for none)");
+        /// startup: how long children get to stop before they are killed.
+        stop_timeout_ms: u64 = 10_000, Whole(100..=600_000);
+        /// startup: how many times it restarts a server that dies during a run
+        /// (per server; 0 = never), so its links can reconnect.
+        server_restarts: u32 = 3, Whole(0..=1_000);
     }
 }
-
-/// Where link threads run (see `affinity.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Affinity {
-    /// Both ends of a link on the CPU chosen by the server's port.
-    ByServer,
-    /// Wherever the OS scheduler puts them.
-    Off,
-}
-
-/// The whole configuration, after validation.
-#[derive(Debug, Clone, Serialize)]
-pub struct Config {
-    /// Server addresses, one per host (`server_ip_list`).
-    pub server_ip_list: Vec<IpAddr>,
-    /// The ports every server host listens on (`server_port_list`).
-    pub server_port_list: Vec<u16>,
-    /// Server program file name as configured (`server.exe` works on Linux too).
-    pub server_app_name: String,
-    /// Client processes started on each host.
-    pub client_num_per_host: u32,
-    /// Client program file name as configured.
-    pub client_app_name: String,
-    /// Write a log file per process.
-    pub log_switch: bool,
-    /// Milliseconds between two updates of one link.
-    pub update_intervals: u64,
-    /// Minimum level written when `log_switch` is on.
-    pub log_level: String,
-    /// Directory for log files.
-    pub log_dir: PathBuf,
-    /// How links pace their updates.
-    pub schedule: Schedule,
-    /// Client: how long one connection attempt may take.
-    pub connect_timeout_ms: u64,
-    /// Client: how long to wait for an ack before the link is called broken.
-    pub request_timeout_ms: u64,
-    /// Client: first pause before reconnecting; doubles on each failure.
-    pub reconnect_initial_ms: u64,
-    /// Client: the longest pause between reconnection attempts.
-    pub reconnect_max_ms: u64,
-    /// Server: a link that sends nothing for this long is closed.
-    pub idle_timeout_ms: u64,
-    /// Server: a peer that does not read its acks for this long is dropped.
-    pub write_timeout_ms: u64,
-    /// Server: connections beyond this many are refused with an error line.
-    pub server_max_links: u32,
-    /// Stack size of every link thread, in KiB.
-    pub thread_stack_kb: u32,
-    /// Pin each link's threads, on both ends, to the CPU chosen by the
-    /// server's port (see `affinity.rs`).
-    pub cpu_affinity: Affinity,
-    /// Token the operations commands `stop` and `dump` require (empty: none).
-    #[serde(skip_serializing)]
-    pub ops_token: String,
-    /// startup: how long children get to stop before they are killed.
-    pub stop_timeout_ms: u64,
-    /// startup: how many times it restarts a server that dies during a run
-    /// (per server; 0 = never), so its links can reconnect.
-    pub server_restarts: u32,
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            server_ip_list: vec![IpAddr::from([127, 0, 0, 1])],
-            server_port_list: vec![38677, 38678, 38679],
-            server_app_name: "server".into(),
-            client_num_per_host: 100,
-            client_app_name: "client".into(),
-            log_switch: false,
-            update_intervals: 10,
-            log_level: "info".into(),
-            log_dir: PathBuf::from("logs"),
-            schedule: Schedule::FixedRate,
-            connect_timeout_ms: 3_000,
-            request_timeout_ms: 5_000,
-            reconnect_initial_ms: 50,
-            reconnect_max_ms: 2_000,
-            idle_timeout_ms: 60_000,
-            write_timeout_ms: 5_000,
-            server_max_links: 10_000,
-            thread_stack_kb: 64,
-            cpu_affinity: Affinity::Off,
-            ops_token: String::new(),
-            stop_timeout_ms: 10_000,
-            server_restarts: 3,
-        }
-    }
-}
-
-/// Every key the config accepts, for the unknown-key suggestion and the docs test.
-pub const KEYS: &[&str] = &[
-    "server_ip_list",
-    "server_port_list",
-    "server_app_name",
-    "client_num_per_host",
-    "client_app_name",
-    "log_switch",
-    "update_intervals",
-    "log_level",
-    "log_dir",
-    "schedule",
-    "connect_timeout_ms",
-    "request_timeout_ms",
-    "reconnect_initial_ms",
-    "reconnect_max_ms",
-    "idle_timeout_ms",
-    "write_timeout_ms",
-    "server_max_links",
-    "thread_stack_kb",
-    "cpu_affinity",
-    "ops_token",
-    "stop_timeout_ms",
-    "server_restarts",
-];
-
-const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
 impl Config {
     /// Reads and validates a config file.
@@ -202,45 +134,7 @@ impl Config {
     fn from_map(map: &Map<String, Value>) -> Result<Config> {
         let mut c = Config::default();
         for (key, v) in map {
-            match key.as_str() {
-                "server_ip_list" => c.server_ip_list = ip_list(key, v)?,
-                "server_port_list" => c.server_port_list = port_list(key, v)?,
-                "server_app_name" => c.server_app_name = app_name(key, v)?,
-                "client_num_per_host" => c.client_num_per_host = int(key, v, 0, 100_000)? as u32,
-                "client_app_name" => c.client_app_name = app_name(key, v)?,
-                "log_switch" => c.log_switch = boolean(key, v)?,
-                "update_intervals" => c.update_intervals = int(key, v, 1, 3_600_000)?,
-                "log_level" => c.log_level = one_of(key, v, LOG_LEVELS)?,
-                "log_dir" => c.log_dir = PathBuf::from(string(key, v, "a directory path")?),
-                "schedule" => {
-                    c.schedule =
-                        match one_of(key, v, &["fixed-rate", "fixed-delay", "closed-loop"])?
-                            .as_str()
-                        {
-                            "fixed-rate" => Schedule::FixedRate,
-                            "fixed-delay" => Schedule::FixedDelay,
-                            _ => Schedule::ClosedLoop,
-                        }
-                }
-                "connect_timeout_ms" => c.connect_timeout_ms = int(key, v, 1, 600_000)?,
-                "request_timeout_ms" => c.request_timeout_ms = int(key, v, 1, 600_000)?,
-                "reconnect_initial_ms" => c.reconnect_initial_ms = int(key, v, 1, 600_000)?,
-                "reconnect_max_ms" => c.reconnect_max_ms = int(key, v, 1, 600_000)?,
-                "idle_timeout_ms" => c.idle_timeout_ms = int(key, v, 100, 86_400_000)?,
-                "write_timeout_ms" => c.write_timeout_ms = int(key, v, 1, 600_000)?,
-                "server_max_links" => c.server_max_links = int(key, v, 1, 1_000_000)? as u32,
-                "thread_stack_kb" => c.thread_stack_kb = int(key, v, 16, 65_536)? as u32,
-                "cpu_affinity" => {
-                    c.cpu_affinity = match one_of(key, v, &["by-server", "off"])?.as_str() {
-                        "off" => Affinity::Off,
-                        _ => Affinity::ByServer,
-                    }
-                }
-                "ops_token" => c.ops_token = string(key, v, "a string (empty for none)")?,
-                "stop_timeout_ms" => c.stop_timeout_ms = int(key, v, 100, 600_000)?,
-                "server_restarts" => c.server_restarts = int(key, v, 0, 1_000)? as u32,
-                unknown => return Err(unknown_key(unknown)),
-            }
+            c.set(key, v)?;
         }
         c.check_together()?;
         Ok(c)
@@ -398,141 +292,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-fn bad(key: &str, v: &Value, accepted: &str) -> Error {
-    Error::msg(format!(
-        "key \"{key}\": {v} is not accepted; expected {accepted}"
-    ))
-}
-
-fn int(key: &str, v: &Value, min: u64, max: u64) -> Result<u64> {
-    let accepted = format!("a whole number from {min} to {max}");
-    // The seed's Go config wrote numbers; a quoted number is a common slip worth taking.
-    let n = match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse::<u64>().ok(),
-        _ => None,
-    };
-    match n {
-        Some(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(bad(key, v, &accepted)),
-    }
-}
-
-fn boolean(key: &str, v: &Value) -> Result<bool> {
-    match v {
-        Value::Bool(b) => Ok(*b),
-        Value::String(s) if s == "true" || s == "false" => Ok(s == "true"),
-        _ => Err(bad(key, v, "true or false")),
-    }
-}
-
-fn string(key: &str, v: &Value, accepted: &str) -> Result<String> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        _ => Err(bad(key, v, accepted)),
-    }
-}
-
-fn one_of(key: &str, v: &Value, choices: &[&str]) -> Result<String> {
-    let accepted = format!("one of {}", choices.join(", "));
-    match v {
-        Value::String(s) if choices.contains(&s.as_str()) => Ok(s.clone()),
-        _ => Err(bad(key, v, &accepted)),
-    }
-}
-
-fn app_name(key: &str, v: &Value) -> Result<String> {
-    let s = string(
-        key,
-        v,
-        "a program file name such as \"server\" or \"server.exe\"",
-    )?;
-    if s.trim().is_empty() || s.contains(['/', '\\']) {
-        return Err(bad(
-            key,
-            v,
-            "a bare file name (no directory): programs are found next to startup",
-        ));
-    }
-    Ok(s)
-}
-
-/// The items of a list key: the seed's `"a;b;c"` string or a JSON array.
-fn items(key: &str, v: &Value, accepted: &str) -> Result<Vec<String>> {
-    let list: Vec<String> = match v {
-        Value::String(s) => s
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
-        Value::Array(a) => a
-            .iter()
-            .map(|item| match item {
-                Value::String(s) => Ok(s.trim().to_string()),
-                Value::Number(n) => Ok(n.to_string()),
-                _ => Err(bad(key, item, accepted)),
-            })
-            .collect::<Result<_>>()?,
-        Value::Number(n) => vec![n.to_string()],
-        _ => return Err(bad(key, v, accepted)),
-    };
-    if list.is_empty() {
-        return Err(bad(key, v, accepted));
-    }
-    Ok(list)
-}
-
-fn ip_list(key: &str, v: &Value) -> Result<Vec<IpAddr>> {
-    let accepted =
-        "IP addresses separated by ';' (\"127.0.0.1;198.18.0.2\") or a JSON array of them";
-    let mut ips = Vec::new();
-    for item in items(key, v, accepted)? {
-        let ip: IpAddr = item.parse().map_err(|_| {
-            Error::msg(format!(
-                "key \"{key}\": \"{item}\" is not an IP address; expected {accepted}"
-            ))
-        })?;
-        if ip.is_unspecified() {
-            return Err(Error::msg(format!(
-                "key \"{key}\": \"{item}\" is not an address clients can connect to; \
-                 list each server host's own address"
-            )));
-        }
-        if ips.contains(&ip) {
-            return Err(Error::msg(format!(
-                "key \"{key}\": \"{item}\" is listed twice"
-            )));
-        }
-        ips.push(ip);
-    }
-    Ok(ips)
-}
-
-fn port_list(key: &str, v: &Value) -> Result<Vec<u16>> {
-    let accepted =
-        "ports from 1 to 65535 separated by ';' (\"38677;38678\") or a JSON array of them";
-    let mut ports = Vec::new();
-    for item in items(key, v, accepted)? {
-        let port = item
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| {
-                Error::msg(format!(
-                    "key \"{key}\": \"{item}\" is not a port; expected {accepted}"
-                ))
-            })?;
-        if ports.contains(&port) {
-            return Err(Error::msg(format!(
-                "key \"{key}\": port {port} is listed twice"
-            )));
-        }
-        ports.push(port);
-    }
-    Ok(ports)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -671,12 +430,76 @@ mod tests {
 
     #[test]
     fn readme_documents_every_key() {
+        // KEYS comes from the key table, so a key added there without a row
+        // in the README's configuration table fails here.
         let readme = include_str!("../../README.md");
         for key in KEYS {
             assert!(
-                readme.contains(&format!("`{key}`")),
-                "README lacks config key {key}"
+                readme.contains(&format!("| `{key}` |")),
+                "README's configuration table lacks a row for key {key}"
             );
         }
     }
+
+    #[test]
+    fn defaults_serialize_as_pinned() {
+        // What a server's `config` reply and `omclient config` show: every
+        // key but the token, in table order.
+        let json = serde_json::to_string(&Config::default()).unwrap();
+        assert_eq!(json, DEFAULTS_JSON);
+        assert!(!json.contains("ops_token"));
+    }
+
+    #[test]
+    fn a_config_loads_back_from_its_own_json() {
+        let c = Config::from_json(
+            r#"{"schedule": "closed-loop", "cpu_affinity": "by-server", "log_dir": "x/y"}"#,
+        )
+        .unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        let again = Config::from_json(&json).unwrap();
+        assert_eq!(serde_json::to_string(&again).unwrap(), json);
+        assert_eq!(again.schedule, Schedule::ClosedLoop);
+        assert_eq!(again.cpu_affinity, Affinity::ByServer);
+    }
+
+    #[test]
+    fn keys_are_the_serialized_fields_and_the_token() {
+        let json: Value = serde_json::to_value(Config::default()).unwrap();
+        let mut fields: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.push("ops_token");
+        fields.sort_unstable();
+        let mut keys = KEYS.to_vec();
+        keys.sort_unstable();
+        assert_eq!(fields, keys);
+    }
+
+    const DEFAULTS_JSON: &str = concat!(
+        r#"{"server_ip_list":["127.0.0.1"],"#,
+        r#""server_port_list":[38677,38678,38679],"#,
+        r#""server_app_name":"server","#,
+        r#""client_num_per_host":100,"#,
+        r#""client_app_name":"client","#,
+        r#""log_switch":false,"#,
+        r#""update_intervals":10,"#,
+        r#""log_level":"info","#,
+        r#""log_dir":"logs","#,
+        r#""schedule":"fixed-rate","#,
+        r#""connect_timeout_ms":3000,"#,
+        r#""request_timeout_ms":5000,"#,
+        r#""reconnect_initial_ms":50,"#,
+        r#""reconnect_max_ms":2000,"#,
+        r#""idle_timeout_ms":60000,"#,
+        r#""write_timeout_ms":5000,"#,
+        r#""server_max_links":10000,"#,
+        r#""thread_stack_kb":64,"#,
+        r#""cpu_affinity":"off","#,
+        r#""stop_timeout_ms":10000,"#,
+        r#""server_restarts":3}"#,
+    );
 }
