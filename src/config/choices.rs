@@ -106,7 +106,7 @@ choices! {
 }
 
 choices! {
-    /// Where link threads run (see `affinity.rs`).
+    /// Where link threads run (see `sys::affinity`).
     pub enum Affinity {
         /// Both ends of a link on the CPU chosen by the server's port.
         ByServer = "by-server",

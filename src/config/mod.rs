@@ -82,7 +82,7 @@ config_keys! {
         /// Stack size of every link thread, in KiB.
         thread_stack_kb: u32 = 64, Whole(16..=65_536);
         /// Pin each link's threads, on both ends, to the CPU chosen by the
-        /// server's port (see `affinity.rs`).
+        /// server's port (see `sys::affinity`).
         cpu_affinity: Affinity = Affinity::Off, Named;
         /// Token the operations commands `stop` and `dump` require (empty: none).
         /// Never serialized, so a server's `config` reply cannot leak it.
