@@ -1,5 +1,9 @@
 //! The run report: what startup prints at the end, and writes as JSON with
 //! `--report PATH`. Every field is documented in the README ("The report").
+//!
+//! That JSON is a public format (other hosts' omclient merges it, scripts
+//! read it), so its field set is pinned by a test below: a field cannot be
+//! added, renamed or dropped without someone deciding to.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -372,7 +376,13 @@ impl RunReport {
 
 #[cfg(test)]
 mod tests {
-    use super::LinkSpread;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::messages::{ProcessSample, ServerDump};
+    use crate::verify::Mismatch;
 
     #[test]
     fn link_spread_finds_starved_and_greedy_links() {
@@ -380,5 +390,252 @@ mod tests {
         assert_eq!((s.links, s.min, s.median, s.max), (6, 40, 100, 160));
         assert_eq!(s.outside_half_median, 2, "40 < 50 and 160 > 150");
         assert_eq!(LinkSpread::of(vec![]).links, 0);
+    }
+
+    /// Every key path of the report's JSON, sorted: `a.b` for a field of a
+    /// nested object, `a[]` for the elements of a list (its elements'
+    /// fields merged). Maps are filled with one entry under the key `*`, so
+    /// they show as `name.*`: a map whose keys are data, not fields.
+    const REPORT_FIELDS: &[&str] = &[
+        "achieved_ops_per_s",
+        "achieved_ratio",
+        "acked",
+        "anomalies",
+        "children_died[].at_s",
+        "children_died[].name",
+        "children_died[].pid",
+        "children_died[].status",
+        "client_keys[].acked",
+        "client_keys[].key",
+        "client_keys[].server",
+        "client_keys[].unacked",
+        "clients",
+        "corrected_latency_us.max",
+        "corrected_latency_us.p50",
+        "corrected_latency_us.p90",
+        "corrected_latency_us.p99",
+        "corrected_latency_us.p999",
+        "drain_s",
+        "duration_s",
+        "errors",
+        "host",
+        "interval_ms",
+        "late_sends",
+        "latency_us.max",
+        "latency_us.p50",
+        "latency_us.p90",
+        "latency_us.p99",
+        "latency_us.p999",
+        "lateness_us.max",
+        "lateness_us.p50",
+        "lateness_us.p90",
+        "lateness_us.p99",
+        "lateness_us.p999",
+        "links",
+        "per_link.links",
+        "per_link.max",
+        "per_link.median",
+        "per_link.min",
+        "per_link.outside_half_median",
+        "processes.client.accounting",
+        "processes.client.count",
+        "processes.client.cpu_percent_avg",
+        "processes.client.cpu_percent_max",
+        "processes.client.cpu_percent_of_machine_avg",
+        "processes.client.cpu_percent_total_avg",
+        "processes.client.cpu_us_per_op",
+        "processes.client.ctx_switches_per_op",
+        "processes.client.involuntary_ctx_switches",
+        "processes.client.rss_growth_percent_max",
+        "processes.client.rss_mb_last",
+        "processes.client.rss_mb_max",
+        "processes.client.threads_max",
+        "processes.client.voluntary_ctx_switches",
+        "processes.cpus",
+        "processes.rss_baseline_s",
+        "processes.server.accounting",
+        "processes.server.count",
+        "processes.server.cpu_percent_avg",
+        "processes.server.cpu_percent_max",
+        "processes.server.cpu_percent_of_machine_avg",
+        "processes.server.cpu_percent_total_avg",
+        "processes.server.cpu_us_per_op",
+        "processes.server.ctx_switches_per_op",
+        "processes.server.involuntary_ctx_switches",
+        "processes.server.rss_growth_percent_max",
+        "processes.server.rss_mb_last",
+        "processes.server.rss_mb_max",
+        "processes.server.threads_max",
+        "processes.server.voluntary_ctx_switches",
+        "reconnects",
+        "schedule",
+        "sent",
+        "server_dumps[].keys[][]",
+        "server_dumps[].links_open",
+        "server_dumps[].server",
+        "server_dumps[].total",
+        "server_restarts[].at_s",
+        "server_restarts[].name",
+        "server_restarts[].new_pid",
+        "server_restarts[].old_pid",
+        "server_stats[].anomalies",
+        "server_stats[].auth_failures",
+        "server_stats[].idle_closed",
+        "server_stats[].keys",
+        "server_stats[].links",
+        "server_stats[].links_accepted",
+        "server_stats[].links_refused",
+        "server_stats[].process.cpu_s",
+        "server_stats[].process.involuntary_ctx",
+        "server_stats[].process.rss_bytes",
+        "server_stats[].process.threads",
+        "server_stats[].process.voluntary_ctx",
+        "server_stats[].protocol_errors",
+        "server_stats[].server",
+        "server_stats[].updates",
+        "server_stats[].updates_per_s",
+        "server_stats[].uptime_s",
+        "server_stats[].write_timeouts",
+        "servers",
+        "target_ops_per_s",
+        "unacked",
+        "unacked_by_server.*",
+        "verify.client_acked",
+        "verify.in_flight_keys",
+        "verify.keys_checked",
+        "verify.lost_keys",
+        "verify.lost_updates",
+        "verify.mismatched_keys",
+        "verify.mismatches[].client_acked",
+        "verify.mismatches[].key",
+        "verify.mismatches[].server",
+        "verify.mismatches[].server_count",
+        "verify.ok",
+        "verify.server_total",
+        "verify.servers_down[]",
+        "verify.unclaimed_keys",
+        "verify.unclaimed_updates",
+        "verify.unverifiable_keys",
+    ];
+
+    /// A report with something in every list and every `Option`, so that
+    /// every nested object shows its fields (an empty list or a `null`
+    /// would hide them).
+    fn filled_report() -> RunReport {
+        let sample = ProcessSample {
+            cpu_s: 1.0,
+            rss_bytes: 1,
+            threads: 1,
+            voluntary_ctx: Some(1),
+            involuntary_ctx: Some(1),
+        };
+        let usage = KindUsage {
+            rss_growth_percent_max: Some(1.0),
+            ctx_switches_per_op: Some(1.0),
+            voluntary_ctx_switches: Some(1),
+            involuntary_ctx_switches: Some(1),
+            ..KindUsage::default()
+        };
+        let server = "127.0.0.1:1";
+        RunReport {
+            processes: Processes {
+                server: usage.clone(),
+                client: usage,
+                ..Processes::default()
+            },
+            unacked_by_server: BTreeMap::from([("*".to_string(), 1)]),
+            children_died: vec![DeadChild {
+                name: "client 7".into(),
+                pid: 1,
+                status: "killed".into(),
+                at_s: 1.0,
+            }],
+            server_restarts: vec![ServerRestart {
+                name: format!("server {server}"),
+                old_pid: 1,
+                new_pid: 2,
+                at_s: 1.0,
+            }],
+            server_stats: vec![ServerStats {
+                process: Some(sample),
+                ..ServerStats::default()
+            }],
+            verify: Verify {
+                servers_down: vec![server.into()],
+                // Filled in full: the report must still show four fields.
+                mismatches: vec![Mismatch {
+                    server: server.into(),
+                    key: "127.0.0.1:5".into(),
+                    server_count: 2,
+                    client_acked: 1,
+                    client_unacked: 1,
+                    reports: vec!["a.json".into()],
+                }],
+                ..Verify::default()
+            },
+            host: Some("127.0.0.1".into()),
+            client_keys: vec![KeyCount {
+                server: server.parse().unwrap(),
+                key: "127.0.0.1:5".into(),
+                acked: 1,
+                unacked: 0,
+            }],
+            server_dumps: vec![FinalDump {
+                dump: ServerDump {
+                    server: server.into(),
+                    total: 1,
+                    keys: vec![("127.0.0.1:5".into(), 1)],
+                },
+                links_open: 0,
+            }],
+            ..RunReport::default()
+        }
+    }
+
+    /// Collects the key paths under `value` into `paths`, `at` being the
+    /// path to `value` itself.
+    fn key_paths(value: &Value, at: &str, paths: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(fields) if !fields.is_empty() => {
+                for (name, v) in fields {
+                    let path = if at.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{at}.{name}")
+                    };
+                    key_paths(v, &path, paths);
+                }
+            }
+            Value::Array(items) if !items.is_empty() => {
+                for item in items {
+                    key_paths(item, &format!("{at}[]"), paths);
+                }
+            }
+            _ => {
+                paths.insert(at.to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn the_reports_field_set_is_pinned() {
+        let json = serde_json::to_value(filled_report()).unwrap();
+        let mut found = BTreeSet::new();
+        key_paths(&json, "", &mut found);
+        let pinned: BTreeSet<String> = REPORT_FIELDS.iter().map(|s| s.to_string()).collect();
+        assert!(
+            REPORT_FIELDS.windows(2).all(|w| w[0] < w[1]),
+            "keep REPORT_FIELDS sorted and without repeats"
+        );
+        let added: Vec<_> = found.difference(&pinned).collect();
+        let removed: Vec<_> = pinned.difference(&found).collect();
+        assert!(
+            added.is_empty() && removed.is_empty(),
+            "the report's JSON is a public format: other hosts' omclient and \
+             people's scripts read it. A field was added, renamed or removed \
+             (new: {added:?}; gone: {removed:?}). If that is meant, update the \
+             README's report fields (\"The report\") and REPORT_FIELDS in this \
+             test deliberately, together."
+        );
     }
 }

@@ -29,58 +29,30 @@
 //! There an unclaimed key *is* an error: every host's clients are accounted
 //! for, so a key no report claims means a report is missing, a client died
 //! without reporting, or someone else wrote to the servers.
+//!
+//! # One engine, two verdicts
+//!
+//! [`verify`] is [`merge`] with one host: both hand their hosts to one
+//! engine (`check.rs`), which decides each key's outcome and tallies every
+//! figure either verdict needs; a key that did not verify is a [`Mismatch`]
+//! in both. What differs is only what each verdict can know, and so what it
+//! publishes (`verdict.rs`): one host names the servers that did not answer
+//! and excuses keys lost with a restart, and cannot blame unclaimed keys on
+//! anyone; the merged verdict has every report, so it demands that nothing
+//! is left unexplained.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod check;
+mod verdict;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::messages::{FinalDump, KeyCount, ServerDump};
 
-/// The verdict, as it appears in the report's `verify` object.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Verify {
-    /// True when no key mismatched and no acked update is missing.
-    pub ok: bool,
-    /// Sum of the servers' counts over the keys this host's clients used.
-    pub server_total: u64,
-    /// Sum of the clients' acked counts over the keys checked.
-    pub client_acked: u64,
-    /// Keys compared.
-    pub keys_checked: u64,
-    /// Keys whose counts differ beyond an in-flight update.
-    pub mismatched_keys: u64,
-    /// Keys where the server counted the one update whose ack was lost.
-    pub in_flight_keys: u64,
-    /// Keys on servers that did not answer, so not checked.
-    pub unverifiable_keys: u64,
-    /// Keys held only by a server process that died and was restarted.
-    pub lost_keys: u64,
-    /// Acked updates on those keys: counted by the dead process, lost with it.
-    pub lost_updates: u64,
-    /// Keys on the servers that no client of this host claimed.
-    pub unclaimed_keys: u64,
-    /// Updates counted on unclaimed keys.
-    pub unclaimed_updates: u64,
-    /// Servers that could not be asked for their data.
-    pub servers_down: Vec<String>,
-    /// The first mismatches, for the report (at most 20).
-    pub mismatches: Vec<Mismatch>,
-}
-
-/// One key that did not verify.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Mismatch {
-    /// The server holding the key.
-    pub server: String,
-    /// The key.
-    pub key: String,
-    /// What the server counted (0 if it did not have the key).
-    pub server_count: u64,
-    /// What the client saw acked.
-    pub client_acked: u64,
-}
+use check::Host;
+pub use check::Mismatch;
+pub use verdict::{Merged, Verify};
 
 /// Compares the clients' keys with the servers' dumps. `down` lists servers
 /// that did not answer, `restarted` servers whose process was replaced.
@@ -90,77 +62,19 @@ pub fn verify(
     down: &[String],
     restarted: &[String],
 ) -> Verify {
-    let mut servers: HashMap<&str, HashMap<&str, u64>> = dumps
-        .iter()
-        .map(|d| {
-            (
-                d.server.as_str(),
-                d.keys.iter().map(|(k, n)| (k.as_str(), *n)).collect(),
-            )
-        })
-        .collect();
-    let mut v = Verify {
-        servers_down: down.to_vec(),
-        ..Verify::default()
+    // The one host, with no name to give: its mismatches name no report.
+    // Its dumps were read as its own clients stopped, with no drain to
+    // report on, hence no links open.
+    let host = Host {
+        name: "",
+        keys: client_keys,
+        dumps: dumps.iter().map(|d| (d, 0)).collect(),
     };
-    // Every connection that used a key, summed: (acked, unacked).
-    let mut shared: BTreeMap<(String, &str), (u64, u64)> = BTreeMap::new();
-    for k in client_keys {
-        let sum = shared
-            .entry((k.server.to_string(), k.key.as_str()))
-            .or_default();
-        sum.0 += k.acked;
-        sum.1 += k.unacked;
-    }
-    let mut claimed: HashSet<(&str, &str)> = HashSet::new();
-
-    for ((server, key), &(acked, unacked)) in &shared {
-        let Some(store) = servers.get_mut(server.as_str()) else {
-            v.unverifiable_keys += 1;
-            continue;
-        };
-        claimed.insert((server.as_str(), key));
-        let held = store.get(key).copied();
-        if held.is_none() && acked > 0 && restarted.contains(server) {
-            // The fresh process never saw this key: the dead one counted it.
-            // (A key with nothing acked checks as exact below: a link that
-            // connected to the dying process's backlog and was reset.)
-            v.lost_keys += 1;
-            v.lost_updates += acked;
-            continue;
-        }
-        let server_count = held.unwrap_or(0);
-        v.keys_checked += 1;
-        v.server_total += server_count;
-        v.client_acked += acked;
-        if server_count == acked {
-            continue;
-        }
-        if server_count > acked && server_count - acked <= unacked {
-            v.in_flight_keys += 1;
-            continue;
-        }
-        v.mismatched_keys += 1;
-        if v.mismatches.len() < 20 {
-            v.mismatches.push(Mismatch {
-                server: server.clone(),
-                key: key.to_string(),
-                server_count,
-                client_acked: acked,
-            });
-        }
-    }
-
-    for dump in dumps {
-        for (key, n) in &dump.keys {
-            if !claimed.contains(&(dump.server.as_str(), key.as_str())) {
-                v.unclaimed_keys += 1;
-                v.unclaimed_updates += n;
-            }
-        }
-    }
-    v.ok = v.mismatched_keys == 0;
-    v
+    // Nothing is `expected`: a server that did not answer is in `down`,
+    // which startup knows first-hand. Startup asks each server once, so no
+    // server's counts come twice; were one to, its later dump would stand.
+    let tally = check::check(&[host], &[], restarted);
+    Verify::of(tally, down)
 }
 
 /// Updates sent but never acked, per server: every server in `servers`
@@ -170,9 +84,7 @@ pub fn unacked_by_server(
     servers: &[SocketAddr],
 ) -> BTreeMap<String, u64> {
     let mut map: BTreeMap<String, u64> = servers.iter().map(|s| (s.to_string(), 0)).collect();
-    for k in client_keys.iter().filter(|k| k.unacked > 0) {
-        *map.entry(k.server.to_string()).or_insert(0) += k.unacked;
-    }
+    check::add_unacked(&mut map, client_keys);
     map
 }
 
@@ -186,67 +98,6 @@ pub struct HostPart<'a> {
     pub dumps: &'a [FinalDump],
 }
 
-/// The verdict over every host's report (`omclient verify --reports`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Merged {
-    /// True when every key of every server verified: no mismatch, no key
-    /// without final counts, no key that no report claims.
-    pub ok: bool,
-    /// Reports merged.
-    pub reports: u64,
-    /// Servers whose final counts some report carries.
-    pub servers: u64,
-    /// Sum of every final count on every server.
-    pub server_total: u64,
-    /// Sum of every acked count in every report.
-    pub client_acked: u64,
-    /// Updates the servers counted whose acks never reached their clients
-    /// (the link broke with the update in flight). When `ok`:
-    /// `server_total == client_acked + in_flight_updates`.
-    pub in_flight_updates: u64,
-    /// Distinct (server, key) pairs compared.
-    pub keys_checked: u64,
-    /// Keys whose counts differ beyond their in-flight updates.
-    pub mismatched_keys: u64,
-    /// Keys where the server counted updates whose acks were lost.
-    pub in_flight_keys: u64,
-    /// Keys on servers that no report has final counts for.
-    pub unverifiable_keys: u64,
-    /// Those servers.
-    pub servers_without_counts: Vec<String>,
-    /// Servers whose counts were read while client links were still open
-    /// (the drain gave up): `server (links)`.
-    pub servers_not_drained: Vec<String>,
-    /// Keys on the servers that no report claims.
-    pub unclaimed_keys: u64,
-    /// Updates counted on those keys.
-    pub unclaimed_updates: u64,
-    /// Unclaimed keys per client address: which host's report is missing.
-    pub unclaimed_by_ip: BTreeMap<String, u64>,
-    /// Updates sent but never acked, per server, over every report.
-    pub unacked_by_server: BTreeMap<String, u64>,
-    /// The first mismatched keys (at most 20), with the reports that
-    /// claim them.
-    pub mismatches: Vec<MergedMismatch>,
-}
-
-/// One key that did not verify across hosts.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct MergedMismatch {
-    /// The server holding the key.
-    pub server: String,
-    /// The key.
-    pub key: String,
-    /// The server's final count (0 if it did not have the key).
-    pub server_count: u64,
-    /// Acked over every report that claims the key.
-    pub client_acked: u64,
-    /// Unacked over every report that claims the key.
-    pub client_unacked: u64,
-    /// The reports that claim it.
-    pub reports: Vec<String>,
-}
-
 /// Merges every host's keys with every server's final counts, key by key.
 /// `expected` lists servers that must have final counts even if no client
 /// used them (the config's servers, when omclient is given one).
@@ -258,111 +109,25 @@ pub struct MergedMismatch {
 /// Two reports carry final counts for the same server: one report given
 /// twice, or two hosts that both served the same address.
 pub fn merge(hosts: &[HostPart<'_>], expected: &[String]) -> Result<Merged> {
-    let mut counts: BTreeMap<&str, (&str, HashMap<&str, u64>, u64)> = BTreeMap::new();
-    for host in hosts {
-        for d in host.dumps {
-            let keys = d.dump.keys.iter().map(|(k, n)| (k.as_str(), *n)).collect();
-            let entry = (host.name, keys, d.links_open);
-            if let Some((first, _, _)) = counts.insert(d.dump.server.as_str(), entry) {
-                return Err(Error::msg(format!(
-                    "server {} has final counts in two reports, {first} and {}: the same \
-                     host's report given twice, or two hosts that served the same address",
-                    d.dump.server, host.name
-                )));
-            }
-        }
-    }
-
-    // Every claim on a (server, key), summed over the hosts that made it.
-    struct Claim<'a> {
-        acked: u64,
-        unacked: u64,
-        reports: Vec<&'a str>,
-    }
-    let mut claims: BTreeMap<(String, &str), Claim<'_>> = BTreeMap::new();
-    let mut m = Merged {
-        reports: hosts.len() as u64,
-        servers: counts.len() as u64,
-        ..Merged::default()
-    };
-    for host in hosts {
-        for k in host.keys {
-            let claim = claims
-                .entry((k.server.to_string(), k.key.as_str()))
-                .or_insert(Claim {
-                    acked: 0,
-                    unacked: 0,
-                    reports: Vec::new(),
-                });
-            claim.acked += k.acked;
-            claim.unacked += k.unacked;
-            if !claim.reports.contains(&host.name) {
-                claim.reports.push(host.name);
-            }
-            if k.unacked > 0 {
-                *m.unacked_by_server.entry(k.server.to_string()).or_default() += k.unacked;
-            }
-        }
-    }
-
-    let mut without: BTreeMap<String, ()> = expected
+    let hosts: Vec<Host<'_>> = hosts
         .iter()
-        .filter(|s| !counts.contains_key(s.as_str()))
-        .map(|s| (s.clone(), ()))
+        .map(|h| Host {
+            name: h.name,
+            keys: h.keys,
+            dumps: h.dumps.iter().map(|d| (&d.dump, d.links_open)).collect(),
+        })
         .collect();
-    for ((server, key), claim) in &claims {
-        m.client_acked += claim.acked;
-        let Some((_, store, _)) = counts.get(server.as_str()) else {
-            m.unverifiable_keys += 1;
-            without.insert(server.clone(), ());
-            continue;
-        };
-        let server_count = store.get(key).copied().unwrap_or(0);
-        m.keys_checked += 1;
-        if server_count == claim.acked {
-            continue;
-        }
-        if server_count > claim.acked && server_count - claim.acked <= claim.unacked {
-            m.in_flight_keys += 1;
-            m.in_flight_updates += server_count - claim.acked;
-            continue;
-        }
-        m.mismatched_keys += 1;
-        if m.mismatches.len() < 20 {
-            m.mismatches.push(MergedMismatch {
-                server: server.clone(),
-                key: key.to_string(),
-                server_count,
-                client_acked: claim.acked,
-                client_unacked: claim.unacked,
-                reports: claim.reports.iter().map(|r| r.to_string()).collect(),
-            });
-        }
+    // No restarts: the reports' final counts must account for every acked
+    // update, so a key lost with a restarted process fails here as a
+    // mismatch (the host's own verdict is the one that tells why).
+    let tally = check::check(&hosts, expected, &[]);
+    if let Some((server, first, second)) = &tally.twice {
+        return Err(Error::msg(format!(
+            "server {server} has final counts in two reports, {first} and {second}: the same \
+             host's report given twice, or two hosts that served the same address"
+        )));
     }
-    m.servers_without_counts = without.into_keys().collect();
-
-    for (server, (_, store, links_open)) in &counts {
-        if *links_open > 0 {
-            m.servers_not_drained
-                .push(format!("{server} ({links_open} links open)"));
-        }
-        for (key, n) in store {
-            m.server_total += n;
-            if !claims.contains_key(&(server.to_string(), *key)) {
-                m.unclaimed_keys += 1;
-                m.unclaimed_updates += n;
-                let ip = key.rsplit_once(':').map_or(*key, |(ip, _)| ip);
-                *m.unclaimed_by_ip.entry(ip.to_string()).or_default() += 1;
-            }
-        }
-    }
-    m.ok = m.reports > 0
-        && m.keys_checked > 0
-        && m.mismatched_keys == 0
-        && m.unverifiable_keys == 0
-        && m.servers_without_counts.is_empty()
-        && m.unclaimed_keys == 0;
-    Ok(m)
+    Ok(Merged::of(tally))
 }
 
 #[cfg(test)]
@@ -564,5 +329,77 @@ mod tests {
             e.contains("a.json") && e.contains("b.json") && e.contains(S1),
             "{e}"
         );
+    }
+
+    #[test]
+    fn verify_is_merge_with_one_host() {
+        // One host serving S1 and S2: an exact key, one in flight, one
+        // mismatched, and a key on S1 that no client of it claims.
+        let keys = [key(S1, "a", 5, 0), key(S1, "b", 5, 1), key(S2, "c", 3, 0)];
+        let dumps = [
+            dump(S1, &[("a", 5), ("b", 6), ("nc", 2)]),
+            dump(S2, &[("c", 4)]),
+        ];
+        let finals: Vec<FinalDump> = dumps
+            .iter()
+            .map(|d| FinalDump {
+                dump: d.clone(),
+                links_open: 0,
+            })
+            .collect();
+        let v = verify(&keys, &dumps, &[], &[]);
+        let m = merge(&[part("host", &keys, &finals)], &[]).unwrap();
+        // The same keys come to the same outcomes...
+        assert_eq!(
+            (v.keys_checked, v.mismatched_keys, v.in_flight_keys),
+            (m.keys_checked, m.mismatched_keys, m.in_flight_keys)
+        );
+        assert_eq!(
+            (v.unclaimed_keys, v.unclaimed_updates),
+            (m.unclaimed_keys, m.unclaimed_updates)
+        );
+        assert_eq!(v.mismatches.len(), 1);
+        let (one, all) = (&v.mismatches[0], &m.mismatches[0]);
+        assert_eq!((&one.server, &one.key), (&all.server, &all.key));
+        assert_eq!((one.server_count, one.client_acked), (4, 3));
+        // ...and each verdict reads them as it always has: one host sums
+        // over the keys it checked; the merged verdict over everything.
+        assert_eq!((v.server_total, v.client_acked), (15, 13));
+        assert_eq!((m.server_total, m.client_acked), (17, 13));
+        assert!(one.reports.is_empty(), "one host names no report");
+        assert_eq!(all.reports, vec!["host".to_string()]);
+    }
+
+    #[test]
+    fn each_verdict_publishes_its_own_mismatch_fields() {
+        let keys = [key(S1, "a", 5, 1)];
+        let dumps = [dump(S1, &[("a", 9)])];
+        let fields = |value: serde_json::Value| -> Vec<String> {
+            let list = value["mismatches"].as_array().unwrap().clone();
+            list[0].as_object().unwrap().keys().cloned().collect()
+        };
+        let v = verify(&keys, &dumps, &[], &[]);
+        assert_eq!(v.mismatches[0].client_unacked, 1, "known in memory");
+        let one = fields(serde_json::to_value(&v).unwrap());
+        assert_eq!(one, ["client_acked", "key", "server", "server_count"]);
+
+        let finals = [fin(S1, &[("a", 9)], 0)];
+        let m = merge(&[part("a.json", &keys, &finals)], &[]).unwrap();
+        let all = fields(serde_json::to_value(&m).unwrap());
+        let six = [
+            "client_acked",
+            "client_unacked",
+            "key",
+            "reports",
+            "server",
+            "server_count",
+        ];
+        assert_eq!(all, six);
+
+        // A report's verdict reads back, the merge-only fields at their
+        // defaults.
+        let back: Verify = serde_json::from_value(serde_json::to_value(&v).unwrap()).unwrap();
+        assert_eq!(back.mismatches[0].server_count, 9);
+        assert_eq!(back.mismatches[0].client_unacked, 0);
     }
 }
