@@ -36,7 +36,7 @@
 //!
 //! Imports run one way: `messages`, `wire` and `error` import nothing of the
 //! crate but each other's types; `server` and `client` import those and `sys`;
-//! `verify` reads only `messages`; `launcher` and `ops` sit on top. No room imports one that imports it back.
+//! `verify` reads only `messages` (and `error`); `launcher` and `ops` sit on top. No room imports one that imports it back.
 //!
 //! docs/ARCHITECTURE.md walks through the threads and who wakes whom;
 //! docs/PROTOCOL.md is the wire protocol with an `nc` session.
