@@ -1,0 +1,97 @@
+//! Deaths: the children that exited without being asked to, for the
+//! report, and which servers and clients are down now.
+//!
+//! [`Deaths`] owns those three lists. The other parts ask it before they
+//! talk to a child (a dead client is not polled, not asked to stop, not
+//! reaped twice) and tell their own state about a death themselves: the
+//! monitor's event loop records the death here first, then lets rounds,
+//! rows and restarts react.
+//!
+//! Recording runs on startup's main thread when a proxy thread reports
+//! that a child's stdout closed. Reaping the child there waits (up to two
+//! seconds) for its exit status; a child whose stdout closed is exiting, so
+//! that wait is short, and the report gets how it ended, not a guess.
+
+use std::time::{Duration, Instant};
+
+use crate::launcher::children::{Fleet, Kind};
+use crate::launcher::report::DeadChild;
+use crate::launcher::status::StatusLine;
+
+/// Who died during the run, and who is down now.
+#[derive(Default)]
+pub(super) struct Deaths {
+    /// Every death, in order, for the report.
+    dead: Vec<DeadChild>,
+    /// Servers down now (a restart takes its server off again).
+    servers: Vec<usize>,
+    /// Clients gone (a client is never restarted).
+    clients: Vec<usize>,
+}
+
+impl Deaths {
+    /// Child `index` of `kind` is gone (`detail`: what its proxy saw):
+    /// reaps it, says so (ending the status line first), and records it.
+    /// `started` is the run's clock.
+    pub(super) fn record(
+        &mut self,
+        fleet: &mut Fleet,
+        kind: Kind,
+        index: usize,
+        detail: &str,
+        started: Instant,
+        status: &mut StatusLine,
+    ) {
+        let child = match kind {
+            Kind::Server => &mut fleet.servers[index],
+            Kind::Client => &mut fleet.clients[index],
+        };
+        let exit = child.reap(Duration::from_secs(2));
+        let at_s = started.elapsed().as_secs_f64();
+        status.finish();
+        eprintln!(
+            "startup: {} (pid {}) died: it {exit} ({detail})",
+            child.name, child.pid
+        );
+        log::error!(
+            "{} (pid {}) died: it {exit} ({detail})",
+            child.name,
+            child.pid
+        );
+        self.dead.push(DeadChild {
+            name: child.name.clone(),
+            pid: child.pid,
+            status: exit,
+            at_s,
+        });
+        match kind {
+            Kind::Server => self.servers.push(index),
+            Kind::Client => self.clients.push(index),
+        }
+    }
+
+    /// Server `index` runs again (restarted).
+    pub(super) fn server_back(&mut self, index: usize) {
+        self.servers.retain(|i| *i != index);
+    }
+
+    /// True if server `index` is down.
+    pub(super) fn server_gone(&self, index: usize) -> bool {
+        self.servers.contains(&index)
+    }
+
+    /// True if client `index` is gone.
+    pub(super) fn client_gone(&self, index: usize) -> bool {
+        self.clients.contains(&index)
+    }
+
+    /// The clients gone.
+    pub(super) fn clients(&self) -> &[usize] {
+        &self.clients
+    }
+
+    /// Every death so far, in order.
+    pub(super) fn dead(&self) -> &[DeadChild] {
+        &self.dead
+    }
+}

@@ -1,0 +1,246 @@
+//! Status rounds: asking the clients for their status, collecting the
+//! answers, and closing each round into one status line.
+//!
+//! Every round period (a second; longer for fleets of hundreds of clients,
+//! see [`round_period`]) a round starts: one `status` request to every live
+//! client, spread over the first half of the period so that a thousand
+//! clients do not all answer in the same instant. The line is printed when
+//! the round's last answer arrives (or when the next round starts, with
+//! what came). CSV rows are written on their own ticker from the latest
+//! answers (`rows.rs`), so a saturated machine that delays answers delays
+//! nothing else. Answers carry cumulative counters, kept here, and the
+//! histograms since the client's previous answer; a late answer counts in
+//! the next round.
+//!
+//! [`Rounds`] owns every client's latest answer, who is still to answer,
+//! and the histograms of the current round; [`RateMeter`] (also used by the
+//! CSV rows) turns answers that arrive at uneven moments into an honest
+//! rate. Nothing here prints: a closed round comes back to the monitor as a
+//! [`Tick`], and the monitor puts it on the status line it shares with every
+//! other message startup writes.
+//!
+//! Like the rest of the monitor, this runs on startup's main thread only:
+//! the requests go out through each client's proxy thread (a channel send,
+//! never a wait) and the answers come back as events on the one channel the
+//! main thread reads, so none of this state needs a lock.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::launcher::children::{Fleet, ToClient};
+use crate::launcher::status::Tick;
+use crate::messages::ClientStatus;
+use crate::metrics::{Percentiles, Snapshot};
+
+/// How often a status round starts for a fleet of `clients`: every second
+/// up to 200 clients, then one more second per 200 (5 s at 1,000).
+///
+/// Each answer costs its client a pass over its histograms and a
+/// serialization, and startup a decode and a merge: at 1,000 clients that
+/// work, not the updates, was most of the clients' CPU (114 us per update
+/// at 10 updates/s per client). A longer period changes only how often the
+/// live line moves; every sample still reaches the report.
+pub(super) fn round_period(clients: usize) -> Duration {
+    Duration::from_secs(clients.div_ceil(200).max(1) as u64)
+}
+
+/// An aggregate update rate that stays honest when clients answer late
+/// (a saturated machine can delay a status answer by seconds): each client's
+/// rate is its own acked delta over its own clock's delta, and a client that
+/// has not answered since the last reading keeps its last rate.
+#[derive(Default)]
+pub(super) struct RateMeter {
+    marks: HashMap<usize, (f64, u64)>,
+    rates: HashMap<usize, f64>,
+}
+
+impl RateMeter {
+    /// The summed rate as of the latest statuses.
+    pub(super) fn update(&mut self, latest: &HashMap<usize, ClientStatus>) -> f64 {
+        for (&i, s) in latest {
+            match self.marks.get(&i) {
+                Some(&(elapsed, acked)) if s.elapsed_s > elapsed + 0.05 => {
+                    let rate = s.acked.saturating_sub(acked) as f64 / (s.elapsed_s - elapsed);
+                    self.rates.insert(i, rate);
+                }
+                Some(_) => continue,
+                None => {}
+            }
+            self.marks.insert(i, (s.elapsed_s, s.acked));
+        }
+        // Not `.sum()`: an empty f64 sum is -0.0, which prints as "-0".
+        self.rates.values().fold(0.0, |a, b| a + b)
+    }
+
+    /// Drops a client that is gone.
+    pub(super) fn forget(&mut self, client: usize) {
+        self.marks.remove(&client);
+        self.rates.remove(&client);
+    }
+}
+
+/// The status rounds: every client's latest answer and the round under way.
+pub(super) struct Rounds {
+    /// Links in all, on every line.
+    links: u64,
+    /// The schedule's target rate, on every line.
+    target: f64,
+    /// The run's length, if it has one (the line's progress).
+    duration: Option<Duration>,
+    /// Each live client's latest answer (cumulative counters).
+    latest: HashMap<usize, ClientStatus>,
+    /// Clients asked for a status that have not answered yet. A client is
+    /// never asked again before it answers: on a saturated machine requests
+    /// would queue up in its stdin, and the final `stop` would wait behind
+    /// all of them.
+    awaiting: HashSet<usize>,
+    /// The current round has not been printed yet.
+    open: bool,
+    /// When the last line was printed; `None` until the first round closed.
+    last_print: Option<Instant>,
+    /// The histograms of what happened since the last line.
+    second: Snapshot,
+    /// The status line's rate (the CSV rows keep their own meter: the two
+    /// read at different moments).
+    rate: RateMeter,
+}
+
+impl Rounds {
+    /// No round yet, for a run of `links` links aiming at `target` updates
+    /// per second for `duration` (if it has one).
+    pub(super) fn new(links: u64, target: f64, duration: Option<Duration>) -> Rounds {
+        Rounds {
+            links,
+            target,
+            duration,
+            latest: HashMap::new(),
+            awaiting: HashSet::new(),
+            open: false,
+            last_print: None,
+            second: Snapshot::default(),
+            rate: RateMeter::default(),
+        }
+    }
+
+    /// Starts a status round: one `status` request to every live client
+    /// that has answered the previous one, client `i` of `n` asked at
+    /// `i / n` of `spread` from now.
+    ///
+    /// Spreading matters at scale: every answer costs its client a merge
+    /// and a serialization of three histograms, and startup a decode of
+    /// them. Asked all at once, 1,000 clients do that work in the same
+    /// instant, and every link thread runnable in that instant waits behind
+    /// it: a latency spike once a second, right in the tail the run reports.
+    pub(super) fn poll(&mut self, fleet: &Fleet, gone_clients: &[usize], spread: Duration) {
+        self.open = true;
+        let now = Instant::now();
+        let n = fleet.clients.len().max(1) as u32;
+        for (i, client) in fleet.clients.iter().enumerate() {
+            if !gone_clients.contains(&i) && self.awaiting.insert(i) {
+                let at = (spread > Duration::ZERO).then(|| now + spread * i as u32 / n);
+                client.request(ToClient::Status(at));
+            }
+        }
+    }
+
+    /// Adds the histograms of one answer to the round's.
+    pub(super) fn add(&mut self, snapshot: &Snapshot) {
+        self.second.add(snapshot);
+    }
+
+    /// Records client `index`'s answer. True if it was the last one the
+    /// open round waited for: the round can be printed now.
+    pub(super) fn answered(&mut self, index: usize, status: ClientStatus) -> bool {
+        self.latest.insert(index, status);
+        self.awaiting.remove(&index);
+        self.awaiting.is_empty() && self.open
+    }
+
+    /// Records the totals of a client's final report (they close the last
+    /// CSV row), outside any round.
+    pub(super) fn set_final(&mut self, index: usize, status: ClientStatus) {
+        self.latest.insert(index, status);
+    }
+
+    /// Forgets a client that died: it is no longer waited for, and its
+    /// counters leave the totals and the rate.
+    pub(super) fn forget(&mut self, index: usize) {
+        self.awaiting.remove(&index);
+        self.latest.remove(&index);
+        self.rate.forget(index);
+    }
+
+    /// True while a round has not been printed.
+    pub(super) fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// True while some client asked has not answered.
+    pub(super) fn is_waiting(&self) -> bool {
+        !self.awaiting.is_empty()
+    }
+
+    /// Marks the round as printed without printing it (the last round of
+    /// the run, asked only for its totals).
+    pub(super) fn silence(&mut self) {
+        self.open = false;
+    }
+
+    /// Closes the round: its status line, on the run's clock `started`, or
+    /// `None` for the first round (at the start), which only sets the
+    /// rate's marks.
+    pub(super) fn close(&mut self, started: Instant) -> Option<Tick> {
+        self.open = false;
+        let now = Instant::now();
+        let t = self.totals();
+        let second = std::mem::take(&mut self.second);
+        let rate = self.rate.update(&self.latest);
+        // The first round (at start) has no rate yet: it only sets the marks.
+        self.last_print.replace(now)?;
+        Some(Tick {
+            elapsed: started.elapsed(),
+            duration: self.duration,
+            links_up: t.links_up,
+            links: self.links,
+            rate,
+            target: self.target,
+            p99_us: (!second.latency.is_empty()).then(|| Percentiles::of(&second.latency).p99),
+            late: t.late,
+            errors: t.errors,
+            reconnects: t.reconnects,
+        })
+    }
+
+    /// Each live client's latest answer.
+    pub(super) fn latest(&self) -> &HashMap<usize, ClientStatus> {
+        &self.latest
+    }
+
+    /// The fleet's cumulative counters as of the latest answers.
+    pub(super) fn totals(&self) -> ClientStatus {
+        let mut t = ClientStatus::default();
+        for s in self.latest.values() {
+            t.links_up += s.links_up;
+            t.acked += s.acked;
+            t.late += s.late;
+            t.errors += s.errors;
+            t.reconnects += s.reconnects;
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_rounds_slow_down_only_for_large_fleets() {
+        let secs = |clients| round_period(clients).as_secs();
+        assert_eq!(secs(0), 1);
+        assert_eq!(secs(1), 1);
+        assert_eq!(secs(200), 1);
+        assert_eq!(secs(201), 2);
+        assert_eq!(secs(1000), 5);
+    }
+}
