@@ -12,6 +12,7 @@
 //! * [`monitor`]: what startup watches while the clients run.
 //! * [`status`]: the once-a-second status line.
 //! * [`samples`]: the soak CSV, one row per sample.
+//! * [`usage`]: what each kind of process cost, from its samples.
 //! * [`report`]: the run report, as text and JSON.
 
 pub mod children;
@@ -22,3 +23,4 @@ pub mod report;
 pub mod samples;
 pub mod startup;
 pub mod status;
+pub mod usage;

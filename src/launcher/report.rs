@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::launcher::usage::KindUsage;
 use crate::messages::{FinalDump, KeyCount, ServerStats};
 use crate::metrics::Percentiles;
-use crate::sys::procstat::KindUsage;
 use crate::verify::Verify;
 
 /// Everything a run produced.

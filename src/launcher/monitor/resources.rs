@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use crate::launcher::children::{Fleet, Kind};
 use crate::launcher::report::Processes;
+use crate::launcher::usage::{KindUsage, Usage};
 use crate::messages::ProcessSample;
-use crate::sys::procstat::{self, KindUsage, Usage};
+use crate::sys::procstat;
 
 /// How often the spread resource sampling reads its next few children.
 pub(super) const SAMPLE_STEP: Duration = Duration::from_millis(100);
