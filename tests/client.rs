@@ -9,9 +9,7 @@ use support::*;
 
 #[test]
 fn standalone_client_reports_what_the_server_counted() {
-    let dir = TempDir::new("client");
-    let config = dir.write("config.json", &config_json(&[1], 0, ""));
-    let server = TestServer::start(&config, 0);
+    let (_dir, config, server) = server_with_config("");
     let addr = server.addr.to_string();
     let out = run(
         "client",
@@ -27,55 +25,41 @@ fn standalone_client_reports_what_the_server_counted() {
         Duration::from_secs(30),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let report = parse_json(&stdout(&out));
     let keys = report["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     let acked = keys[0]["acked"].as_u64().unwrap();
     assert!(acked > 0);
 
     let mut peer = Peer::connect(server.addr);
-    let dump: Value = serde_json::from_str(peer.call("dump").strip_prefix("ok;").unwrap()).unwrap();
+    let dump = ok_json(&peer.call("dump"));
     assert_eq!(dump["keys"][0][0], keys[0]["key"]);
     assert_eq!(dump["keys"][0][1].as_u64().unwrap(), acked);
 }
 
 #[test]
 fn client_reconnects_when_its_server_returns() {
-    let dir = TempDir::new("reconnect");
-    let port = free_ports(1)[0];
-    let config = dir.write(
-        "config.json",
-        &config_json(
-            &[port],
-            0,
-            r#", "reconnect_initial_ms": 10, "reconnect_max_ms": 50"#,
-        ),
+    let config = TestConfig::local(
+        "reconnect",
+        1,
+        0,
+        r#", "reconnect_initial_ms": 10, "reconnect_max_ms": 50"#,
     );
     // The client starts first and counts failed connects until the server is up.
     let mut client = std::process::Command::new(bin("client"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--duration",
-            "3s",
-            "--json",
-        ])
+        .args(["--config", config.arg(), "--duration", "3s", "--json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     // Wait until its status line shows failed connects, then start the server.
-    let stderr = std::io::BufReader::new(client.stderr.take().unwrap());
-    let mut lines = std::io::BufRead::lines(stderr);
-    loop {
-        let line = lines.next().expect("client ended early").unwrap();
-        if line.contains("links 0/1") && !line.contains("errors 0 ") {
-            break;
-        }
-    }
-    let server = TestServer::start(&config, port);
+    let mut status = LineWatch::new("client", client.stderr.take().unwrap());
+    status.wait_until("failed connects", |line| {
+        line.contains("links 0/1") && !line.contains("errors 0 ")
+    });
+    let server = TestServer::start(&config.path, config.ports[0]);
     let out = client.wait_with_output().unwrap();
-    let report: Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    let report = parse_json(&stdout(&out));
     assert!(
         report["status"]["errors"].as_u64().unwrap() > 0,
         "{report:#}"
@@ -171,9 +155,7 @@ impl Supervised {
 /// a large fleet is measured only once all of it is up.
 #[test]
 fn a_supervised_client_connects_first_and_sends_only_after_go() {
-    let dir = TempDir::new("client-gated");
-    let config = dir.write("config.json", &config_json(&[1], 0, ""));
-    let server = TestServer::start(&config, 0);
+    let (_dir, config, server) = server_with_config("");
     let mut client = Supervised::start(&config, server.addr);
 
     let ready = client.ask("ready");
@@ -212,9 +194,7 @@ fn a_window_with_an_end_sends_its_ticks_and_then_waits_connected() {
     use mass_connect::client::schedule::Window;
     use std::time::Instant;
 
-    let dir = TempDir::new("client-window");
-    let config = dir.write("config.json", &config_json(&[1], 0, ""));
-    let server = TestServer::start(&config, 0);
+    let (_dir, config, server) = server_with_config("");
     let mut client = Supervised::start(&config, server.addr);
     assert_eq!(client.ask("ready")["links_up"], 1);
 

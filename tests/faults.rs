@@ -10,26 +10,31 @@ mod support;
 use serde_json::Value;
 use support::*;
 
+/// The report of every run started by `start`, in its config's directory.
+const REPORT: &str = "r.json";
+
 /// A startup run on `clients` x 2 servers with no set duration (each test
 /// ends it with Ctrl-C once what it watches has happened), waiting until
-/// every link is up. Returns the run, its config path (which every child's
-/// command line mentions), the ports and the report path.
-fn start(tag: &str, clients: u32, extra: &str) -> (TempDir, StartupRun, String, Vec<u16>, String) {
-    let dir = TempDir::new(tag);
-    let ports = free_ports(2);
-    let config = dir.write("config.json", &config_json(&ports, clients, extra));
-    let config = config.to_str().unwrap().to_string();
-    let report = dir.path("r.json").to_str().unwrap().to_string();
-    let mut run = StartupRun::start(&["--config", &config, "--report", &report]);
+/// every link is up. Returns the config (whose path every child's command
+/// line mentions, see `TestConfig::arg`) and the run.
+fn start(tag: &str, clients: u32, extra: &str) -> (TestConfig, StartupRun) {
+    let config = TestConfig::local(tag, 2, clients, extra);
+    let report = config.dir.path(REPORT);
+    let mut run = StartupRun::start(&[
+        "--config",
+        config.arg(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
     run.wait_for(&format!("links {0}/{0}", clients * 2));
-    (dir, run, config, ports, report)
+    (config, run)
 }
 
 /// Ctrl-C, then the exit status, the output and the report.
-fn interrupt(run: StartupRun, report: &str) -> (Option<i32>, String, Value) {
+fn interrupt(run: StartupRun, config: &TestConfig) -> (Option<i32>, String, Value) {
     signal(run.pid(), "INT");
     let (status, text) = run.finish();
-    (status.code(), text, read_json(report))
+    (status.code(), text, read_json(config.dir.path(REPORT)))
 }
 
 fn names(list: &Value) -> Vec<String> {
@@ -42,8 +47,8 @@ fn names(list: &Value) -> Vec<String> {
 
 #[test]
 fn ctrl_c_stops_cleanly_with_a_full_report() {
-    let (_dir, run, config, ports, report) = start("ctrl-c", 3, "");
-    let (code, text, r) = interrupt(run, &report);
+    let (config, run) = start("ctrl-c", 3, "");
+    let (code, text, r) = interrupt(run, &config);
     assert_eq!(code, Some(0), "a clean stop: {text}");
     assert!(text.contains("interrupted; stopping"), "{text}");
     // The full report: every client's final word, every key checked exactly.
@@ -54,20 +59,20 @@ fn ctrl_c_stops_cleanly_with_a_full_report() {
     assert_eq!(r["verify"]["server_total"], r["verify"]["client_acked"]);
     assert_eq!(r["acked"], r["verify"]["client_acked"]);
     assert_eq!(r["unacked"], 0, "a clean stop waits for in-flight acks");
-    for port in ports {
+    for port in &config.ports {
         assert_eq!(r["unacked_by_server"][format!("127.0.0.1:{port}")], 0);
     }
     assert!(r["children_died"].as_array().unwrap().is_empty());
-    assert_eq!(processes_mentioning(&config), Vec::<u32>::new());
+    assert_eq!(processes_mentioning(config.arg()), Vec::<u32>::new());
 }
 
 #[test]
 fn a_killed_client_is_named_and_the_rest_verify_exactly() {
-    let (_dir, mut run, config, _ports, report) = start("dead-client", 3, "");
-    let client = child_pid(&config, "--id 1 ");
+    let (config, mut run) = start("dead-client", 3, "");
+    let client = child_pid(config.arg(), "--id 1 ");
     signal(client, "KILL");
     run.wait_for(&format!("client 1 (pid {client}) died"));
-    let (code, text, r) = interrupt(run, &report);
+    let (code, text, r) = interrupt(run, &config);
     assert_eq!(code, Some(1), "a child died, so not a clean run: {text}");
     assert_eq!(names(&r["children_died"]), ["client 1"]);
     // The servers dropped the dead client's links and kept the others: the
@@ -80,20 +85,21 @@ fn a_killed_client_is_named_and_the_rest_verify_exactly() {
     for s in r["server_stats"].as_array().unwrap() {
         assert_eq!(s["keys"], 3, "{s}");
     }
-    assert_eq!(processes_mentioning(&config), Vec::<u32>::new());
+    assert_eq!(processes_mentioning(config.arg()), Vec::<u32>::new());
 }
 
 #[test]
 fn a_killed_server_is_restarted_and_its_links_reconnect() {
-    let (_dir, mut run, config, ports, report) = start("dead-server", 3, "");
+    let (config, mut run) = start("dead-server", 3, "");
+    let ports = &config.ports;
     let victim_addr = format!("127.0.0.1:{}", ports[1]);
-    let victim = child_pid(&config, &format!("--port {} ", ports[1]));
+    let victim = child_pid(config.arg(), &format!("--port {} ", ports[1]));
     signal(victim, "KILL");
     run.wait_for(&format!("(pid {victim}) died"));
     run.wait_for(&format!("server {victim_addr} is accepting again"));
     // Readiness: every link is up again, the three to the new process too.
     run.wait_for("links 6/6");
-    let (code, text, r) = interrupt(run, &report);
+    let (code, text, r) = interrupt(run, &config);
     assert_eq!(code, Some(1), "a child died, so not a clean run: {text}");
     assert!(
         text.contains(&format!("restarted server {victim_addr} (pid {victim} -> ")),
@@ -132,19 +138,18 @@ fn a_killed_server_is_restarted_and_its_links_reconnect() {
     assert!(v["keys_checked"].as_u64().unwrap() >= 6, "{v}");
     assert_eq!(v["mismatched_keys"], 0, "{v}");
     assert_eq!(v["server_total"], v["client_acked"]);
-    assert_eq!(processes_mentioning(&config), Vec::<u32>::new());
+    assert_eq!(processes_mentioning(config.arg()), Vec::<u32>::new());
 }
 
 #[test]
 fn a_server_left_down_is_reported_and_the_others_verify() {
-    let (_dir, mut run, config, ports, report) =
-        start("down-server", 3, r#", "server_restarts": 0"#);
-    let victim_addr = format!("127.0.0.1:{}", ports[1]);
-    let victim = child_pid(&config, &format!("--port {} ", ports[1]));
+    let (config, mut run) = start("down-server", 3, r#", "server_restarts": 0"#);
+    let victim_addr = format!("127.0.0.1:{}", config.ports[1]);
+    let victim = child_pid(config.arg(), &format!("--port {} ", config.ports[1]));
     signal(victim, "KILL");
     run.wait_for(&format!("(pid {victim}) died"));
     run.wait_for("links 3/6");
-    let (code, text, r) = interrupt(run, &report);
+    let (code, text, r) = interrupt(run, &config);
     assert_eq!(code, Some(1), "{text}");
     assert!(!text.contains("restarting it"), "{text}");
     assert!(r["server_restarts"].as_array().unwrap().is_empty());
@@ -157,42 +162,38 @@ fn a_server_left_down_is_reported_and_the_others_verify() {
     assert!(v["unverifiable_keys"].as_u64().unwrap() >= 3, "{v}");
     assert_eq!(v["keys_checked"], 3);
     assert_eq!(v["server_total"], v["client_acked"]);
-    assert_eq!(processes_mentioning(&config), Vec::<u32>::new());
+    assert_eq!(processes_mentioning(config.arg()), Vec::<u32>::new());
 }
 
 #[test]
 fn no_child_outlives_startup_even_when_killed() {
-    let dir = TempDir::new("orphans");
-    let ports = free_ports(2);
-    let config = dir.write("config.json", &config_json(&ports, 4, ""));
-    let needle = config.to_str().unwrap().to_string();
+    let config = TestConfig::local("orphans", 2, 4, "");
+    let needle = config.arg();
 
     // A normal run: when startup exits, none of its children remain.
     let out = run(
         "startup",
-        &["--config", &needle, "--duration", "1s"],
+        &["--config", needle, "--duration", "1s"],
         std::time::Duration::from_secs(60),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(processes_mentioning(&needle), Vec::<u32>::new());
+    assert_eq!(processes_mentioning(needle), Vec::<u32>::new());
 
     // kill -9 startup mid-run: the children see their stdin close and exit.
-    let mut startup = StartupRun::start(&["--config", &needle]);
+    let mut startup = StartupRun::start(&["--config", needle]);
     startup.wait_for("links 8/8");
     assert_eq!(
-        processes_mentioning(&needle).len(),
+        processes_mentioning(needle).len(),
         7,
         "startup, 2 servers, 4 clients"
     );
     signal(startup.pid(), "KILL");
     let _ = startup.finish();
     // The children exit on their own; give them a bounded time to do so.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !processes_mentioning(&needle).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "children outlived startup"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    poll(
+        std::time::Duration::from_secs(20),
+        "children outlived startup",
+        || processes_mentioning(needle),
+        |pids| pids.is_empty(),
+    );
 }

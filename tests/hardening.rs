@@ -77,15 +77,16 @@ fn a_peer_that_never_reads_is_dropped_by_the_write_timeout() {
     // Windows check the server stays blocked on this one link (its other
     // links, above, are unaffected); the Linux run checks the timeout.
     if cfg!(not(windows)) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while server_stats(server.addr)["write_timeouts"]
-            .as_u64()
-            .unwrap()
-            == 0
-        {
-            assert!(Instant::now() < deadline, "no write timeout counted");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        poll(
+            Duration::from_secs(20),
+            "no write timeout counted",
+            || {
+                server_stats(server.addr)["write_timeouts"]
+                    .as_u64()
+                    .unwrap()
+            },
+            |&n| n > 0,
+        );
     }
 }
 
@@ -97,18 +98,15 @@ fn thousands_of_connect_and_close_leave_the_server_serving() {
         drop(TcpStream::connect(server.addr).unwrap());
     }
     assert_eq!(good.call("update;g:1;1"), "ack;1");
-    // Every churned link is gone again (each link thread ends on EOF).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = server_stats(server.addr);
-        // This connection for `stats`, and the good one.
-        if s["links"] == 2 {
-            assert!(s["links_accepted"].as_u64().unwrap() >= 2_001);
-            break;
-        }
-        assert!(Instant::now() < deadline, "links never drained: {s}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // Every churned link is gone again (each link thread ends on EOF):
+    // this connection for `stats`, and the good one.
+    let s = poll(
+        Duration::from_secs(30),
+        "links never drained",
+        || server_stats(server.addr),
+        |s| s["links"] == 2,
+    );
+    assert!(s["links_accepted"].as_u64().unwrap() >= 2_001);
 }
 
 #[test]
@@ -165,37 +163,28 @@ fn running_out_of_descriptors_is_named_and_survived() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
-    let dir = TempDir::new("nofile");
-    let port = free_ports(1)[0];
-    let config = dir.write("config.json", &config_json(&[port], 1, ""));
+    let config = TestConfig::local("nofile", 1, 1, "");
     // A shell lowers the limit to 24 descriptors, then becomes the server.
     let script = format!(
-        "ulimit -n 24 && exec {} --config {} --ip 127.0.0.1 --port {port}",
+        "ulimit -n 24 && exec {} --config {} --ip 127.0.0.1 --port {}",
         bin("server"),
-        config.display()
+        config.arg(),
+        config.ports[0]
     );
-    let mut server = KillOnDrop(
+    let mut server = TestServer::spawn(
         Command::new("sh")
             .args(["-c", &script])
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::piped()),
     );
-    let mut ready = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert!(ready.contains("listening on"), "{ready}");
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = server.addr;
 
     let mut first = Peer::connect(addr);
     assert_eq!(first.call("update;first:1;1"), "ack;1");
     // More connections than descriptors: the kernel completes them (the
     // listen backlog), the server cannot accept them all.
     let flood: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(addr).unwrap()).collect();
-    let mut stderr = BufReader::new(server.0.stderr.take().unwrap()).lines();
+    let mut stderr = BufReader::new(server.child.stderr.take().unwrap()).lines();
     let line = stderr.next().expect("the server said nothing").unwrap();
     assert!(line.contains("too many open files"), "{line}");
     assert!(line.contains("ulimit -n"), "{line}");

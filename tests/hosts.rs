@@ -13,48 +13,24 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
 use support::*;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 /// `omclient verify` with these arguments, from `dir`: exit code and output.
 fn verify(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut all = vec!["verify"];
-    all.extend_from_slice(args);
-    let out = std::process::Command::new(bin("omclient"))
-        .args(&all)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    (out.status.code(), stdout(&out) + &stderr(&out))
+    omclient(dir, &[&["verify"], args].concat(), LIMIT)
 }
 
 #[test]
 fn one_host_report_carries_keys_and_final_counts_and_verifies() {
-    let dir = TempDir::new("hosts-one");
-    let ports = free_ports(2);
-    let config = dir.write("config.json", &config_json(&ports, 2, ""));
-    let report = dir.path("h.json");
-    let out = run(
-        "startup",
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--duration",
-            "2s",
-            "--quiet",
-            "--report",
-            report.to_str().unwrap(),
-        ],
+    let config = TestConfig::local("hosts-one", 2, 2, "");
+    let (out, r) = startup_reported(
+        &config.path,
+        &config.dir.path("h.json"),
+        &["--duration", "2s", "--quiet"],
         LIMIT,
     );
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let r = read_json(&report);
     assert_eq!(r["host"], "127.0.0.1");
     assert_eq!(r["client_keys"].as_array().unwrap().len(), 4, "{r:#}");
     let dumps = r["server_dumps"].as_array().unwrap();
@@ -64,9 +40,9 @@ fn one_host_report_carries_keys_and_final_counts_and_verifies() {
     assert!(r["drain_s"].as_f64().unwrap() < 2.0, "{}", r["drain_s"]);
     assert!(stdout(&out).contains("final counts read once every link had left"));
 
-    let (code, text) = verify(&dir.0, &["--reports", "h.json", "--json"]);
+    let (code, text) = verify(&config.dir.0, &["--reports", "h.json", "--json"]);
     assert_eq!(code, Some(0), "{text}");
-    let v: Value = serde_json::from_str(&text).unwrap();
+    let v = parse_json(&text);
     let m = &v["merged"];
     assert_eq!(m["ok"], true, "{m:#}");
     assert_eq!(m["keys_checked"], 4);
@@ -98,22 +74,17 @@ fn verify_names_what_it_cannot_read() {
 }
 
 /// A config naming two server hosts, 127.0.0.1 and 127.0.0.2, both with
-/// these ports.
+/// two servers on the same (free) ports.
 #[cfg(target_os = "linux")]
-fn two_host_config(ports: &[u16], clients: u32) -> String {
-    config_json(ports, clients, "").replace(
-        r#""server_ip_list": "127.0.0.1""#,
-        r#""server_ip_list": "127.0.0.1;127.0.0.2""#,
-    )
+fn two_host_config(tag: &str, clients: u32) -> TestConfig {
+    TestConfig::on_hosts(tag, &["127.0.0.1", "127.0.0.2"], 2, clients, "")
 }
 
 #[cfg(target_os = "linux")]
 #[test]
 fn host_role_comes_from_the_config_and_two_local_entries_need_host() {
-    let dir = TempDir::new("hosts-role");
-    let ports = free_ports(2);
-    let config = dir.write("config.json", &two_host_config(&ports, 1));
-    let cfg = config.to_str().unwrap();
+    let config = two_host_config("hosts-role", 1);
+    let cfg = config.arg();
     // Both entries are addresses of this machine: say which one.
     let out = run("startup", &["--config", cfg, "--duration", "1s"], LIMIT);
     assert_eq!(out.status.code(), Some(2));
@@ -144,10 +115,8 @@ fn host_role_comes_from_the_config_and_two_local_entries_need_host() {
 fn three_hosts_merge_into_one_verdict_key_by_key() {
     use std::process::{Command, Stdio};
 
-    let dir = TempDir::new("hosts-three");
-    let ports = free_ports(2);
-    let config = dir.write("config.json", &two_host_config(&ports, 2));
-    let cfg = config.to_str().unwrap().to_string();
+    let config = two_host_config("hosts-three", 2);
+    let (dir, ports, cfg) = (&config.dir, &config.ports, config.arg());
     let hosts = [("a", "127.0.0.1"), ("b", "127.0.0.2"), ("c", "127.0.0.3")];
     // Output to files, so each startup runs unhindered while we wait.
     let mut startups: Vec<KillOnDrop> = hosts
@@ -157,7 +126,7 @@ fn three_hosts_merge_into_one_verdict_key_by_key() {
             let log = std::fs::File::create(dir.path(&format!("{name}.log"))).unwrap();
             KillOnDrop(
                 Command::new(bin("startup"))
-                    .args(["--config", &cfg, "--host", ip, "--duration", "3s"])
+                    .args(["--config", cfg, "--host", ip, "--duration", "3s"])
                     .args(["--quiet", "--report", report.to_str().unwrap()])
                     .stdin(Stdio::null())
                     .stdout(log.try_clone().unwrap())
@@ -176,12 +145,12 @@ fn three_hosts_merge_into_one_verdict_key_by_key() {
     // Each report: its role, its clients' keys (2 clients x 4 servers), and
     // its own servers' final counts, read after every host's links left.
     for (name, ip) in hosts {
-        let r = read_json(&dir.path(&format!("{name}.json")));
+        let r = read_json(dir.path(&format!("{name}.json")));
         assert_eq!(r["verify"]["ok"], true, "{name}: {r:#}");
         assert!(r["client_keys"].as_array().unwrap().len() >= 8, "{name}");
         let dumps = r["server_dumps"].as_array().unwrap();
         if name == "c" {
-            assert_eq!(r["host"], Value::Null);
+            assert_eq!(r["host"], serde_json::Value::Null);
             assert_eq!(r["servers"], 0);
             assert!(dumps.is_empty());
         } else {
@@ -204,9 +173,9 @@ fn three_hosts_merge_into_one_verdict_key_by_key() {
     assert!(text.contains("clients only"), "{text}");
     let (_, json) = verify(
         &dir.0,
-        &["a.json", "b.json", "c.json", "--json", "--config", &cfg],
+        &["a.json", "b.json", "c.json", "--json", "--config", cfg],
     );
-    let v: Value = serde_json::from_str(&json).unwrap();
+    let v = parse_json(&json);
     let m = &v["merged"];
     assert_eq!(m["ok"], true, "{m:#}");
     let acked: u64 = v["hosts"]
@@ -241,7 +210,7 @@ fn three_hosts_merge_into_one_verdict_key_by_key() {
 
     // One acked update too many in A's report: that key, on that server,
     // from that report, is named.
-    let mut a = read_json(&dir.path("a.json"));
+    let mut a = read_json(dir.path("a.json"));
     let key = a["client_keys"][0].clone();
     a["client_keys"][0]["acked"] = (key["acked"].as_u64().unwrap() + 5).into();
     dir.write("a-edited.json", &a.to_string());
@@ -271,16 +240,11 @@ fn three_hosts_merge_into_one_verdict_key_by_key() {
 #[cfg(target_os = "linux")]
 #[test]
 fn omclient_covers_every_host_and_marks_the_missing_ones() {
-    let dir = TempDir::new("hosts-om");
-    let ports = free_ports(2);
-    let config = dir.write("config.json", &two_host_config(&ports, 0));
+    let config = two_host_config("hosts-om", 0);
+    let (ports, cfg) = (&config.ports, config.arg());
     // Host 127.0.0.1's servers run; host 127.0.0.2's do not.
-    let servers: Vec<TestServer> = ports
-        .iter()
-        .map(|p| TestServer::start(&config, *p))
-        .collect();
+    let servers = servers_on(&config.path, ports);
     Peer::connect(servers[0].addr).call("update;10.1.1.1:5;1");
-    let cfg = config.to_str().unwrap();
 
     let out = run("omclient", &["--config", cfg, "servers"], LIMIT);
     let text = stdout(&out);
@@ -297,7 +261,7 @@ fn omclient_covers_every_host_and_marks_the_missing_ones() {
     assert!(text.contains("2 of 4 servers up"), "{text}");
 
     let out = run("omclient", &["--config", cfg, "stats", "--json"], LIMIT);
-    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let v = parse_json(&stdout(&out));
     assert_eq!(v["hosts"][0]["host"], "127.0.0.1");
     assert_eq!(v["hosts"][0]["servers_up"], 2);
     assert_eq!(v["hosts"][0]["updates"], 1);

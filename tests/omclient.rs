@@ -6,21 +6,15 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
 use support::*;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// Two running servers with a few updates each, and a config that also
-/// lists a third port where nothing listens.
-fn system() -> (TempDir, Vec<TestServer>, std::path::PathBuf, u16) {
-    let dir = TempDir::new("om");
-    let ports = free_ports(3);
-    let config = dir.write("config.json", &config_json(&ports, 0, ""));
-    let servers: Vec<TestServer> = ports[..2]
-        .iter()
-        .map(|p| TestServer::start(&config, *p))
-        .collect();
+/// lists a third port (`ports[2]`) where nothing listens.
+fn system() -> (TestConfig, Vec<TestServer>) {
+    let config = TestConfig::local("om", 3, 0, "");
+    let servers = servers_on(&config.path, &config.ports[..2]);
     for (i, s) in servers.iter().enumerate() {
         let mut peer = Peer::connect(s.addr);
         for n in 1..=(i as u64 + 2) {
@@ -30,20 +24,19 @@ fn system() -> (TempDir, Vec<TestServer>, std::path::PathBuf, u16) {
             );
         }
     }
-    (dir, servers, config, ports[2])
+    (config, servers)
 }
 
-fn om(config: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut all = vec!["--config", config.to_str().unwrap()];
-    all.extend_from_slice(args);
-    let out = run("omclient", &all, LIMIT);
-    (out.status.code(), stdout(&out) + &stderr(&out))
+/// `omclient --config CONFIG ARGS`: exit code and output.
+fn om(config: &TestConfig, args: &[&str]) -> (Option<i32>, String) {
+    let all = [&["--config", config.arg()], args].concat();
+    omclient(&config.dir.0, &all, LIMIT)
 }
 
 #[test]
 fn one_shot_commands_cover_every_server_and_mark_the_down_one() {
-    let (_dir, servers, config, down) = system();
-    let down = format!("127.0.0.1:{down}");
+    let (config, servers) = system();
+    let down = format!("127.0.0.1:{}", config.ports[2]);
 
     let (code, text) = om(&config, &["servers"]);
     assert_eq!(code, Some(1), "a server is down: {text}");
@@ -55,7 +48,7 @@ fn one_shot_commands_cover_every_server_and_mark_the_down_one() {
     assert!(text.contains("2 of 3 servers up"), "{text}");
 
     let (_, text) = om(&config, &["stats", "--json"]);
-    let v: Value = serde_json::from_str(&text).unwrap();
+    let v = parse_json(&text);
     assert_eq!(v["totals"]["updates"], 5);
     assert_eq!(v["totals"]["servers_up"], 2);
     assert_eq!(v["totals"]["servers_down"], 1);
@@ -68,7 +61,7 @@ fn one_shot_commands_cover_every_server_and_mark_the_down_one() {
     );
 
     let (_, text) = om(&config, &["dump", "--json"]);
-    let v: Value = serde_json::from_str(&text).unwrap();
+    let v = parse_json(&text);
     assert_eq!(v["total"], 5);
     assert_eq!(v["servers"][0]["keys"][0][0], "10.0.0.0:1");
     assert_eq!(v["servers"][1]["keys"][0][1], 3);
@@ -82,7 +75,7 @@ fn one_shot_commands_cover_every_server_and_mark_the_down_one() {
 
     let (code, text) = om(&config, &["config"]);
     assert_eq!(code, Some(0));
-    let v: Value = serde_json::from_str(&text).unwrap();
+    let v = parse_json(&text);
     assert_eq!(v["update_intervals"], 10);
 
     let (code, text) = om(&config, &["help"]);
@@ -96,7 +89,7 @@ fn one_shot_commands_cover_every_server_and_mark_the_down_one() {
 
 #[test]
 fn stop_ends_the_servers_cleanly() {
-    let (_dir, mut servers, config, _) = system();
+    let (config, mut servers) = system();
     let (_, text) = om(&config, &["stop", "--server", &servers[0].addr.to_string()]);
     assert!(text.contains("stopped"), "{text}");
     assert!(servers[0].wait_exit().success());
@@ -107,9 +100,9 @@ fn stop_ends_the_servers_cleanly() {
 
 #[test]
 fn interactive_prompt_takes_seed_shorthand() {
-    let (_dir, mut servers, config, _) = system();
+    let (config, mut servers) = system();
     let mut child = Command::new(bin("omclient"))
-        .args(["--config", config.to_str().unwrap()])
+        .args(["--config", config.arg()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

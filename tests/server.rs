@@ -2,7 +2,6 @@
 
 mod support;
 
-use serde_json::Value;
 use support::*;
 
 #[test]
@@ -18,8 +17,7 @@ fn updates_are_counted_and_acked_with_the_server_count() {
     assert_eq!(p.read_line(), "ack;4");
     p.send(b"00;5\r\n");
     assert_eq!(p.read_line(), "ack;5");
-    let dump = p.call("dump");
-    let dump: Value = serde_json::from_str(dump.strip_prefix("ok;").unwrap()).unwrap();
+    let dump = ok_json(&p.call("dump"));
     assert_eq!(dump["keys"][0][0], "127.0.0.1:5000");
     assert_eq!(dump["keys"][0][1], 5);
     assert_eq!(dump["total"], 5);

@@ -8,20 +8,14 @@ use support::*;
 
 #[test]
 fn small_run_verifies_exactly_and_reports() {
-    let dir = TempDir::new("startup");
-    let ports = free_ports(2);
-    let config = dir.write("config.json", &config_json(&ports, 3, ""));
-    let report = dir.path("r.json");
-    let samples = dir.path("s.csv");
-    let out = run(
-        "startup",
+    let config = TestConfig::local("startup", 2, 3, "");
+    let samples = config.dir.path("s.csv");
+    let (out, r) = startup_reported(
+        &config.path,
+        &config.dir.path("r.json"),
         &[
-            "--config",
-            config.to_str().unwrap(),
             "--duration",
             "3s",
-            "--report",
-            report.to_str().unwrap(),
             "--samples",
             samples.to_str().unwrap(),
             "--sample-every",
@@ -29,13 +23,6 @@ fn small_run_verifies_exactly_and_reports() {
         ],
         Duration::from_secs(60),
     );
-    assert!(
-        out.status.success(),
-        "startup failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let r = read_json(&report);
     assert_eq!(r["verify"]["ok"], true, "{r:#}");
     assert_eq!(r["links"], 6);
     assert_eq!(r["target_ops_per_s"].as_f64().unwrap(), 600.0);
@@ -195,28 +182,13 @@ fn seed_conf_runs_unchanged() {
     assert!(seed.contains("\"server.exe\"") && seed.contains(&ports.join(";")));
     let dir = TempDir::new("seed");
     let config = dir.write("conf.json", &seed);
-    let report = dir.path("r.json");
-    let out = run(
-        "startup",
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--duration",
-            "2s",
-            "--quiet",
-            "--report",
-            report.to_str().unwrap(),
-        ],
+    let (_, r) = startup_reported(
+        &config,
+        &dir.path("r.json"),
+        &["--duration", "2s", "--quiet"],
         // 100 client processes start slowly under Wine on a loaded machine.
         Duration::from_secs(400),
     );
-    assert!(
-        out.status.success(),
-        "startup failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let r = read_json(&report);
     assert_eq!(r["verify"]["ok"], true, "{r:#}");
     assert_eq!(r["links"], 300);
     assert_eq!(r["clients"], 100);

@@ -1,13 +1,29 @@
 //! Helpers that start the real programs on 127.0.0.1, so each test reads as
 //! a story: write a config, start a server, talk to it, look at the result.
+//!
+//! Each test binary compiles this module on its own and uses only some of
+//! it, hence `dead_code` is allowed here (and in the files below it), and
+//! `unused_imports` on the re-exports of those files.
+//! - `config`: a test's directory and config file, free ports.
+//! - `server`: a running `server`, raw protocol connections, its answers.
+//! - `startup`: `startup` runs, to their end or watched line by line.
+//! - `json`: reports and replies, parsed.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod config;
+mod json;
+mod server;
+mod startup;
+
+#[allow(unused_imports)]
+pub use {config::*, json::*, server::*, startup::*};
+
+use std::fmt::Debug;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Path of one of the four programs, as cargo built it for this test run.
 pub fn bin(name: &str) -> &'static str {
@@ -54,72 +70,6 @@ impl Drop for TempDir {
     }
 }
 
-/// Ports that were free a moment ago (the OS picked them). Startup needs
-/// fixed ports in its config; the window for another program to take one
-/// is tiny and the test would then fail loudly, not silently.
-pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
-/// A config for `clients` clients and the given server ports on 127.0.0.1.
-pub fn config_json(ports: &[u16], clients: u32, extra: &str) -> String {
-    let ports: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
-    format!(
-        r#"{{"server_ip_list": "127.0.0.1", "server_port_list": "{}", "client_num_per_host": {clients}, "update_intervals": 10{extra}}}"#,
-        ports.join(";")
-    )
-}
-
-/// A running `server`, killed when dropped.
-pub struct TestServer {
-    pub addr: SocketAddr,
-    pub child: Child,
-}
-
-impl TestServer {
-    /// Starts `server --config CONFIG --ip 127.0.0.1 --port PORT` and waits for
-    /// its `listening on` line: the readiness signal, no polling.
-    pub fn start(config: &Path, port: u16) -> TestServer {
-        let mut child = Command::new(bin("server"))
-            .args(["--config", config.to_str().unwrap(), "--ip", "127.0.0.1"])
-            .args(["--port", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("mass_connect server listening on ")
-            .unwrap_or_else(|| panic!("server did not start: {line:?}"))
-            .parse()
-            .unwrap();
-        TestServer { addr, child }
-    }
-
-    /// Waits for the server to exit (after `stop`), up to 10 s.
-    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
-        wait_timeout(&mut self.child, Duration::from_secs(10)).expect("server did not exit")
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A child process that is killed if the test fails before it ends, so a
 /// failing test never leaves a system running.
 pub struct KillOnDrop(pub Child);
@@ -133,93 +83,58 @@ impl Drop for KillOnDrop {
 
 /// Waits for a child to exit, up to `limit`.
 pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = std::time::Instant::now() + limit;
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return Some(status);
         }
-        if std::time::Instant::now() > deadline {
+        if Instant::now() > deadline {
             return None;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// A server on an OS-chosen port with the given extra config keys
-/// (`extra` starts with a comma, e.g. `, "ops_token": "x"`).
-pub fn server_with(extra: &str) -> (TempDir, TestServer) {
-    let dir = TempDir::new("server");
-    let config = dir.write("config.json", &config_json(&[1], 0, extra));
-    let server = TestServer::start(&config, 0);
-    (dir, server)
-}
-
-/// A server's `stats` answer, as JSON.
-pub fn server_stats(addr: SocketAddr) -> serde_json::Value {
-    let reply = Peer::connect(addr).call("stats");
-    serde_json::from_str(reply.strip_prefix("ok;").expect("an ok reply")).unwrap()
-}
-
-/// A server's `dump` answer: every key and its count (no token set).
-pub fn server_dump(addr: SocketAddr) -> std::collections::BTreeMap<String, u64> {
-    let reply = Peer::connect(addr).call("dump");
-    let dump: serde_json::Value =
-        serde_json::from_str(reply.strip_prefix("ok;").expect("an ok reply")).unwrap();
-    dump["keys"]
-        .as_array()
-        .expect("a key list")
-        .iter()
-        .map(|pair| {
-            let key = pair[0].as_str().expect("a key").to_string();
-            (key, pair[1].as_u64().expect("a count"))
-        })
-        .collect()
-}
-
-/// A raw protocol connection: send lines, read reply lines.
-pub struct Peer {
-    pub stream: TcpStream,
-    reader: BufReader<TcpStream>,
-}
-
-impl Peer {
-    pub fn connect(addr: SocketAddr) -> Peer {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_nodelay(true).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let reader = BufReader::new(stream.try_clone().unwrap());
-        Peer { stream, reader }
-    }
-
-    pub fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).unwrap();
-    }
-
-    pub fn read_line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        line.trim_end().to_string()
-    }
-
-    /// Sends one line and returns the reply line.
-    pub fn call(&mut self, line: &str) -> String {
-        self.send(format!("{line}\n").as_bytes());
-        self.read_line()
-    }
-
-    /// True once the server has closed the connection.
-    pub fn is_closed(&mut self) -> bool {
-        let mut buf = [0u8; 1];
-        matches!(self.reader.read(&mut buf), Ok(0) | Err(_))
+/// For what only shows from outside (a count in `stats`, the process
+/// table): calls `probe` every 50 ms until `done` holds for what it returns,
+/// and returns that. A bounded wait: past `limit` it fails with `what` and
+/// the last value.
+pub fn poll<T: Debug>(
+    limit: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        let value = probe();
+        if done(&value) {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: {value:?}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// Runs a program to completion with a time limit, returning its output.
 pub fn run(name: &str, args: &[&str], limit: Duration) -> Output {
-    let child = Command::new(bin(name))
-        .args(args)
+    run_command(Command::new(bin(name)).args(args), limit)
+}
+
+/// `omclient ARGS`, run from `dir` (where the reports it is given lie)
+/// within `limit`: its exit code and all it printed, stdout then stderr.
+pub fn omclient(dir: &Path, args: &[&str], limit: Duration) -> (Option<i32>, String) {
+    let out = run_command(
+        Command::new(bin("omclient")).args(args).current_dir(dir),
+        limit,
+    );
+    (out.status.code(), printed(&out))
+}
+
+/// Runs `command` with no input to its end, or fails after `limit`.
+fn run_command(command: &mut Command, limit: Duration) -> Output {
+    let what = format!("{command:?}");
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -232,7 +147,7 @@ pub fn run(name: &str, args: &[&str], limit: Duration) -> Output {
     });
     match rx.recv_timeout(limit) {
         Ok(out) => out.unwrap(),
-        Err(_) => panic!("{name} {args:?} (pid {pid}) did not finish within {limit:?}"),
+        Err(_) => panic!("{what} (pid {pid}) did not finish within {limit:?}"),
     }
 }
 
@@ -242,6 +157,60 @@ pub fn stdout(out: &Output) -> String {
 
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Everything a finished program printed: stdout, then stderr.
+pub fn printed(out: &Output) -> String {
+    stdout(out) + &stderr(out)
+}
+
+/// The lines a child prints on one pipe, read as the test needs them: the
+/// child's own messages are the readiness signals, no polling.
+pub struct LineWatch<R: Read> {
+    /// Who prints (for failure messages).
+    who: String,
+    lines: std::io::Lines<BufReader<R>>,
+    /// Every line read so far.
+    pub seen: Vec<String>,
+}
+
+impl<R: Read> LineWatch<R> {
+    pub fn new(who: &str, pipe: R) -> LineWatch<R> {
+        LineWatch {
+            who: who.to_string(),
+            lines: BufReader::new(pipe).lines(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads lines until one is `wanted` (`what` describes it), and returns
+    /// it. The wait ends with the pipe: if the child ends first, fails and
+    /// shows all it printed.
+    pub fn wait_until(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        for line in self.lines.by_ref() {
+            let line = line.unwrap();
+            self.seen.push(line.clone());
+            if wanted(&line) {
+                return line;
+            }
+        }
+        panic!(
+            "{} ended before printing {what}; it printed:\n{}",
+            self.who,
+            self.seen.join("\n")
+        );
+    }
+
+    /// Reads lines until one contains `needle`, and returns it.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        self.wait_until(&format!("{needle:?}"), |line| line.contains(needle))
+    }
+
+    /// Reads the rest, up to the pipe's end: all lines read, joined.
+    pub fn rest(mut self) -> String {
+        self.seen.extend(self.lines.by_ref().map_while(|l| l.ok()));
+        self.seen.join("\n")
+    }
 }
 
 /// PIDs of live processes whose command line mentions `needle` (Linux).
@@ -292,66 +261,4 @@ pub fn signal(pid: u32, name: &str) {
         .unwrap()
         .success();
     assert!(ok, "kill -{name} {pid}");
-}
-
-/// A `startup` run whose terminal output (stderr) the test reads line by
-/// line: its status lines and messages are the readiness signals.
-pub struct StartupRun {
-    pub child: KillOnDrop,
-    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
-    /// Every line read so far.
-    pub seen: Vec<String>,
-}
-
-impl StartupRun {
-    /// Starts `startup ARGS` with stdout discarded (the report goes to a file).
-    pub fn start(args: &[&str]) -> StartupRun {
-        let mut child = Command::new(bin("startup"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        StartupRun {
-            child: KillOnDrop(child),
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads lines until one contains `needle`, and returns it.
-    pub fn wait_for(&mut self, needle: &str) -> String {
-        for line in self.lines.by_ref() {
-            let line = line.unwrap();
-            self.seen.push(line.clone());
-            if line.contains(needle) {
-                return line;
-            }
-        }
-        panic!(
-            "startup ended before printing {needle:?}; it printed:\n{}",
-            self.seen.join("\n")
-        );
-    }
-
-    /// The OS process id of startup.
-    pub fn pid(&self) -> u32 {
-        self.child.0.id()
-    }
-
-    /// Reads the rest of the output and waits for the exit.
-    pub fn finish(mut self) -> (std::process::ExitStatus, String) {
-        self.seen.extend(self.lines.by_ref().map_while(|l| l.ok()));
-        let status = self.child.0.wait().unwrap();
-        (status, self.seen.join("\n"))
-    }
-}
-
-/// A JSON file (a report), parsed.
-pub fn read_json(path: impl AsRef<Path>) -> serde_json::Value {
-    let path = path.as_ref();
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -1,0 +1,66 @@
+//! `startup` runs: to their end with a report, or watched line by line.
+
+use std::path::Path;
+use std::process::{ChildStderr, Command, ExitStatus, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{KillOnDrop, LineWatch, bin, printed, read_json, run};
+
+/// Runs `startup --config CONFIG --report REPORT ARGS` to its end within
+/// `limit`, checks that it succeeded, and returns its output and report.
+pub fn startup_reported(
+    config: &Path,
+    report: &Path,
+    args: &[&str],
+    limit: Duration,
+) -> (Output, Value) {
+    let mut all = vec!["--config", config.to_str().unwrap()];
+    all.extend_from_slice(&["--report", report.to_str().unwrap()]);
+    all.extend_from_slice(args);
+    let out = run("startup", &all, limit);
+    assert!(out.status.success(), "startup failed: {}", printed(&out));
+    (out, read_json(report))
+}
+
+/// A `startup` run whose terminal output (stderr) the test reads line by
+/// line: its status lines and messages are the readiness signals.
+pub struct StartupRun {
+    pub child: KillOnDrop,
+    output: LineWatch<ChildStderr>,
+}
+
+impl StartupRun {
+    /// Starts `startup ARGS` with stdout discarded (the report goes to a file).
+    pub fn start(args: &[&str]) -> StartupRun {
+        let mut child = Command::new(bin("startup"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = LineWatch::new("startup", child.stderr.take().unwrap());
+        StartupRun {
+            child: KillOnDrop(child),
+            output,
+        }
+    }
+
+    /// Reads lines until one contains `needle`, and returns it.
+    pub fn wait_for(&mut self, needle: &str) -> String {
+        self.output.wait_for(needle)
+    }
+
+    /// The OS process id of startup.
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
+    /// Reads the rest of the output and waits for the exit.
+    pub fn finish(mut self) -> (ExitStatus, String) {
+        let text = self.output.rest();
+        let status = self.child.0.wait().unwrap();
+        (status, text)
+    }
+}
