@@ -29,9 +29,8 @@ use crossbeam_channel::Sender;
 
 use crate::config::Config;
 use crate::error::{Context, Error, Result};
+use crate::launcher::proxy::{Event, ToClient};
 use crate::launcher::proxy::{client_proxy, server_proxy};
-// The proxies' vocabulary, also what startup and the monitor match on.
-pub use crate::launcher::proxy::{Event, Kind, ToClient};
 
 /// One child process.
 pub struct ChildProcess {

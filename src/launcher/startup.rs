@@ -28,9 +28,10 @@ use crossbeam_channel::{Receiver, select};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::launcher::children::{self, Event, Fleet, Kind};
+use crate::launcher::children::{self, Fleet};
 use crate::launcher::hosts;
 use crate::launcher::monitor::{self, Monitor};
+use crate::launcher::proxy::{Event, Kind};
 use crate::launcher::report::RunReport;
 use crate::verify;
 

@@ -14,7 +14,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::launcher::children::{Fleet, Kind};
+use crate::launcher::children::Fleet;
+use crate::launcher::proxy::Kind;
 use crate::launcher::report::DeadChild;
 use crate::launcher::status::StatusLine;
 

@@ -12,7 +12,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::launcher::children::{Fleet, Kind};
+use crate::launcher::children::Fleet;
+use crate::launcher::proxy::Kind;
 use crate::launcher::report::Processes;
 use crate::launcher::usage::{KindUsage, Usage};
 use crate::messages::ProcessSample;

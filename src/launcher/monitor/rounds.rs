@@ -27,7 +27,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use crate::launcher::children::{Fleet, ToClient};
+use crate::launcher::children::Fleet;
+use crate::launcher::proxy::ToClient;
 use crate::launcher::status::Tick;
 use crate::messages::ClientStatus;
 use crate::metrics::{Percentiles, Snapshot};
