@@ -82,15 +82,21 @@
 //! Histograms travel from clients to startup serialized (HdrHistogram's V2
 //! format, hex-encoded) so startup merges exact distributions, never
 //! averages of percentiles.
+//!
+//! # Files
+//!
+//! * this file: the bucket layout shared by both sides ([`index_of`],
+//!   [`value_of`], [`histogram_of`]), and the tests of the whole room;
+//! * `atomic`: [`AtomicHistograms`], recorded into by the links, taken by
+//!   the client's main thread;
+//! * `snapshot`: [`Snapshot`], its wire form and [`Percentiles`].
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
-
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::{Counter, Histogram};
-use serde::{Deserialize, Serialize};
+mod atomic;
+mod snapshot;
 
-use crate::messages::WireSnapshot;
+pub use atomic::AtomicHistograms;
+pub use snapshot::{Percentiles, Snapshot};
 
 /// Lowest value told apart, in microseconds; a faster round trip counts as 1.
 const LOWEST_US: u64 = 1;
@@ -200,220 +206,15 @@ pub fn histogram_of<C: Counter>() -> Histogram<C> {
         .expect("constant bounds are valid")
 }
 
-/// One histogram's counters, recorded into by any number of threads at once.
-struct AtomicHistogram {
-    counts: Box<[AtomicU32; BUCKETS]>,
-}
-
-impl AtomicHistogram {
-    fn new() -> AtomicHistogram {
-        let counts: Box<[AtomicU32]> = (0..BUCKETS).map(|_| AtomicU32::new(0)).collect();
-        AtomicHistogram {
-            counts: counts.try_into().expect("BUCKETS counters"),
-        }
-    }
-
-    /// Counts `value` (microseconds) in its bucket.
-    #[inline]
-    fn record(&self, value: u64) {
-        let count = &self.counts[index_of(value)];
-        if count.load(Ordering::Relaxed) < SATURATED {
-            count.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Moves every count recorded since the last take into a histogram.
-    fn take(&self) -> Histogram<LinkCount> {
-        let mut h = histogram_of();
-        for (i, count) in self.counts.iter().enumerate() {
-            // Most buckets are empty: a load skips them without writing.
-            if count.load(Ordering::Relaxed) != 0 {
-                let n = count.swap(0, Ordering::Relaxed);
-                // value_of(i) is inside the counts array: never clamped.
-                h.saturating_record_n(value_of(i), n);
-            }
-        }
-        h
-    }
-}
-
-/// A client's three histograms, shared by all its link threads (in an
-/// `Arc`): links [`record`](Self::record), the main thread
-/// [`take`](Self::take)s. See the module documentation.
-pub struct AtomicHistograms {
-    latency: AtomicHistogram,
-    lateness: AtomicHistogram,
-    corrected: AtomicHistogram,
-}
-
-impl Default for AtomicHistograms {
-    fn default() -> Self {
-        AtomicHistograms {
-            latency: AtomicHistogram::new(),
-            lateness: AtomicHistogram::new(),
-            corrected: AtomicHistogram::new(),
-        }
-    }
-}
-
-impl AtomicHistograms {
-    /// Records one update's three measurements: three relaxed increments.
-    #[inline]
-    pub fn record(&self, latency: Duration, lateness: Duration, corrected: Duration) {
-        self.latency.record(micros(latency));
-        self.lateness.record(micros(lateness));
-        self.corrected.record(micros(corrected));
-    }
-
-    /// Everything recorded since the last take, leaving the counters at
-    /// zero. A record racing the take is in this take or the next one.
-    pub fn take(&self) -> Snapshot<LinkCount> {
-        Snapshot {
-            latency: self.latency.take(),
-            lateness: self.lateness.take(),
-            corrected: self.corrected.take(),
-        }
-    }
-}
-
-fn micros(d: Duration) -> u64 {
-    // The histogram's lowest value is 1 us; a faster round trip counts as 1.
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
-}
-
-/// Three histograms covering the same span of time: 64-bit counts for
-/// startup's run-long totals, [`LinkCount`] in a client.
-#[derive(Clone)]
-pub struct Snapshot<C: Counter = u64> {
-    /// Send to ack.
-    pub latency: Histogram<C>,
-    /// Due to send.
-    pub lateness: Histogram<C>,
-    /// Due to ack.
-    pub corrected: Histogram<C>,
-}
-
-impl<C: Counter> Default for Snapshot<C> {
-    fn default() -> Self {
-        Snapshot {
-            latency: histogram_of(),
-            lateness: histogram_of(),
-            corrected: histogram_of(),
-        }
-    }
-}
-
-impl Snapshot {
-    /// Adds another snapshot's samples (of any counter type) to this one.
-    pub fn add<C: Counter>(&mut self, other: &Snapshot<C>) {
-        add_into(&mut self.latency, &other.latency);
-        add_into(&mut self.lateness, &other.lateness);
-        add_into(&mut self.corrected, &other.corrected);
-    }
-}
-
-/// `into += from`, widening the counts. Both have the project's bounds, so
-/// every value fits; a count that did not would saturate, not fail.
-fn add_into<C: Counter>(into: &mut Histogram<u64>, from: &Histogram<C>) {
-    for v in from.iter_recorded() {
-        let _ = into.record_n(v.value_iterated_to(), v.count_at_value().as_u64());
-    }
-}
-
-impl<C: Counter> Snapshot<C> {
-    /// The wire form used in clients' status lines.
-    pub fn encode(&self) -> WireSnapshot {
-        WireSnapshot {
-            latency: encode(&self.latency),
-            lateness: encode(&self.lateness),
-            corrected: encode(&self.corrected),
-        }
-    }
-}
-
-impl WireSnapshot {
-    /// Back to histograms; `None` if a field is not a valid histogram.
-    pub fn decode(&self) -> Option<Snapshot> {
-        Some(Snapshot {
-            latency: decode(&self.latency)?,
-            lateness: decode(&self.lateness)?,
-            corrected: decode(&self.corrected)?,
-        })
-    }
-}
-
-fn encode<C: Counter>(h: &Histogram<C>) -> String {
-    let mut bytes = Vec::new();
-    if V2Serializer::new().serialize(h, &mut bytes).is_err() {
-        return String::new();
-    }
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        hex.push(char::from(HEX[usize::from(b >> 4)]));
-        hex.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    hex
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-fn decode(hex: &str) -> Option<Histogram<u64>> {
-    if hex.is_empty() {
-        return Some(histogram());
-    }
-    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let bytes: Option<Vec<u8>> = hex
-        .as_bytes()
-        .chunks(2)
-        .map(|pair| match pair {
-            [hi, lo] => Some(digit(*hi)? << 4 | digit(*lo)?),
-            _ => None,
-        })
-        .collect();
-    let decoded: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut bytes?.as_slice())
-        .ok()?;
-    // Re-home the samples in a histogram with our bounds, so later adds fit.
-    let mut h = histogram();
-    h.add(&decoded).ok()?;
-    Some(h)
-}
-
-/// The percentiles every report shows, in microseconds.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
-pub struct Percentiles {
-    /// Median.
-    pub p50: u64,
-    /// 90th percentile.
-    pub p90: u64,
-    /// 99th percentile.
-    pub p99: u64,
-    /// 99.9th percentile.
-    pub p999: u64,
-    /// Largest value seen.
-    pub max: u64,
-}
-
-impl Percentiles {
-    /// Percentiles of a histogram (all zero when it is empty).
-    pub fn of<C: Counter>(h: &Histogram<C>) -> Percentiles {
-        if h.is_empty() {
-            return Percentiles::default();
-        }
-        Percentiles {
-            p50: h.value_at_quantile(0.50),
-            p90: h.value_at_quantile(0.90),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
-            max: h.max(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::atomic::AtomicHistogram;
+    use super::snapshot::encode;
     use super::*;
+    use crate::messages::WireSnapshot;
+    use std::sync::atomic::Ordering;
     use std::thread;
+    use std::time::Duration;
 
     /// Values across the whole range: every value up to 4,096, each power
     /// of two and its neighbours, the bounds and past them, and a

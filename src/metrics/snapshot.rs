@@ -1,0 +1,139 @@
+//! [`Snapshot`]: three histograms over one span of time, merged exactly;
+//! its wire form (`messages::WireSnapshot`, HdrHistogram V2 in hex) and the
+//! [`Percentiles`] the status line and the report print.
+
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::{Counter, Histogram};
+use serde::{Deserialize, Serialize};
+
+use super::{histogram, histogram_of};
+use crate::messages::WireSnapshot;
+
+/// Three histograms covering the same span of time: 64-bit counts for
+/// startup's run-long totals, [`LinkCount`] in a client.
+#[derive(Clone)]
+pub struct Snapshot<C: Counter = u64> {
+    /// Send to ack.
+    pub latency: Histogram<C>,
+    /// Due to send.
+    pub lateness: Histogram<C>,
+    /// Due to ack.
+    pub corrected: Histogram<C>,
+}
+
+impl<C: Counter> Default for Snapshot<C> {
+    fn default() -> Self {
+        Snapshot {
+            latency: histogram_of(),
+            lateness: histogram_of(),
+            corrected: histogram_of(),
+        }
+    }
+}
+
+impl Snapshot {
+    /// Adds another snapshot's samples (of any counter type) to this one.
+    pub fn add<C: Counter>(&mut self, other: &Snapshot<C>) {
+        add_into(&mut self.latency, &other.latency);
+        add_into(&mut self.lateness, &other.lateness);
+        add_into(&mut self.corrected, &other.corrected);
+    }
+}
+
+/// `into += from`, widening the counts. Both have the project's bounds, so
+/// every value fits; a count that did not would saturate, not fail.
+fn add_into<C: Counter>(into: &mut Histogram<u64>, from: &Histogram<C>) {
+    for v in from.iter_recorded() {
+        let _ = into.record_n(v.value_iterated_to(), v.count_at_value().as_u64());
+    }
+}
+
+impl<C: Counter> Snapshot<C> {
+    /// The wire form used in clients' status lines.
+    pub fn encode(&self) -> WireSnapshot {
+        WireSnapshot {
+            latency: encode(&self.latency),
+            lateness: encode(&self.lateness),
+            corrected: encode(&self.corrected),
+        }
+    }
+}
+
+impl WireSnapshot {
+    /// Back to histograms; `None` if a field is not a valid histogram.
+    pub fn decode(&self) -> Option<Snapshot> {
+        Some(Snapshot {
+            latency: decode(&self.latency)?,
+            lateness: decode(&self.lateness)?,
+            corrected: decode(&self.corrected)?,
+        })
+    }
+}
+
+pub(super) fn encode<C: Counter>(h: &Histogram<C>) -> String {
+    let mut bytes = Vec::new();
+    if V2Serializer::new().serialize(h, &mut bytes).is_err() {
+        return String::new();
+    }
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        hex.push(char::from(HEX[usize::from(b >> 4)]));
+        hex.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    hex
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn decode(hex: &str) -> Option<Histogram<u64>> {
+    if hex.is_empty() {
+        return Some(histogram());
+    }
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let bytes: Option<Vec<u8>> = hex
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some(digit(*hi)? << 4 | digit(*lo)?),
+            _ => None,
+        })
+        .collect();
+    let decoded: Histogram<u64> = Deserializer::new()
+        .deserialize(&mut bytes?.as_slice())
+        .ok()?;
+    // Re-home the samples in a histogram with our bounds, so later adds fit.
+    let mut h = histogram();
+    h.add(&decoded).ok()?;
+    Some(h)
+}
+
+/// The percentiles every report shows, in microseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest value seen.
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// Percentiles of a histogram (all zero when it is empty).
+    pub fn of<C: Counter>(h: &Histogram<C>) -> Percentiles {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        Percentiles {
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
