@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use mass_connect::cli::{self, Args};
-use mass_connect::ops::omclient::{self, COMMANDS, Target};
+use mass_connect::ops::omclient::{self, COMMANDS, Command, Target};
 use mass_connect::{Config, Error, Result};
 
 const USAGE: &str = "\
@@ -53,8 +53,10 @@ fn run() -> Result<bool> {
         ),
         None => None,
     };
-    let command = args.positional();
-    if command.as_deref().and_then(omclient::command_name) == Some("verify") {
+    // Parsed here, but an unknown word is reported further down, after the
+    // options and the config: a mistake in those is named first.
+    let command = args.positional().map(|word| Command::parse(&word));
+    if let Some(Ok(Command::Verify)) = command {
         // Every other word is a report too: `--reports a.json b.json c.json`.
         while let Some(path) = args.positional() {
             reports.push(PathBuf::from(path));
@@ -87,18 +89,19 @@ fn run() -> Result<bool> {
         omclient::interactive(&config, stdin.lock(), std::io::stdout())?;
         return Ok(true);
     };
-    if omclient::command_name(&command) == Some("quit") {
+    let command = command?;
+    if command == Command::Quit {
         return Err(Error::msg(
             "`quit` only makes sense at the interactive prompt",
         ));
     }
     let outcome = omclient::run(
-        &command,
+        command,
         &Target {
             config: &config,
             server,
-            json,
         },
+        json,
     )?;
     cli::say(outcome.text.trim_end());
     Ok(outcome.all_up)
