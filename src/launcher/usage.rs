@@ -207,7 +207,7 @@ impl KindUsage {
     }
 
     /// Replaces the per-update figures with the processes' own whole-life
-    /// accounting ([`own`]), when every process of the kind gave one.
+    /// accounting (`sys::procstat::own`), when every process of the kind gave one.
     ///
     /// startup's samples are taken once a round while the load runs, and a
     /// saturated machine delays the status answers that say how many

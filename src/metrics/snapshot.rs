@@ -10,7 +10,7 @@ use super::{histogram, histogram_of};
 use crate::messages::WireSnapshot;
 
 /// Three histograms covering the same span of time: 64-bit counts for
-/// startup's run-long totals, [`LinkCount`] in a client.
+/// startup's run-long totals, [`LinkCount`](super::LinkCount) in a client.
 #[derive(Clone)]
 pub struct Snapshot<C: Counter = u64> {
     /// Send to ack.

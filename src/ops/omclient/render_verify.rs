@@ -190,7 +190,7 @@ mod tests {
 
     use super::*;
     use crate::messages::KeyCount;
-    use crate::verify::MergedMismatch;
+    use crate::verify::Mismatch;
 
     /// A server host whose startup saw a child die, and a clients-only
     /// host whose own verdict failed.
@@ -251,7 +251,7 @@ mod tests {
             unclaimed_updates: 4,
             unclaimed_by_ip: BTreeMap::from([("10.9.9.9".to_string(), 1)]),
             unacked_by_server: BTreeMap::from([("127.0.0.1:7001".to_string(), 1)]),
-            mismatches: vec![MergedMismatch {
+            mismatches: vec![Mismatch {
                 server: "127.0.0.1:7002".into(),
                 key: "127.0.0.1:40001".into(),
                 server_count: 3,
