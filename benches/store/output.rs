@@ -5,8 +5,19 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::point::Point;
 use crate::worker::Mode;
+
+pub struct Point {
+    pub design: &'static str,
+    pub mode: Mode,
+    pub threads: usize,
+    pub seconds: f64,
+    pub updates: u64,
+    pub updates_per_s: f64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub notes: String,
+}
 
 /// 1234567 -> "1,234,567".
 pub fn group(n: u64) -> String {

@@ -10,23 +10,11 @@ use std::time::{Duration, Instant};
 use mass_connect::metrics::Percentiles;
 
 use crate::designs::{Design, Ours, PlMutex, PlRwLock, SeedRwLock, StoreReply, StoreThread};
-use crate::output::group;
+use crate::output::{Point, group};
 use crate::worker::{
     CUT_BACKLOG, CUT_COUNT, CUT_NONE, Mode, Shared, WorkerResult, ns_histogram, worker,
 };
 use crate::{BOUNDED_CAPACITY, MAX_BACKLOG, REAP_TIMEOUT, SETUP_TIMEOUT, STACK};
-
-pub struct Point {
-    pub design: &'static str,
-    pub mode: Mode,
-    pub threads: usize,
-    pub seconds: f64,
-    pub updates: u64,
-    pub updates_per_s: f64,
-    pub p50_ns: u64,
-    pub p99_ns: u64,
-    pub notes: String,
-}
 
 /// Runs the point for the design called `name`.
 pub fn run_design(name: &str, threads: usize, mode: Mode, seconds: f64) -> Point {
