@@ -1,5 +1,5 @@
-//! What the bench prints and writes: grouped numbers, the tables and
-//! `store.csv`.
+//! What the bench prints and writes: a point's record, grouped numbers,
+//! the tables and `store.csv`.
 
 use std::fs::File;
 use std::io::Write as _;
