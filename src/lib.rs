@@ -33,6 +33,7 @@
 //! * [`cli`]: the tiny argument parser the programs share.
 //! * [`logging`]: the per-process log file, free when switched off.
 //! * [`error`]: the crate's error type, which carries context.
+//! * [`utc`]: ISO 8601 UTC timestamps for reports and logs.
 //!
 //! Imports run one way: `messages`, `wire` and `error` import nothing of the
 //! crate but each other's types; `server` and `client` import those and `sys`;
@@ -57,6 +58,7 @@ pub mod metrics;
 pub mod ops;
 pub mod server;
 pub mod sys;
+pub mod utc;
 pub mod verify;
 pub mod wire;
 

@@ -38,6 +38,20 @@ pub struct ClientStatus {
     pub anomalies: u64,
     /// Seconds since the client's schedule started.
     pub elapsed_s: f64,
+    /// The links not connected now, and why (empty when all are up, and
+    /// then not sent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub down: Vec<LinkDown>,
+}
+
+/// A link that is not connected, and the last reason it could not be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkDown {
+    /// The server it links to.
+    pub server: SocketAddr,
+    /// `refused`, `timed out`, `unreachable`, `reset`, `failed` or
+    /// `connecting` (no attempt has failed yet).
+    pub reason: String,
 }
 
 /// What one key of one link ended with.
@@ -67,7 +81,8 @@ pub struct StatusReply {
 /// A client's final word: its totals and every key it used.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ClientReport {
-    /// Totals at the moment every link had stopped.
+    /// Totals at the moment every link had stopped; its `down` lists only
+    /// the links that never connected, with the last reason.
     pub status: ClientStatus,
     /// Every key of every link.
     pub keys: Vec<KeyCount>,

@@ -149,6 +149,21 @@ impl Supervised {
         self.output.read_line(&mut line).unwrap();
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{word}: {e}: {line:?}"))
     }
+
+    /// Asks `ready` as startup does, until every link is up (bounded: 5 s
+    /// of asking every 10 ms), and returns that answer.
+    fn ready(&mut self) -> Value {
+        let mut answer = self.ask("ready");
+        for _ in 0..500 {
+            if answer["links_up"] == answer["links"] {
+                assert!(answer.get("down").is_none(), "{answer}");
+                return answer;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            answer = self.ask("ready");
+        }
+        panic!("links not up after 5 s: {answer}");
+    }
 }
 
 /// Under startup a client connects, says so, and sends nothing until `go`:
@@ -158,7 +173,7 @@ fn a_supervised_client_connects_first_and_sends_only_after_go() {
     let (_dir, config, server) = server_with_config("");
     let mut client = Supervised::start(&config, server.addr);
 
-    let ready = client.ask("ready");
+    let ready = client.ready();
     assert_eq!(ready["links_up"], 1, "{ready}");
     // Connected, but nothing is sent: watched over 20 intervals (10 ms by
     // default), in which an ungated client would send about 20 updates.
@@ -196,7 +211,7 @@ fn a_window_with_an_end_sends_its_ticks_and_then_waits_connected() {
 
     let (_dir, config, server) = server_with_config("");
     let mut client = Supervised::start(&config, server.addr);
-    assert_eq!(client.ask("ready")["links_up"], 1);
+    assert_eq!(client.ready()["links_up"], 1);
 
     // 30 ticks of 10 ms; the start is a second ahead, far more than a pipe
     // write takes, so no tick falls before the client has its go.
@@ -233,4 +248,32 @@ fn a_window_with_an_end_sends_its_ticks_and_then_waits_connected() {
     assert!((elapsed - 0.3).abs() < 1e-6, "elapsed {elapsed}, not 0.3");
     let key = report["keys"][0]["key"].as_str().unwrap();
     assert_eq!(server_dump(server.addr)[key], 30);
+}
+
+/// A link whose server does not answer is named in `ready` with why: the
+/// reason startup prints and the verdict uses. 127.0.0.2 is loopback with
+/// nothing listening, so the connect is refused.
+#[test]
+fn ready_names_a_link_that_is_down_and_why() {
+    let (_dir, config, _server) = server_with_config("");
+    let nowhere: std::net::SocketAddr = format!("127.0.0.2:{}", free_ports(1)[0]).parse().unwrap();
+    let mut client = Supervised::start(&config, nowhere);
+    // The first answer may come before the first attempt failed
+    // ("connecting"); the reason follows (bounded: 5 s).
+    let mut answer = client.ask("ready");
+    for _ in 0..500 {
+        if answer["down"][0]["reason"] != "connecting" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        answer = client.ask("ready");
+    }
+    assert_eq!(answer["links"], 1, "{answer}");
+    assert_eq!(answer["links_up"], 0, "{answer}");
+    assert_eq!(answer["down"][0]["server"], nowhere.to_string(), "{answer}");
+    assert_eq!(answer["down"][0]["reason"], "refused", "{answer}");
+    // The final report names it as never connected.
+    let report = client.ask("stop");
+    assert_eq!(report["keys"].as_array().unwrap().len(), 0, "{report}");
+    assert_eq!(report["status"]["down"][0]["reason"], "refused", "{report}");
 }

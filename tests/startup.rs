@@ -261,3 +261,61 @@ fn every_program_has_help_and_rejects_unknown_options() {
         );
     }
 }
+
+/// A configured server that nothing answers (127.0.0.2: loopback, nothing
+/// listening) fails the run by name, within the duration plus the connect
+/// deadline, instead of passing with half the links.
+#[test]
+fn a_server_never_reached_fails_the_run_by_name() {
+    let config = TestConfig::on_hosts("unreached", &["127.0.0.1", "127.0.0.2"], 2, 2, "");
+    let report = config.dir.path("r.json");
+    let out = run(
+        "startup",
+        &[
+            "--config",
+            config.arg(),
+            "--host",
+            "127.0.0.1",
+            "--duration",
+            "2s",
+            "--wait-servers",
+            "0",
+            "--connect-deadline",
+            "2s",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    let text = printed(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let r = read_json(&report);
+    assert_eq!(r["verdict"], "fail", "{r:#}");
+    let first = stdout(&out).lines().next().unwrap_or_default().to_string();
+    for port in &config.ports {
+        let server = format!("127.0.0.2:{port}");
+        assert!(
+            first.starts_with("FAIL: ") && first.contains(&format!("{server} was never reached")),
+            "{first}"
+        );
+        let named = r["servers_never_reached"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["server"] == server.as_str())
+            .unwrap_or_else(|| panic!("{server} not in {r:#}"));
+        // Each of the 2 clients has one link to it, refused every time.
+        assert_eq!(named["links"], 2, "{named}");
+        assert_eq!(named["reason"], "refused", "{named}");
+    }
+    // startup said so before the run started, with why.
+    assert!(text.contains("links not up after"), "{text}");
+    assert!(text.contains("refused (2 links)"), "{text}");
+    // The local servers still verified: the rest of the run was measured.
+    assert_eq!(r["verify"]["mismatched_keys"], 0, "{r:#}");
+    assert!(r["acked"].as_u64().unwrap() > 0, "{r:#}");
+    // Bounded by its deadlines: 2 s to connect, 2 s to run, the rest is
+    // starting and stopping (generous: a loaded CI machine).
+    let wall = r["wall_s"].as_f64().unwrap();
+    assert!(wall < 2.0 + 2.0 + 20.0, "the run took {wall} s");
+}

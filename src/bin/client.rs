@@ -117,23 +117,22 @@ fn run() -> Result<()> {
 /// and answers each request with one JSON line. End-of-file means startup is
 /// gone, so the client stops too.
 ///
-/// The links connect and then wait: `ready` is answered (with the totals,
-/// `links_up` among them) once every link is up or `READY_WITHIN` passed,
-/// and `go START [END]` (no answer) gives every link its schedule's window.
+/// The links connect and then wait: `ready` is answered at once with the
+/// totals (`links_up`, and each link still down with the reason its last
+/// attempt failed; startup asks again until all are up or its connect
+/// deadline passes), and `go START [END]` (no answer) gives every link its
+/// schedule's window.
 /// startup sends it to all clients once all are ready, so nothing is
 /// measured while the host is still busy spawning and connecting the rest
 /// of the fleet (see [`Window`]).
 fn serve_supervisor(mut client: Client) {
-    /// Longest wait for this client's links before answering `ready`; a
-    /// link still connecting then starts when it connects.
-    const READY_WITHIN: Duration = Duration::from_secs(30);
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout().lock();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
         let json = match Control::parse(&line) {
             Ok(Control::Status) => serde_json::to_string(&client.status_reply()),
-            Ok(Control::Ready) => serde_json::to_string(&client.wait_connected(READY_WITHIN)),
+            Ok(Control::Ready) => serde_json::to_string(&client.status()),
             Ok(Control::Go { start_us, end_us }) => {
                 client.go(Window::from_go(start_us, end_us));
                 continue; // the one request without an answer

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use mass_connect::cli::{self, Args};
 use mass_connect::launcher::startup::{self, Options};
+use mass_connect::launcher::verdict::Thresholds;
 use mass_connect::{Error, Result};
 
 const USAGE: &str = "\
@@ -13,7 +14,8 @@ startup: run the whole mass_connect system on this host, then verify it
 
 USAGE:
     startup [--config PATH] [--duration 30s|10m|3h] [--report PATH] [--quiet]
-            [--host IP] [--wait-servers D] [--drain-timeout D]
+            [--host IP] [--wait-servers D] [--connect-deadline D] [--drain-timeout D]
+            [--min-rate R] [--max-p99 D] [--max-late-p99 D]
 
 OPTIONS:
     --config PATH     config file [default: ./config.json]
@@ -24,6 +26,14 @@ OPTIONS:
     --wait-servers D  before starting clients, wait up to D for the servers of
                       the other hosts in the config to answer; 0 not at all
                       [default: 60s]
+    --connect-deadline D
+                      from the first client's spawn, how long links get to
+                      connect; then the run starts and the links still down
+                      are named with why (refused, timed out, unreachable)
+                      [default: 10s]
+    --min-rate R      FAIL if achieved/target is below R (e.g. 0.99)
+    --max-p99 D       FAIL if the run's latency p99 is above D (e.g. 10ms)
+    --max-late-p99 D  FAIL if the run's lateness p99 is above D (e.g. 10ms)
     --drain-timeout D after this host's clients stop, keep its servers up until
                       no other host's client is linked to them, at most D, then
                       read their final counts; 0 not at all [default: 60s]
@@ -44,10 +54,18 @@ On many hosts, run startup with the same config on every host and merge the
 reports with `omclient verify --reports a.json b.json ...` (README: \"Many
 hosts\").
 
+The report opens with PASS, or FAIL and every reason. A run FAILs when
+verification fails, a child dies, a configured server was never reached or
+is down at the end, no update was acked, fewer links than planned were up
+for over a tenth of the window, the clients could not keep their schedule
+(lateness p99 above one interval: the generator was saturated), a threshold
+above was breached, or an operations `stop` ended a server during the run
+(README: \"The verdict\").
+
 EXIT STATUS:
-    0  every acked update verified and no child died
-    1  verification failed, or a child died during the run
-    2  bad config, missing program, or setup failure";
+    0  PASS
+    1  FAIL
+    2  bad config, missing program, OS limits too low, or setup failure";
 
 /// The leak check's default baseline: two minutes in, when a seed-scale
 /// run has long finished starting up.
@@ -84,6 +102,27 @@ fn run() -> Result<bool> {
         None => duration.map_or(DEFAULT_BASELINE, |d| (d / 5).min(DEFAULT_BASELINE)),
     };
     let wait_servers = wait(&mut args, "--wait-servers")?;
+    let connect_deadline = args
+        .duration("--connect-deadline")?
+        .unwrap_or(Duration::from_secs(10));
+    let min_rate = match args.value("--min-rate")? {
+        Some(text) => Some(
+            text.parse::<f64>()
+                .ok()
+                .filter(|r| r.is_finite() && *r > 0.0)
+                .ok_or_else(|| {
+                    args.error(&format!(
+                        "--min-rate {text:?} is not a ratio; use a number above 0 such as 0.99"
+                    ))
+                })?,
+        ),
+        None => None,
+    };
+    let thresholds = Thresholds {
+        min_rate,
+        max_p99_us: args.duration("--max-p99")?.map(Thresholds::micros),
+        max_late_p99_us: args.duration("--max-late-p99")?.map(Thresholds::micros),
+    };
     let drain_timeout = wait(&mut args, "--drain-timeout")?;
     args.finish()?;
 
@@ -99,6 +138,8 @@ fn run() -> Result<bool> {
         rss_baseline,
         wait_servers,
         drain_timeout,
+        connect_deadline,
+        thresholds,
     };
     let report = startup::run(&options)?;
     cli::say(&report.to_text());
@@ -107,7 +148,8 @@ fn run() -> Result<bool> {
         std::fs::write(&path, json + "\n")
             .map_err(|e| Error::msg(format!("cannot write report {}: {e}", path.display())))?;
     }
-    Ok(report.verify.ok && report.children_died.is_empty())
+    log::info!("{}", report.verdict_line());
+    Ok(report.verdict == "pass")
 }
 
 /// A waiting time that may also be 0 (do not wait), unlike `--duration`.

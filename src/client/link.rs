@@ -11,7 +11,7 @@
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,9 @@ pub(super) struct LinkCounters {
     pub(super) acked: AtomicU64,
     pub(super) late: AtomicU64,
     pub(super) errors: AtomicU64,
+    /// Why the last connect failed ([`ConnectError`] as a number), so the
+    /// main thread can say why a link is down without asking the link.
+    pub(super) last_error: AtomicU8,
     pub(super) reconnects: AtomicU64,
     pub(super) anomalies: AtomicU64,
 }
@@ -104,6 +107,8 @@ pub(super) fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
             Ok(stream) => stream,
             Err(e) => {
                 LinkCounters::bump(&plan.counters.errors);
+                let why = ConnectError::of(&e);
+                plan.counters.last_error.store(why as u8, Ordering::Relaxed);
                 log::warn!(
                     "link to {}: {e}; retrying in {} ms",
                     plan.server,
@@ -286,5 +291,51 @@ fn run_connection(
         LinkCounters::bump(&counters.errors);
         log::warn!("link to {}: update #{count} unacked: {lost}", plan.server);
         return Ended::Broken;
+    }
+}
+
+/// Why a connect failed, in the words the report and startup use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum ConnectError {
+    /// No attempt has failed (yet).
+    None = 0,
+    /// Nothing listens there (a reset to our SYN).
+    Refused,
+    /// No answer within `connect_timeout_ms`.
+    TimedOut,
+    /// No route to the host or network.
+    Unreachable,
+    /// The connection was reset or aborted while being set up.
+    Reset,
+    /// Anything else.
+    Failed,
+}
+
+impl ConnectError {
+    /// Classifies a connect error by its OS error kind.
+    fn of(e: &Error) -> ConnectError {
+        use std::io::ErrorKind as K;
+        match e.io_error().map(|e| e.kind()) {
+            Some(K::ConnectionRefused) => ConnectError::Refused,
+            Some(K::TimedOut | K::WouldBlock) => ConnectError::TimedOut,
+            Some(K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable) => {
+                ConnectError::Unreachable
+            }
+            Some(K::ConnectionReset | K::ConnectionAborted) => ConnectError::Reset,
+            _ => ConnectError::Failed,
+        }
+    }
+
+    /// The reason a link is down, from the number its counter holds.
+    pub(super) fn describe(code: u8) -> &'static str {
+        match code {
+            x if x == ConnectError::Refused as u8 => "refused",
+            x if x == ConnectError::TimedOut as u8 => "timed out",
+            x if x == ConnectError::Unreachable as u8 => "unreachable",
+            x if x == ConnectError::Reset as u8 => "reset",
+            x if x == ConnectError::None as u8 => "connecting",
+            _ => "failed",
+        }
     }
 }

@@ -32,12 +32,12 @@ use std::time::{Duration, Instant};
 use crate::client::schedule::Window;
 use crate::config::Config;
 use crate::error::Result;
-use crate::messages::{ClientReport, ClientStatus, KeyCount, StatusReply};
+use crate::messages::{ClientReport, ClientStatus, KeyCount, LinkDown, StatusReply};
 use crate::metrics::{AtomicHistograms, LinkCount, Snapshot};
 use crate::sys::net;
 use crate::sys::procstat;
 
-use link::{LinkCounters, LinkPlan, run_link};
+use link::{ConnectError, LinkCounters, LinkPlan, run_link};
 
 /// A send more than this after its due time counts as late.
 pub const LATE: Duration = Duration::from_millis(1);
@@ -139,21 +139,6 @@ impl Client {
         })
     }
 
-    /// Waits until every link is connected, at most `within`, and returns
-    /// the totals (`links_up` says how many made it).
-    pub fn wait_connected(&self, within: Duration) -> ClientStatus {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline
-            && !self
-                .links
-                .iter()
-                .all(|l| l.counters.up.load(Ordering::Relaxed))
-        {
-            thread::sleep(Duration::from_millis(5));
-        }
-        self.status()
-    }
-
     /// Gives a gated client its schedule's window (nothing for one already
     /// running). Links still connecting start when they connect. A start in
     /// the future lets every link wake, take its first due time and sleep
@@ -178,7 +163,7 @@ impl Client {
         totals(
             self.id,
             &self.window,
-            self.links.iter().map(|l| &*l.counters),
+            self.links.iter().map(|l| (l.server, &*l.counters)),
         )
     }
 
@@ -204,9 +189,13 @@ impl Client {
         self.wake_links();
         let mut keys = Vec::new();
         let mut counters = Vec::with_capacity(self.links.len());
+        // Every link is down once stopped; the report names only those that
+        // never connected at all (they used no key).
+        let mut never_connected = Vec::new();
         for link in self.links {
-            counters.push(link.counters);
+            counters.push((link.server, link.counters));
             match link.thread.join() {
+                Ok(k) if k.is_empty() => never_connected.push(link.server),
                 Ok(k) => keys.extend(k),
                 Err(_) => eprintln!("client {}: the link to {} panicked", self.id, link.server),
             }
@@ -214,8 +203,14 @@ impl Client {
         log::info!("client {}: stopped; {} keys reported", self.id, keys.len());
         // Every link has been joined, so all it recorded is visible: this
         // take leaves nothing behind.
+        let mut status = totals(
+            self.id,
+            &self.window,
+            counters.iter().map(|(s, c)| (*s, &**c)),
+        );
+        status.down.retain(|d| never_connected.contains(&d.server));
         ClientReport {
-            status: totals(self.id, &self.window, counters.iter().map(|c| &**c)),
+            status,
             keys,
             histograms: self.histograms.take().encode(),
             process: procstat::own(),
@@ -224,19 +219,30 @@ impl Client {
 }
 
 /// Sums link counters into one status.
+///
+/// A link that is not up is also listed in `down`, with the reason its last
+/// connect failed: that is how startup names the servers a run never
+/// reached, and why.
 fn totals<'a>(
     id: u32,
     window: &Window,
-    links: impl Iterator<Item = &'a LinkCounters>,
+    links: impl Iterator<Item = (SocketAddr, &'a LinkCounters)>,
 ) -> ClientStatus {
     let mut s = ClientStatus {
         id,
         elapsed_s: window.elapsed(Instant::now()).as_secs_f64(),
         ..ClientStatus::default()
     };
-    for c in links {
+    for (server, c) in links {
+        let up = c.up.load(Ordering::Relaxed);
         s.links += 1;
-        s.links_up += u64::from(c.up.load(Ordering::Relaxed));
+        s.links_up += u64::from(up);
+        if !up {
+            s.down.push(LinkDown {
+                server,
+                reason: ConnectError::describe(c.last_error.load(Ordering::Relaxed)).into(),
+            });
+        }
         s.sent += c.sent.load(Ordering::Relaxed);
         s.acked += c.acked.load(Ordering::Relaxed);
         s.late += c.late.load(Ordering::Relaxed);

@@ -13,6 +13,7 @@
 //! * [`status`]: the once-a-second status line.
 //! * [`samples`]: the soak CSV, one row per sample.
 //! * [`usage`]: what each kind of process cost, from its samples.
+//! * [`verdict`]: PASS or FAIL, every rule in one place, with reasons.
 //! * [`report`]: the run report, as text and JSON.
 
 pub mod children;
@@ -24,3 +25,4 @@ pub mod samples;
 pub mod startup;
 pub mod status;
 pub mod usage;
+pub mod verdict;

@@ -71,8 +71,9 @@ pub enum Kind {
 /// A request to a client's proxy.
 #[derive(Debug, Clone, Copy)]
 pub enum ToClient {
-    /// Ask the client to answer once its links are connected.
-    Ready,
+    /// Ask the client how many of its links are up and why the others
+    /// are not, not before the given instant (`None`: now).
+    Ready(Option<Instant>),
     /// Give the client its schedule's window (no answer).
     Go(Window),
     /// Ask for a status line, not before the given instant (`None`: now).
@@ -111,9 +112,9 @@ pub(super) fn client_proxy(
     let detail = loop {
         // A closed request channel means startup is going down: stop.
         let mut request = requests.recv().unwrap_or(ToClient::Stop);
-        if let ToClient::Status(Some(at)) = request {
-            // Hold a staggered status request until its turn, but let a
-            // stop (or startup going down) overtake it.
+        if let ToClient::Status(Some(at)) | ToClient::Ready(Some(at)) = request {
+            // Hold a staggered or repeated request until its turn, but let
+            // a go or a stop (or startup going down) overtake it.
             match requests.recv_deadline(at) {
                 Ok(next) => request = next,
                 Err(RecvTimeoutError::Timeout) => {}
@@ -121,7 +122,7 @@ pub(super) fn client_proxy(
             }
         }
         let control = match request {
-            ToClient::Ready => Control::Ready,
+            ToClient::Ready(_) => Control::Ready,
             ToClient::Go(window) => window.to_go(),
             ToClient::Status(_) => Control::Status,
             ToClient::Stop => Control::Stop,
@@ -142,7 +143,7 @@ pub(super) fn client_proxy(
             Ok(_) => {}
         }
         let event = match request {
-            ToClient::Ready => serde_json::from_str(&line).map(|status| Event::ClientReady {
+            ToClient::Ready(_) => serde_json::from_str(&line).map(|status| Event::ClientReady {
                 index,
                 status: Box::new(status),
             }),

@@ -19,10 +19,10 @@
 //! the run goes on with the rest (a dead server's links keep trying to
 //! reconnect, which is what the seed's users would see in production).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, select};
 
@@ -33,6 +33,7 @@ use crate::launcher::hosts;
 use crate::launcher::monitor::{self, Monitor};
 use crate::launcher::proxy::{Event, Kind};
 use crate::launcher::report::RunReport;
+use crate::launcher::verdict::{self, Thresholds};
 use crate::verify;
 
 /// What the user asked startup to do.
@@ -58,6 +59,11 @@ pub struct Options {
     /// Longest wait for the other hosts' clients to leave this host's
     /// servers before reading their final counts.
     pub drain_timeout: Duration,
+    /// From the first client's spawn, how long the links get to connect
+    /// before the run starts without those still down (named, with why).
+    pub connect_deadline: Duration,
+    /// Limits the verdict holds the run to.
+    pub thresholds: Thresholds,
 }
 
 /// Runs the system and returns its report.
@@ -66,10 +72,18 @@ pub struct Options {
 /// Setup failures: a program is missing, a server cannot listen, the OS
 /// refuses a process. Once clients run, failures go into the report instead.
 pub fn run(options: &Options) -> Result<RunReport> {
+    let began = (Instant::now(), SystemTime::now());
     let config = &options.config;
     let local_servers = config.host_servers(options.host)?;
     let all_servers = config.all_servers();
     let clients = config.client_num_per_host as usize;
+    // Said at once: a mistyped address costs a wait before anyone would
+    // otherwise see that this host serves nothing.
+    let role = host_role(config, options.host, &local_servers)?;
+    log::info!("{role}");
+    if !options.quiet {
+        eprintln!("startup: {role}");
+    }
     let server_program = if local_servers.is_empty() {
         None
     } else {
@@ -126,7 +140,9 @@ pub fn run(options: &Options) -> Result<RunReport> {
         fleet.servers.len()
     );
     let started = Instant::now();
+    let connect_by = started + options.connect_deadline;
     if let Some(program) = &client_program {
+        let mut said = started;
         for index in 0..clients {
             let args = vec![
                 "--config".into(),
@@ -143,6 +159,10 @@ pub fn run(options: &Options) -> Result<RunReport> {
                 index,
                 events_tx.clone(),
             )?);
+            if !options.quiet && said.elapsed() >= Duration::from_secs(1) {
+                said = Instant::now();
+                eprintln!("startup: spawned {}/{clients} clients", index + 1);
+            }
         }
     }
     drop(events_tx);
@@ -163,7 +183,7 @@ pub fn run(options: &Options) -> Result<RunReport> {
         launcher.filter(|_| config.server_restarts > 0),
         config.server_restarts,
     );
-    if run.start_together(&mut fleet, &events, &interrupts) {
+    if run.start_together(&mut fleet, &events, &interrupts, connect_by) {
         run.watch(&mut fleet, &events, &interrupts);
     }
 
@@ -224,7 +244,78 @@ pub fn run(options: &Options) -> Result<RunReport> {
     report.client_keys = keys;
     report.server_dumps = end.final_dumps;
     report.drain_s = end.drain_s;
+    describe(&mut report, options, role, began);
     Ok(report)
+}
+
+/// Fills in what the run was (version, start, config, this host's role)
+/// and its verdict, the report's first line.
+fn describe(report: &mut RunReport, options: &Options, role: String, began: (Instant, SystemTime)) {
+    report.version = env!("CARGO_PKG_VERSION").to_string();
+    report.started_utc = crate::utc::iso8601(began.1, false);
+    report.wall_s = began.0.elapsed().as_secs_f64();
+    report.host_role = role;
+    report.config_path = options.config_path.display().to_string();
+    report.config_hash = std::fs::read(&options.config_path)
+        .map(|bytes| format!("fnv1a64:{:016x}", fnv1a64(&bytes)))
+        .unwrap_or_else(|e| format!("unreadable: {e}"));
+    // Config's serialization leaves the operations token out.
+    report.config = serde_json::to_value(&*options.config).unwrap_or_default();
+    report.thresholds = options.thresholds;
+    report.generator_saturated = verdict::saturation(report).is_some();
+    report.verdict_reasons = verdict::reasons(report, &options.thresholds);
+    report.verdict = if report.verdict_reasons.is_empty() {
+        "pass"
+    } else {
+        "fail"
+    }
+    .into();
+}
+
+/// FNV-1a, 64 bits: enough to tell two config files apart in reports,
+/// and ten lines instead of a hashing crate.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// What this host does in the run, in one sentence.
+///
+/// # Errors
+/// It would do nothing: no address of it serves and it runs no client.
+fn host_role(config: &Config, host: Option<IpAddr>, local: &[SocketAddr]) -> Result<String> {
+    let clients = config.client_num_per_host;
+    let list: Vec<String> = config
+        .server_ip_list
+        .iter()
+        .map(|ip| ip.to_string())
+        .collect();
+    let not_listed = match host {
+        Some(ip) => format!("{ip} is not in server_ip_list ({})", list.join(", ")),
+        None => format!(
+            "no address of it is in server_ip_list ({})",
+            list.join(", ")
+        ),
+    };
+    let Some(first) = local.first() else {
+        if clients == 0 {
+            return Err(Error::msg(format!(
+                "nothing to run on this host: {not_listed} and client_num_per_host is 0"
+            )));
+        }
+        let this = host.map_or_else(|| "this host".to_string(), |ip| format!("this host {ip}"));
+        return Ok(format!(
+            "{this} runs clients only: {not_listed}; {clients} client(s) will link to the other hosts' servers"
+        ));
+    };
+    let ports: Vec<String> = local.iter().map(|a| a.port().to_string()).collect();
+    Ok(format!(
+        "this host {} runs {} server(s) (ports {}) and {clients} client(s)",
+        first.ip(),
+        local.len(),
+        ports.join(", ")
+    ))
 }
 
 /// A channel that receives one message per Ctrl-C (or SIGTERM on Unix).

@@ -6,7 +6,8 @@
 //!
 //! | line               | to      | answer (one line on the child's stdout)          |
 //! |--------------------|---------|--------------------------------------------------|
-//! | `ready`            | client  | `ClientStatus` as JSON, once every link is up    |
+//! | `ready`            | client  | `ClientStatus` as JSON at once: links up, and    |
+//! |                    |         | each link down with the reason it is             |
 //! | `go START [END]`   | client  | none: the schedule's window, wall-clock us       |
 //! | `status`           | client  | `StatusReply` as JSON                            |
 //! | `stop`             | both    | client: `ClientReport` as JSON; server: none     |
@@ -25,7 +26,7 @@ use std::net::SocketAddr;
 /// One line from startup to a child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
-    /// Answer once every link is connected.
+    /// Answer at once with the links up and those down, with why.
     Ready,
     /// Run the schedule from `start_us` (now, if `None`) and, if given,
     /// until `end_us`, both wall-clock microseconds since 1970.

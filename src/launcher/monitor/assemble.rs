@@ -9,12 +9,12 @@
 //! after every client has stopped; startup then adds the servers' side
 //! (verification, the servers' own figures).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 
 use super::Monitor;
 use crate::launcher::children::Fleet;
-use crate::launcher::report::{LinkSpread, RunReport};
+use crate::launcher::report::{LinkSpread, RunReport, UnreachedServer};
 use crate::messages::ClientReport;
 use crate::metrics::Percentiles;
 
@@ -51,6 +51,8 @@ impl Monitor<'_> {
             r.duration_s /= finals.len() as f64;
         }
         r.per_link = LinkSpread::of(acked_per_link(finals));
+        r.servers_never_reached = never_reached(finals);
+        r.links_short_s = self.rounds.short_of_links().as_secs_f64();
         if r.duration_s > 0.0 {
             r.achieved_ops_per_s = r.acked as f64 / r.duration_s;
         }
@@ -78,6 +80,25 @@ fn acked_per_link(finals: &[ClientReport]) -> Vec<u64> {
                 *by_server.entry(k.server).or_insert(0) += k.acked;
             }
             by_server.into_values()
+        })
+        .collect()
+}
+
+/// The servers some links never connected to, with how many and why, from
+/// the `down` lists of the clients' final reports.
+fn never_reached(finals: &[ClientReport]) -> Vec<UnreachedServer> {
+    let mut by_server: BTreeMap<SocketAddr, (u64, BTreeSet<&str>)> = BTreeMap::new();
+    for down in finals.iter().flat_map(|f| &f.status.down) {
+        let (links, reasons) = by_server.entry(down.server).or_default();
+        *links += 1;
+        reasons.insert(&down.reason);
+    }
+    by_server
+        .into_iter()
+        .map(|(server, (links, reasons))| UnreachedServer {
+            server: server.to_string(),
+            links,
+            reason: reasons.into_iter().collect::<Vec<_>>().join(", "),
         })
         .collect()
 }

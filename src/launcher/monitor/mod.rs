@@ -20,6 +20,8 @@
 //! * `deaths.rs`: who died, for the report, and who is down now.
 //! * `restarts.rs`: server restarts: allowed, queued, done.
 //! * `rows.rs`: the soak CSV's rows.
+//! * `start.rs`: the start: every link connected (or the connect deadline
+//!   passed, with the links still down named), then one go for all.
 //! * `assemble.rs`: [`Monitor::report`], the run report's run-wide figures.
 //!
 //! Each part is a struct that owns its state; the monitor holds one of
@@ -44,15 +46,14 @@ mod resources;
 mod restarts;
 mod rounds;
 mod rows;
+mod start;
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, select};
 
-use crate::client::schedule::Window;
 use crate::config::Config;
 use crate::error::Result;
 use crate::launcher::children::{Fleet, ServerLauncher};
@@ -104,25 +105,6 @@ pub struct Monitor<'a> {
     restarts: Restarts,
 }
 
-/// How long startup waits for the clients to connect before starting them
-/// anyway (plus 20 ms per client for spawning): a client answers `ready` at
-/// most 30 s after it asked its links to connect.
-const READY_LIMIT: Duration = Duration::from_secs(60);
-
-/// How far ahead of the start the go goes out for a fleet of `links`:
-/// 100 ms plus 50 us per link.
-///
-/// The go wakes every client and every link thread, which takes each its
-/// first due time and sleeps again: at 10,000 links about 12,000 wakeups,
-/// 0.3-0.6 s of CPU. When the start was the go itself, links due in those
-/// first moments queued behind them (per-second latency p99 of 100-130 ms
-/// in the first seconds of a 1,000 x 10 run, against 1-16 ms after). A link
-/// that still gets its go late starts on its next tick, not with a burst.
-fn go_ahead(links: u64) -> Duration {
-    Duration::from_millis(100)
-        + Duration::from_micros(50) * u32::try_from(links).unwrap_or(u32::MAX)
-}
-
 impl<'a> Monitor<'a> {
     /// A monitor for a run whose clients started at `started`.
     pub fn new(
@@ -163,86 +145,6 @@ impl<'a> Monitor<'a> {
     /// True if this server died during the run.
     pub fn server_gone(&self, index: usize) -> bool {
         self.deaths.server_gone(index)
-    }
-
-    /// Asks every client to connect all its links, waits until all have
-    /// answered (each gives up on a link after 30 s) or died, then gives
-    /// every client one window: a start `go_ahead` from now, and the end
-    /// of `--duration` after it, at which each link stops after its last
-    /// update. The run's clock starts at that start. Returns false if
-    /// Ctrl-C came first; the clients then never start.
-    ///
-    /// Starting a thousand processes and ten thousand connections takes
-    /// seconds of CPU. Links that started as soon as their process did
-    /// would be measured during all of it: in a 1,000 x 10 run at 1 s most
-    /// of the run's latency tail (p99 0.4-0.8 s, against 3-6 ms once every
-    /// client was up) came from those first seconds.
-    pub fn start_together(
-        &mut self,
-        fleet: &mut Fleet,
-        events: &Receiver<Event>,
-        interrupts: &Receiver<()>,
-    ) -> bool {
-        let asked = Instant::now();
-        let mut waiting: HashSet<usize> = (0..fleet.clients.len()).collect();
-        for client in &fleet.clients {
-            client.request(ToClient::Ready);
-        }
-        let limit = READY_LIMIT + Duration::from_millis(20) * fleet.clients.len() as u32;
-        let deadline = crossbeam_channel::at(asked + limit);
-        let mut links_up = 0;
-        while !waiting.is_empty() {
-            select! {
-                recv(events) -> event => match event {
-                    Ok(Event::ClientReady { index, status }) => {
-                        waiting.remove(&index);
-                        links_up += status.links_up;
-                    }
-                    Ok(event) => {
-                        if let Event::Gone { kind: Kind::Client, index, .. } = &event {
-                            waiting.remove(index);
-                        }
-                        self.on_event(fleet, event);
-                    }
-                    Err(_) => break,
-                },
-                recv(interrupts) -> _ => {
-                    eprintln!("startup: interrupted before the clients started; stopping");
-                    return false;
-                }
-                recv(deadline) -> _ => break,
-            }
-        }
-        let start = Instant::now() + go_ahead(self.links);
-        let window = Window {
-            start,
-            end: self.options.duration.map(|d| start + d),
-        };
-        for (i, client) in fleet.clients.iter().enumerate() {
-            if !self.deaths.client_gone(i) {
-                client.request(ToClient::Go(window));
-            }
-        }
-        // From the first client's spawn (the monitor's `started` until now).
-        let took = self.started.elapsed().as_secs_f64();
-        self.started = start;
-        self.rows.at_go();
-        let line = format!(
-            "{links_up} of {} links connected in {took:.1} s; go",
-            self.links
-        );
-        log::info!("{line}");
-        if !self.options.quiet {
-            eprintln!("startup: {line}");
-        }
-        if !waiting.is_empty() {
-            eprintln!(
-                "startup: {} client(s) did not answer within {} s; started without waiting for them",
-                waiting.len(),
-                limit.as_secs()
-            );
-        }
-        true
     }
 
     /// Watches until the duration ends, Ctrl-C, or every client is gone.

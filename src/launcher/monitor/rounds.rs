@@ -59,14 +59,15 @@ impl RateMeter {
     /// The summed rate as of the latest statuses.
     pub(super) fn update(&mut self, latest: &HashMap<usize, ClientStatus>) -> f64 {
         for (&i, s) in latest {
-            match self.marks.get(&i) {
-                Some(&(elapsed, acked)) if s.elapsed_s > elapsed + 0.05 => {
-                    let rate = s.acked.saturating_sub(acked) as f64 / (s.elapsed_s - elapsed);
-                    self.rates.insert(i, rate);
-                }
-                Some(_) => continue,
-                None => {}
+            // A client's first answer counts from its window's start (its
+            // counters and `elapsed_s` both start there), so the first CSV
+            // row has a rate too instead of a 0 that reads like a stall.
+            let (elapsed, acked) = self.marks.get(&i).copied().unwrap_or((0.0, 0));
+            if s.elapsed_s <= elapsed + 0.05 {
+                continue;
             }
+            let rate = s.acked.saturating_sub(acked) as f64 / (s.elapsed_s - elapsed);
+            self.rates.insert(i, rate);
             self.marks.insert(i, (s.elapsed_s, s.acked));
         }
         // Not `.sum()`: an empty f64 sum is -0.0, which prints as "-0".
@@ -104,6 +105,9 @@ pub(super) struct Rounds {
     /// The status line's rate (the CSV rows keep their own meter: the two
     /// read at different moments).
     rate: RateMeter,
+    /// Time between rounds that closed with fewer links up than planned:
+    /// a verdict rule fails a run short of links for over a tenth of it.
+    short: Duration,
 }
 
 impl Rounds {
@@ -120,6 +124,7 @@ impl Rounds {
             last_print: None,
             second: Snapshot::default(),
             rate: RateMeter::default(),
+            short: Duration::ZERO,
         }
     }
 
@@ -197,7 +202,10 @@ impl Rounds {
         let second = std::mem::take(&mut self.second);
         let rate = self.rate.update(&self.latest);
         // The first round (at start) has no rate yet: it only sets the marks.
-        self.last_print.replace(now)?;
+        let previous = self.last_print.replace(now)?;
+        if t.links_up < self.links {
+            self.short += now.duration_since(previous);
+        }
         Some(Tick {
             elapsed: started.elapsed(),
             duration: self.duration,
@@ -210,6 +218,11 @@ impl Rounds {
             errors: t.errors,
             reconnects: t.reconnects,
         })
+    }
+
+    /// How long the run has been short of links, as of the rounds so far.
+    pub(super) fn short_of_links(&self) -> Duration {
+        self.short
     }
 
     /// Each live client's latest answer.

@@ -6,18 +6,67 @@
 //! added, renamed or dropped without someone deciding to.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
 use crate::launcher::usage::KindUsage;
+use crate::launcher::verdict::Thresholds;
 use crate::messages::{FinalDump, KeyCount, ServerStats};
 use crate::metrics::Percentiles;
 use crate::verify::Verify;
 
+mod text;
+
 /// Everything a run produced.
+///
+/// Fields added after the first reports were written carry
+/// `#[serde(default)]`, so `omclient verify --reports` still reads those.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunReport {
+    /// `pass` or `fail` (see `launcher::verdict` for the rules).
+    #[serde(default)]
+    pub verdict: String,
+    /// Why the run failed, one reason each naming its server, client or
+    /// threshold; empty on `pass`.
+    #[serde(default)]
+    pub verdict_reasons: Vec<String>,
+    /// The clients could not keep their schedule: the achieved rate then
+    /// measures this machine, not the servers (`launcher::verdict::saturation`).
+    #[serde(default)]
+    pub generator_saturated: bool,
+    /// The thresholds the run was held to (`--min-rate`, `--max-p99`,
+    /// `--max-late-p99`); none by default.
+    #[serde(default)]
+    pub thresholds: Thresholds,
+    /// The startup that wrote this report (`CARGO_PKG_VERSION`).
+    #[serde(default)]
+    pub version: String,
+    /// When startup started, UTC, ISO 8601 (`2026-11-30T05:12:34Z`).
+    #[serde(default)]
+    pub started_utc: String,
+    /// Seconds from startup's start to the report: the whole run's wall time.
+    #[serde(default)]
+    pub wall_s: f64,
+    /// What this host did: its servers and clients, or clients only.
+    #[serde(default)]
+    pub host_role: String,
+    /// The config file as given on the command line.
+    #[serde(default)]
+    pub config_path: String,
+    /// `fnv1a64:<16 hex digits>` of the config file's bytes: two reports
+    /// with the same hash ran the same config.
+    #[serde(default)]
+    pub config_hash: String,
+    /// The whole effective config, defaults filled in (never the token).
+    #[serde(default)]
+    pub config: serde_json::Value,
+    /// Servers that no link of this host ever connected to, and why.
+    #[serde(default)]
+    pub servers_never_reached: Vec<UnreachedServer>,
+    /// Seconds of the window during which fewer links than planned were up
+    /// (as of the status rounds).
+    #[serde(default)]
+    pub links_short_s: f64,
     /// Updates per second the schedule asks for: links x 1000 / interval.
     pub target_ops_per_s: f64,
     /// Acked updates per second over the run.
@@ -153,6 +202,18 @@ impl LinkSpread {
     }
 }
 
+/// A server some links never reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreachedServer {
+    /// Its address.
+    pub server: String,
+    /// This host's links to it that never connected.
+    pub links: u64,
+    /// Why their last attempt failed: `refused`, `timed out`,
+    /// `unreachable`, `reset`, `failed` (several reasons joined by `, `).
+    pub reason: String,
+}
+
 /// A dead server that startup started again.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerRestart {
@@ -164,214 +225,6 @@ pub struct ServerRestart {
     pub new_pid: u32,
     /// Seconds into the run when it was started.
     pub at_s: f64,
-}
-
-impl RunReport {
-    /// Which role this host had, and whether its servers' counts are final.
-    fn host_text(&self) -> String {
-        let Some(host) = &self.host else {
-            return "clients only (no address of this host is in server_ip_list)".into();
-        };
-        let open: u64 = self.server_dumps.iter().map(|d| d.links_open).sum();
-        let last = if open == 0 {
-            "final counts read once every link had left".to_string()
-        } else {
-            format!("counts read with {open} links still open")
-        };
-        format!(
-            "{host}: {} servers; {last} (waited {:.1} s)",
-            self.servers, self.drain_s
-        )
-    }
-
-    /// The human-readable report.
-    pub fn to_text(&self) -> String {
-        let mut t = String::new();
-        let v = &self.verify;
-        let _ = writeln!(t, "mass_connect run report");
-        let _ = writeln!(
-            t,
-            "  {:<22} {}",
-            "schedule",
-            format_args!("{} every {} ms", self.schedule, self.interval_ms)
-        );
-        let _ = writeln!(
-            t,
-            "  {:<22} {} clients x {} servers = {} links",
-            "layout",
-            self.clients,
-            self.links.checked_div(self.clients).unwrap_or(0),
-            self.links
-        );
-        let _ = writeln!(t, "  {:<22} {:.1} s", "duration", self.duration_s);
-        let _ = writeln!(t, "  {:<22} {}", "host", self.host_text());
-        let _ = writeln!(
-            t,
-            "  {:<22} {:.0} updates/s of {:.0} target ({:.2}%)",
-            "throughput",
-            self.achieved_ops_per_s,
-            self.target_ops_per_s,
-            self.achieved_ratio * 100.0
-        );
-        let _ = writeln!(
-            t,
-            "  {:<22} sent {}  acked {}  unacked {}  late {}",
-            "updates", self.sent, self.acked, self.unacked, self.late_sends
-        );
-        let _ = writeln!(
-            t,
-            "  {:<22} errors {}  reconnects {}  anomalies {}",
-            "faults", self.errors, self.reconnects, self.anomalies
-        );
-        let p = &self.per_link;
-        let _ = writeln!(
-            t,
-            "  {:<22} min {}  median {}  max {}  ({} of {} links outside 0.5-1.5x the median)",
-            "acked per link", p.min, p.median, p.max, p.outside_half_median, p.links
-        );
-        // The JSON lists every server; the text only those with a loss.
-        for (server, n) in self.unacked_by_server.iter().filter(|(_, n)| **n > 0) {
-            let _ = writeln!(t, "  {:<22} {server}: {n} sent but never acked", "unacked");
-        }
-        for r in &self.server_restarts {
-            let _ = writeln!(
-                t,
-                "  {:<22} {} at {:.1} s (pid {} -> {})",
-                "RESTARTED", r.name, r.at_s, r.old_pid, r.new_pid
-            );
-        }
-        for dead in &self.children_died {
-            let _ = writeln!(
-                t,
-                "  {:<22} {} (pid {}) {} at {:.1} s",
-                "DIED", dead.name, dead.pid, dead.status, dead.at_s
-            );
-        }
-        let _ = writeln!(
-            t,
-            "\n  {:<22} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "microseconds", "p50", "p90", "p99", "p99.9", "max"
-        );
-        for (name, p) in [
-            ("latency", &self.latency_us),
-            ("lateness", &self.lateness_us),
-            ("corrected latency", &self.corrected_latency_us),
-        ] {
-            let _ = writeln!(
-                t,
-                "  {name:<22} {:>9} {:>9} {:>9} {:>9} {:>9}",
-                p.p50, p.p90, p.p99, p.p999, p.max
-            );
-        }
-        let _ = writeln!(
-            t,
-            "\n  {:<10} {:>5} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9}   original (Windows, 100x10)",
-            "processes",
-            "count",
-            "cpu% avg",
-            "(machine)",
-            "cpu% max",
-            "rss MB",
-            "threads",
-            "cpu us",
-            "ctx sw",
-        );
-        let _ = writeln!(
-            t,
-            "  {:<10} {:>5} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9}",
-            "",
-            "",
-            "(1 core)",
-            format!("({} cpus)", self.processes.cpus),
-            "(1 core)",
-            "max",
-            "max",
-            "per op",
-            "per op",
-        );
-        for (name, seed_cpu, seed_mb) in SEED_FIGURES {
-            let k = if name == "server" {
-                &self.processes.server
-            } else {
-                &self.processes.client
-            };
-            let ctx = k
-                .ctx_switches_per_op
-                .map(|c| format!("{c:.2}"))
-                .unwrap_or_else(|| "n/a".into());
-            let _ = writeln!(
-                t,
-                "  {name:<10} {:>5} {:>10.1} {:>10.2} {:>10.1} {:>8.1} {:>8} {:>8.1} {:>9}   ~{seed_cpu}% of machine, ~{seed_mb} MB",
-                k.count,
-                k.cpu_percent_avg,
-                k.cpu_percent_of_machine_avg,
-                k.cpu_percent_max,
-                k.rss_mb_max,
-                k.threads_max,
-                k.cpu_us_per_op,
-                ctx
-            );
-        }
-        let _ = writeln!(
-            t,
-            "  {:<10} per-op figures: server {}, client {} (README: \"accounting\")",
-            "", self.processes.server.accounting, self.processes.client.accounting
-        );
-        let growth = |k: &KindUsage| {
-            k.rss_growth_percent_max
-                .map(|g| format!("{g:+.1}%"))
-                .unwrap_or_else(|| "n/a".into())
-        };
-        let _ = writeln!(
-            t,
-            "  {:<10} memory growth since {:.0} s, largest of any process: server {}, client {}",
-            "",
-            self.processes.rss_baseline_s,
-            growth(&self.processes.server),
-            growth(&self.processes.client)
-        );
-        let _ = writeln!(t);
-        let verdict = if v.ok { "OK" } else { "FAILED" };
-        let _ = writeln!(
-            t,
-            "  {:<22} {verdict}: servers counted {} updates on {} keys, clients saw {} acked",
-            "verify", v.server_total, v.keys_checked, v.client_acked
-        );
-        if v.lost_keys > 0 {
-            let _ = writeln!(
-                t,
-                "  {:<22} {} acked updates on {} keys died with restarted servers' processes",
-                "", v.lost_updates, v.lost_keys
-            );
-        }
-        if v.mismatched_keys + v.in_flight_keys + v.unverifiable_keys + v.unclaimed_keys > 0 {
-            let _ = writeln!(
-                t,
-                "  {:<22} mismatched {}  in flight {}  unverifiable {}  unclaimed {} ({} updates)",
-                "",
-                v.mismatched_keys,
-                v.in_flight_keys,
-                v.unverifiable_keys,
-                v.unclaimed_keys,
-                v.unclaimed_updates
-            );
-        }
-        for server in &v.servers_down {
-            let _ = writeln!(
-                t,
-                "  {:<22} {server} did not answer at the end",
-                "server down"
-            );
-        }
-        for m in &v.mismatches {
-            let _ = writeln!(
-                t,
-                "  {:<22} {} key {}: server {} vs acked {}",
-                "mismatch", m.server, m.key, m.server_count, m.client_acked
-            );
-        }
-        t
-    }
 }
 
 #[cfg(test)]
@@ -410,6 +263,9 @@ mod tests {
         "client_keys[].server",
         "client_keys[].unacked",
         "clients",
+        "config",
+        "config_hash",
+        "config_path",
         "corrected_latency_us.max",
         "corrected_latency_us.p50",
         "corrected_latency_us.p90",
@@ -418,7 +274,9 @@ mod tests {
         "drain_s",
         "duration_s",
         "errors",
+        "generator_saturated",
         "host",
+        "host_role",
         "interval_ms",
         "late_sends",
         "latency_us.max",
@@ -432,6 +290,7 @@ mod tests {
         "lateness_us.p99",
         "lateness_us.p999",
         "links",
+        "links_short_s",
         "per_link.links",
         "per_link.max",
         "per_link.median",
@@ -497,9 +356,18 @@ mod tests {
         "server_stats[].uptime_s",
         "server_stats[].write_timeouts",
         "servers",
+        "servers_never_reached[].links",
+        "servers_never_reached[].reason",
+        "servers_never_reached[].server",
+        "started_utc",
         "target_ops_per_s",
+        "thresholds.max_late_p99_us",
+        "thresholds.max_p99_us",
+        "thresholds.min_rate",
         "unacked",
         "unacked_by_server.*",
+        "verdict",
+        "verdict_reasons[]",
         "verify.client_acked",
         "verify.in_flight_keys",
         "verify.keys_checked",
@@ -516,6 +384,8 @@ mod tests {
         "verify.unclaimed_keys",
         "verify.unclaimed_updates",
         "verify.unverifiable_keys",
+        "version",
+        "wall_s",
     ];
 
     /// A report with something in every list and every `Option`, so that
@@ -588,6 +458,19 @@ mod tests {
                 },
                 links_open: 0,
             }],
+            verdict_reasons: vec!["no update was acked".into()],
+            servers_never_reached: vec![UnreachedServer {
+                server: server.into(),
+                links: 1,
+                reason: "refused".into(),
+            }],
+            thresholds: Thresholds {
+                min_rate: Some(0.99),
+                max_p99_us: Some(1),
+                max_late_p99_us: Some(1),
+            },
+            // The effective config is pinned by the config's own tests.
+            config: Value::Null,
             ..RunReport::default()
         }
     }
