@@ -165,7 +165,7 @@ fi
 server_pid=""
 
 # 3. The log names the peer of each refusal and never holds a token.
-logs=("$work"/logs/server-*.log)
+logs=("$work"/logs/*-server-*.log)  # a server run alone: <UTC start>-server-<pid>.log
 if [[ -f "${logs[0]}" ]]; then
     if grep -q "wrong operations token from 198.18.10.2:" "${logs[@]}" \
         && grep -q "refused a privileged command from 198.18.10.2:" "${logs[@]}"; then

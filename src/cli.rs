@@ -154,12 +154,15 @@ pub fn say(text: &str) {
 }
 
 /// Runs a program's `main` body: an error is printed as `program: message`
-/// and the process exits with status 2 (bad usage or setup).
+/// (and logged, when logging is on) and the process exits with status 2
+/// (bad usage or setup).
 pub fn exit_on_error<T>(program: &str, result: Result<T>) -> T {
     match result {
         Ok(v) => v,
         Err(e) => {
             eprintln!("{program}: {e}");
+            log::error!("{program} exits with status 2: {e}");
+            crate::logging::finish();
             std::process::exit(2);
         }
     }

@@ -31,7 +31,8 @@
 //! * [`sys`]: everything that talks to the OS (process figures, affinity and
 //!   priority, the malloc arena, socket options); the only room with `unsafe`.
 //! * [`cli`]: the tiny argument parser the programs share.
-//! * [`logging`]: the per-process log file, free when switched off.
+//! * [`logging`]: one log folder per run, a capped file per process with
+//!   UTC times; free when switched off.
 //! * [`error`]: the crate's error type, which carries context.
 //! * [`utc`]: ISO 8601 UTC timestamps for reports and logs.
 //!

@@ -88,12 +88,17 @@ fn logging_writes_a_file_per_process_only_when_switched_on() {
     let file = std::fs::read_dir(&logs)
         .unwrap()
         .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("server-"))
+        .find(|e| e.file_name().to_string_lossy().contains("-server-"))
         .expect("a server log file");
+    // Not under startup: `<UTC start>-server-<pid>.log`, in log_dir itself.
     let name = file.file_name().to_string_lossy().into_owned();
+    assert!(
+        name.ends_with(".log") && name.as_bytes()[8] == b'T',
+        "{name}"
+    );
     if cfg!(target_os = "linux") {
         // Under Wine the process id is Wine's own number, not the Linux PID.
-        assert!(name.starts_with(&format!("server-{pid}-")), "{name}");
+        assert!(name.ends_with(&format!("Z-server-{pid}.log")), "{name}");
     }
     let text = std::fs::read_to_string(file.path()).unwrap();
     assert!(text.contains("listening on"), "{text}");

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use mass_connect::cli::{self, Args};
 use mass_connect::client::Client;
 use mass_connect::client::schedule::Window;
+use mass_connect::logging::Process;
 use mass_connect::messages::ClientReport;
 use mass_connect::metrics::{Percentiles, Snapshot};
 use mass_connect::wire::control::{Control, ControlError};
@@ -38,6 +39,7 @@ fn main() {
     mass_connect::sys::footprint::share_one_malloc_arena();
     let result = run();
     cli::exit_on_error("client", result);
+    mass_connect::logging::finish();
 }
 
 fn run() -> Result<()> {
@@ -64,7 +66,7 @@ fn run() -> Result<()> {
         servers
     };
 
-    mass_connect::logging::init(&config, "client")?;
+    mass_connect::logging::init(&config, Process::Client(id))?;
     // Under startup, connect and wait for its `go`: see `serve_supervisor`.
     let client = Client::start(Arc::new(config), &servers, id, clients, supervised)?;
     if supervised {

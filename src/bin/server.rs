@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use mass_connect::cli::{self, Args};
+use mass_connect::logging::Process;
 use mass_connect::server::Server;
 use mass_connect::wire::control::{self, Control};
 use mass_connect::{Config, Error, Result};
@@ -32,6 +33,7 @@ fn main() {
     mass_connect::sys::footprint::share_one_malloc_arena();
     let result = run();
     cli::exit_on_error("server", result);
+    mass_connect::logging::finish();
 }
 
 fn run() -> Result<()> {
@@ -43,7 +45,7 @@ fn run() -> Result<()> {
     args.finish()?;
     let addr = listen_address(&config, ip, port)?;
 
-    mass_connect::logging::init(&config, "server")?;
+    mass_connect::logging::init(&config, Process::Server(addr))?;
     let server = Server::bind(Arc::new(config), addr)?;
     let handle = server.handle();
     if supervised {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use mass_connect::cli::{self, Args};
 use mass_connect::launcher::startup::{self, Options};
 use mass_connect::launcher::verdict::Thresholds;
+use mass_connect::logging::{self, Process};
 use mass_connect::{Error, Result};
 
 const USAGE: &str = "\
@@ -74,7 +75,10 @@ const DEFAULT_BASELINE: Duration = Duration::from_secs(120);
 fn main() {
     let result = run();
     let ok = cli::exit_on_error("startup", result);
-    std::process::exit(if ok { 0 } else { 1 });
+    let code = if ok { 0 } else { 1 };
+    log::info!("startup exits with status {code}");
+    logging::finish();
+    std::process::exit(code);
 }
 
 fn run() -> Result<bool> {
@@ -126,7 +130,11 @@ fn run() -> Result<bool> {
     let drain_timeout = wait(&mut args, "--drain-timeout")?;
     args.finish()?;
 
-    mass_connect::logging::init(&config, "startup")?;
+    if let Some(file) = logging::init(&config, Process::Startup)? {
+        // The run's folder: startup.log and every child's file.
+        let folder = file.parent().unwrap_or(&file);
+        eprintln!("startup: this run logs to {}", folder.display());
+    }
     let options = Options {
         config_path,
         config: Arc::new(config),
@@ -142,6 +150,7 @@ fn run() -> Result<bool> {
         thresholds,
     };
     let report = startup::run(&options)?;
+    log::info!("the run's report:\n{}", report.to_text());
     cli::say(&report.to_text());
     if let Some(path) = report_path {
         let json = serde_json::to_string_pretty(&report).unwrap_or_default();

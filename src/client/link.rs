@@ -101,6 +101,8 @@ pub(super) fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
     let mut backoff = initial_backoff;
     let mut connected_before = false;
     let mut reused_ports = 0;
+    // Connection attempts failed since the link was last up.
+    let mut failures: u64 = 0;
 
     while !plan.over() {
         let stream = match connect(&plan) {
@@ -109,8 +111,18 @@ pub(super) fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
                 LinkCounters::bump(&plan.counters.errors);
                 let why = ConnectError::of(&e);
                 plan.counters.last_error.store(why as u8, Ordering::Relaxed);
-                log::warn!(
-                    "link to {}: {e}; retrying in {} ms",
+                failures += 1;
+                // The first failure is news; the retries of a server that
+                // stays down would be a warning per link every few seconds
+                // for as long as it is down, so they are debug lines.
+                let level = if failures == 1 {
+                    log::Level::Warn
+                } else {
+                    log::Level::Debug
+                };
+                log::log!(
+                    level,
+                    "link to {}: attempt {failures} failed, next in {} ms: {e}",
                     plan.server,
                     backoff.as_millis()
                 );
@@ -132,7 +144,7 @@ pub(super) fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
         // on), and only after several tries let the old count continue.
         if keys.iter().any(|k| k.key == key) && reused_ports < MAX_PORT_RETRIES {
             reused_ports += 1;
-            log::info!(
+            log::debug!(
                 "link to {}: local port of {key} used before; reconnecting",
                 plan.server
             );
@@ -142,8 +154,23 @@ pub(super) fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
         if connected_before {
             LinkCounters::bump(&plan.counters.reconnects);
         }
+        // Each connect is a debug line; one that ends a warned streak of
+        // failures is info, so the warning has its all-clear at its level.
+        let how = if connected_before {
+            "reconnected"
+        } else {
+            "connected"
+        };
+        if failures == 0 {
+            log::debug!("link to {} {how}, key {key}", plan.server);
+        } else {
+            log::info!(
+                "link to {} {how} after {failures} failed attempts, key {key}",
+                plan.server
+            );
+        }
         connected_before = true;
-        log::info!("link to {} up, key {key}", plan.server);
+        failures = 0;
         let slot = match keys.iter().position(|k| k.key == key) {
             Some(i) => i,
             None => {

@@ -63,6 +63,8 @@ config_keys! {
             OneOf(&["off", "error", "warn", "info", "debug", "trace"]);
         /// Directory for log files.
         log_dir: PathBuf = PathBuf::from("logs"), Text("a directory path");
+        /// The most one process's log file may hold, in MB (see `logging`).
+        log_max_mb: u64 = 20, Whole(1..=1_000_000);
         /// How links pace their updates.
         schedule: Schedule = Schedule::FixedRate, Named;
         /// Client: how long one connection attempt may take.
@@ -489,6 +491,7 @@ mod tests {
         r#""update_intervals":10,"#,
         r#""log_level":"info","#,
         r#""log_dir":"logs","#,
+        r#""log_max_mb":20,"#,
         r#""schedule":"fixed-rate","#,
         r#""connect_timeout_ms":3000,"#,
         r#""request_timeout_ms":5000,"#,

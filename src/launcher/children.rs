@@ -87,6 +87,7 @@ fn isolated(program: &Path) -> Command {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+    command.envs(crate::logging::child_env()); // the run's log folder, if logging is on
     command
 }
 

@@ -183,4 +183,9 @@ fn protocol_error(shared: &Shared, peer: SocketAddr, e: ParseError, out: &mut Ve
         .fetch_add(1, Ordering::Relaxed);
     log::warn!("server {}: bad line from {peer}: {e}", shared.addr);
     protocol::encode_err(out, e.code(), e.detail());
+    log::trace!(
+        "server {}: answered {peer}: {}",
+        shared.addr,
+        String::from_utf8_lossy(out).trim_end()
+    );
 }

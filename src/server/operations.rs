@@ -35,6 +35,15 @@ pub(super) fn answer_ops(
         protocol::encode_err(out, "unauthorized", "send auth;<ops_token> first");
         return false;
     }
+    log::debug!(
+        "server {}: answering {} from {peer}",
+        shared.addr,
+        if let Request::Auth { .. } = request {
+            "Auth (token not shown)".into()
+        } else {
+            format!("{request:?}")
+        }
+    );
     match request {
         Request::Ping => out.extend_from_slice(b"pong\n"),
         Request::Stats => {
