@@ -66,6 +66,8 @@ pub struct RunReport {
     pub children_died: Vec<DeadChild>,
     /// Servers startup restarted after they died (`server_restarts`).
     pub server_restarts: Vec<ServerRestart>,
+    /// Servers an operations `stop` ended during the run: down, not dead.
+    pub stopped_by_ops: Vec<OpsStop>,
     /// Each server's counters at the end of the run.
     pub server_stats: Vec<ServerStats>,
     /// The verdict.
@@ -110,6 +112,17 @@ pub struct DeadChild {
     pub pid: u32,
     /// How it ended, as the OS reported it.
     pub status: String,
+    /// Seconds into the run when startup noticed.
+    pub at_s: f64,
+}
+
+/// A server that an operations `stop` (omclient's) ended during the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpsStop {
+    /// `server 127.0.0.1:38677`.
+    pub name: String,
+    /// The address the `stop` came from.
+    pub by: String,
     /// Seconds into the run when startup noticed.
     pub at_s: f64,
 }
@@ -238,6 +251,13 @@ impl RunReport {
                 t,
                 "  {:<22} {} at {:.1} s (pid {} -> {})",
                 "RESTARTED", r.name, r.at_s, r.old_pid, r.new_pid
+            );
+        }
+        for s in &self.stopped_by_ops {
+            let _ = writeln!(
+                t,
+                "  {:<22} {} by {} at {:.1} s",
+                "STOPPED BY OPS", s.name, s.by, s.at_s
             );
         }
         for dead in &self.children_died {
@@ -497,6 +517,9 @@ mod tests {
         "server_stats[].uptime_s",
         "server_stats[].write_timeouts",
         "servers",
+        "stopped_by_ops[].at_s",
+        "stopped_by_ops[].by",
+        "stopped_by_ops[].name",
         "target_ops_per_s",
         "unacked",
         "unacked_by_server.*",
@@ -554,6 +577,11 @@ mod tests {
                 name: format!("server {server}"),
                 old_pid: 1,
                 new_pid: 2,
+                at_s: 1.0,
+            }],
+            stopped_by_ops: vec![OpsStop {
+                name: format!("server {server}"),
+                by: "127.0.0.1:6".into(),
                 at_s: 1.0,
             }],
             server_stats: vec![ServerStats {
