@@ -1,11 +1,14 @@
 //! The small command-line parser the four programs share.
 //!
 //! Four programs with a handful of options each do not need a parser crate:
-//! this one knows `--name VALUE`, `--name=VALUE`, flags, positionals and
-//! `--help`, and reports a mistake by naming the option and pointing at
-//! `--help`.
+//! this one knows `--name VALUE`, `--name=VALUE`, flags, positionals,
+//! `--help` and `--version`, and reports a mistake by naming the option and
+//! pointing at `--help`. It also reads the one kind of value two programs
+//! share, a server's address ([`server_address`]: `IP:PORT` or
+//! `HOST:PORT`).
 
 use std::collections::VecDeque;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,19 +22,37 @@ pub struct Args {
 }
 
 impl Args {
-    /// This process's arguments. Prints `usage` and exits on `--help` / `-h`.
+    /// This process's arguments. Prints `usage` and exits on `--help` / `-h`,
+    /// and the program's version on `--version` / `-V`.
     pub fn from_env(program: &'static str, usage: &str) -> Args {
         Args::new(program, usage, std::env::args().skip(1))
     }
 
-    /// Arguments from any list (tests use this).
+    /// Arguments from any list. On `--help` or `--version` it prints the
+    /// answer and exits, so every program has both without a line of its
+    /// own; [`Args::answer_first`] is that decision, for tests.
     pub fn new(program: &'static str, usage: &str, args: impl IntoIterator<Item = String>) -> Args {
         let rest: VecDeque<String> = args.into_iter().collect();
-        if rest.iter().any(|a| a == "--help" || a == "-h") {
-            say(usage.trim_end());
+        if let Some(text) = Args::answer_first(program, usage, &rest) {
+            say(&text);
             std::process::exit(0);
         }
         Args { program, rest }
+    }
+
+    /// What to print instead of running, if the arguments ask for help or
+    /// the version (whichever comes first): the usage, or
+    /// `program 0.1.0`.
+    pub fn answer_first<'a>(
+        program: &str,
+        usage: &str,
+        args: impl IntoIterator<Item = &'a String>,
+    ) -> Option<String> {
+        args.into_iter().find_map(|a| match a.as_str() {
+            "--help" | "-h" => Some(usage.trim_end().to_string()),
+            "--version" | "-V" => Some(format!("{program} {}", env!("CARGO_PKG_VERSION"))),
+            _ => None,
+        })
     }
 
     /// Takes `--name` if present.
@@ -123,6 +144,32 @@ impl Args {
     }
 }
 
+/// A server's address as typed: `IP:PORT` (`127.0.0.1:38677`,
+/// `[::1]:38677`), or `HOST:PORT` (`localhost:38677`), whose host name is
+/// resolved and its first address taken.
+///
+/// # Errors
+/// The text has no `:PORT`, or the port is not 0-65535; the host name does
+/// not resolve (the message names the host and the resolver's reason).
+pub fn server_address(text: &str) -> Result<SocketAddr> {
+    // An address needs no resolver: no lookup, no delay, no surprise.
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = text
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)))
+        .filter(|(host, _)| !host.is_empty())
+    else {
+        return Err(Error::msg(format!("{text:?} is not IP:PORT or HOST:PORT")));
+    };
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| Error::msg(format!("cannot resolve host {host:?} (in {text:?}): {e}")))?
+        .next()
+        .ok_or_else(|| Error::msg(format!("host {host:?} (in {text:?}) has no address")))
+}
+
 /// `500ms`, `30s`, `10m`, `3h`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
@@ -201,6 +248,54 @@ mod tests {
         let mut a = args(&["--duration", "soon"]);
         let e = a.duration("--duration").unwrap_err().to_string();
         assert!(e.contains("\"soon\" is not a duration"), "{e}");
+    }
+
+    #[test]
+    fn help_and_version_answer_before_anything_else() {
+        let answer = |list: &[&str]| {
+            let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+            Args::answer_first("server", "USAGE: server\n", &list)
+        };
+        let version = format!("server {}", env!("CARGO_PKG_VERSION"));
+        assert_eq!(answer(&["--version"]), Some(version.clone()));
+        assert_eq!(answer(&["--port", "5", "-V"]), Some(version.clone()));
+        assert_eq!(answer(&["-h"]), Some("USAGE: server".to_string()));
+        // Whichever is asked first wins.
+        assert_eq!(answer(&["--version", "--help"]), Some(version));
+        assert_eq!(answer(&["--help", "-V"]), Some("USAGE: server".to_string()));
+        assert_eq!(answer(&["--port", "5", "--verbose"]), None);
+        assert_eq!(answer(&[]), None);
+    }
+
+    #[test]
+    fn server_addresses_take_host_names() {
+        let addr: SocketAddr = "127.0.0.1:38677".parse().unwrap();
+        assert_eq!(server_address("127.0.0.1:38677").unwrap(), addr);
+        assert_eq!(
+            server_address("[::1]:5").unwrap(),
+            "[::1]:5".parse::<SocketAddr>().unwrap()
+        );
+        // `localhost` is a loopback address on every system, v4 or v6.
+        let local = server_address("localhost:38677").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 38677, "{local}");
+        for bad in [
+            "127.0.0.1",
+            "localhost",
+            ":38677",
+            "localhost:port",
+            "h:70000",
+        ] {
+            let e = server_address(bad).unwrap_err().to_string();
+            assert_eq!(e, format!("{bad:?} is not IP:PORT or HOST:PORT"));
+        }
+        // `.invalid` never resolves (RFC 6761), and says so at once.
+        let e = server_address("no-such-host.invalid:1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("cannot resolve host \"no-such-host.invalid\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -30,15 +30,19 @@
 //! * [`ops`]: the operations client and the omclient commands.
 //! * [`sys`]: everything that talks to the OS (process figures, affinity and
 //!   priority, the malloc arena, socket options); the only room with `unsafe`.
-//! * [`cli`]: the tiny argument parser the programs share.
+//! * [`cli`]: the tiny argument parser the programs share, `--version`
+//!   and `HOST:PORT` addresses included.
+//! * [`suggest`]: "did you mean", for config keys and omclient commands.
 //! * [`logging`]: one log folder per run, a capped file per process with
 //!   UTC times; free when switched off.
 //! * [`error`]: the crate's error type, which carries context.
 //! * [`utc`]: ISO 8601 UTC timestamps for reports and logs.
 //!
 //! Imports run one way: `messages`, `wire` and `error` import nothing of the
-//! crate but each other's types; `server` and `client` import those and `sys`;
-//! `verify` reads only `messages` (and `error`); `launcher` and `ops` sit on top. No room imports one that imports it back.
+//! crate but each other's types, and `suggest` nothing at all; `server` and
+//! `client` import those and `sys`; `verify` reads only `messages` (and
+//! `error`); `launcher` and `ops` sit on top. No room imports one that
+//! imports it back.
 //!
 //! docs/ARCHITECTURE.md walks through the threads and who wakes whom;
 //! docs/PROTOCOL.md is the wire protocol with an `nc` session.
@@ -58,6 +62,7 @@ pub mod messages;
 pub mod metrics;
 pub mod ops;
 pub mod server;
+pub mod suggest;
 pub mod sys;
 pub mod utc;
 pub mod verify;

@@ -7,23 +7,25 @@ use std::time::Duration;
 use serde_json::Value;
 use support::*;
 
+/// `client --config CONFIG --server SERVER --duration 500ms --json`, run
+/// standalone to its end.
+fn standalone(config: &str, server: &str) -> std::process::Output {
+    let args = [
+        "--config",
+        config,
+        "--server",
+        server,
+        "--duration",
+        "500ms",
+        "--json",
+    ];
+    run("client", &args, Duration::from_secs(30))
+}
+
 #[test]
 fn standalone_client_reports_what_the_server_counted() {
     let (_dir, config, server) = server_with_config("");
-    let addr = server.addr.to_string();
-    let out = run(
-        "client",
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--server",
-            &addr,
-            "--duration",
-            "500ms",
-            "--json",
-        ],
-        Duration::from_secs(30),
-    );
+    let out = standalone(config.to_str().unwrap(), &server.addr.to_string());
     assert!(out.status.success(), "{}", stderr(&out));
     let report = parse_json(&stdout(&out));
     let keys = report["keys"].as_array().unwrap();
@@ -35,6 +37,24 @@ fn standalone_client_reports_what_the_server_counted() {
     let dump = ok_json(&peer.call("dump"));
     assert_eq!(dump["keys"][0][0], keys[0]["key"]);
     assert_eq!(dump["keys"][0][1].as_u64().unwrap(), acked);
+}
+
+#[test]
+fn client_takes_a_host_name_for_its_server() {
+    let (_dir, config, server) = server_with_config("");
+    let config = config.to_str().unwrap();
+    let out = standalone(config, &format!("localhost:{}", server.addr.port()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = parse_json(&stdout(&out));
+    assert_eq!(report["keys"][0]["server"], server.addr.to_string());
+
+    let out = standalone(config, "no-such-host.invalid:1");
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    assert!(
+        e.contains("cannot resolve host \"no-such-host.invalid\""),
+        "{e}"
+    );
 }
 
 #[test]

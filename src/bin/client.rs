@@ -18,12 +18,13 @@ const USAGE: &str = "\
 client: one mass_connect client node (one thread per server link)
 
 USAGE:
-    client [--config PATH] [--server IP:PORT]... [--duration 30s] [--json]
+    client [--config PATH] [--server ADDR]... [--duration 30s] [--json]
 
 OPTIONS:
     --config PATH       config file [default: ./config.json]
-    --server IP:PORT    link to this server only (repeatable) [default: every
-                        port of every host in the config]
+    --server ADDR       link to this server only, IP:PORT or HOST:PORT
+                        (repeatable) [default: every port of every host in
+                        the config]
     --duration D        stop after D (30s, 10m, 3h) [default: at Ctrl-C]
     --json              print the final report as JSON instead of text
     --id N              this client's index on the host [default: 0]
@@ -31,6 +32,7 @@ OPTIONS:
     --supervised        run under startup: connect, then answer `ready`,
                         `go START [END]`, `status` and `stop` on stdin
     -h, --help          this text
+    -V, --version       the client's version
 
 Standalone, the client prints a status line each second on stderr and its
 report on stdout when it stops.";
@@ -53,11 +55,7 @@ fn run() -> Result<()> {
     let servers: Vec<SocketAddr> = args
         .values("--server")?
         .iter()
-        .map(|s| {
-            s.parse().map_err(|_| {
-                Error::msg(format!("--server {s:?} is not IP:PORT (see client --help)"))
-            })
-        })
+        .map(|s| cli::server_address(s).map_err(|e| args.error(&format!("--server: {e}"))))
         .collect::<Result<_>>()?;
     args.finish()?;
     let servers = if servers.is_empty() {

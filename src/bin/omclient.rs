@@ -11,15 +11,21 @@ const USAGE: &str = "\
 omclient: look inside a running mass_connect system, or stop it
 
 USAGE:
-    omclient [--config PATH] [COMMAND] [--server IP:PORT] [--json]
+    omclient [--config PATH] [COMMAND] [--server IP:PORT|HOST:PORT] [--json]
     omclient [--config PATH]            (interactive prompt, like the seed's)
     omclient verify --reports A.json B.json ... [--config PATH] [--json]
 
 OPTIONS:
     --config PATH       config file [default: ./config.json]
-    --server IP:PORT    one server only [default: every server in the config]
+    --server ADDR       one server only, IP:PORT or HOST:PORT (localhost:38677)
+                        [default: every server in the config]
     --json              machine-readable output
     -h, --help          this text
+    -V, --version       omclient's version
+
+At the interactive prompt, `stop` (`s;`) asks `stop N servers? [y/N]` first
+when the input is a terminal; commands piped in (`echo 's;' | omclient`) are
+not asked about.
 
 COMMAND runs against every server of every host in the config, all at once.
 
@@ -47,10 +53,9 @@ fn run() -> Result<bool> {
         .map(PathBuf::from)
         .collect();
     let server = match args.value("--server")? {
-        Some(s) => Some(
-            s.parse()
-                .map_err(|_| args.error(&format!("--server {s:?} is not IP:PORT")))?,
-        ),
+        Some(s) => {
+            Some(cli::server_address(&s).map_err(|e| args.error(&format!("--server: {e}")))?)
+        }
         None => None,
     };
     // Parsed here, but an unknown word is reported further down, after the
@@ -83,10 +88,11 @@ fn run() -> Result<bool> {
 
     let Some(command) = command else {
         let stdin = std::io::stdin();
-        if !stdin.is_terminal() {
-            // Piped commands work as well: `echo 'd;' | omclient`.
-        }
-        omclient::interactive(&config, stdin.lock(), std::io::stdout())?;
+        // A person at a terminal is asked before `stop`; piped commands are
+        // a script's, which must not hang on a question: `echo 's;' |
+        // omclient` stops at once.
+        let at_terminal = stdin.is_terminal();
+        omclient::interactive(&config, stdin.lock(), std::io::stdout(), at_terminal)?;
         return Ok(true);
     };
     let command = command?;

@@ -25,9 +25,12 @@ OPTIONS:
                     server_port_list, if there is just one]
     --supervised    run under startup: stop when stdin says `stop` or closes
     -h, --help      this text
+    -V, --version   the server's version
 
 The server prints `mass_connect server listening on IP:PORT` once it accepts
-connections, and stops on Ctrl-C or an operations `stop` (see omclient).";
+connections, and stops on Ctrl-C or an operations `stop` (see omclient).
+Under startup, a server ended by an operations `stop` prints `mass_connect
+server stopped by operations stop from IP:PORT` (the sender) before it exits.";
 
 fn main() {
     mass_connect::sys::footprint::share_one_malloc_arena();
@@ -48,6 +51,7 @@ fn run() -> Result<()> {
     mass_connect::logging::init(&config, Process::Server(addr))?;
     let server = Server::bind(Arc::new(config), addr)?;
     let handle = server.handle();
+    let finished = server.handle();
     if supervised {
         // startup closes our stdin to stop us, and the OS closes it if startup
         // dies: either way the server must not outlive it.
@@ -76,7 +80,13 @@ fn run() -> Result<()> {
     drop(out);
 
     let stats = server.run();
-    if !supervised {
+    if supervised {
+        // An operator's `stop` is not a death: tell startup, which would
+        // otherwise report this exit as one and restart the server.
+        if let Some(peer) = finished.stopped_by() {
+            cli::say(&control::stopped_line(peer));
+        }
+    } else {
         cli::say(&format!(
             "server {} stopped: {} updates on {} keys, {} anomalies, {} protocol errors",
             stats.server, stats.updates, stats.keys, stats.anomalies, stats.protocol_errors

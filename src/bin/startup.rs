@@ -45,6 +45,7 @@ OPTIONS:
                       fifth of --duration if that is shorter]
     --quiet           no live status line
     -h, --help        this text
+    -V, --version     startup's version
 
 startup runs a server on every port of this host's entry in server_ip_list and
 client_num_per_host client processes, all found next to startup itself. At the

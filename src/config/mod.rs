@@ -33,6 +33,7 @@ pub use self::choices::{Affinity, Schedule, UnknownName};
 use self::rules::{Flag, IpList, Named, OneOf, PortList, ProgramName, Rule, Text, Whole};
 use self::table::config_keys;
 use crate::error::{Error, Result};
+use crate::suggest;
 use crate::sys::net;
 
 // The key table, the one place a key is written. Each entry is
@@ -266,32 +267,13 @@ fn strip_exe(name: &str) -> &str {
 }
 
 fn unknown_key(key: &str) -> Error {
-    let closest = KEYS
-        .iter()
-        .map(|k| (edit_distance(key, k), *k))
-        .min()
-        .filter(|(d, k)| *d <= k.len().max(key.len()) / 2)
-        .map(|(_, k)| format!("; did you mean \"{k}\"?"))
+    let closest = suggest::closest(key, KEYS.iter().copied())
+        .map(|k| format!("; did you mean \"{k}\"?"))
         .unwrap_or_default();
     Error::msg(format!(
         "unknown key \"{key}\"{closest} (known keys: {})",
         KEYS.join(", ")
     ))
-}
-
-/// Levenshtein distance, for "did you mean" (keys are short, so O(n*m) is nothing).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //!
 //! A proxy turns the control protocol into [`Event`]s on startup's event
 //! channel, so startup's main thread never blocks on one child's pipe.
-//! A server's proxy only waits for its `listening on` line and then for
-//! end-of-file; a client's proxy writes each [`ToClient`] request as a
+//! A server's proxy waits for its `listening on` line and then for
+//! end-of-file, passing on the `stopped by operations stop` line a server
+//! prints when an operator's `stop` ended it (so that exit is not taken for
+//! a death); a client's proxy writes each [`ToClient`] request as a
 //! control line and reads the one JSON line that answers it.
 
 use std::io::{BufRead, BufReader, Write};
@@ -25,6 +27,14 @@ pub enum Event {
         index: usize,
         /// The address it printed.
         addr: String,
+    },
+    /// An operations `stop` ended this server (omclient's, or anyone's on
+    /// the ops protocol): its `Gone` follows, and is not a death.
+    ServerStoppedByOps {
+        /// The server's index in startup's list.
+        index: usize,
+        /// The address the `stop` came from.
+        by: String,
     },
     /// A client answered `ready`: its links are up (or it gave up waiting
     /// for some; `status.links_up` says how many are).
@@ -90,6 +100,11 @@ pub(super) fn server_proxy(index: usize, stdout: ChildStdout, events: Sender<Eve
             let _ = events.send(Event::ServerReady {
                 index,
                 addr: addr.to_string(),
+            });
+        } else if let Some(by) = control::parse_stopped(&line) {
+            let _ = events.send(Event::ServerStoppedByOps {
+                index,
+                by: by.to_string(),
             });
         }
     }

@@ -104,12 +104,21 @@ pub fn reasons(r: &RunReport, limits: &Thresholds) -> Vec<String> {
             s.server, s.links, s.reason
         ));
     }
-    // A server never reached is named once, not again as down at the end.
-    for server in v
-        .servers_down
-        .iter()
-        .filter(|s| !r.servers_never_reached.iter().any(|u| &u.server == *s))
-    {
+    for s in &r.stopped_by_ops {
+        why.push(format!(
+            "{} was stopped by an operations stop from {} at {:.1} s",
+            s.name, s.by, s.at_s
+        ));
+    }
+    // A server never reached, or stopped by an operator, is named once,
+    // not again as down at the end.
+    let named = |server: &str| {
+        r.servers_never_reached.iter().any(|u| u.server == server)
+            || r.stopped_by_ops
+                .iter()
+                .any(|s| s.name.strip_prefix("server ") == Some(server))
+    };
+    for server in v.servers_down.iter().filter(|s| !named(s)) {
         why.push(format!("server {server} did not answer at the end"));
     }
     if r.clients > 0 && r.acked == 0 {
@@ -163,7 +172,7 @@ fn show_us(us: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::launcher::report::{DeadChild, UnreachedServer};
+    use crate::launcher::report::{DeadChild, OpsStop, UnreachedServer};
     use crate::metrics::Percentiles;
 
     /// A clean 10-second run of 20 links at 10 ms.
@@ -242,6 +251,19 @@ mod tests {
             "no update was acked"
         );
         assert!(fails(&|r| r.links_short_s = 1.5).contains("fewer links than planned"));
+        let stopped = fails(&|r| {
+            r.stopped_by_ops.push(OpsStop {
+                name: "server 127.0.0.1:38678".into(),
+                by: "127.0.0.1:51234".into(),
+                at_s: 2.5,
+            });
+            // Down at the end too, but named once.
+            r.verify.servers_down.push("127.0.0.1:38678".into());
+        });
+        assert_eq!(
+            stopped,
+            "server 127.0.0.1:38678 was stopped by an operations stop from 127.0.0.1:51234 at 2.5 s"
+        );
         assert!(fails(&|r| r.lateness_us.p99 = 10_001).contains("saturated"));
     }
 

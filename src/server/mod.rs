@@ -65,6 +65,10 @@ pub(super) struct Shared {
     pub(super) started: Instant,
     /// Set once; the acceptor and every link check it.
     pub(super) stopping: AtomicBool,
+    /// Who sent the operations `stop` that is stopping the server, if one
+    /// is: under startup, the server says so before it exits
+    /// ([`ServerHandle::stopped_by`]). Written once, read once.
+    pub(super) stopped_by: Mutex<Option<SocketAddr>>,
     pub(super) counters: Counters,
     /// Open links by id, so stopping can shut each socket down. Touched on
     /// connect and disconnect only, never per update.
@@ -114,6 +118,7 @@ impl Server {
                 addr,
                 started: Instant::now(),
                 stopping: AtomicBool::new(false),
+                stopped_by: Mutex::new(None),
                 counters: Counters::default(),
                 links: Mutex::new(HashMap::new()),
             }),
@@ -181,6 +186,12 @@ impl ServerHandle {
     /// Asks the server to stop; returns at once.
     pub fn stop(&self) {
         request_stop(&self.shared);
+    }
+
+    /// The peer whose operations `stop` stopped the server, once it has;
+    /// `None` when it stopped any other way (a handle, startup) or runs.
+    pub fn stopped_by(&self) -> Option<SocketAddr> {
+        *self.shared.stopped_by.lock()
     }
 }
 

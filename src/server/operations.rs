@@ -80,6 +80,11 @@ pub(super) fn answer_ops(
         }
         Request::Stop => {
             log::info!("server {}: stop requested by {peer}", shared.addr);
+            // Only the stop that stops the server is named: one arriving
+            // while another stop (startup's, say) is under way is not.
+            if !shared.stopping.load(Ordering::Acquire) {
+                shared.stopped_by.lock().get_or_insert(peer);
+            }
             out.extend_from_slice(b"bye\n");
             return true;
         }

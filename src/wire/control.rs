@@ -12,10 +12,19 @@
 //! | `status`           | client  | `StatusReply` as JSON                            |
 //! | `stop`             | both    | client: `ClientReport` as JSON; server: none     |
 //!
-//! A server's only line the other way is [`listening_line`], printed once it
-//! accepts connections: startup's readiness signal, so nothing polls. The
-//! JSON answers are the types of `crate::messages`. End-of-file on stdin
-//! means startup is gone, and a child then stops by itself.
+//! A server writes two lines the other way, never asked for:
+//!
+//! | line                                                          | when                          |
+//! |---------------------------------------------------------------|-------------------------------|
+//! | `mass_connect server listening on IP:PORT`                    | once it accepts connections   |
+//! | `mass_connect server stopped by operations stop from IP:PORT` | an operations `stop` from that address ended it; just before it exits |
+//!
+//! The first ([`listening_line`]) is startup's readiness signal, so nothing
+//! polls. The second ([`stopped_line`], with the address the `stop` came
+//! from) tells startup that an operator ended the server on purpose
+//! (omclient's `stop`): not a death to report and restart. The JSON answers
+//! are the types of `crate::messages`. End-of-file on stdin means startup
+//! is gone, and a child then stops by itself.
 //!
 //! Times in `go` are microseconds since the Unix epoch because an `Instant`
 //! means nothing in another process; `client::schedule::Window` converts.
@@ -149,6 +158,21 @@ pub fn parse_listening(line: &str) -> Option<&str> {
     line.strip_prefix(LISTENING_PREFIX).map(str::trim)
 }
 
+/// What a server prints before the address an operations `stop` came from.
+const STOPPED_PREFIX: &str = "mass_connect server stopped by operations stop from ";
+
+/// The line a server prints when an operations `stop` from `peer` ended it,
+/// just before it exits (no newline).
+pub fn stopped_line(peer: SocketAddr) -> String {
+    format!("{STOPPED_PREFIX}{peer}")
+}
+
+/// The address in a server's [`stopped_line`], or `None` for any other
+/// line it prints.
+pub fn parse_stopped(line: &str) -> Option<&str> {
+    line.strip_prefix(STOPPED_PREFIX).map(str::trim)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +244,26 @@ mod tests {
             Some("127.0.0.1:38677")
         );
         assert_eq!(parse_listening("server 127.0.0.1:38677 stopped"), None);
+    }
+
+    #[test]
+    fn the_stopped_line_carries_the_peer() {
+        for peer in ["127.0.0.1:51234", "[::1]:6"] {
+            let line = stopped_line(peer.parse().unwrap());
+            assert_eq!(parse_stopped(&line), Some(peer), "{line}");
+            assert_eq!(parse_stopped(&format!("{line}\r\n")), Some(peer));
+        }
+        assert_eq!(
+            stopped_line("127.0.0.1:51234".parse().unwrap()),
+            "mass_connect server stopped by operations stop from 127.0.0.1:51234"
+        );
+        // Neither line reads as the other.
+        let listening = listening_line("127.0.0.1:38677".parse().unwrap());
+        assert_eq!(parse_stopped(&listening), None);
+        assert_eq!(
+            parse_listening(&stopped_line("127.0.0.1:1".parse().unwrap())),
+            None
+        );
+        assert_eq!(parse_stopped("server 127.0.0.1:38677 stopped"), None);
     }
 }

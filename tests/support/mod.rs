@@ -95,6 +95,31 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::
     }
 }
 
+/// Kills process `pid` if it still runs after `limit`, unless the returned
+/// guard is dropped first: reads of a child's pipe wait for lines, and
+/// this bounds them (killed, the child ends its pipe, so the read fails
+/// and shows what it printed instead of hanging the test).
+pub fn kill_after(pid: u32, limit: Duration) -> Watchdog {
+    let (called_off, wait) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if wait.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+            eprintln!("pid {pid} still ran after {limit:?}: killing it");
+            #[cfg(unix)]
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            #[cfg(windows)]
+            let _ = Command::new("taskkill")
+                .args(["/F", "/T", "/PID", &pid.to_string()])
+                .status();
+        }
+    });
+    Watchdog(called_off)
+}
+
+/// Calls off a [`kill_after`] when dropped.
+pub struct Watchdog(std::sync::mpsc::Sender<()>);
+
 /// For what only shows from outside (a count in `stats`, the process
 /// table): calls `probe` every 50 ms until `done` holds for what it returns,
 /// and returns that. A bounded wait: past `limit` it fails with `what` and

@@ -34,6 +34,7 @@ impl Monitor<'_> {
             lateness_us: Percentiles::of(&self.total.lateness),
             corrected_latency_us: Percentiles::of(&self.total.corrected),
             server_restarts: self.restarts.done().to_vec(),
+            stopped_by_ops: self.deaths.stopped_by_ops().to_vec(),
             ..RunReport::default()
         };
         for f in finals {

@@ -1,7 +1,10 @@
 //! Deaths: the children that exited without being asked to, for the
-//! report, and which servers and clients are down now.
+//! report, and which servers and clients are down now. Also the servers an
+//! operator stopped (omclient's `stop`), which are down but did not die:
+//! such a server says so before it exits, and its exit is then recorded as
+//! an operations stop: not counted as a death, and not restarted.
 //!
-//! [`Deaths`] owns those three lists. The other parts ask it before they
+//! [`Deaths`] owns those lists. The other parts ask it before they
 //! talk to a child (a dead client is not polled, not asked to stop, not
 //! reaped twice) and tell their own state about a death themselves: the
 //! monitor's event loop records the death here first, then lets rounds,
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::launcher::children::Fleet;
 use crate::launcher::proxy::Kind;
-use crate::launcher::report::DeadChild;
+use crate::launcher::report::{DeadChild, OpsStop};
 use crate::launcher::status::StatusLine;
 
 /// Who died during the run, and who is down now.
@@ -28,12 +31,24 @@ pub(super) struct Deaths {
     servers: Vec<usize>,
     /// Clients gone (a client is never restarted).
     clients: Vec<usize>,
+    /// Servers that said an operations `stop` from this address is ending
+    /// them, until their exit is recorded.
+    stopping_by_ops: Vec<(usize, String)>,
+    /// Every operations stop, in order, for the report.
+    stopped_by_ops: Vec<OpsStop>,
 }
 
 impl Deaths {
+    /// Server `index` said an operations `stop` from `by` is ending it:
+    /// its exit, which follows, is recorded as that stop.
+    pub(super) fn stopping_by_ops(&mut self, index: usize, by: String) {
+        self.stopping_by_ops.push((index, by));
+    }
+
     /// Child `index` of `kind` is gone (`detail`: what its proxy saw):
     /// reaps it, says so (ending the status line first), and records it.
-    /// `started` is the run's clock.
+    /// `started` is the run's clock. Returns true for a death, false for a
+    /// server an operations stop ended (down too, but not dead).
     pub(super) fn record(
         &mut self,
         fleet: &mut Fleet,
@@ -42,7 +57,7 @@ impl Deaths {
         detail: &str,
         started: Instant,
         status: &mut StatusLine,
-    ) {
+    ) -> bool {
         let child = match kind {
             Kind::Server => &mut fleet.servers[index],
             Kind::Client => &mut fleet.clients[index],
@@ -50,6 +65,29 @@ impl Deaths {
         let exit = child.reap(Duration::from_secs(2));
         let at_s = started.elapsed().as_secs_f64();
         status.finish();
+        let announced = self
+            .stopping_by_ops
+            .iter()
+            .position(|(i, _)| kind == Kind::Server && *i == index)
+            .map(|at| self.stopping_by_ops.remove(at).1);
+        if let Some(by) = announced {
+            eprintln!(
+                "startup: {} stopped by an operations stop from {by}",
+                child.name
+            );
+            log::warn!(
+                "{} (pid {}) stopped by an operations stop from {by}: it {exit}",
+                child.name,
+                child.pid
+            );
+            self.stopped_by_ops.push(OpsStop {
+                name: child.name.clone(),
+                by,
+                at_s,
+            });
+            self.servers.push(index);
+            return false;
+        }
         eprintln!(
             "startup: {} (pid {}) died: it {exit} ({detail})",
             child.name, child.pid
@@ -69,6 +107,7 @@ impl Deaths {
             Kind::Server => self.servers.push(index),
             Kind::Client => self.clients.push(index),
         }
+        true
     }
 
     /// Server `index` runs again (restarted).
@@ -94,5 +133,10 @@ impl Deaths {
     /// Every death so far, in order.
     pub(super) fn dead(&self) -> &[DeadChild] {
         &self.dead
+    }
+
+    /// Every operations stop so far, in order.
+    pub(super) fn stopped_by_ops(&self) -> &[OpsStop] {
+        &self.stopped_by_ops
     }
 }

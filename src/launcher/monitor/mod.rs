@@ -17,7 +17,7 @@
 //!   the round's histograms, the rate meters; a closed round is one line.
 //! * `resources.rs`: every child's CPU and memory, read a few children at a
 //!   time, and the process figures of the rows and the report.
-//! * `deaths.rs`: who died, for the report, and who is down now.
+//! * `deaths.rs`: who died or was stopped by an operator, who is down now.
 //! * `restarts.rs`: server restarts: allowed, queued, done.
 //! * `rows.rs`: the soak CSV's rows.
 //! * `start.rs`: the start: every link connected (or the connect deadline
@@ -252,10 +252,12 @@ impl<'a> Monitor<'a> {
             } => {
                 // Recorded first; then each part forgets or restarts it.
                 let (started, status) = (self.started, &mut self.status);
-                self.deaths
+                let died = self
+                    .deaths
                     .record(fleet, kind, index, &detail, started, status);
                 match kind {
-                    Kind::Server => self.restarts.on_death(index),
+                    Kind::Server if died => self.restarts.on_death(index),
+                    Kind::Server => {} // an operator stopped it: it stays down
                     Kind::Client => {
                         self.rounds.forget(index);
                         self.rows.forget(index);
@@ -270,6 +272,7 @@ impl<'a> Monitor<'a> {
                     fleet.servers[index].name
                 );
             }
+            Event::ServerStoppedByOps { index, by } => self.deaths.stopping_by_ops(index, by),
             Event::ClientFinal { .. } | Event::ClientReady { .. } => {}
         }
     }
@@ -303,7 +306,8 @@ impl<'a> Monitor<'a> {
                         finals.push(*report);
                     }
                     Ok(Event::Gone { kind: Kind::Client, index, .. }) if !waiting.contains(&index) => {}
-                    Ok(event @ Event::Gone { .. }) => {
+                    // A server's stop by an operator comes before its `Gone`.
+                    Ok(event @ (Event::Gone { .. } | Event::ServerStoppedByOps { .. })) => {
                         if let Event::Gone { kind: Kind::Client, index, .. } = event {
                             waiting.retain(|i| *i != index);
                         }

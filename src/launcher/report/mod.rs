@@ -115,6 +115,9 @@ pub struct RunReport {
     pub children_died: Vec<DeadChild>,
     /// Servers startup restarted after they died (`server_restarts`).
     pub server_restarts: Vec<ServerRestart>,
+    /// Servers an operations `stop` ended during the run: down, not dead.
+    #[serde(default)]
+    pub stopped_by_ops: Vec<OpsStop>,
     /// Each server's counters at the end of the run.
     pub server_stats: Vec<ServerStats>,
     /// The verdict.
@@ -200,6 +203,17 @@ impl LinkSpread {
             outside_half_median: outside as u64,
         }
     }
+}
+
+/// A server that an operations `stop` (omclient's) ended during the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpsStop {
+    /// `server 127.0.0.1:38677`.
+    pub name: String,
+    /// The address the `stop` came from.
+    pub by: String,
+    /// Seconds into the run when startup noticed.
+    pub at_s: f64,
 }
 
 /// A server some links never reached.
@@ -360,6 +374,9 @@ mod tests {
         "servers_never_reached[].reason",
         "servers_never_reached[].server",
         "started_utc",
+        "stopped_by_ops[].at_s",
+        "stopped_by_ops[].by",
+        "stopped_by_ops[].name",
         "target_ops_per_s",
         "thresholds.max_late_p99_us",
         "thresholds.max_p99_us",
@@ -424,6 +441,11 @@ mod tests {
                 name: format!("server {server}"),
                 old_pid: 1,
                 new_pid: 2,
+                at_s: 1.0,
+            }],
+            stopped_by_ops: vec![OpsStop {
+                name: format!("server {server}"),
+                by: "127.0.0.1:6".into(),
                 at_s: 1.0,
             }],
             server_stats: vec![ServerStats {

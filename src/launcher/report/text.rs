@@ -114,6 +114,13 @@ impl RunReport {
                 "RESTARTED", r.name, r.at_s, r.old_pid, r.new_pid
             );
         }
+        for s in &self.stopped_by_ops {
+            let _ = writeln!(
+                t,
+                "  {:<22} {} by {} at {:.1} s",
+                "STOPPED BY OPS", s.name, s.by, s.at_s
+            );
+        }
         for dead in &self.children_died {
             let _ = writeln!(
                 t,

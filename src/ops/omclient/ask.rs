@@ -50,7 +50,9 @@ impl Target<'_> {
         })
     }
 
-    fn servers(&self) -> Vec<SocketAddr> {
+    /// The servers a command goes to: the one of `--server`, or every
+    /// server of the config.
+    pub fn servers(&self) -> Vec<SocketAddr> {
         match self.server {
             Some(s) => vec![s],
             None => self.config.all_servers(),

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+use crate::suggest;
 
 /// The command list, for `help` and the interactive prompt.
 pub const COMMANDS: &str = "\
@@ -19,12 +20,14 @@ commands (one-shot: omclient COMMAND; interactive: type them at the prompt):
     servers         every server in the config: up (with round trip) or down
     stats           per server: links, updates, updates/s, anomalies, uptime; totals
     dump      (d)   every key and count on each server, sorted, with totals
-    stop      (s)   stop the servers (all, or --server IP:PORT)
+    stop      (s)   stop the servers (all, or --server IP:PORT); the prompt
+                    asks first when its input is a terminal
     verify --reports A.json B.json ...
                     merge every host's startup report into one verdict: each
                     server's final count == the acked updates of every host
     quit      (q)   leave the interactive prompt
-options: --server IP:PORT (one server only), --json (machine-readable output)";
+options: --server IP:PORT or HOST:PORT (one server only),
+         --json (machine-readable output)";
 
 /// One omclient command.
 ///
@@ -69,10 +72,19 @@ impl Command {
     ///
     /// # Errors
     /// No command has that name. The message quotes the word as typed, so
-    /// a stray `;` or space shows.
+    /// a stray `;` or space shows, and names the command it most likely
+    /// meant (`stat`: `did you mean "stats"?`), or else points at `help`.
     pub fn parse(word: &str) -> Result<Command> {
-        Command::from_word(word)
-            .ok_or_else(|| Error::msg(format!("unknown command {word:?}; try `omclient help`")))
+        Command::from_word(word).ok_or_else(|| {
+            // Only full names are suggested: one letter away from a
+            // one-letter shorthand is any word of two letters.
+            let typed = word.trim().trim_end_matches(';').trim().to_lowercase();
+            let hint = match suggest::closest(&typed, Command::ALL.map(Command::name)) {
+                Some(name) => format!("did you mean {name:?}?"),
+                None => "try `omclient help`".to_string(),
+            };
+            Error::msg(format!("unknown command {word:?}; {hint}"))
+        })
     }
 
     /// The table of spellings. Trimming on both sides of the `;` lets
@@ -166,10 +178,44 @@ mod tests {
         assert_eq!(e, "unknown command \"bogus\"; try `omclient help`");
         let e = Command::parse("dd;").unwrap_err().to_string();
         assert_eq!(e, "unknown command \"dd;\"; try `omclient help`");
-        // Words the seed never had are not guessed at.
+        // Words the seed never had are not guessed at: a near miss is an
+        // error that names the likely command, never that command run.
         assert!(Command::parse("").is_err());
         assert!(Command::parse("STOP").is_err());
         assert!(Command::parse("st").is_err());
+    }
+
+    #[test]
+    fn a_near_miss_names_the_likely_command() {
+        let said = |word: &str| Command::parse(word).unwrap_err().to_string();
+        assert_eq!(
+            said("stat"),
+            "unknown command \"stat\"; did you mean \"stats\"?"
+        );
+        assert_eq!(
+            said("stat;"),
+            "unknown command \"stat;\"; did you mean \"stats\"?"
+        );
+        assert_eq!(
+            said("STOP"),
+            "unknown command \"STOP\"; did you mean \"stop\"?"
+        );
+        assert_eq!(
+            said(" dupm "),
+            "unknown command \" dupm \"; did you mean \"dump\"?"
+        );
+        assert_eq!(
+            said("sever"),
+            "unknown command \"sever\"; did you mean \"servers\"?"
+        );
+        assert_eq!(
+            said("verfy"),
+            "unknown command \"verfy\"; did you mean \"verify\"?"
+        );
+        assert!(
+            said("xyzzy").ends_with("try `omclient help`"),
+            "too far from any"
+        );
     }
 
     #[test]
