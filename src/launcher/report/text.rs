@@ -184,13 +184,20 @@ impl RunReport {
             } else {
                 &self.processes.client
             };
-            // Unknown (no process of the kind, or an OS that keeps no
-            // count) is "-", never a zero that reads like a measurement.
+            // Unknown (no process of the kind, no update acked here, or an
+            // OS that keeps no count) is "-", never a zero that reads like
+            // a measurement.
+            let known = k.count > 0 && self.acked > 0;
             let ctx = k
                 .ctx_switches_per_op
-                .filter(|_| k.count > 0)
+                .filter(|_| known)
                 .map(|c| format!("{c:.2}"))
                 .unwrap_or_else(|| "-".into());
+            let cpu_per_op = if known {
+                format!("{:.1}", k.cpu_us_per_op)
+            } else {
+                "-".into()
+            };
             let seed = if seed_layout {
                 format!("   ~{seed_cpu}% of machine, ~{seed_mb} MB")
             } else {
@@ -198,14 +205,14 @@ impl RunReport {
             };
             let _ = writeln!(
                 t,
-                "  {name:<10} {:>5} {:>10.1} {:>10.2} {:>10.1} {:>8.1} {:>8} {:>8.1} {:>9}{seed}",
+                "  {name:<10} {:>5} {:>10.1} {:>10.2} {:>10.1} {:>8.1} {:>8} {:>8} {:>9}{seed}",
                 k.count,
                 k.cpu_percent_avg,
                 k.cpu_percent_of_machine_avg,
                 k.cpu_percent_max,
                 k.rss_mb_max,
                 k.threads_max,
-                k.cpu_us_per_op,
+                cpu_per_op,
                 ctx
             );
         }
