@@ -101,6 +101,7 @@ pub fn spawn_server(
     let mut child = isolated(program)
         .args(args)
         .spawn()
+        .map_err(super::preflight::explain)
         .with_context(|| format!("cannot start {name} ({})", program.display()))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let stdin = child.stdin.take();
@@ -108,6 +109,7 @@ pub fn spawn_server(
         .name(format!("proxy {name}"))
         .stack_size(64 * 1024)
         .spawn(move || server_proxy(index, stdout, events))
+        .map_err(super::preflight::explain)
         .context("cannot start a proxy thread")?;
     Ok(ChildProcess {
         name,
@@ -129,6 +131,7 @@ pub fn spawn_client(
     let mut child = isolated(program)
         .args(args)
         .spawn()
+        .map_err(super::preflight::explain)
         .with_context(|| format!("cannot start {name} ({})", program.display()))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let stdin = child.stdin.take().expect("stdin is piped");
@@ -137,6 +140,7 @@ pub fn spawn_client(
         .name(format!("proxy {name}"))
         .stack_size(64 * 1024)
         .spawn(move || client_proxy(index, stdin, stdout, rx, events))
+        .map_err(super::preflight::explain)
         .context("cannot start a proxy thread")?;
     Ok(ChildProcess {
         name,

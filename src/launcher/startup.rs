@@ -70,6 +70,7 @@ pub fn run(options: &Options) -> Result<RunReport> {
     let local_servers = config.host_servers(options.host)?;
     let all_servers = config.all_servers();
     let clients = config.client_num_per_host as usize;
+    crate::launcher::preflight::check(config, &local_servers, options.quiet)?;
     let server_program = if local_servers.is_empty() {
         None
     } else {
