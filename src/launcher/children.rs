@@ -102,6 +102,7 @@ pub fn spawn_server(
     let mut child = isolated(program)
         .args(args)
         .spawn()
+        .map_err(super::preflight::explain)
         .with_context(|| format!("cannot start {name} ({})", program.display()))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let stdin = child.stdin.take();
@@ -109,6 +110,7 @@ pub fn spawn_server(
         .name(format!("proxy {name}"))
         .stack_size(64 * 1024)
         .spawn(move || server_proxy(index, stdout, events))
+        .map_err(super::preflight::explain)
         .context("cannot start a proxy thread")?;
     Ok(ChildProcess {
         name,
@@ -130,6 +132,7 @@ pub fn spawn_client(
     let mut child = isolated(program)
         .args(args)
         .spawn()
+        .map_err(super::preflight::explain)
         .with_context(|| format!("cannot start {name} ({})", program.display()))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let stdin = child.stdin.take().expect("stdin is piped");
@@ -138,6 +141,7 @@ pub fn spawn_client(
         .name(format!("proxy {name}"))
         .stack_size(64 * 1024)
         .spawn(move || client_proxy(index, stdin, stdout, rx, events))
+        .map_err(super::preflight::explain)
         .context("cannot start a proxy thread")?;
     Ok(ChildProcess {
         name,

@@ -1,6 +1,8 @@
 //! startup: one command runs the whole system on a host, watches it, and
 //! verifies it.
 //!
+//! * [`preflight`]: before anything starts, what the layout needs (open
+//!   files, threads, local ports) against what this host allows.
 //! * [`startup`]: the run, in order: servers, other hosts, clients, the go,
 //!   the watch, the stop, the verification, the report.
 //! * [`children`]: startup's child processes, the proxy threads that talk to
@@ -19,6 +21,7 @@
 pub mod children;
 pub mod hosts;
 pub mod monitor;
+pub mod preflight;
 pub mod proxy;
 pub mod report;
 pub mod samples;

@@ -84,6 +84,7 @@ pub fn run(options: &Options) -> Result<RunReport> {
     if !options.quiet {
         eprintln!("startup: {role}");
     }
+    crate::launcher::preflight::check(config, &local_servers, options.quiet)?;
     let server_program = if local_servers.is_empty() {
         None
     } else {

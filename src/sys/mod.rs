@@ -13,6 +13,8 @@
 //! * [`affinity`]: pinning a link's threads to a CPU, and their priority.
 //! * [`footprint`]: one malloc arena per process, to keep memory small.
 //! * [`net`]: socket options, timeouts, locality of an address, limit hints.
+//! * [`limits`]: the OS limits a layout meets (open files, tasks, local
+//!   ports), read for startup's pre-flight.
 //! * `windows`: the Win32 calls (process figures, thread placement, the job
 //!   object that ties children to startup); Windows only.
 
@@ -20,6 +22,7 @@
 
 pub mod affinity;
 pub mod footprint;
+pub mod limits;
 pub mod net;
 pub mod procstat;
 #[cfg(windows)]

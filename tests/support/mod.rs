@@ -157,7 +157,7 @@ pub fn omclient(dir: &Path, args: &[&str], limit: Duration) -> (Option<i32>, Str
 }
 
 /// Runs `command` with no input to its end, or fails after `limit`.
-fn run_command(command: &mut Command, limit: Duration) -> Output {
+pub fn run_command(command: &mut Command, limit: Duration) -> Output {
     let what = format!("{command:?}");
     let child = command
         .stdin(Stdio::null())

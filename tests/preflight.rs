@@ -1,0 +1,88 @@
+//! startup's pre-flight against real limits: a layout that cannot fit stops
+//! startup with exit status 2 before any child exists, and a soft limit with
+//! room under its hard limit is raised for startup and inherited by its
+//! children. The real programs; the limit is lowered by the shell's `ulimit`
+//! before it becomes startup (Linux: the limits are read from /proc and
+//! getrlimit there).
+#![cfg(target_os = "linux")]
+
+mod support;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use support::*;
+
+/// Runs `startup --config CONFIG ARGS` from the config's folder, in a shell
+/// that first runs `ulimit ULIMIT`.
+fn startup_under(ulimit: &str, config: &TestConfig, args: &str, limit: Duration) -> Output {
+    let script = format!(
+        "ulimit {ulimit} && exec {} --config {} {args}",
+        bin("startup"),
+        config.arg()
+    );
+    run_command(
+        Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(&config.dir.0),
+        limit,
+    )
+}
+
+#[test]
+fn a_layout_over_the_open_files_limit_stops_before_any_child_starts() {
+    // 100 clients x 3 servers: startup alone holds two pipe ends per child.
+    // Every process logs to logs/ (relative to the folder all of them run
+    // in), and a process's first act after reading the config is to create
+    // its log file: a server or client that ever ran would leave one.
+    let config = TestConfig::local(
+        "preflight-nofile",
+        3,
+        100,
+        r#", "log_switch": true, "log_dir": "logs""#,
+    );
+    let out = startup_under("-n 64", &config, "--duration 1s", Duration::from_secs(30));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", printed(&out));
+    for part in [
+        "this host's limits cannot hold 100 clients x 3 servers (3 of them on this host), \
+         so nothing was started",
+        "open files per process: startup needs 225 \
+         (2 pipes per child x 103 children + 3 ops connections + 16)",
+        "above RLIMIT_NOFILE's hard limit 64 (soft 64)",
+        "`ulimit -n 65536`",
+    ] {
+        assert!(err.contains(part), "{part:?} missing from:\n{err}");
+    }
+    let logs: Vec<String> = std::fs::read_dir(config.dir.path("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(logs[0].starts_with("startup-"), "{logs:?}");
+    assert!(processes_mentioning(config.arg()).is_empty());
+}
+
+#[test]
+fn a_soft_limit_under_the_need_is_raised_and_the_children_inherit_it() {
+    // 20 clients x 1 server: the server holds 2 descriptors per link plus a
+    // few, 46 in all, so under a soft limit of 40 it could not accept every
+    // link unless it inherits the raised one. (startup, with 2 pipe ends per
+    // child, needs the most: 59 with the pre-flight's spare.)
+    let config = TestConfig::local("preflight-raise", 1, 20, "");
+    let report = config.dir.path("r.json");
+    let args = format!("--duration 1s --report {}", report.display());
+    let out = startup_under("-Sn 40", &config, &args, Duration::from_secs(120));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{}", printed(&out));
+    assert!(
+        err.contains("raised its soft open-files limit (RLIMIT_NOFILE) from 40 to ")
+            && err.contains("which its children inherit: startup needs 59"),
+        "{err}"
+    );
+    assert!(err.contains("20 of 20 links connected"), "{err}");
+    assert!(!err.contains("too many open files"), "{err}");
+    let r = read_json(&report);
+    assert_eq!(r["verify"]["ok"], true, "{r:#}");
+    assert_eq!(r["links"], 20);
+}
