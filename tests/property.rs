@@ -31,23 +31,16 @@ use support::*;
 struct Valid {
     /// Index into the case's keys.
     key: usize,
-    /// Spaces and tabs before the command (trimmed by the parser).
-    lead: String,
-    /// Spaces and tabs at the end of the line (trimmed too).
-    trail: String,
     /// Zeros before the count (`update;k;007`).
     zeros: usize,
     /// One `;` after the count, as the seed wrote its commands.
     semicolon: bool,
-    /// Pad with leading spaces to exactly `MAX_LINE` bytes, the longest
-    /// line accepted.
-    pad_to_max: bool,
 }
 
 /// A line the server must refuse, and the code it must refuse it with.
 #[derive(Debug, Clone)]
 enum Garbage {
-    /// Random bytes with at least one that is neither printable nor a tab.
+    /// Random bytes with at least one that is not printable ASCII.
     NotText {
         bytes: Vec<u8>,
         bad: u8,
@@ -64,9 +57,20 @@ enum Garbage {
     TooLong {
         bytes: Vec<u8>,
     },
+    /// An update of a real key padded with spaces to exactly `MAX_LINE`:
+    /// not too long (a `\r` after it does not count), but a bad count.
+    PaddedToMax {
+        key: usize,
+    },
     /// An update of a real key padded to one byte over `MAX_LINE`.
     PaddedPastMax {
         key: usize,
+    },
+    /// An update of a real key with spaces where the grammar has none:
+    /// before or after the line, or around a field. Nothing is trimmed.
+    Spaced {
+        key: usize,
+        at: usize,
     },
     BadCount {
         key: usize,
@@ -83,11 +87,8 @@ enum Garbage {
         word: String,
         key: Option<usize>,
     },
-    /// Only blanks, maybe with the one `;` the grammar drops.
-    Empty {
-        blanks: String,
-        semicolon: bool,
-    },
+    /// Nothing at all.
+    Empty,
 }
 
 #[derive(Debug, Clone)]
@@ -105,46 +106,36 @@ struct Case {
     writes: Vec<usize>,
 }
 
-/// Printable ASCII except `;`: exactly the bytes a key may hold.
+/// Printable ASCII but the space and `;`: exactly the bytes a key may hold.
 const KEY_CHARS: &str = "[!-:<-~]";
 
-fn blanks(max: usize) -> impl Strategy<Value = String> {
-    proptest::string::string_regex(&format!("[ \t]{{0,{max}}}")).unwrap()
-}
-
 fn valid() -> impl Strategy<Value = Valid> {
-    (
-        0..4usize,
-        blanks(3),
-        blanks(3),
-        0..4usize,
-        any::<bool>(),
-        prop::bool::weighted(0.05),
-    )
-        .prop_map(|(key, lead, trail, zeros, semicolon, pad_to_max)| Valid {
-            key,
-            lead,
-            trail,
-            zeros,
-            semicolon,
-            pad_to_max,
-        })
-}
-
-/// A byte that makes a line not text: not printable ASCII, not a tab, and
-/// not `\r` or `\n`, which framing handles before the parser sees the line.
-fn not_text_byte() -> impl Strategy<Value = u8> {
-    any::<u8>().prop_filter("printable, tab or line end", |&b| {
-        !(0x20..0x7f).contains(&b) && !matches!(b, b'\t' | b'\r' | b'\n')
+    (0..4usize, 0..4usize, any::<bool>()).prop_map(|(key, zeros, semicolon)| Valid {
+        key,
+        zeros,
+        semicolon,
     })
 }
 
-/// Random bytes as one line: a newline inside would end it early.
-fn no_newlines(mut bytes: Vec<u8>) -> Vec<u8> {
+/// A byte that makes a line not text: not printable ASCII (TAB and DEL
+/// included), and not `\r` or `\n`, which framing handles before the parser
+/// sees the line.
+fn not_text_byte() -> impl Strategy<Value = u8> {
+    any::<u8>().prop_filter("printable or line end", |&b| {
+        !(0x20..0x7f).contains(&b) && !matches!(b, b'\r' | b'\n')
+    })
+}
+
+/// Random bytes as one line: a newline inside would end it early, and a
+/// `\r` at its end would be taken for half of its line end.
+fn no_line_end(mut bytes: Vec<u8>) -> Vec<u8> {
     for b in &mut bytes {
         if *b == b'\n' {
             *b = b' ';
         }
+    }
+    if let Some(last @ b'\r') = bytes.last_mut() {
+        *last = b' ';
     }
     bytes
 }
@@ -168,9 +159,9 @@ fn bad_count() -> impl Strategy<Value = String> {
         // Over 20 characters, even when the value would fit (leading zeros).
         1 => re("0{10,25}[0-9]{1,5}").prop_filter("20 characters or fewer", |s| s.len() > 20),
         1 => re("[-+][0-9]{1,5}"),
-        // A non-digit inside, never a blank at the end (that would be trimmed).
+        // A non-digit inside, or a space anywhere: nothing is trimmed.
         1 => re("[0-9]{0,5}[a-zA-Z.+_-][0-9]{0,5}"),
-        1 => re("[0-9]{1,5} [0-9]{1,5}"),
+        1 => re("[0-9]{0,5} [0-9]{0,5}"),
         1 => (u128::from(u64::MAX) + 1..=99_999_999_999_999_999_999u128)
             .prop_map(|n| n.to_string()),
     ]
@@ -180,7 +171,7 @@ fn bad_key() -> impl Strategy<Value = String> {
     let re = |r: &str| proptest::string::string_regex(r).unwrap();
     prop_oneof![
         Just(String::new()),
-        re(&format!("{KEY_CHARS}{{1,10}}[ \t]{KEY_CHARS}{{1,10}}")),
+        re(&format!("{KEY_CHARS}{{0,10}} {KEY_CHARS}{{0,10}}")),
         re(&format!("{KEY_CHARS}{{{},{}}}", MAX_KEY + 1, MAX_KEY + 40)),
     ]
 }
@@ -192,7 +183,7 @@ fn garbage() -> impl Strategy<Value = Garbage> {
     prop_oneof![
         (vec(any::<u8>(), 0..200), not_text_byte(), any::<usize>()).prop_map(|(bytes, bad, at)| {
             Garbage::NotText {
-                bytes: no_newlines(bytes),
+                bytes: no_line_end(bytes),
                 bad,
                 at,
             }
@@ -213,12 +204,14 @@ fn garbage() -> impl Strategy<Value = Garbage> {
         prop_oneof![Just(MAX_LINE + 1), MAX_LINE + 1..3 * MAX_LINE]
             .prop_flat_map(|len| vec(any::<u8>(), len))
             .prop_map(|bytes| Garbage::TooLong {
-                bytes: no_newlines(bytes)
+                bytes: no_line_end(bytes)
             }),
+        key.clone().prop_map(|key| Garbage::PaddedToMax { key }),
         key.clone().prop_map(|key| Garbage::PaddedPastMax { key }),
+        (key.clone(), 0..7usize).prop_map(|(key, at)| Garbage::Spaced { key, at }),
         (key.clone(), bad_count()).prop_map(|(key, count)| Garbage::BadCount { key, count }),
         bad_key().prop_map(|key| Garbage::BadKey { key }),
-        (key.clone(), 0..6usize).prop_map(|(key, form)| Garbage::WrongFields { key, form }),
+        (key.clone(), 0..9usize).prop_map(|(key, form)| Garbage::WrongFields { key, form }),
         (
             proptest::string::string_regex("[a-zA-Z_]{1,10}")
                 .unwrap()
@@ -226,8 +219,7 @@ fn garbage() -> impl Strategy<Value = Garbage> {
             prop::option::of(key)
         )
             .prop_map(|(word, key)| Garbage::Unknown { word, key }),
-        (blanks(4), any::<bool>())
-            .prop_map(|(blanks, semicolon)| Garbage::Empty { blanks, semicolon }),
+        Just(Garbage::Empty),
     ]
 }
 
@@ -288,6 +280,24 @@ fn render_garbage(g: &Garbage, keys: &[String]) -> (Vec<u8>, &'static str) {
             (line, "not_text")
         }
         Garbage::TooLong { bytes } => (bytes.clone(), "too_long"),
+        Garbage::PaddedToMax { key: k } => {
+            let body = format!("update;{};1", key(*k));
+            let pad = " ".repeat(MAX_LINE - body.len());
+            (format!("{body}{pad}").into_bytes(), "bad_count")
+        }
+        Garbage::Spaced { key: k, at } => {
+            let k = key(*k);
+            let (line, code) = match at {
+                0 => (format!(" update;{k};1"), "unknown_command"),
+                1 => (format!("update ;{k};1"), "unknown_command"),
+                2 => (format!("update; {k};1"), "bad_key"),
+                3 => (format!("update;{k} ;1"), "bad_key"),
+                4 => (format!("update;{k}; 1"), "bad_count"),
+                5 => (format!("update;{k};1 "), "bad_count"),
+                _ => (format!("update;{k};1; "), "wrong_fields"),
+            };
+            (line.into_bytes(), code)
+        }
         Garbage::PaddedPastMax { key: k } => {
             let body = format!("update;{};1", key(*k));
             let pad = " ".repeat(MAX_LINE + 1 - body.len());
@@ -306,6 +316,9 @@ fn render_garbage(g: &Garbage, keys: &[String]) -> (Vec<u8>, &'static str) {
                 2 => "update".to_string(),
                 3 => format!("ping;{k}"),
                 4 => format!("update;{k};1;;"),
+                5 => "auth".to_string(),
+                6 => format!("auth;{k};1"),
+                7 => "stop;;".to_string(),
                 _ => format!("dump;{k}"),
             };
             (line.into_bytes(), "wrong_fields")
@@ -317,25 +330,15 @@ fn render_garbage(g: &Garbage, keys: &[String]) -> (Vec<u8>, &'static str) {
             };
             (line.into_bytes(), "unknown_command")
         }
-        Garbage::Empty { blanks, semicolon } => {
-            let semi = if *semicolon { ";" } else { "" };
-            (format!("{blanks}{semi}{blanks}").into_bytes(), "empty")
-        }
+        Garbage::Empty => (Vec::new(), "empty"),
     }
 }
 
 /// An update line for the `count`-th update of its key, in `v`'s form.
-fn render_valid(v: &Valid, key: &str, count: u64, crlf: bool) -> Vec<u8> {
+fn render_valid(v: &Valid, key: &str, count: u64) -> Vec<u8> {
     let zeros = "0".repeat(v.zeros);
     let semi = if v.semicolon { ";" } else { "" };
-    let body = format!("update;{key};{zeros}{count}{semi}{}", v.trail);
-    let lead = if v.pad_to_max {
-        // `\r` counts towards the limit: framing drops it after the check.
-        " ".repeat(MAX_LINE - usize::from(crlf) - body.len())
-    } else {
-        v.lead.clone()
-    };
-    format!("{lead}{body}").into_bytes()
+    format!("update;{key};{zeros}{count}{semi}").into_bytes()
 }
 
 /// Runs one case against the server; `Err` says what differed.
@@ -355,7 +358,7 @@ fn check(server: &TestServer, case: &Case) -> Result<(), TestCaseError> {
                 let n = expected_counts.entry(key.clone()).or_default();
                 *n += 1;
                 expected_replies.push(format!("ack;{n}"));
-                render_valid(v, key, *n, *crlf)
+                render_valid(v, key, *n)
             }
             Item::Garbage(g) => {
                 let (line, code) = render_garbage(g, &keys);

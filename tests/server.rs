@@ -74,6 +74,157 @@ fn garbage_is_answered_and_counted_while_other_links_keep_working() {
     assert_eq!(s["anomalies"], 0);
 }
 
+/// The edges of the grammar in docs/PROTOCOL.md, each sent as raw bytes on
+/// one link and answered with exactly this line.
+#[test]
+fn protocol_edges_get_exactly_the_documented_reply() {
+    const NOT_TEXT: &str = "err;not_text;line must be printable ASCII: no TAB or other control character, no non-ASCII";
+    const UNKNOWN: &str = "err;unknown_command;unknown command; expected update, ping, stats, dump, config, auth or stop";
+    const BAD_COUNT: &str =
+        "err;bad_count;count must be a whole number from 1 to 18446744073709551615";
+    const BAD_KEY: &str = "err;bad_key;key must be 1 to 96 printable ASCII characters, no space";
+    const UPDATE_SHAPE: &str = "err;wrong_fields;update takes two fields: update;<key>;<count>";
+    const AUTH_SHAPE: &str = "err;wrong_fields;auth takes one field: auth;<token>";
+    const TOO_LONG: &str = "err;too_long;line longer than 1024 bytes before its line end";
+    // An update padded with spaces to exactly the limit: too long it is not,
+    // and its count, `1` and the spaces, is bad.
+    let at_limit = format!("update;k:1;1{}", " ".repeat(1024 - "update;k:1;1".len()));
+    let over_limit = format!("{at_limit} ");
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        // Nothing is trimmed: a blank is a byte of its field.
+        (b"update;k:1;2 \n".to_vec(), BAD_COUNT),
+        (b"update;k:1; 2\n".to_vec(), BAD_COUNT),
+        (b"update; k:1;1\n".to_vec(), BAD_KEY),
+        (b"update;k :1;1\n".to_vec(), BAD_KEY),
+        (b" ping\n".to_vec(), UNKNOWN),
+        (b"ping \n".to_vec(), UNKNOWN),
+        (b"   \n".to_vec(), UNKNOWN),
+        // A control byte anywhere is not text, whatever field it is in.
+        (b"update;k\t1;1\n".to_vec(), NOT_TEXT),
+        (b"update;k:1;1\t\n".to_vec(), NOT_TEXT),
+        (b"\tping\n".to_vec(), NOT_TEXT),
+        (b"update;k:1;1\x7f\n".to_vec(), NOT_TEXT),
+        (b"up\x01date;k:1;1\n".to_vec(), NOT_TEXT),
+        (b"ping\x00\n".to_vec(), NOT_TEXT),
+        ("update;ключ;1\n".as_bytes().to_vec(), NOT_TEXT),
+        // One `\r` before the `\n` is dropped, and only one.
+        (b"ping\r\n".to_vec(), "pong"),
+        (b"ping\r\r\n".to_vec(), NOT_TEXT),
+        (b"pi\rng\n".to_vec(), NOT_TEXT),
+        // The limit counts the line without its line end.
+        (format!("{at_limit}\r\n").into_bytes(), BAD_COUNT),
+        (format!("{at_limit}\n").into_bytes(), BAD_COUNT),
+        (format!("{over_limit}\r\n").into_bytes(), TOO_LONG),
+        (format!("{over_limit}\n").into_bytes(), TOO_LONG),
+        // One trailing `;` after the last field, no more.
+        (b"ping;\n".to_vec(), "pong"),
+        (
+            b"ping;;\n".to_vec(),
+            "err;wrong_fields;ping takes no fields",
+        ),
+        (b"update;k:1;1;\n".to_vec(), "ack;1"),
+        (b"update;k:1;2;;\n".to_vec(), UPDATE_SHAPE),
+        // `wrong_fields` gives the command's own shape.
+        (b"update;k:1\n".to_vec(), UPDATE_SHAPE),
+        (b"update\n".to_vec(), UPDATE_SHAPE),
+        (b"update;k:1;2;3\n".to_vec(), UPDATE_SHAPE),
+        (b"auth\n".to_vec(), AUTH_SHAPE),
+        (b"auth;a;b\n".to_vec(), AUTH_SHAPE),
+        (
+            b"ping;x\n".to_vec(),
+            "err;wrong_fields;ping takes no fields",
+        ),
+        (
+            b"stats;x\n".to_vec(),
+            "err;wrong_fields;stats takes no fields",
+        ),
+        (
+            b"dump;x\n".to_vec(),
+            "err;wrong_fields;dump takes no fields",
+        ),
+        (
+            b"config;x\n".to_vec(),
+            "err;wrong_fields;config takes no fields",
+        ),
+        (
+            b"stop;x\n".to_vec(),
+            "err;wrong_fields;stop takes no fields",
+        ),
+        // Empty is empty; a lone `;` names no command.
+        (b"\n".to_vec(), "err;empty;empty line"),
+        (b"\r\n".to_vec(), "err;empty;empty line"),
+        (b";\n".to_vec(), UNKNOWN),
+    ];
+    let (_dir, server) = server_with("");
+    let mut p = Peer::connect(server.addr);
+    for (line, reply) in &cases {
+        p.send(line);
+        assert_eq!(p.read_line(), *reply, "{:?}", String::from_utf8_lossy(line));
+    }
+    // Every refusal is one protocol error; the pongs and the ack are not.
+    let errors = cases.iter().filter(|(_, r)| r.starts_with("err;")).count();
+    let s = server_stats(server.addr);
+    assert_eq!(s["protocol_errors"], errors as u64);
+    assert_eq!(s["updates"], 1);
+    assert_eq!(s["auth_failures"], 0);
+}
+
+#[test]
+fn an_empty_token_is_a_wrong_token() {
+    let (_dir, server) = server_with(r#", "ops_token": "s3cret""#);
+    let mut p = Peer::connect(server.addr);
+    // `auth;` presents the empty token: refused like any wrong one, and
+    // counted with them, not as a malformed line.
+    assert_eq!(p.call("auth;"), "err;unauthorized;wrong token");
+    // Nothing is trimmed from a token either.
+    assert_eq!(p.call("auth; s3cret"), "err;unauthorized;wrong token");
+    assert_eq!(p.call("auth;s3cret "), "err;unauthorized;wrong token");
+    // A bare `auth` has no token field at all: malformed.
+    assert_eq!(
+        p.call("auth"),
+        "err;wrong_fields;auth takes one field: auth;<token>"
+    );
+    assert!(p.call("dump").starts_with("err;unauthorized;"));
+    let s = server_stats(server.addr);
+    assert_eq!(s["auth_failures"], 4);
+    assert_eq!(s["protocol_errors"], 1);
+    // The trailing `;` of the seed's style is not part of the token.
+    assert_eq!(p.call("auth;s3cret;"), r#"ok;{"auth":true}"#);
+    assert!(p.call("dump").starts_with("ok;"));
+}
+
+#[test]
+fn every_program_refuses_a_token_auth_cannot_carry() {
+    let dir = TempDir::new("badtoken");
+    for (token, rule) in [
+        ("a;b", "has a ';' at byte 1"),
+        (" padded", "starts or ends with a space"),
+        ("tab\there", "has a control character"),
+        ("clé", "has a non-ASCII character"),
+    ] {
+        let json = config_json(
+            &[1],
+            0,
+            &format!(r#", "ops_token": {}"#, serde_json::json!(token)),
+        );
+        let config = dir.write("config.json", &json);
+        let config = config.to_str().unwrap();
+        for (program, args) in [
+            ("server", vec!["--config", config, "--ip", "127.0.0.1"]),
+            ("client", vec!["--config", config]),
+            ("startup", vec!["--config", config]),
+            ("omclient", vec!["--config", config, "stats"]),
+        ] {
+            let out = run(program, &args, std::time::Duration::from_secs(20));
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{program} {token:?}: {err}");
+            assert!(err.contains("\"ops_token\""), "{program}: {err}");
+            assert!(err.contains(rule), "{program}: {err}");
+            assert!(!err.contains(token), "{program} repeated the token: {err}");
+        }
+    }
+}
+
 #[test]
 fn link_limit_refuses_extra_links_with_an_error_line() {
     let (_dir, server) = server_with(r#", "server_max_links": 2"#);

@@ -6,14 +6,18 @@
 //! Beyond "no panic", each parse is checked against what the grammar in
 //! docs/PROTOCOL.md promises, so a parser that accepts too much fails here:
 //!
+//! * a parsed request is printable ASCII, with no TAB or other control byte;
 //! * a parsed update is a printable key of at most `MAX_KEY` bytes and a
 //!   count of at least 1, and `encode_update` writes it back as the input's
-//!   canonical form (blanks, one trailing `;` and leading zeros removed);
+//!   canonical form (one trailing `;` and leading zeros removed; nothing is
+//!   trimmed);
+//! * a `wrong_fields` refusal names the shape of the line's own command;
 //! * every reply that parses re-encodes to a line that parses to the same reply;
 //! * framing does not depend on read boundaries: the lines `LineReader` gives
 //!   for bytes split into random reads (with `Interrupted` errors mixed in)
-//!   equal the lines of a plain split on `\n`, an over-long line being one
-//!   `TooLong`, and a stream cut mid-line ending in `UnexpectedEof`.
+//!   equal the lines of a plain split on `\n` less one `\r` each, a line
+//!   longer than `MAX_LINE` without that `\r` being one `TooLong`, and a
+//!   stream cut mid-line ending in `UnexpectedEof`.
 #![no_main]
 
 use std::io::{self, Read};
@@ -37,20 +41,16 @@ fuzz_target!(|data: &[u8]| {
 fn check_request(line: &[u8]) {
     match parse_request(line) {
         Ok(request) => {
-            // Only printable ASCII and tabs ever make a request.
-            assert!(
-                line.iter()
-                    .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t')
-            );
+            // Only printable ASCII ever makes a request.
+            assert!(line.iter().all(|&b| (0x20..0x7f).contains(&b)));
             match request {
                 Request::Update { key, count } => check_update(line, key, count),
                 Request::Auth { token } => {
                     assert!(!token.contains(';'));
-                    assert!(
-                        token
-                            .bytes()
-                            .all(|b| (0x20..0x7f).contains(&b) || b == b'\t')
-                    );
+                    // The token is the line's second field, byte for byte.
+                    let text = std::str::from_utf8(line).expect("a parsed line is text");
+                    let rest = text.strip_prefix("auth;").expect("auth's token field");
+                    assert_eq!(rest.strip_suffix(';').unwrap_or(rest), token);
                 }
                 _ => {}
             }
@@ -60,6 +60,15 @@ fn check_request(line: &[u8]) {
             assert!(!e.code().is_empty() && !e.detail().is_empty());
             assert!(e.to_string().starts_with(e.code()));
             assert_ne!(e, ParseError::TooLong, "only framing reports too_long");
+            if let ParseError::WrongFields(shape) = e {
+                // `ping;x`: "ping takes no fields".
+                let command = line.split(|&b| b == b';').next().unwrap_or_default();
+                assert!(shape.as_bytes().starts_with(command), "{shape}");
+                assert!(
+                    shape.as_bytes().get(command.len()) == Some(&b' '),
+                    "{shape}"
+                );
+            }
         }
     }
 }
@@ -78,7 +87,6 @@ fn check_update(line: &[u8], key: &str, count: u64) {
 
     // The input is the canonical line plus only what the grammar lets vary.
     let text = std::str::from_utf8(line).expect("a parsed line is text");
-    let text = text.trim_matches([' ', '\t']);
     let text = text.strip_suffix(';').unwrap_or(text);
     let (head, digits) = text.rsplit_once(';').expect("an update has three fields");
     let digits = digits.trim_start_matches('0');
@@ -141,19 +149,22 @@ fn expected_items(stream: &[u8]) -> Vec<Item> {
     let mut pieces: Vec<&[u8]> = stream.split(|&b| b == b'\n').collect();
     // `split` always yields one piece more than there are newlines: the tail.
     let tail = pieces.pop().unwrap_or_default();
+    // The limit counts a line without the one `\r` framing drops.
+    let body = |piece: &'_ [u8]| -> Vec<u8> { piece.strip_suffix(b"\r").unwrap_or(piece).to_vec() };
     for piece in pieces {
-        if piece.len() > MAX_LINE {
+        let line = body(piece);
+        if line.len() > MAX_LINE {
             items.push(Item::TooLong);
         } else {
-            items.push(Item::Complete(
-                piece.strip_suffix(b"\r").unwrap_or(piece).to_vec(),
-            ));
+            items.push(Item::Complete(line));
         }
     }
     if tail.is_empty() {
         items.push(Item::End);
     } else {
-        if tail.len() > MAX_LINE {
+        // Cut off, the tail was too long if it was so even were its last
+        // byte the `\r` of a line end still to come.
+        if body(tail).len() > MAX_LINE {
             items.push(Item::TooLong);
         }
         items.push(Item::Eof);

@@ -30,7 +30,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub use self::choices::{Affinity, Schedule, UnknownName};
-use self::rules::{Flag, IpList, Named, OneOf, PortList, ProgramName, Rule, Text, Whole};
+use self::rules::{Flag, IpList, Named, OneOf, PortList, ProgramName, Rule, Text, Token, Whole};
 use self::table::config_keys;
 use crate::error::{Error, Result};
 use crate::suggest;
@@ -76,9 +76,10 @@ config_keys! {
         reconnect_initial_ms: u64 = 50, Whole(1..=600_000);
         /// Client: the longest pause between reconnection attempts.
         reconnect_max_ms: u64 = 2_000, Whole(1..=600_000);
-        /// Server: a link that sends nothing for this long is closed.
+        /// Server: a link is closed when no line begins for this long, or a
+        /// line is not complete this long after its first byte.
         idle_timeout_ms: u64 = 60_000, Whole(100..=86_400_000);
-        /// Server: a peer that does not read its acks for this long is dropped.
+        /// Server: a peer that does not take a whole reply within this long is dropped.
         write_timeout_ms: u64 = 5_000, Whole(1..=600_000);
         /// Server: connections beyond this many are refused with an error line.
         server_max_links: u32 = 10_000, Whole(1..=1_000_000);
@@ -87,10 +88,11 @@ config_keys! {
         /// Pin each link's threads, on both ends, to the CPU chosen by the
         /// server's port (see `sys::affinity`).
         cpu_affinity: Affinity = Affinity::Off, Named;
-        /// Token the operations commands `stop` and `dump` require (empty: none).
+        /// Token the operations commands `stop` and `dump` require (empty: none);
+        /// only what `auth;<token>` can carry in one line is accepted.
         /// Never serialized, so a server's `config` reply cannot leak it.
         #[serde(skip_serializing)]
-        ops_token: String = String::new(), Text("a string (empty for none)");
+        ops_token: String = String::new(), Token;
         /// startup: how long children get to stop before they are killed.
         stop_timeout_ms: u64 = 10_000, Whole(100..=600_000);
         /// startup: how many times it restarts a server that dies during a run

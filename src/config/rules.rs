@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::choices::{self, Choice};
 use crate::error::{Error, Result};
+use crate::wire::protocol::{MAX_LINE, MAX_TOKEN};
 
 /// Reads a key's JSON value as a field of type `T`, or refuses it.
 pub(super) trait Rule<T> {
@@ -82,6 +83,64 @@ impl Rule<String> for Text {
 impl Rule<PathBuf> for Text {
     fn parse(&self, key: &str, v: &Value) -> Result<PathBuf> {
         Rule::<String>::parse(self, key, v).map(PathBuf::from)
+    }
+}
+
+/// The operations token (`ops_token`): empty for none, else text that
+/// `auth;<token>` carries whole in one request line. A token the wire cannot
+/// carry would lock every operator out of `dump` and `stop` with nothing but
+/// `wrong token` to go on, so it is refused here, at load, with the rule it
+/// breaks. The refusal never repeats the token: it is a secret.
+pub(super) struct Token;
+
+impl Token {
+    /// What a token may be, for every refusal.
+    fn accepted() -> String {
+        format!(
+            "a string of at most {MAX_TOKEN} printable ASCII characters (space to '~') \
+             without ';', not starting or ending with a space, so that auth;<token> \
+             fits one {MAX_LINE}-byte request line (empty for no token)"
+        )
+    }
+
+    /// The first rule `token` breaks, or `None` when it may be used. Says
+    /// where, never what: the token is a secret.
+    fn problem(token: &str) -> Option<String> {
+        if let Some(i) = token.bytes().position(|b| !b.is_ascii()) {
+            return Some(format!("has a non-ASCII character at byte {i}"));
+        }
+        if let Some(i) = token.bytes().position(|b| b.is_ascii_control()) {
+            return Some(format!(
+                "has a control character (a TAB, a line end or another) at byte {i}"
+            ));
+        }
+        if let Some(i) = token.find(';') {
+            return Some(format!(
+                "has a ';' at byte {i}, where the line would cut the token short"
+            ));
+        }
+        if token.starts_with(' ') || token.ends_with(' ') {
+            return Some("starts or ends with a space, which is too easily lost or added".into());
+        }
+        if token.len() > MAX_TOKEN {
+            return Some(format!("is {} bytes long", token.len()));
+        }
+        None
+    }
+}
+
+impl Rule<String> for Token {
+    fn parse(&self, key: &str, v: &Value) -> Result<String> {
+        let Value::String(token) = v else {
+            return Err(bad(key, v, &Token::accepted()));
+        };
+        match Token::problem(token) {
+            None => Ok(token.clone()),
+            Some(why) => Err(Error::msg(format!(
+                "key \"{key}\": the token {why}; expected {}",
+                Token::accepted()
+            ))),
+        }
     }
 }
 
@@ -222,4 +281,66 @@ fn bad(key: &str, v: &Value, accepted: &str) -> Error {
     Error::msg(format!(
         "key \"{key}\": {v} is not accepted; expected {accepted}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::wire::protocol::MAX_TOKEN;
+
+    /// The refusal of `"ops_token": token`, written as JSON.
+    fn refusal(token: &str) -> String {
+        let json = serde_json::json!({ "ops_token": token }).to_string();
+        Config::from_json(&json).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn ops_token_is_what_auth_can_carry() {
+        for good in [
+            "",
+            "s3cret",
+            "two words",
+            "!#$%&'()*+,-./:<=>?@[]^_`{|}~",
+            &"t".repeat(MAX_TOKEN),
+        ] {
+            let json = serde_json::json!({ "ops_token": good }).to_string();
+            let c = Config::from_json(&json).unwrap_or_else(|e| panic!("{good:?}: {e}"));
+            assert_eq!(c.ops_token, good);
+        }
+    }
+
+    #[test]
+    fn ops_token_refusals_name_the_key_and_the_rule() {
+        let cases = [
+            ("a;b", "has a ';' at byte 1"),
+            (";", "has a ';' at byte 0"),
+            (" lead", "starts or ends with a space"),
+            ("trail ", "starts or ends with a space"),
+            ("\tlead", "control character"),
+            ("trail\t", "control character"),
+            (
+                "in\tside",
+                "control character (a TAB, a line end or another) at byte 2",
+            ),
+            ("new\nline", "control character"),
+            ("nul\0", "control character"),
+            ("del\u{7f}", "control character"),
+            ("clé", "non-ASCII character at byte 2"),
+            (&"t".repeat(MAX_TOKEN + 1), "is 1020 bytes long"),
+        ];
+        for (token, why) in cases {
+            let e = refusal(token);
+            assert!(e.contains("\"ops_token\""), "{token:?}: {e}");
+            assert!(e.contains(why), "{token:?}: {e}");
+            assert!(e.contains("at most 1019 printable ASCII characters"), "{e}");
+            // The secret is never repeated.
+            if token.len() > 1 {
+                assert!(!e.contains(token), "{token:?}: {e}");
+            }
+        }
+        let e = Config::from_json(r#"{"ops_token": 5}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"ops_token\": 5 is not accepted"), "{e}");
+    }
 }

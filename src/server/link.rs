@@ -6,8 +6,13 @@
 //! is written from a reused buffer. The store thread is asked only when the
 //! link's key first appears. Operations commands on the same connection are
 //! handed to `operations`.
+//!
+//! Two deadlines bound what one peer can hold: `idle_timeout_ms` for each
+//! line to arrive whole (a peer that dribbles a byte a second is closed like
+//! a silent one) and `write_timeout_ms` for each reply to be taken whole.
+//! Both are socket timeouts armed once per link and shortened only while a
+//! line or a reply is half done, so the hot path pays no system call for them.
 
-use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -42,11 +47,9 @@ pub(super) fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, pee
             shared.addr.port(),
         ));
     }
-    if let Err(e) = net::tune(
-        stream,
-        Duration::from_millis(config.idle_timeout_ms),
-        Duration::from_millis(config.write_timeout_ms),
-    ) {
+    let idle = Duration::from_millis(config.idle_timeout_ms);
+    let write_limit = Duration::from_millis(config.write_timeout_ms);
+    if let Err(e) = net::tune(stream, idle, write_limit) {
         log::warn!(
             "server {}: cannot set up link from {peer}: {e}",
             shared.addr
@@ -62,7 +65,7 @@ pub(super) fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, pee
     };
 
     loop {
-        let line = match reader.read_line() {
+        let line = match reader.read_line_within(idle) {
             Ok(Some(line)) => line,
             Ok(None) => {
                 log::info!(
@@ -74,7 +77,7 @@ pub(super) fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, pee
             Err(e) if net::is_timeout(&e) => {
                 shared.counters.idle_closed.fetch_add(1, Ordering::Relaxed);
                 log::info!(
-                    "server {}: closing link from {peer}: nothing received for {} ms (idle_timeout_ms)",
+                    "server {}: closing link from {peer}: no complete line within {} ms (idle_timeout_ms)",
                     shared.addr,
                     config.idle_timeout_ms
                 );
@@ -84,7 +87,7 @@ pub(super) fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, pee
                     "idle_timeout",
                     "no complete line within idle_timeout_ms",
                 );
-                let _ = (&*stream).write_all(&out);
+                let _ = net::write_all_within(stream, &out, write_limit);
                 break;
             }
             Err(e) => {
@@ -122,14 +125,14 @@ pub(super) fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, pee
             },
         }
 
-        if let Err(e) = (&*stream).write_all(&out) {
+        if let Err(e) = net::write_all_within(stream, &out, write_limit) {
             if net::is_timeout(&e) {
                 shared
                     .counters
                     .write_timeouts
                     .fetch_add(1, Ordering::Relaxed);
                 log::warn!(
-                    "server {}: dropping link from {peer}: it has not read its replies for {} ms (write_timeout_ms)",
+                    "server {}: dropping link from {peer}: it did not take a reply within {} ms (write_timeout_ms)",
                     shared.addr,
                     config.write_timeout_ms
                 );

@@ -1,7 +1,8 @@
 //! What travels on a byte stream between two programs, and how it is cut
 //! into lines.
 //!
-//! * [`framing`]: newline framing with a bounded line length, zero-copy.
+//! * [`framing`]: newline framing with a bounded line length, zero-copy,
+//!   and for a server a deadline per line.
 //! * [`protocol`]: the update and operations protocol between clients,
 //!   omclient and servers (`update;<key>;<n>` -> `ack;<n>`, `stats`, `dump`,
 //!   `stop`), parsed borrowed and encoded without allocating.

@@ -5,6 +5,12 @@
 //! Parsing borrows from the line buffer and encoding appends to a reused
 //! `Vec<u8>`, so an update and its ack cost no allocation and no `format!`.
 //!
+//! The grammar has no exceptions to remember: a request is printable ASCII
+//! (space to `~`), its fields are what lies between `;`s, byte for byte
+//! (nothing is trimmed: `update;k;2 ` has a bad count), and a line may end in
+//! one `;` after its last field (`stop;`, the seed's style). Framing has
+//! already cut the line at `\n` and dropped one `\r` before it.
+//!
 //! ```text
 //! update;127.0.0.1:50312;41   ->  ack;41
 //! ping                        ->  pong
@@ -16,8 +22,13 @@
 
 use std::fmt;
 
-/// Longest request line a server accepts, in bytes (an update is at most ~90).
+/// Longest request line a server accepts, in bytes, not counting its line
+/// end (`\n` or `\r\n`). An update is at most 125.
 pub const MAX_LINE: usize = 1024;
+
+/// Longest operations token `auth;<token>` can carry in one line: what
+/// `ops_token` is held to when the config is loaded.
+pub const MAX_TOKEN: usize = MAX_LINE - "auth;".len();
 
 /// Longest key accepted: `[ffff:...:ffff%scope]:65535` fits with room.
 pub const MAX_KEY: usize = 96;
@@ -45,7 +56,8 @@ pub enum Request<'a> {
     Stop,
     /// Present the operations token for the rest of this connection.
     Auth {
-        /// The token as sent.
+        /// The token as sent, byte for byte; empty for `auth;` (a wrong token
+        /// whenever one is set).
         token: &'a str,
     },
 }
@@ -55,15 +67,17 @@ pub enum Request<'a> {
 pub enum ParseError {
     /// The line was longer than [`MAX_LINE`].
     TooLong,
-    /// The line is not UTF-8 or holds control bytes.
+    /// The line holds a byte outside printable ASCII: TAB or another
+    /// control byte, DEL, or any byte of non-ASCII text.
     NotText,
     /// The line is empty.
     Empty,
     /// The first field names no command.
     UnknownCommand,
-    /// The command has the wrong number of fields.
-    WrongFields,
-    /// The key is empty, too long, or holds characters outside printable ASCII.
+    /// The command has the wrong number of fields; the text is the detail
+    /// sent back, which gives that command's own shape.
+    WrongFields(&'static str),
+    /// The key is empty, too long, or holds a space.
     BadKey,
     /// The count is not a whole number from 1 to 2^64-1.
     BadCount,
@@ -77,7 +91,7 @@ impl ParseError {
             ParseError::NotText => "not_text",
             ParseError::Empty => "empty",
             ParseError::UnknownCommand => "unknown_command",
-            ParseError::WrongFields => "wrong_fields",
+            ParseError::WrongFields(_) => "wrong_fields",
             ParseError::BadKey => "bad_key",
             ParseError::BadCount => "bad_count",
         }
@@ -86,16 +100,16 @@ impl ParseError {
     /// The human part of the reply.
     pub fn detail(self) -> &'static str {
         match self {
-            ParseError::TooLong => "line longer than 1024 bytes",
-            ParseError::NotText => "line is not printable UTF-8 text",
+            ParseError::TooLong => "line longer than 1024 bytes before its line end",
+            ParseError::NotText => {
+                "line must be printable ASCII: no TAB or other control character, no non-ASCII"
+            }
             ParseError::Empty => "empty line",
             ParseError::UnknownCommand => {
                 "unknown command; expected update, ping, stats, dump, config, auth or stop"
             }
-            ParseError::WrongFields => {
-                "wrong number of fields; an update is update;<ip:port>;<count>"
-            }
-            ParseError::BadKey => "key must be 1 to 96 printable ASCII characters without ';'",
+            ParseError::WrongFields(shape) => shape,
+            ParseError::BadKey => "key must be 1 to 96 printable ASCII characters, no space",
             ParseError::BadCount => "count must be a whole number from 1 to 18446744073709551615",
         }
     }
@@ -107,59 +121,65 @@ impl fmt::Display for ParseError {
     }
 }
 
-/// Parses one request line (without its newline).
+/// Parses one request line (as framing gives it: without its `\n` and the
+/// one `\r` before it). The grammar is in the module doc.
 pub fn parse_request(line: &[u8]) -> Result<Request<'_>, ParseError> {
-    // Only printable ASCII and tabs can appear in a valid request, so one
-    // pass both rejects control bytes and proves the line is UTF-8.
-    if line
-        .iter()
-        .any(|&b| !(0x20..0x7f).contains(&b) && b != b'\t')
-    {
+    // Only printable ASCII can appear in a request, so one pass both refuses
+    // every control byte (TAB and DEL included) and proves the line is UTF-8.
+    if !line.iter().all(|&b| (b' '..=b'~').contains(&b)) {
         return Err(ParseError::NotText);
     }
     let text = std::str::from_utf8(line).map_err(|_| ParseError::NotText)?;
-    let text = text.trim_matches([' ', '\t']);
-    // The seed ended its commands with ';' ("stop;"): accept one trailing ';'.
-    let text = text.strip_suffix(';').unwrap_or(text);
     if text.is_empty() {
         return Err(ParseError::Empty);
     }
     let mut fields = text.split(';');
     let command = fields.next().unwrap_or_default();
-    let request = match command {
-        "update" => {
-            let (Some(key), Some(count), None) = (fields.next(), fields.next(), fields.next())
-            else {
-                return Err(ParseError::WrongFields);
-            };
-            return Ok(Request::Update {
+    match command {
+        "update" => match (fields.next(), fields.next()) {
+            (Some(key), Some(count)) if at_end(&mut fields) => Ok(Request::Update {
                 key: parse_key(key)?,
                 count: parse_count(count)?,
-            });
-        }
-        "auth" => {
-            let (Some(token), None) = (fields.next(), fields.next()) else {
-                return Err(ParseError::WrongFields);
+            }),
+            _ => Err(ParseError::WrongFields(
+                "update takes two fields: update;<key>;<count>",
+            )),
+        },
+        // `auth;` is a token, the empty one; only a bare `auth` lacks one.
+        "auth" => match fields.next() {
+            Some(token) if at_end(&mut fields) => Ok(Request::Auth { token }),
+            _ => Err(ParseError::WrongFields(
+                "auth takes one field: auth;<token>",
+            )),
+        },
+        _ => {
+            let (request, shape) = match command {
+                "ping" => (Request::Ping, "ping takes no fields"),
+                "stats" => (Request::Stats, "stats takes no fields"),
+                "dump" => (Request::Dump, "dump takes no fields"),
+                "config" => (Request::Config, "config takes no fields"),
+                "stop" => (Request::Stop, "stop takes no fields"),
+                _ => return Err(ParseError::UnknownCommand),
             };
-            return Ok(Request::Auth { token });
+            if at_end(&mut fields) {
+                Ok(request)
+            } else {
+                Err(ParseError::WrongFields(shape))
+            }
         }
-        "ping" => Request::Ping,
-        "stats" => Request::Stats,
-        "dump" => Request::Dump,
-        "config" => Request::Config,
-        "stop" => Request::Stop,
-        _ => return Err(ParseError::UnknownCommand),
-    };
-    match fields.next() {
-        None => Ok(request),
-        Some(_) => Err(ParseError::WrongFields),
     }
 }
 
+/// True when no field is left, or only the empty one a trailing `;` makes
+/// (`stop;`, `update;k;1;`): the seed ended its commands with `;`.
+fn at_end(fields: &mut std::str::Split<'_, char>) -> bool {
+    matches!((fields.next(), fields.next()), (None, _) | (Some(""), None))
+}
+
 fn parse_key(key: &str) -> Result<&str, ParseError> {
-    let ok = !key.is_empty()
-        && key.len() <= MAX_KEY
-        && key.bytes().all(|b| b.is_ascii_graphic() && b != b';');
+    // The line is printable ASCII and split at every `;`, so a space is the
+    // one byte left for a key to refuse.
+    let ok = !key.is_empty() && key.len() <= MAX_KEY && !key.as_bytes().contains(&b' ');
     if ok { Ok(key) } else { Err(ParseError::BadKey) }
 }
 
@@ -283,38 +303,42 @@ mod tests {
         );
         assert_eq!(parse_request(b"ping"), Ok(Request::Ping));
         assert_eq!(parse_request(b"stats"), Ok(Request::Stats));
-        assert_eq!(parse_request(b" dump "), Ok(Request::Dump));
+        assert_eq!(parse_request(b"dump"), Ok(Request::Dump));
         assert_eq!(parse_request(b"config"), Ok(Request::Config));
-        assert_eq!(parse_request(b"stop;"), Ok(Request::Stop));
         assert_eq!(
             parse_request(b"auth;s3cret"),
             Ok(Request::Auth { token: "s3cret" })
         );
+        // A space inside a token is a byte of it like any other.
+        assert_eq!(
+            parse_request(b"auth;two words"),
+            Ok(Request::Auth { token: "two words" })
+        );
     }
 
     #[test]
-    fn refuses_bad_lines_with_codes() {
-        let cases: &[(&[u8], ParseError)] = &[
-            (b"", ParseError::Empty),
-            (b";", ParseError::Empty),
-            (b"hello", ParseError::UnknownCommand),
-            (b"UPDATE;k;1", ParseError::UnknownCommand),
-            (b"update;k", ParseError::WrongFields),
-            (b"update;k;1;2", ParseError::WrongFields),
-            (b"ping;extra", ParseError::WrongFields),
-            (b"update;;1", ParseError::BadKey),
-            (b"update;a b;1", ParseError::BadKey),
-            (b"update;k;0", ParseError::BadCount),
-            (b"update;k;-1", ParseError::BadCount),
-            (b"update;k;+1", ParseError::BadCount),
-            (b"update;k;1x", ParseError::BadCount),
-            (b"update;k;18446744073709551616", ParseError::BadCount),
-            (b"update;k;999999999999999999999999", ParseError::BadCount),
-            (b"update;k\0;1", ParseError::NotText),
-            (b"upd\x1bate", ParseError::NotText),
-            (b"\xff\xfe", ParseError::NotText),
-            ("update;ключ;1".as_bytes(), ParseError::NotText),
-        ];
+    fn one_trailing_semicolon_is_accepted() {
+        assert_eq!(parse_request(b"stop;"), Ok(Request::Stop));
+        assert_eq!(
+            parse_request(b"update;k;1;"),
+            Ok(Request::Update { key: "k", count: 1 })
+        );
+        assert_eq!(
+            parse_request(b"auth;s3cret;"),
+            Ok(Request::Auth { token: "s3cret" })
+        );
+        // `auth;` presents the empty token (refused by the server); it is
+        // not a bare `auth` with a trailing `;`.
+        assert_eq!(parse_request(b"auth;"), Ok(Request::Auth { token: "" }));
+        assert_eq!(parse_request(b"auth;;"), Ok(Request::Auth { token: "" }));
+        assert_eq!(
+            parse_request(b"stop;;"),
+            Err(ParseError::WrongFields("stop takes no fields"))
+        );
+    }
+
+    /// Each line is refused with its error.
+    fn assert_refused(cases: &[(&[u8], ParseError)]) {
         for (line, want) in cases {
             assert_eq!(
                 parse_request(line),
@@ -323,8 +347,103 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    #[test]
+    fn nothing_is_trimmed() {
+        let cases: &[(&[u8], ParseError)] = &[
+            (b" ping", ParseError::UnknownCommand),
+            (b"ping ", ParseError::UnknownCommand),
+            (b" ", ParseError::UnknownCommand),
+            (b"update;k;2 ", ParseError::BadCount),
+            (b"update;k; 2", ParseError::BadCount),
+            (b"update; k;2", ParseError::BadKey),
+            (b"update;k ;2", ParseError::BadKey),
+            (b"update;a b;1", ParseError::BadKey),
+        ];
+        assert_refused(cases);
+    }
+
+    #[test]
+    fn a_control_byte_anywhere_is_not_text() {
+        // Checked before the fields, so a TAB in a key or a count is
+        // `not_text`, never `bad_key` or `bad_count`.
+        for bad in (0u8..0x20).chain([0x7f]) {
+            for line in [
+                [b"update;k".as_slice(), &[bad], b";1"].concat(),
+                [b"update;k;1".as_slice(), &[bad]].concat(),
+                [&[bad], b"ping".as_slice()].concat(),
+                vec![bad],
+            ] {
+                assert_eq!(parse_request(&line), Err(ParseError::NotText), "{line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_fields_names_the_commands_own_shape() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"update;k", "update takes two fields: update;<key>;<count>"),
+            (b"update", "update takes two fields: update;<key>;<count>"),
+            (
+                b"update;k;1;2",
+                "update takes two fields: update;<key>;<count>",
+            ),
+            (
+                b"update;k;1;;",
+                "update takes two fields: update;<key>;<count>",
+            ),
+            (b"auth", "auth takes one field: auth;<token>"),
+            (b"auth;a;b", "auth takes one field: auth;<token>"),
+            (b"ping;extra", "ping takes no fields"),
+            (b"stats;x", "stats takes no fields"),
+            (b"dump;x", "dump takes no fields"),
+            (b"config;x", "config takes no fields"),
+            (b"stop;x", "stop takes no fields"),
+        ];
+        for (line, shape) in cases {
+            let got = parse_request(line);
+            assert_eq!(got, Err(ParseError::WrongFields(shape)), "{line:?}");
+            assert_eq!(got.unwrap_err().detail(), *shape);
+        }
+    }
+
+    #[test]
+    fn refuses_bad_lines_with_codes() {
+        let cases: &[(&[u8], ParseError)] = &[
+            (b"", ParseError::Empty),
+            (b";", ParseError::UnknownCommand),
+            (b"hello", ParseError::UnknownCommand),
+            (b"UPDATE;k;1", ParseError::UnknownCommand),
+            (b"update;;1", ParseError::BadKey),
+            (b"update;k;", ParseError::BadCount),
+            (b"update;k;0", ParseError::BadCount),
+            (b"update;k;-1", ParseError::BadCount),
+            (b"update;k;+1", ParseError::BadCount),
+            (b"update;k;1x", ParseError::BadCount),
+            (b"update;k;18446744073709551616", ParseError::BadCount),
+            (b"update;k;999999999999999999999999", ParseError::BadCount),
+            (b"update;k\0;1", ParseError::NotText),
+            (b"update;k\t;1", ParseError::NotText),
+            (b"upd\x1bate", ParseError::NotText),
+            (b"\xff\xfe", ParseError::NotText),
+            ("update;ключ;1".as_bytes(), ParseError::NotText),
+        ];
+        assert_refused(cases);
         let long_key = format!("update;{};1", "k".repeat(MAX_KEY + 1));
         assert_eq!(parse_request(long_key.as_bytes()), Err(ParseError::BadKey));
+        let max_key = format!("update;{};1", "k".repeat(MAX_KEY));
+        assert!(parse_request(max_key.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn the_longest_token_fills_the_longest_line() {
+        let line = format!("auth;{}", "t".repeat(MAX_TOKEN));
+        assert_eq!(line.len(), MAX_LINE);
+        assert!(matches!(
+            parse_request(line.as_bytes()),
+            Ok(Request::Auth { token }) if token.len() == MAX_TOKEN
+        ));
     }
 
     #[test]
