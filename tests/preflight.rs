@@ -32,9 +32,9 @@ fn startup_under(ulimit: &str, config: &TestConfig, args: &str, limit: Duration)
 #[test]
 fn a_layout_over_the_open_files_limit_stops_before_any_child_starts() {
     // 100 clients x 3 servers: startup alone holds two pipe ends per child.
-    // Every process logs to logs/ (relative to the folder all of them run
-    // in), and a process's first act after reading the config is to create
-    // its log file: a server or client that ever ran would leave one.
+    // Every process logs into startup's run folder under logs/, and a
+    // process's first act after reading the config is to create its log
+    // file: a server or client that ever ran would leave one.
     let config = TestConfig::local(
         "preflight-nofile",
         3,
@@ -54,12 +54,19 @@ fn a_layout_over_the_open_files_limit_stops_before_any_child_starts() {
     ] {
         assert!(err.contains(part), "{part:?} missing from:\n{err}");
     }
-    let logs: Vec<String> = std::fs::read_dir(config.dir.path("logs"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(logs.len(), 1, "{logs:?}");
-    assert!(logs[0].starts_with("startup-"), "{logs:?}");
+    // One run folder (`<UTC start>-startup-<pid>`), holding startup's own
+    // log and no child's.
+    let names = |dir: std::path::PathBuf| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let runs = names(config.dir.path("logs"));
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(runs[0].contains("-startup-"), "{runs:?}");
+    let files = names(config.dir.path("logs").join(&runs[0]));
+    assert_eq!(files, ["startup.log"], "{files:?}");
     assert!(processes_mentioning(config.arg()).is_empty());
 }
 
