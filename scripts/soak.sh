@@ -27,6 +27,12 @@ ENVIRONMENT:
     SOAK_RSS_BASELINE  when the leak check's baseline is taken, e.g. 30s
                        [default: startup's: 2m, or a fifth of a shorter run]
     SOAK_PLOT          0 to skip the plot (no matplotlib needed) [default: 1]
+    SOAK_ACCEPT_SATURATION  1 to exit 0 when startup's verdict FAILs only
+                       because the load generator was saturated (this
+                       host cannot keep the schedule; at the original's
+                       scale a 2-CPU machine cannot): for a leak or
+                       stability check, where the rest is what counts.
+                       The summary still says so. [default: 0]
 
 It builds the programs (cargo build --release, at the repo root), raises the
 open-files limit to the hard limit, runs
@@ -40,9 +46,9 @@ prints a summary of DIR/report.json. Ctrl-C stops the run early; startup
 still verifies, reports, and the plot is still drawn.
 
 EXIT STATUS:
-    startup's: 0 only when every acked update verified and no child died,
-    1 verification failed or a child died, 2 setup failure (also: bad
-    arguments, build failure, OUTPUT_DIR already holds a run).
+    startup's: 0 on PASS, 1 on FAIL (README: "The verdict"; also when the
+    leak check fails), 2 setup failure (also: bad arguments, build
+    failure, OUTPUT_DIR already holds a run).
 EOF
 }
 
@@ -210,7 +216,7 @@ echo "  info:    $outdir/run.txt"
 if [[ -f "$outdir/report.json" ]]; then
     echo
     set +e
-    python3 - "$outdir/report.json" "$max_growth" <<'EOF'
+    python3 - "$outdir/report.json" "$max_growth" "${SOAK_ACCEPT_SATURATION:-0}" <<'EOF'
 import json, sys
 
 r = json.load(open(sys.argv[1]))
@@ -226,6 +232,12 @@ def get(*path, default=None):
 def num(v, fmt="{:,.0f}"):
     return fmt.format(v) if isinstance(v, (int, float)) else "?"
 
+reasons = get("verdict_reasons", default=[])
+print(f"verdict: {'PASS' if not reasons else 'FAIL'}")
+for reason in reasons:
+    print(f"  - {reason}")
+saturated_only = bool(reasons) and all(
+    r.startswith("the load generator was saturated") for r in reasons)
 target, got = get("target_ops_per_s"), get("achieved_ops_per_s")
 ratio = f" ({got / target:.1%} of target)" if isinstance(got, (int, float)) and target else ""
 print(f"summary ({num(get('duration_s'), '{:,.0f}')} s):")
@@ -257,12 +269,16 @@ if sys.argv[2]:
         print(f"  LEAK CHECK FAILED: {', '.join(bad)} grew more than {limit:g}% (or had no baseline)")
         sys.exit(3)
     print(f"  leak check: passed (every process within {limit:g}%)")
+if saturated_only and sys.argv[3] == "1":
+    print("  SOAK_ACCEPT_SATURATION=1: the FAIL is only the saturated generator; counted as passed")
+    sys.exit(4)
 EOF
     summary=$?
     set -e
     case $summary in
         0) ;;
         3) [[ $status == 0 ]] && status=1 ;;
+        4) [[ $status == 1 ]] && status=0 ;;
         *) say "could not summarise report.json" ;;
     esac
 else
