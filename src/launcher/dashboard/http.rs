@@ -232,7 +232,11 @@ impl Serving {
 
 /// Sends one response. A browser that went away is no error of the run's.
 fn respond(request: Request, status: u16, content_type: &str, body: Vec<u8>) {
-    let mut response = Response::from_data(body).with_status_code(status);
+    // A Content-Length, never chunks: the body is whole already, and the
+    // simplest client (a shell's `curl`, a test's TcpStream) reads it.
+    let mut response = Response::from_data(body)
+        .with_status_code(status)
+        .with_chunked_threshold(usize::MAX);
     for (name, value) in [
         ("Content-Type", content_type),
         ("Cache-Control", "no-store"),

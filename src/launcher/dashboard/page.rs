@@ -54,7 +54,13 @@ mod tests {
         let page = render(None);
         assert!(page.contains("uPlot"), "uPlot is inlined");
         assert!(page.contains("api/run"), "the script is inlined");
-        for marker in ["UPLOT_CSS*/", "PAGE_CSS*/", "UPLOT_JS*/", "PAGE_JS*/", "RUN_DATA*/"] {
+        for marker in [
+            "UPLOT_CSS*/",
+            "PAGE_CSS*/",
+            "UPLOT_JS*/",
+            "PAGE_JS*/",
+            "RUN_DATA*/",
+        ] {
             assert!(!page.contains(marker), "{marker} was not replaced");
         }
         // Nothing is fetched from elsewhere: no external script or style.

@@ -178,7 +178,9 @@
       const el = document.getElementById(id);
       const data = [s.t_s].concat(spec.data(s, view));
       if (charts[id]) { charts[id].setData(data); continue; }
-      const axes = [{ values: function (u, vals) { return vals.map(clock); } }, { size: 60 }];
+      // Ticks on whole seconds, minutes and hours: the axis reads h:mm:ss.
+      const incrs = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+      const axes = [{ incrs: incrs, values: function (u, vals) { return vals.map(clock); } }, { size: 60 }];
       // From zero, so a dip reads as the share it is (log scales excepted).
       const fromZero = { range: function (u, min, max) { return [0, Math.max(max * 1.1, 1)]; } };
       const scales = { x: { time: false }, y: spec.y || fromZero };
