@@ -133,6 +133,16 @@
   function line(label, i, extra) {
     return Object.assign({ label: label, stroke: colors[i], width: 1.5, spanGaps: false }, extra || {});
   }
+  // Axis labels that fit: 100k, 2.5M, 0.01.
+  function short(u, vals) {
+    return vals.map(function (v) {
+      if (v === null || v === undefined) return "";
+      const a = Math.abs(v);
+      if (a >= 1e6) return +(v / 1e6).toFixed(1) + "M";
+      if (a >= 1e4) return +(v / 1e3).toFixed(1) + "k";
+      return String(+v.toPrecision(3));
+    });
+  }
   function ms(v) { return v === null || v === undefined ? null : Math.max(v / 1000, 0.001); }
   const specs = {
     "chart-rate": {
@@ -180,13 +190,14 @@
       if (charts[id]) { charts[id].setData(data); continue; }
       // Ticks on whole seconds, minutes and hours: the axis reads h:mm:ss.
       const incrs = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
-      const axes = [{ incrs: incrs, values: function (u, vals) { return vals.map(clock); } }, { size: 60 }];
+      const axes = [{ incrs: incrs, values: function (u, vals) { return vals.map(clock); } },
+        { size: 56, values: short }];
       // From zero, so a dip reads as the share it is (log scales excepted).
       const fromZero = { range: function (u, min, max) { return [0, Math.max(max * 1.1, 1)]; } };
       const scales = { x: { time: false }, y: spec.y || fromZero };
       if (spec.right) {
         scales[spec.right] = fromZero;
-        axes.push({ scale: spec.right, side: 1, size: 70, grid: { show: false } });
+        axes.push({ scale: spec.right, side: 1, size: 56, values: short, grid: { show: false } });
       }
       charts[id] = new uPlot({
         title: spec.title,
