@@ -98,7 +98,14 @@ pub fn run(options: &Options) -> Result<Finished> {
         eprintln!("startup: {role}");
     }
     crate::launcher::preflight::check(config, &local_servers, options.quiet)?;
-    let info = run_info(options, &role, &local_servers, began.1);
+    let info = dashboard::RunInfo::of(
+        config,
+        &options.config_path,
+        options.duration,
+        &role,
+        &local_servers,
+        began.1,
+    );
     let mut dashboard = match options.dashboard {
         Some(addr) => Some(start_dashboard(addr, config, info.clone())?),
         None => None,
@@ -149,7 +156,7 @@ pub fn run(options: &Options) -> Result<Finished> {
             d.poll_servers(
                 local_servers.clone(),
                 config.ops_token.clone(),
-                ask_timeout(config),
+                hosts::timeout(config),
             );
         }
     }
@@ -294,37 +301,6 @@ pub fn run(options: &Options) -> Result<Finished> {
     Ok(Finished { report, view })
 }
 
-/// What the dashboard and the HTML report say the run is, before it starts.
-fn run_info(
-    options: &Options,
-    role: &str,
-    local: &[SocketAddr],
-    began: SystemTime,
-) -> dashboard::RunInfo {
-    let config = &options.config;
-    let clients = u64::from(config.client_num_per_host);
-    let servers_in_config = config.all_servers().len() as u64;
-    let links = clients * servers_in_config;
-    dashboard::RunInfo {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        started_utc: crate::utc::iso8601(began, false),
-        host_role: role.to_string(),
-        config_path: options.config_path.display().to_string(),
-        // Config's serialization leaves the operations token out.
-        config: serde_json::to_value(&**config).unwrap_or_default(),
-        layout: dashboard::Layout {
-            clients,
-            servers: local.iter().map(|a| a.to_string()).collect(),
-            servers_in_config,
-            links,
-            interval_ms: config.update_intervals,
-            schedule: config.schedule.name().to_string(),
-            target_per_s: links as f64 * config.per_link_rate(),
-        },
-        duration_s: options.duration.map(|d| d.as_secs_f64()),
-    }
-}
-
 /// Starts the dashboard on `addr` and says where, whatever `--quiet`
 /// says: the address is what the user asked for.
 fn start_dashboard(
@@ -342,12 +318,6 @@ fn start_dashboard(
     log::info!("dashboard at {}", d.url());
     eprintln!("startup: dashboard at {}{note}", d.url());
     Ok(d)
-}
-
-/// How long the dashboard's question to one server may take, as startup's
-/// other questions to its servers.
-fn ask_timeout(config: &Config) -> Duration {
-    Duration::from_millis(config.connect_timeout_ms.clamp(1_000, 3_000))
 }
 
 /// Fills in what the run was (version, start, config, this host's role)

@@ -7,12 +7,15 @@
 //! updates are values sent over a channel, so startup never waits for the
 //! page and the page never reads a half-made update.
 
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::series::{Columns, History, Point};
+use crate::config::Config;
 use crate::launcher::report::RunReport;
 
 /// Version of `/api/run`'s format: raised when a field changes meaning or
@@ -36,6 +39,41 @@ pub struct RunInfo {
     pub layout: Layout,
     /// `--duration` in seconds; `None` runs until Ctrl-C.
     pub duration_s: Option<f64>,
+}
+
+impl RunInfo {
+    /// The run `config` (loaded from `config_path`) describes, for this
+    /// host (`role`, its servers `local`), started at `began`.
+    pub fn of(
+        config: &Config,
+        config_path: &Path,
+        duration: Option<Duration>,
+        role: &str,
+        local: &[SocketAddr],
+        began: SystemTime,
+    ) -> RunInfo {
+        let clients = u64::from(config.client_num_per_host);
+        let servers_in_config = config.all_servers().len() as u64;
+        let links = clients * servers_in_config;
+        RunInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_utc: crate::utc::iso8601(began, false),
+            host_role: role.to_string(),
+            config_path: config_path.display().to_string(),
+            // Config's serialization leaves the operations token out.
+            config: serde_json::to_value(config).unwrap_or_default(),
+            layout: Layout {
+                clients,
+                servers: local.iter().map(|a| a.to_string()).collect(),
+                servers_in_config,
+                links,
+                interval_ms: config.update_intervals,
+                schedule: config.schedule.name().to_string(),
+                target_per_s: links as f64 * config.per_link_rate(),
+            },
+            duration_s: duration.map(|d| d.as_secs_f64()),
+        }
+    }
 }
 
 /// The run's shape: who links to whom, at what rate.
@@ -284,8 +322,6 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[test]

@@ -40,7 +40,9 @@
 //! tickers (restarts each second, a resource step each `SAMPLE_STEP`, a
 //! round each period, a row each `--sample-every`), and each tick's work
 //! is short: a long burst on this thread, which runs above the link
-//! threads, would be latency for every link waiting behind it.
+//! threads, would be latency for every link waiting behind it. The
+//! [`Feed`] it reports each round to sends the dashboard's copy over an
+//! unbounded channel: a browser never makes this thread wait.
 
 mod assemble;
 mod deaths;
