@@ -34,6 +34,9 @@ function check(ok, what) {
   return false;
 }
 
+// The value at a dotted path (`final.report.acked`). The page has a twin of
+// this; the test keeps its own, so that it never checks the page against
+// the page's own code.
 function at(obj, p) {
   let v = obj;
   for (const part of p.split(".")) {
