@@ -33,16 +33,21 @@ ENVIRONMENT:
                        scale a 2-CPU machine cannot): for a leak or
                        stability check, where the rest is what counts.
                        The summary still says so. [default: 0]
+    SOAK_DASHBOARD     an address to serve startup's live dashboard on while
+                       the soak runs, e.g. 127.0.0.1:28080 [default: none]
 
 It builds the programs (cargo build --release, at the repo root), raises the
 open-files limit to the hard limit, runs
 
     target/release/startup --config DIR/config.json --duration DURATION \
-        --samples DIR/samples.csv --sample-every S --report DIR/report.json
+        --samples DIR/samples.csv --sample-every S --report DIR/report.json \
+        --html-report DIR/report.html
 
 with its output in DIR/startup.log, plots DIR/samples.csv into DIR/soak.png
 (scripts/plot_samples.py; installs matplotlib with pip if missing) and
-prints a summary of DIR/report.json. Ctrl-C stops the run early; startup
+prints a summary of DIR/report.json. DIR/report.html is the run in one
+file that any browser opens offline: its charts, the report's tables and
+the verdict. Ctrl-C stops the run early; startup
 still verifies, reports, and the plot is still drawn.
 
 EXIT STATUS:
@@ -164,7 +169,10 @@ cpus="$(nproc 2>/dev/null || echo '?')"
 
 cmd=("$bindir/startup" --config "$config" --duration "$duration"
      --samples "$outdir/samples.csv" --sample-every "$sample_every"
-     --report "$outdir/report.json")
+     --report "$outdir/report.json" --html-report "$outdir/report.html")
+if [[ -n "${SOAK_DASHBOARD:-}" ]]; then
+    cmd+=(--dashboard "$SOAK_DASHBOARD")
+fi
 if [[ -n "${SOAK_RSS_BASELINE:-}" ]]; then
     to_seconds "$SOAK_RSS_BASELINE" >/dev/null \
         || die "SOAK_RSS_BASELINE=\"$SOAK_RSS_BASELINE\" is not a duration; use e.g. 30s or 2m"
@@ -210,6 +218,7 @@ echo "  config:  $config"
 echo "  log:     $outdir/startup.log"
 echo "  samples: $outdir/samples.csv"
 [[ -f "$outdir/report.json" ]] && echo "  report:  $outdir/report.json"
+[[ -f "$outdir/report.html" ]] && echo "  html:    $outdir/report.html (opens offline in any browser)"
 [[ $plotted == 1 ]] && echo "  plot:    $outdir/soak.png"
 echo "  info:    $outdir/run.txt"
 

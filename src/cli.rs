@@ -67,6 +67,30 @@ impl Args {
         Ok(self.values(name)?.pop())
     }
 
+    /// Takes `--name`, `--name VALUE` or `--name=VALUE`: `None` if absent,
+    /// `Some(None)` when given without a value (the next argument is
+    /// another option, or there is none), the last one if repeated.
+    pub fn optional_value(&mut self, name: &str) -> Option<Option<String>> {
+        let mut found = None;
+        let mut kept = VecDeque::with_capacity(self.rest.len());
+        let prefix = format!("{name}=");
+        while let Some(arg) = self.rest.pop_front() {
+            if arg == name {
+                let value = self.rest.front().filter(|v| !v.starts_with('-')).cloned();
+                if value.is_some() {
+                    self.rest.pop_front();
+                }
+                found = Some(value);
+            } else if let Some(v) = arg.strip_prefix(&prefix) {
+                found = Some(Some(v.to_string()));
+            } else {
+                kept.push_back(arg);
+            }
+        }
+        self.rest = kept;
+        found
+    }
+
     /// Takes every `--name VALUE` / `--name=VALUE`.
     pub fn values(&mut self, name: &str) -> Result<Vec<String>> {
         let mut found = Vec::new();
@@ -233,6 +257,29 @@ mod tests {
         assert_eq!(a.positional().as_deref(), Some("1.2.3.4"));
         assert_eq!(a.positional().as_deref(), Some("80"));
         a.finish().unwrap();
+    }
+
+    #[test]
+    fn an_option_whose_value_may_be_left_out() {
+        let mut a = args(&["--dashboard", "--quiet"]);
+        assert_eq!(a.optional_value("--dashboard"), Some(None));
+        assert!(a.flag("--quiet"));
+        let mut a = args(&["--dashboard", "0.0.0.0:1", "--x"]);
+        assert_eq!(
+            a.optional_value("--dashboard"),
+            Some(Some("0.0.0.0:1".into()))
+        );
+        assert_eq!(a.optional_value("--dashboard"), None);
+        let mut a = args(&["--dashboard=127.0.0.1:0"]);
+        assert_eq!(
+            a.optional_value("--dashboard"),
+            Some(Some("127.0.0.1:0".into()))
+        );
+        a.finish().unwrap();
+        assert_eq!(
+            args(&["--dashboard"]).optional_value("--dashboard"),
+            Some(None)
+        );
     }
 
     #[test]

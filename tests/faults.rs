@@ -176,7 +176,10 @@ fn no_child_outlives_startup_even_when_killed() {
         &["--config", needle, "--duration", "1s"],
         std::time::Duration::from_secs(60),
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    // A finished run (PASS, or FAIL on this machine's speed), never a
+    // setup failure: this test is about what is left behind.
+    let exit = out.status.code();
+    assert!(matches!(exit, Some(0 | 1)), "{exit:?}: {}", stderr(&out));
     assert_eq!(processes_mentioning(needle), Vec::<u32>::new());
 
     // kill -9 startup mid-run: the children see their stdin close and exit.

@@ -139,7 +139,8 @@ fn three_hosts_merge_into_one_verdict_key_by_key() {
     for (startup, (name, _)) in startups.iter_mut().zip(hosts) {
         let status = wait_timeout(&mut startup.0, LIMIT).expect("startup did not finish");
         let log = std::fs::read_to_string(dir.path(&format!("{name}.log"))).unwrap();
-        assert!(status.success(), "host {name}: {log}");
+        let report = read_json(dir.path(&format!("{name}.json")));
+        assert_exit_passed(status.code(), &format!("host {name}: {log}"), &report);
     }
 
     // Each report: its role, its clients' keys (2 clients x 4 servers), and

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mass_connect::cli::{self, Args};
+use mass_connect::launcher::dashboard;
 use mass_connect::launcher::startup::{self, Options};
 use mass_connect::launcher::verdict::Thresholds;
 use mass_connect::logging::{self, Process};
@@ -17,6 +18,7 @@ USAGE:
     startup [--config PATH] [--duration 30s|10m|3h] [--report PATH] [--quiet]
             [--host IP] [--wait-servers D] [--connect-deadline D] [--drain-timeout D]
             [--min-rate R] [--max-p99 D] [--max-late-p99 D]
+            [--dashboard [ADDR]] [--html-report PATH]
 
 OPTIONS:
     --config PATH     config file [default: ./config.json]
@@ -43,6 +45,15 @@ OPTIONS:
     --rss-baseline D  when each process's memory is taken as the baseline of the
                       report's memory-growth (leak) figure [default: 2m, or a
                       fifth of --duration if that is shorter]
+    --dashboard [ADDR]
+                      serve a live page of the run (and its figures as JSON at
+                      /api/run) on ADDR [default: 127.0.0.1:28080; 127.0.0.1:0
+                      takes any free port]; the URL is printed at the start.
+                      Outside loopback the config's ops_token is required, and
+                      every request must carry it (README: \"The dashboard\")
+    --html-report PATH
+                      at the end, write the run as one HTML file: its charts,
+                      the report's tables and the verdict; opens offline
     --quiet           no live status line
     -h, --help        this text
     -V, --version     startup's version
@@ -129,6 +140,14 @@ fn run() -> Result<bool> {
         max_late_p99_us: args.duration("--max-late-p99")?.map(Thresholds::micros),
     };
     let drain_timeout = wait(&mut args, "--drain-timeout")?;
+    let dashboard = match args.optional_value("--dashboard") {
+        None => None,
+        Some(text) => {
+            let text = text.unwrap_or_else(|| dashboard::DEFAULT_ADDR.to_string());
+            Some(cli::server_address(&text).map_err(|e| args.error(&format!("--dashboard: {e}")))?)
+        }
+    };
+    let html_report = args.value("--html-report")?.map(PathBuf::from);
     args.finish()?;
 
     if let Some(file) = logging::init(&config, Process::Startup)? {
@@ -149,14 +168,18 @@ fn run() -> Result<bool> {
         drain_timeout,
         connect_deadline,
         thresholds,
+        dashboard,
     };
-    let report = startup::run(&options)?;
+    let startup::Finished { report, view } = startup::run(&options)?;
     log::info!("the run's report:\n{}", report.to_text());
     cli::say(&report.to_text());
     if let Some(path) = report_path {
         let json = serde_json::to_string_pretty(&report).unwrap_or_default();
         std::fs::write(&path, json + "\n")
             .map_err(|e| Error::msg(format!("cannot write report {}: {e}", path.display())))?;
+    }
+    if let Some(path) = html_report {
+        dashboard::write_html_report(&path, &view)?;
     }
     log::info!("{}", report.verdict_line());
     Ok(report.verdict == "pass")

@@ -270,8 +270,9 @@ fn drain(
     }
 }
 
-/// How long one question to one server may take.
-fn timeout(config: &Config) -> Duration {
+/// How long one question to one server may take (the dashboard's polls
+/// take the same).
+pub(crate) fn timeout(config: &Config) -> Duration {
     Duration::from_millis(config.connect_timeout_ms.clamp(1_000, 3_000))
 }
 

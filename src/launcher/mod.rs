@@ -17,8 +17,11 @@
 //! * [`usage`]: what each kind of process cost, from its samples.
 //! * [`verdict`]: PASS or FAIL, every rule in one place, with reasons.
 //! * [`report`]: the run report, as text and JSON.
+//! * [`dashboard`]: the run in a browser: the live page, `/api/run`, and
+//!   the HTML report.
 
 pub mod children;
+pub mod dashboard;
 pub mod hosts;
 pub mod monitor;
 pub mod preflight;

@@ -29,6 +29,7 @@ use crossbeam_channel::{Receiver, select};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::launcher::children::{self, Fleet};
+use crate::launcher::dashboard::{self, Dashboard, Feed, FinalReport, Phase, RunView, Update};
 use crate::launcher::hosts;
 use crate::launcher::monitor::{self, Monitor};
 use crate::launcher::proxy::{Event, Kind};
@@ -64,14 +65,26 @@ pub struct Options {
     pub connect_deadline: Duration,
     /// Limits the verdict holds the run to.
     pub thresholds: Thresholds,
+    /// Serve the live dashboard here (`--dashboard`).
+    pub dashboard: Option<SocketAddr>,
+}
+
+/// What a run leaves: its report, and the run as the dashboard showed it
+/// (every status round's point, the report), for `--html-report`.
+pub struct Finished {
+    /// The report.
+    pub report: RunReport,
+    /// The run's record: the HTML report's data.
+    pub view: RunView,
 }
 
 /// Runs the system and returns its report.
 ///
 /// # Errors
 /// Setup failures: a program is missing, a server cannot listen, the OS
-/// refuses a process. Once clients run, failures go into the report instead.
-pub fn run(options: &Options) -> Result<RunReport> {
+/// refuses a process, the dashboard cannot serve. Once clients run,
+/// failures go into the report instead.
+pub fn run(options: &Options) -> Result<Finished> {
     let began = (Instant::now(), SystemTime::now());
     let config = &options.config;
     let local_servers = config.host_servers(options.host)?;
@@ -85,6 +98,20 @@ pub fn run(options: &Options) -> Result<RunReport> {
         eprintln!("startup: {role}");
     }
     crate::launcher::preflight::check(config, &local_servers, options.quiet)?;
+    let info = dashboard::RunInfo::of(
+        config,
+        &options.config_path,
+        options.duration,
+        &role,
+        &local_servers,
+        began.1,
+    );
+    let mut dashboard = match options.dashboard {
+        Some(addr) => Some(start_dashboard(addr, config, info.clone())?),
+        None => None,
+    };
+    let mut feed = Feed::new(info, dashboard.as_ref());
+    feed.phase(Phase::Starting, "starting this host's servers");
     let server_program = if local_servers.is_empty() {
         None
     } else {
@@ -125,6 +152,13 @@ pub fn run(options: &Options) -> Result<RunReport> {
             fleet.add_server(launcher.spawn(index)?);
         }
         wait_for_servers(&mut fleet, &events, &interrupts)?;
+        if let Some(d) = &mut dashboard {
+            d.poll_servers(
+                local_servers.clone(),
+                config.ops_token.clone(),
+                hosts::timeout(config),
+            );
+        }
     }
     if clients > 0 {
         hosts::wait_for_other_servers(
@@ -140,6 +174,7 @@ pub fn run(options: &Options) -> Result<RunReport> {
         "{} servers accepting; starting {clients} clients",
         fleet.servers.len()
     );
+    feed.phase(Phase::Connecting, format!("starting {clients} clients"));
     let started = Instant::now();
     let connect_by = started + options.connect_deadline;
     if let Some(program) = &client_program {
@@ -179,7 +214,7 @@ pub fn run(options: &Options) -> Result<RunReport> {
         sample_every: options.sample_every,
         rss_baseline: options.rss_baseline,
     };
-    let mut run = Monitor::new(&settings, &fleet, target, links, started)?;
+    let mut run = Monitor::new(&settings, &fleet, target, links, started, feed)?;
     run.restart_dead_servers(
         launcher.filter(|_| config.server_restarts > 0),
         config.server_restarts,
@@ -188,7 +223,13 @@ pub fn run(options: &Options) -> Result<RunReport> {
         run.watch(&mut fleet, &events, &interrupts);
     }
 
-    // Stop the clients and collect what each acked.
+    // Stop the clients and collect what each acked; the dashboard's
+    // server polls end first (the drain counts links on the servers).
+    if let Some(d) = &mut dashboard {
+        d.stop_polls();
+    }
+    let stopping = format!("stopping {} clients", fleet.clients.len());
+    run.feed().phase(Phase::Stopping, stopping);
     if !options.quiet {
         eprintln!("startup: stopping {} clients...", fleet.clients.len());
     }
@@ -199,6 +240,10 @@ pub fn run(options: &Options) -> Result<RunReport> {
     // Read every server's data (ours once every host's links have left
     // them: hosts.rs), then stop ours.
     let mut keys: Vec<_> = finals.iter().flat_map(|r| r.keys.iter().cloned()).collect();
+    run.feed().phase(
+        Phase::Verifying,
+        "reading the servers' counts and verifying",
+    );
     let end = hosts::read_servers(
         config,
         &local_servers,
@@ -246,7 +291,33 @@ pub fn run(options: &Options) -> Result<RunReport> {
     report.server_dumps = end.final_dumps;
     report.drain_s = end.drain_s;
     describe(&mut report, options, role, began);
-    Ok(report)
+    let feed = run.feed();
+    feed.send(Update::Message(report.verdict_line()));
+    feed.send(Update::Final(Box::new(FinalReport::of(&report))));
+    let view = feed.view();
+    if let Some(d) = dashboard {
+        d.close();
+    }
+    Ok(Finished { report, view })
+}
+
+/// Starts the dashboard on `addr` and says where, whatever `--quiet`
+/// says: the address is what the user asked for.
+fn start_dashboard(
+    addr: SocketAddr,
+    config: &Config,
+    info: dashboard::RunInfo,
+) -> Result<Dashboard> {
+    let d = Dashboard::start(addr, &config.ops_token, info)?;
+    let note = if d.needs_token() {
+        " (every request needs the ops_token: add ?token=<ops_token>, or send \
+         Authorization: Bearer <ops_token>)"
+    } else {
+        ""
+    };
+    log::info!("dashboard at {}", d.url());
+    eprintln!("startup: dashboard at {}{note}", d.url());
+    Ok(d)
 }
 
 /// Fills in what the run was (version, start, config, this host's role)

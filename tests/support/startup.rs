@@ -9,13 +9,8 @@ use serde_json::Value;
 use super::{KillOnDrop, LineWatch, bin, printed, read_json, run};
 
 /// Runs `startup --config CONFIG --report REPORT ARGS` to its end within
-/// `limit`, checks that it passed, and returns its output and report.
-///
-/// One failure is allowed: the load generator saturated. That rule judges
-/// the machine, not the system (a CI box running four test runs at once
-/// on two cores can miss a 10 ms schedule), and the verdict's unit tests
-/// cover it; a test here is about what the run verified. Any other reason,
-/// or an exit code that disagrees with the report's verdict, fails.
+/// `limit`, checks that it passed ([`assert_passed`]), and returns its
+/// output and report.
 pub fn startup_reported(
     config: &Path,
     report: &Path,
@@ -27,21 +22,7 @@ pub fn startup_reported(
     all.extend_from_slice(args);
     let out = run("startup", &all, limit);
     let report = read_json(report);
-    let reasons: Vec<&str> = report["verdict_reasons"]
-        .as_array()
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let saturated_only = !reasons.is_empty()
-        && reasons
-            .iter()
-            .all(|r| r.starts_with("the load generator was saturated"));
-    match out.status.code() {
-        Some(0) => assert_eq!(report["verdict"], "pass", "{}", printed(&out)),
-        Some(1) if saturated_only => {
-            eprintln!("note: the generator saturated on this machine: {reasons:?}");
-        }
-        _ => panic!("startup failed: {}", printed(&out)),
-    }
+    assert_passed(&out, &report);
     (out, report)
 }
 
@@ -83,5 +64,37 @@ impl StartupRun {
         let text = self.output.rest();
         let status = self.child.0.wait().unwrap();
         (status, text)
+    }
+}
+
+/// Checks that a finished startup passed, its exit code agreeing with its
+/// report's verdict.
+///
+/// One failure is allowed: the load generator saturated. That rule judges
+/// the machine, not the system (a CI box running four test runs at once
+/// on two cores can miss a 10 ms schedule), and the verdict's unit tests
+/// cover it; a test here is about what the run verified. Any other reason,
+/// or an exit code that disagrees with the report's verdict, fails.
+pub fn assert_passed(out: &Output, report: &Value) {
+    assert_exit_passed(out.status.code(), &printed(out), report);
+}
+
+/// [`assert_passed`] for a startup run whose output went elsewhere:
+/// its exit code, what it printed, and its report.
+pub fn assert_exit_passed(code: Option<i32>, printed: &str, report: &Value) {
+    let reasons: Vec<&str> = report["verdict_reasons"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let saturated_only = !reasons.is_empty()
+        && reasons
+            .iter()
+            .all(|r| r.starts_with("the load generator was saturated"));
+    match code {
+        Some(0) => assert_eq!(report["verdict"], "pass", "{printed}"),
+        Some(1) if saturated_only => {
+            eprintln!("note: the generator saturated on this machine: {reasons:?}");
+        }
+        _ => panic!("startup failed ({code:?}): {printed}"),
     }
 }

@@ -20,6 +20,8 @@
 //! * `deaths.rs`: who died or was stopped by an operator, who is down now.
 //! * `restarts.rs`: server restarts: allowed, queued, done.
 //! * `rows.rs`: the soak CSV's rows.
+//! * `points.rs`: one point per closed round for the run's
+//!   [`Feed`]: the dashboard's and the HTML report's charts.
 //! * `start.rs`: the start: every link connected (or the connect deadline
 //!   passed, with the links still down named), then one go for all.
 //! * `assemble.rs`: [`Monitor::report`], the run report's run-wide figures.
@@ -38,10 +40,13 @@
 //! tickers (restarts each second, a resource step each `SAMPLE_STEP`, a
 //! round each period, a row each `--sample-every`), and each tick's work
 //! is short: a long burst on this thread, which runs above the link
-//! threads, would be latency for every link waiting behind it.
+//! threads, would be latency for every link waiting behind it. The
+//! [`Feed`] it reports each round to sends the dashboard's copy over an
+//! unbounded channel: a browser never makes this thread wait.
 
 mod assemble;
 mod deaths;
+mod points;
 mod resources;
 mod restarts;
 mod rounds;
@@ -57,12 +62,14 @@ use crossbeam_channel::{Receiver, select};
 use crate::config::Config;
 use crate::error::Result;
 use crate::launcher::children::{Fleet, ServerLauncher};
+use crate::launcher::dashboard::Feed;
 use crate::launcher::proxy::{Event, Kind, ToClient};
 use crate::launcher::status::StatusLine;
 use crate::messages::ClientReport;
 use crate::metrics::Snapshot;
 
 use deaths::Deaths;
+use points::OwnCpu;
 use resources::{Resources, SAMPLE_STEP};
 use restarts::Restarts;
 use rounds::{Rounds, round_period};
@@ -103,16 +110,22 @@ pub struct Monitor<'a> {
     resources: Resources,
     rows: Rows,
     restarts: Restarts,
+    /// The run's record and the dashboard's copy: a point per round.
+    feed: Feed,
+    /// startup's own CPU, for the points.
+    own_cpu: OwnCpu,
 }
 
 impl<'a> Monitor<'a> {
-    /// A monitor for a run whose clients started at `started`.
+    /// A monitor for a run whose clients started at `started`, reporting
+    /// the run to `feed`.
     pub fn new(
         options: &'a Settings,
         fleet: &Fleet,
         target: f64,
         links: u64,
         started: Instant,
+        feed: Feed,
     ) -> Result<Monitor<'a>> {
         // The CSV first: a bad path fails the run before anything is read.
         let rows = Rows::open(options.samples.as_deref(), target)?;
@@ -128,7 +141,15 @@ impl<'a> Monitor<'a> {
             resources: Resources::new(fleet, options.rss_baseline, started),
             rows,
             restarts: Restarts::default(),
+            feed,
+            own_cpu: OwnCpu::new(),
         })
+    }
+
+    /// The run's feed: startup reports the run's later phases to it, and
+    /// takes the HTML report's data from it.
+    pub fn feed(&mut self) -> &mut Feed {
+        &mut self.feed
     }
 
     /// Restarts servers that die, each at most `limit` times, with `launcher`.
@@ -347,9 +368,12 @@ impl<'a> Monitor<'a> {
         }
     }
 
-    /// Closes the status round and prints its line (none for the first).
+    /// Closes the status round, records its point and prints its line
+    /// (none for the first).
     fn print_status(&mut self) {
-        if let Some(tick) = self.rounds.close(self.started) {
+        if let Some((tick, round)) = self.rounds.close(self.started) {
+            // The point first: whoever reads the line finds it published.
+            self.record_point(&tick, &round);
             self.status.print(&tick);
         }
     }

@@ -22,16 +22,36 @@ use crate::sys::procstat;
 /// How often the spread resource sampling reads its next few children.
 pub(super) const SAMPLE_STEP: Duration = Duration::from_millis(100);
 
+/// Who reads the children's figures between two of its moments: the CSV
+/// rows and the dashboard's points each keep their own marks, so neither
+/// moves the other's.
+#[derive(Clone, Copy)]
+pub(super) enum Reader {
+    /// The soak CSV's rows (`rows.rs`).
+    Row = 0,
+    /// The status rounds' points (`points.rs`): the dashboard and the
+    /// HTML report.
+    Point = 1,
+}
+
+/// One reader's mark on one child.
+#[derive(Clone, Copy, Default)]
+struct Mark {
+    /// The latest sample at the reader's last reading, and when it was taken.
+    at: Option<(Instant, ProcessSample)>,
+    /// CPU percent (of one core) between this process's two latest samples
+    /// before that reading, kept for readings between which it was not
+    /// sampled.
+    cpu_percent: f64,
+}
+
 /// Per-child resource tracking.
 struct Tracked {
     kind: Kind,
     pid: u32,
     usage: Usage,
-    /// The latest sample at the last CSV row, and when it was taken.
-    at_row: Option<(Instant, ProcessSample)>,
-    /// CPU percent (of one core) between this process's two latest samples
-    /// before the row, kept for rows between which it was not sampled.
-    row_cpu_percent: f64,
+    /// Each [`Reader`]'s mark.
+    marks: [Mark; 2],
 }
 
 impl Tracked {
@@ -40,13 +60,13 @@ impl Tracked {
             kind,
             pid,
             usage: Usage::default(),
-            at_row: None,
-            row_cpu_percent: 0.0,
+            marks: [Mark::default(); 2],
         }
     }
 }
 
-/// The children's CPU and memory for one CSV row, summed by kind.
+/// The children's CPU and memory for one CSV row (or one point), summed
+/// by kind.
 pub(super) struct RowUsage {
     /// Servers' CPU, in percent of one core.
     pub(super) server_cpu_percent: f64,
@@ -94,7 +114,10 @@ impl Resources {
         };
         r.sample_all(true, started);
         for t in &mut r.tracked {
-            t.at_row = t.usage.last_timed();
+            let last = t.usage.last_timed();
+            for mark in &mut t.marks {
+                mark.at = last;
+            }
         }
         r
     }
@@ -149,26 +172,28 @@ impl Resources {
         }
     }
 
-    /// The children's CPU since the last row and their latest memory, and
-    /// moves every child's row mark to its latest sample.
-    pub(super) fn since_row(&mut self) -> RowUsage {
+    /// The children's CPU since `reader`'s last reading and their latest
+    /// memory, and moves every child's mark of that reader to its latest
+    /// sample.
+    pub(super) fn since(&mut self, reader: Reader) -> RowUsage {
         let mut cpu = [0.0f64; 2];
         let mut rss = [0.0f64; 2];
         for tr in &mut self.tracked {
             let k = usize::from(tr.kind == Kind::Client);
             let last = tr.usage.last_timed();
+            let mark = &mut tr.marks[reader as usize];
             // Each process's CPU over its own two samples: children are read
-            // a few at a time, not at the row's moments, and a process not
-            // read since the last row keeps its last rate.
-            if let (Some((ta, a)), Some((tb, b))) = (tr.at_row, last) {
+            // a few at a time, not at the reader's moments, and a process not
+            // read since the last reading keeps its last rate.
+            if let (Some((ta, a)), Some((tb, b))) = (mark.at, last) {
                 let span = tb.duration_since(ta).as_secs_f64();
                 if span > 0.0 {
-                    tr.row_cpu_percent = (b.cpu_s - a.cpu_s).max(0.0) / span * 100.0;
+                    mark.cpu_percent = (b.cpu_s - a.cpu_s).max(0.0) / span * 100.0;
                 }
             }
-            cpu[k] += tr.row_cpu_percent;
+            cpu[k] += mark.cpu_percent;
             rss[k] += last.map(|(_, s)| s.rss_bytes).unwrap_or(0) as f64 / 1e6;
-            tr.at_row = last;
+            mark.at = last;
         }
         RowUsage {
             server_cpu_percent: cpu[0],

@@ -192,10 +192,10 @@ impl Rounds {
         self.open = false;
     }
 
-    /// Closes the round: its status line, on the run's clock `started`, or
-    /// `None` for the first round (at the start), which only sets the
-    /// rate's marks.
-    pub(super) fn close(&mut self, started: Instant) -> Option<Tick> {
+    /// Closes the round: its status line, on the run's clock `started`, and
+    /// its histograms; or `None` for the first round (at the start), which
+    /// only sets the rate's marks.
+    pub(super) fn close(&mut self, started: Instant) -> Option<(Tick, Snapshot)> {
         self.open = false;
         let now = Instant::now();
         let t = self.totals();
@@ -206,7 +206,7 @@ impl Rounds {
         if t.links_up < self.links {
             self.short += now.duration_since(previous);
         }
-        Some(Tick {
+        let tick = Tick {
             elapsed: started.elapsed(),
             duration: self.duration,
             links_up: t.links_up,
@@ -217,7 +217,8 @@ impl Rounds {
             late: t.late,
             errors: t.errors,
             reconnects: t.reconnects,
-        })
+        };
+        Some((tick, second))
     }
 
     /// How long the run has been short of links, as of the rounds so far.

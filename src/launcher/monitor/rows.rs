@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::resources::Resources;
+use super::resources::{Reader, Resources};
 use super::rounds::{RateMeter, Rounds};
 use crate::error::Result;
 use crate::launcher::samples::{Row, SampleWriter};
@@ -93,7 +93,7 @@ impl Rows {
         let now = Instant::now();
         let mark = self.last;
         let t = rounds.totals();
-        let usage = resources.since_row();
+        let usage = resources.since(Reader::Row);
         let sample = std::mem::take(&mut self.sample);
         let (lat, late) = (
             Percentiles::of(&sample.latency),

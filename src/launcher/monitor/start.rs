@@ -27,6 +27,7 @@ use crossbeam_channel::{Receiver, select};
 use super::Monitor;
 use crate::client::schedule::Window;
 use crate::launcher::children::Fleet;
+use crate::launcher::dashboard::{Phase, Update};
 use crate::launcher::proxy::{Event, Kind, ToClient};
 use crate::messages::LinkDown;
 
@@ -124,10 +125,13 @@ impl Monitor<'_> {
         let took = self.started.elapsed().as_secs_f64();
         self.started = start;
         self.rows.at_go();
-        self.say(&format!(
+        self.feed.send(Update::Go(start));
+        let line = format!(
             "{links_up} of {} links connected in {took:.1} s; go",
             self.links
-        ));
+        );
+        self.feed.phase(Phase::Running, line.clone());
+        self.say(&line);
         if !down.is_empty() {
             let line = format!(
                 "{} links not up after {:.1} s: {}; they keep trying",
@@ -151,9 +155,11 @@ impl Monitor<'_> {
         true
     }
 
-    /// A progress line on stderr (unless `--quiet`) and in the log.
+    /// A progress line on stderr (unless `--quiet`), in the log and on the
+    /// dashboard.
     fn say(&mut self, line: &str) {
         log::info!("{line}");
+        self.feed.send(Update::Message(line.to_string()));
         if !self.options.quiet {
             self.status.finish();
             eprintln!("startup: {line}");

@@ -1,0 +1,20 @@
+//! `--html-report PATH`: the run in one HTML file that opens anywhere,
+//! offline: the dashboard's page with the run's final view inside it (the
+//! charts of every status round, the report's tables, the verdict), so a
+//! soak's result can be sent as one file and read without Python or
+//! network.
+
+use std::path::Path;
+
+use super::page;
+use super::snapshot::RunView;
+use crate::error::{Context, Result};
+
+/// Writes the report of the run `view` describes to `path`.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write(path: &Path, view: &RunView) -> Result<()> {
+    std::fs::write(path, page::render(Some(view)))
+        .with_context(|| format!("cannot write the HTML report {}", path.display()))
+}

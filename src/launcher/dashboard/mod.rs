@@ -1,0 +1,227 @@
+//! Watching a run in a browser: `startup --dashboard [ADDR]` serves a live
+//! page and `/api/run` (the same figures as JSON), and `--html-report PATH`
+//! writes the run as one self-contained HTML file at the end.
+//!
+//! # The room
+//!
+//! * `mod.rs` (here): the [`Feed`] startup reports the run to, and the
+//!   [`Dashboard`] handle that starts and stops the serving threads.
+//! * `series.rs`: [`Point`] (one status round's figures) and [`History`]
+//!   (every point of the run, at most 2,000, halving as the run grows).
+//! * `snapshot.rs`: the [`Update`]s startup sends, the [`State`] they
+//!   build, and the [`RunView`] that `/api/run` serves and the HTML report
+//!   embeds.
+//! * `http.rs`: the HTTP thread (tiny_http): the page, `/api/run` and its
+//!   long poll.
+//! * `access.rs`: loopback, or the `ops_token` on every request.
+//! * `servers.rs`: the servers table, from their `stats`, polled only while
+//!   a page is open.
+//! * `page.rs`: the page, assets inlined (`assets/`: the HTML, script and
+//!   style, and uPlot, vendored with its license).
+//! * `html_report.rs`: `--html-report`.
+//!
+//! # Threads, and who owns what
+//!
+//! startup's main thread owns the monitor, and the monitor owns the
+//! [`Feed`]: every status round it builds one [`Point`] and hands it to the
+//! feed, which applies it to its own [`State`] (the run's record, kept
+//! even without a dashboard: it becomes the HTML report) and, with
+//! `--dashboard`, sends a copy over an unbounded channel. A send never
+//! waits: the main thread, which paces the status rounds and reads every
+//! child's figures, never waits for a browser.
+//!
+//! The HTTP thread owns the dashboard's `State`, built from those copies,
+//! and answers requests from it. The poller thread asks this host's
+//! servers for `stats` every few seconds while a page is open, and sends
+//! the answers on the same channel. Both run at the link threads' low
+//! priority. Nothing is shared between the threads but the channel and
+//! one atomic (when the page was last asked for).
+
+mod access;
+mod html_report;
+mod http;
+mod page;
+mod series;
+mod servers;
+mod snapshot;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use crate::error::{Context, Error, Result};
+use access::Access;
+use http::{Msg, Serving, Watch};
+use servers::{Poller, Polling};
+
+pub use html_report::write as write_html_report;
+pub use series::{Columns, History, MAX_POINTS, Point};
+pub use servers::EVERY as SERVERS_EVERY;
+pub use snapshot::{
+    API_VERSION, FinalReport, Layout, Phase, RunInfo, RunView, ServerRow, ServersTable, State,
+    Update,
+};
+
+/// Where `--dashboard` serves when given no address: loopback, on a port
+/// below both Linux's (32768-60999) and Windows' (49152-65535) ephemeral
+/// ranges, so no outgoing connection of the run can hold it.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:28080";
+
+/// What startup reports the run to: its own record, and the dashboard
+/// when one runs. Owned by startup's main thread (inside the monitor once
+/// the clients run).
+pub struct Feed {
+    state: State,
+    live: Option<Sender<Msg>>,
+}
+
+impl Feed {
+    /// A record of the run `info` describes, copied to `dashboard` if any.
+    pub fn new(info: RunInfo, dashboard: Option<&Dashboard>) -> Feed {
+        Feed {
+            state: State::new(info),
+            live: dashboard.map(|d| d.updates.clone()),
+        }
+    }
+
+    /// Records one update (and sends it to the dashboard, never waiting).
+    pub fn send(&mut self, update: Update) {
+        if let Some(live) = &self.live {
+            // An ended HTTP thread is no reason to stop the run.
+            if live.send(Msg::Update(update.clone())).is_err() {
+                self.live = None;
+            }
+        }
+        self.state.apply(update);
+    }
+
+    /// The run moves on to `phase`.
+    pub fn phase(&mut self, phase: Phase, message: impl Into<String>) {
+        self.send(Update::Phase(phase, message.into()));
+    }
+
+    /// The run as recorded so far: at the end, the HTML report's data.
+    pub fn view(&self) -> RunView {
+        self.state.view(Instant::now())
+    }
+}
+
+/// The dashboard's threads, while they run.
+pub struct Dashboard {
+    url: String,
+    needs_token: bool,
+    updates: Sender<Msg>,
+    thread: Option<JoinHandle<()>>,
+    poller: Option<Poller>,
+    watch: Arc<Watch>,
+    since: Instant,
+}
+
+impl Dashboard {
+    /// Listens on `addr` and starts the HTTP thread, whose state begins
+    /// as the run `info` describes.
+    ///
+    /// # Errors
+    /// `addr` is outside loopback and `ops_token` is empty (see
+    /// `access.rs`), the address cannot be listened on, or no thread can
+    /// be started.
+    pub fn start(addr: SocketAddr, ops_token: &str, info: RunInfo) -> Result<Dashboard> {
+        let access = Access::for_addr(addr, ops_token)?;
+        // Bound here, so a taken port fails the run before anything starts.
+        let listener = TcpListener::bind(addr).map_err(|e| {
+            Error::msg(format!(
+                "cannot serve the dashboard on {addr}: {e}; pick another with --dashboard \
+                 127.0.0.1:PORT (127.0.0.1:0: any free port)"
+            ))
+        })?;
+        let local = listener
+            .local_addr()
+            .with_context(|| format!("dashboard on {addr}"))?;
+        let (updates, received) = crossbeam_channel::unbounded();
+        let watch = Arc::new(Watch::default());
+        let since = Instant::now();
+        let needs_token = access.needs_token();
+        let serving_watch = watch.clone();
+        let thread = std::thread::Builder::new()
+            .name("dashboard http".into())
+            .spawn(move || {
+                // Below startup's main thread, at the links' priority; the
+                // threads tiny_http starts from here inherit it (Linux).
+                crate::sys::affinity::lower_current_thread_priority();
+                let server = match tiny_http::Server::from_listener(listener, None) {
+                    Ok(server) => server,
+                    Err(e) => {
+                        log::warn!("dashboard: cannot serve: {e}");
+                        return;
+                    }
+                };
+                Serving {
+                    server,
+                    updates: received,
+                    state: State::new(info),
+                    access,
+                    page: page::render(None),
+                    watch: serving_watch,
+                    since,
+                }
+                .run();
+            })
+            .context("cannot start the dashboard's thread")?;
+        Ok(Dashboard {
+            url: format!("http://{local}/"),
+            needs_token,
+            updates,
+            thread: Some(thread),
+            poller: None,
+            watch,
+            since,
+        })
+    }
+
+    /// The page's address, as printed at the start.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// True when every request needs the `ops_token`.
+    pub fn needs_token(&self) -> bool {
+        self.needs_token
+    }
+
+    /// Asks `servers` for `stats` every [`SERVERS_EVERY`] while a page is
+    /// open, each question at most `timeout`, with `token` first if set.
+    pub fn poll_servers(&mut self, servers: Vec<SocketAddr>, token: String, timeout: Duration) {
+        if servers.is_empty() || self.poller.is_some() {
+            return;
+        }
+        self.poller = Poller::start(Polling {
+            servers,
+            token,
+            timeout,
+            updates: self.updates.clone(),
+            watch: self.watch.clone(),
+            since: self.since,
+        });
+    }
+
+    /// Stops the server polls (before the clients stop: the drain and the
+    /// final reads count the links on each server).
+    pub fn stop_polls(&mut self) {
+        if let Some(poller) = self.poller.take() {
+            poller.stop();
+        }
+    }
+
+    /// Ends the dashboard once the run is over: a page that was open gets
+    /// the final state first (startup waits at most 3 s for it to ask).
+    pub fn close(mut self) {
+        self.stop_polls();
+        let _ = self.updates.send(Msg::Close);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
