@@ -22,6 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+export PYTHONDONTWRITEBYTECODE=1
 KUBERNETES=1.31.0
 KUBERNETES_VALIDATE=kubernetes-validate==1.31.0
 
@@ -39,6 +40,7 @@ timeout 300 "$TMP/venv/bin/pip" install -q --disable-pip-version-check \
   -r deploy/ansible/requirements.txt "$KUBERNETES_VALIDATE"
 echo "installed in $(( $(date +%s) - T0 )) s"
 export ANSIBLE_HOME="$TMP/ansible-home" ANSIBLE_LOCAL_TEMP="$TMP/ansible-home/tmp"
+export ANSIBLE_REMOTE_TEMP="$TMP/ansible-home/remote-tmp"
 export ANSIBLE_CONFIG="$ROOT/deploy/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1
 
 say "2. the playbook parses; the example config loads"
@@ -118,7 +120,7 @@ if ! command -v systemd-analyze >/dev/null; then
   timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 300 \
     apt-get install -y -qq systemd >/dev/null
 fi
-systemd-analyze --version | head -1
+systemd-analyze --version | sed -n 1p
 # An offline root: the unit, the playbook's drop-in and env file for a run
 # "fleet" on a server host of the README's ten-host example, rendered from
 # the playbook's own templates, and systemd's own units (verify loads the
@@ -151,8 +153,13 @@ mkdir -p "$R/etc/systemd/system/mass-connect@fleet.service.d"
 for t in "limits.conf.j2 $R/etc/systemd/system/mass-connect@fleet.service.d/limits.conf" \
          "run.env.j2 $R/etc/mass_connect/fleet.env"; do
   set -- $t
-  "$TMP/venv/bin/ansible" localhost -i localhost, -c local -o -e "@$TMP/vars.json" -m ansible.builtin.template \
-    -a "src=$ROOT/deploy/ansible/templates/$1 dest=$2" >/dev/null
+  if ! out=$("$TMP/venv/bin/ansible" localhost -i localhost, -c local -o -e "@$TMP/vars.json" \
+    -e ansible_python_interpreter="$TMP/venv/bin/python" -m ansible.builtin.template \
+    -a "src=$ROOT/deploy/ansible/templates/$1 dest=$2" 2>&1); then
+    echo "rendering deploy/ansible/templates/$1 failed:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
 done
 grep -E '^(LimitNOFILE|LimitNPROC|TasksMax)=' "$R/etc/systemd/system/mass-connect@fleet.service.d/limits.conf" |
   sed 's/^/  drop-in for a server host of the ten-host example: /'
