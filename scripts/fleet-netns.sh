@@ -479,5 +479,5 @@ fi
 
 [ -z "$OUT" ] || echo "  config, inventory, playbook logs and reports: $OUT"
 STAGE="checking the results"
-VERDICT_LINE="merged verdict over $NH hosts (2 server hosts, $((NH - 2)) clients-only$([ "$SYSTEMD" = yes ] && echo ", d under systemd"); ${DURATION} s, Ansible over SSH) ${ok_line%%;*}"
+VERDICT_LINE="merged verdict over $NH hosts (2 server hosts, $((NH - 2)) clients-only$([ "$SYSTEMD" = yes ] && echo ", d under systemd" || true); ${DURATION} s, Ansible over SSH) ${ok_line%%;*}"
 exit "$FAIL"
