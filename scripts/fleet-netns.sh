@@ -1,0 +1,483 @@
+#!/usr/bin/env bash
+# The fleet test: the real Ansible playbook (deploy/ansible/site.yml), run
+# from this machine's own (root) network namespace over SSH against three
+# hosts made of Linux network namespaces, as scripts/netns-hosts.sh makes
+# them:
+#
+#   host a 198.18.0.1   servers (3 ports) + clients     mass_connect_servers
+#   host b 198.18.0.2   servers (3 ports) + clients     mass_connect_servers
+#   host c 198.18.0.3   clients only                    mass_connect_clients
+#   ctl    198.18.0.254 the controller's leg on the bridge (see below)
+#
+# Each host runs its own sshd, bound to its own address, with a host key
+# and a config of its own; the script makes a throwaway client key and a
+# known_hosts file for the three host keys. Then, from the root namespace:
+#   1. ansible-playbook --check on the fresh hosts: reports changes, makes none;
+#   2. --tags deploy: copies the four programs, the config and the runner;
+#   3. --tags deploy again: must change nothing (idempotent);
+#   4. the whole playbook: startup on the three hosts at once for 30 s,
+#      wait, fetch the three reports, `omclient verify --reports` on them;
+#      the play (and this script) fails unless the merged verdict passes.
+#
+# How the root namespace reaches the hosts without an address of its own:
+# ssh's ProxyCommand runs `nc` inside the ctl namespace, whose veth is on
+# the hosts' bridge, as a jump host would. Ansible, ssh and omclient run in
+# the root namespace; the root namespace gets no address, route or link.
+# All addresses are from 198.18.0.0/15 (RFC 2544, benchmarking), inside
+# namespaces this script makes.
+#
+# systemd is not PID 1 in a container, so the hosts use the playbook's
+# `mass_connect_runner=direct`: the unit's ExecStart command line under
+# setsid + prlimit. The systemd runner's unit is checked by deploy/check.sh
+# (systemd-analyze verify), and run for real with --systemd (below). The
+# three hosts share one file system, so each gets its own install, config
+# and state folders.
+#
+# Needs root, ip, python3 (venv), and openssh-server and netcat-openbsd
+# (installed with apt-get when missing). Ansible (the version pinned in
+# deploy/ansible/requirements.txt) is installed by pip in a virtual
+# environment in the temporary folder. Everything made here, namespaces,
+# sshd and startup processes, SSH keys, the virtual environment, Ansible's
+# temporary files, is removed at the end, also on failure or Ctrl-C. The
+# last line states the verdict.
+#
+# With --systemd, a fourth host joins the same fleet: d, 198.18.0.4, clients
+# only, a Debian system (debootstrap, from this machine's apt sources)
+# booted by systemd-nspawn inside its own namespace, so that systemd is PID
+# 1 there. The playbook runs on it with its default runner: it installs
+# deploy/systemd/mass-connect@.service and the limits drop-in and starts
+# the run as that unit (DynamicUser, its config as a credential, the report
+# in its StateDirectory). This adds about a minute and a 300 MB root file
+# system (in the temporary folder), so CI does not run it.
+#
+# Usage (as root): scripts/fleet-netns.sh [--out DIR] [--duration SECONDS] [--systemd]
+#   --out DIR        keep the config, inventory, reports and logs in DIR
+#                    (never the keys) [default: nothing kept]
+#   --duration S     the run's --duration on every host [default: 30]
+#   --systemd        add host d, run by systemd in a systemd-nspawn container
+# Exit status: 0 when every stage passed and the merged verdict is OK, 1
+# when not, 2 when the script cannot run here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+OUT=""
+DURATION=30
+SYSTEMD=no
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) OUT="$2"; shift 2 ;;
+    --duration) DURATION="$2"; shift 2 ;;
+    --systemd) SYSTEMD=yes; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "fleet-netns.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+if ! [[ "$DURATION" =~ ^[0-9]+$ ]] || [ "$DURATION" -lt 5 ] || [ "$DURATION" -gt 3600 ]; then
+  echo "fleet-netns.sh: --duration must be a whole number of seconds, 5 to 3600" >&2
+  exit 2
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "fleet-netns.sh: must run as root: it creates network namespaces and runs sshd" >&2
+  exit 2
+fi
+command -v ip >/dev/null || { echo "fleet-netns.sh: needs the ip command (iproute2)" >&2; exit 2; }
+
+say() { printf '\n== %s\n' "$*"; }
+T_START=$(date +%s)
+since() { echo "$(( $(date +%s) - T_START )) s"; }
+
+# ---------------------------------------------------------------- teardown
+P="mcf$$"              # every namespace of this run starts with this prefix
+CREATED=()             # namespaces this run created: the only ones it deletes
+STARTED=()             # PIDs of the sshds this run started
+TMP=""
+MADE_RUN_SSHD=no       # /run/sshd (sshd's privilege separation folder)
+NSPAWN_PID=""          # --systemd: the systemd-nspawn running host d
+MADE_NSPAWN_RUN=no     # /run/systemd/nspawn, which systemd-nspawn makes
+HOSTS=(a b c)
+[ "$SYSTEMD" = yes ] && HOSTS+=(d)
+STAGE="setting up"
+VERDICT_LINE=""
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  set +e
+  # Ansible's SSH connection masters (ControlPersist) live in the root
+  # namespace: ask each to exit, then end any that did not, by its PID.
+  if [ -n "$TMP" ] && [ -d "$TMP/cp" ]; then
+    for sock in "$TMP"/cp/*; do
+      [ -S "$sock" ] || continue
+      pid=$(ssh -o ControlPath="$sock" -O check x 2>&1 | sed -n 's/.*(pid=\([0-9]*\)).*/\1/p')
+      ssh -o ControlPath="$sock" -O exit x >/dev/null 2>&1
+      if [ -n "$pid" ]; then
+        for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+      fi
+    done
+  fi
+  # Host d's container: TERM asks it to shut down (about 2 s), then KILL.
+  if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
+    kill -TERM "$NSPAWN_PID" 2>/dev/null
+    for _ in $(seq 150); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$NSPAWN_PID" 2>/dev/null
+  fi
+  # The sshds this run started: TERM, then KILL.
+  local signal
+  for signal in TERM KILL; do
+    alive=()
+    for pid in "${STARTED[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    [ ${#alive[@]} -eq 0 ] && break
+    kill -"$signal" "${alive[@]}" 2>/dev/null
+    for _ in $(seq 20); do kill -0 "${alive[@]}" 2>/dev/null || break; sleep 0.1; done
+  done
+  # Whatever still runs inside our namespaces was started by this run (the
+  # startups the playbook started, the nc proxies): an orderly stop first.
+  for signal in TERM KILL; do
+    pids=()
+    for ns in "${CREATED[@]}"; do
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do pids+=("$pid"); done
+    done
+    [ ${#pids[@]} -eq 0 ] && break
+    kill -"$signal" "${pids[@]}" 2>/dev/null
+    for _ in $(seq 30); do kill -0 "${pids[@]}" 2>/dev/null || break; sleep 0.1; done
+  done
+  for ns in "${CREATED[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  [ "$MADE_RUN_SSHD" = yes ] && rmdir /run/sshd 2>/dev/null
+  [ "$MADE_NSPAWN_RUN" = yes ] && rm -rf /run/systemd/nspawn
+  # --out keeps what there is to read, whatever stage it got to; never the keys.
+  if [ -n "$OUT" ] && [ -n "$TMP" ]; then
+    mkdir -p "$OUT"
+    cp "$TMP"/config.json "$TMP"/inventory.yml "$TMP"/*.log "$OUT"/ 2>/dev/null
+    cp -r "$TMP/reports" "$OUT"/ 2>/dev/null
+    for h in a b c; do
+      cp "$TMP/hosts/$h/var/fleet/startup.log" "$OUT/startup-$h.log" 2>/dev/null
+      cp "$TMP/hosts/$h/sshd.log" "$OUT/sshd-$h.log" 2>/dev/null
+    done
+  fi
+  if [ -n "$TMP" ]; then rm -rf "$TMP"; fi
+  left=$(ip netns list 2>/dev/null | grep -c "^$P-" || true)
+  if [ "$left" -ne 0 ]; then
+    echo "fleet-netns.sh: $left namespaces of this run could not be deleted" >&2
+    [ "$status" -eq 0 ] && status=1
+  fi
+  if [ "$status" -eq 0 ]; then
+    echo "fleet-netns.sh: PASS: ${VERDICT_LINE:-merged verdict OK} ($(since), namespaces, processes and keys removed)"
+  else
+    echo "fleet-netns.sh: FAIL while $STAGE (exit status $status; $(since); namespaces, processes and keys removed)"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'echo "fleet-netns.sh: interrupted; tearing down" >&2; exit 130' INT TERM
+
+TMP=$(mktemp -d /tmp/mass_connect-fleet.XXXXXX)
+mkdir -p "$TMP/cp" "$TMP/reports"
+# Everything Ansible writes stays in $TMP (by default it would make
+# ~/.ansible, even for `ansible-playbook --version`).
+export ANSIBLE_CONFIG="$ROOT/deploy/ansible/ansible.cfg"
+export ANSIBLE_HOME="$TMP/ansible-home"
+export ANSIBLE_LOCAL_TEMP="$TMP/ansible-home/tmp"
+# Tasks delegated to the controller use this one, not the hosts' own.
+export ANSIBLE_REMOTE_TEMP="$TMP/ansible-home/remote-tmp"
+export ANSIBLE_SSH_CONTROL_PATH_DIR="$TMP/cp"
+export ANSIBLE_NOCOLOR=1
+export PYTHONDONTWRITEBYTECODE=1
+
+# ---------------------------------------------------------------- tools
+STAGE="installing the tools"
+say "tools: openssh-server, nc, Ansible (pinned) in a virtual environment"
+T0=$(date +%s)
+PKGS=(openssh-server netcat-openbsd)
+[ "$SYSTEMD" = yes ] && PKGS+=(systemd-container debootstrap)
+if [ ! -x /usr/sbin/sshd ] || ! command -v nc >/dev/null ||
+  { [ "$SYSTEMD" = yes ] && ! { command -v systemd-nspawn && command -v debootstrap; } >/dev/null; }; then
+  # A package's install must not start an sshd in this (root) namespace:
+  # policy-rc.d answering 101 forbids it, as in a container build.
+  MADE_POLICY=no
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    MADE_POLICY=yes
+  fi
+  set +e
+  timeout 300 apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 300 \
+    apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >"$TMP/apt.log" 2>&1
+  apt_status=$?
+  set -e
+  [ "$MADE_POLICY" = yes ] && rm -f /usr/sbin/policy-rc.d
+  if [ "$apt_status" -ne 0 ]; then
+    tail -20 "$TMP/apt.log" >&2
+    echo "fleet-netns.sh: could not install ${PKGS[*]}" >&2
+    exit 2
+  fi
+  echo "apt-get install ${PKGS[*]}: $(( $(date +%s) - T0 )) s"
+fi
+T0=$(date +%s)
+python3 -m venv "$TMP/venv"
+timeout 300 "$TMP/venv/bin/pip" install -q --disable-pip-version-check \
+  -r deploy/ansible/requirements.txt
+"$TMP/venv/bin/ansible-playbook" --version >"$TMP/ansible-version"
+head -1 "$TMP/ansible-version"
+echo "virtual environment and Ansible: $(( $(date +%s) - T0 )) s"
+
+STAGE="building"
+say "build (cargo build --release)"
+cargo build --release --bins -p mass_connect --quiet
+
+if [ "$SYSTEMD" = yes ]; then
+  STAGE="making host d's root file system"
+  say "host d: a Debian root file system with systemd, sshd and python3 (debootstrap)"
+  # The release and the mirror this machine's apt uses.
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+    awk -v c="$codename" '/^URIs:/ { u = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) { print u; exit } }')
+  if [ -z "$mirror" ]; then
+    mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+      awk -v c="$codename" '$1 == "deb" && $3 == c { print $2; exit }')
+  fi
+  if [ -z "$codename" ] || [ -z "$mirror" ]; then
+    echo "fleet-netns.sh: --systemd: no Debian release or mirror in this machine's apt sources" >&2
+    exit 2
+  fi
+  T0=$(date +%s)
+  if ! timeout 600 debootstrap --variant=minbase \
+      --include=systemd,systemd-sysv,dbus,libnss-systemd,openssh-server,python3 \
+      "$codename" "$TMP/rootfs" "$mirror" >"$TMP/debootstrap.log" 2>&1; then
+    tail -20 "$TMP/debootstrap.log" >&2
+    echo "fleet-netns.sh: debootstrap $codename failed" >&2
+    exit 2
+  fi
+  echo "debootstrap $codename: $(( $(date +%s) - T0 )) s, $(du -sm "$TMP/rootfs" | cut -f1) MB"
+fi
+
+# ---------------------------------------------------------------- network
+STAGE="making the network"
+say "network: namespaces $P-sw (bridge br0), $P-ctl and one per host (${HOSTS[*]}), 198.18.0.0/24"
+newns() { ip netns add "$1"; CREATED+=("$1"); ip -n "$1" link set lo up; }
+newns "$P-sw"
+ip -n "$P-sw" link add br0 type bridge
+ip -n "$P-sw" link set br0 up
+declare -A ADDR=([a]=198.18.0.1 [b]=198.18.0.2 [c]=198.18.0.3 [d]=198.18.0.4 [ctl]=198.18.0.254)
+for h in "${HOSTS[@]}" ctl; do
+  newns "$P-$h"
+  ip -n "$P-sw" link add "port-$h" type veth peer name eth0 netns "$P-$h"
+  ip -n "$P-sw" link set "port-$h" master br0 up
+  ip -n "$P-$h" addr add "${ADDR[$h]}/24" dev eth0
+  ip -n "$P-$h" link set eth0 up
+  # The servers' ports lie in the default ephemeral range: reserve them, as
+  # README "Before it starts: limits" advises, so that no outgoing
+  # connection is given one (this sysctl is per network namespace).
+  ip netns exec "$P-$h" sysctl -qw net.ipv4.ip_local_reserved_ports=38677-38679
+done
+
+# ---------------------------------------------------------------- sshd
+STAGE="starting sshd on the hosts"
+say "sshd on each host, bound to its own address; a throwaway client key"
+if [ ! -d /run/sshd ]; then mkdir -m 755 /run/sshd; MADE_RUN_SSHD=yes; fi
+ssh-keygen -q -t ed25519 -N '' -C "fleet-netns-$P" -f "$TMP/id_ed25519"
+cp "$TMP/id_ed25519.pub" "$TMP/authorized_keys"
+: >"$TMP/known_hosts"
+for h in a b c; do
+  d="$TMP/hosts/$h"
+  mkdir -p "$d"
+  ssh-keygen -q -t ed25519 -N '' -C "fleet-netns-$P-$h" -f "$d/ssh_host_ed25519_key"
+  echo "${ADDR[$h]} $(cut -d' ' -f1,2 "$d/ssh_host_ed25519_key.pub")" >>"$TMP/known_hosts"
+  # StrictModes no: the keys live under /tmp, which is world-writable.
+  cat >"$d/sshd_config" <<EOF
+ListenAddress ${ADDR[$h]}:22
+HostKey $d/ssh_host_ed25519_key
+PidFile none
+AuthorizedKeysFile $TMP/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PrintMotd no
+Subsystem sftp internal-sftp
+EOF
+  /usr/sbin/sshd -t -f "$d/sshd_config"
+  ip netns exec "$P-$h" /usr/sbin/sshd -D -f "$d/sshd_config" -E "$d/sshd.log" &
+  STARTED+=("$!")
+done
+if [ "$SYSTEMD" = yes ]; then
+  # Host d: its own sshd (the Debian package's, started by its systemd),
+  # bound to its address, with the host key debootstrap made; root logs in
+  # with the throwaway key.
+  F="$TMP/rootfs"
+  mkdir -p -m 700 "$F/root/.ssh"
+  install -m 600 "$TMP/id_ed25519.pub" "$F/root/.ssh/authorized_keys"
+  printf 'ListenAddress %s\nPasswordAuthentication no\n' "${ADDR[d]}" >"$F/etc/ssh/sshd_config.d/fleet.conf"
+  echo "${ADDR[d]} $(cut -d' ' -f1,2 "$F/etc/ssh/ssh_host_ed25519_key.pub")" >>"$TMP/known_hosts"
+  [ -d /run/systemd/nspawn ] || MADE_NSPAWN_RUN=yes
+  # --keep-unit --register=no: no systemd or machined on this side.
+  setsid systemd-nspawn -D "$F" --boot --network-namespace-path="/run/netns/$P-d" \
+    --register=no --keep-unit -M "$P-d" --console=passive </dev/null >"$TMP/nspawn.log" 2>&1 &
+  NSPAWN_PID=$!
+fi
+SSH_OPTS=(-o BatchMode=yes -o IdentitiesOnly=yes -o IdentityFile="$TMP/id_ed25519"
+  -o UserKnownHostsFile="$TMP/known_hosts" -o GlobalKnownHostsFile=/dev/null
+  -o StrictHostKeyChecking=yes -o ConnectTimeout=5
+  -o ProxyCommand="ip netns exec $P-ctl nc %h %p")
+for h in "${HOSTS[@]}"; do
+  up=no
+  # d boots first: up to 60 s; the others, 10 s.
+  for _ in $(seq "$([ "$h" = d ] && echo 300 || echo 50)"); do
+    if timeout 10 ssh "${SSH_OPTS[@]}" "root@${ADDR[$h]}" true 2>/dev/null; then up=yes; break; fi
+    sleep 0.2
+  done
+  if [ "$up" != yes ]; then
+    echo "fleet-netns.sh: host $h: no SSH answer on ${ADDR[$h]}:22 in time; its log:" >&2
+    cat "$TMP/hosts/$h/sshd.log" "$TMP/nspawn.log" 2>/dev/null | tail -30 >&2
+    exit 1
+  fi
+  echo "host $h: sshd on ${ADDR[$h]}:22 answers (ssh root@${ADDR[$h]} via the ctl namespace)$(
+    [ "$h" = d ] && echo "; PID 1 there: $(timeout 10 ssh "${SSH_OPTS[@]}" "root@${ADDR[$h]}" cat /proc/1/comm)")"
+done
+
+# ---------------------------------------------------------------- inventory
+# The same shape as deploy/ansible/inventory.example.yml, plus what this
+# test needs: the SSH options above, the direct runner, and folders of
+# each host's own (the three hosts share one file system).
+CFG="$TMP/config.json"
+cat >"$CFG" <<EOF
+{
+  "server_ip_list": "198.18.0.1;198.18.0.2",
+  "server_port_list": "38677;38678;38679",
+  "client_num_per_host": 3,
+  "update_intervals": 100,
+  "ops_token": "fleet-$P-$RANDOM$RANDOM$RANDOM",
+  "request_timeout_ms": 2000,
+  "connect_timeout_ms": 1000,
+  "reconnect_initial_ms": 50,
+  "reconnect_max_ms": 1000,
+  "idle_timeout_ms": 10000
+}
+EOF
+INV="$TMP/inventory.yml"
+# For Ansible's ssh command line (split like a shell would; no spaces in $TMP).
+SSH_ARGS="-o IdentitiesOnly=yes -o UserKnownHostsFile=$TMP/known_hosts"
+SSH_ARGS+=" -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes"
+SSH_ARGS+=" -o \"ProxyCommand=ip netns exec $P-ctl nc %h %p\""
+cat >"$INV" <<EOF
+all:
+  children:
+    mass_connect:
+      vars:
+        ansible_user: root
+        ansible_python_interpreter: /usr/bin/python3
+        ansible_ssh_private_key_file: $TMP/id_ed25519
+        ansible_ssh_common_args: '$SSH_ARGS'
+        ansible_remote_tmp: "$TMP/hosts/{{ inventory_hostname }}/ansible-tmp"
+        mass_connect_runner: direct
+        mass_connect_run: fleet
+        mass_connect_config: $CFG
+        mass_connect_bin_dir: $ROOT/target/release
+        mass_connect_reports_dir: $TMP/reports
+        mass_connect_install_dir: "$TMP/hosts/{{ inventory_hostname }}/opt/bin"
+        mass_connect_config_dir: "$TMP/hosts/{{ inventory_hostname }}/etc"
+        mass_connect_state_dir: "$TMP/hosts/{{ inventory_hostname }}/var"
+        mass_connect_poll: 2
+        mass_connect_drain_timeout: 30s
+      children:
+        mass_connect_servers:
+          hosts:
+            a: { ansible_host: 198.18.0.1, mass_connect_host: 198.18.0.1 }
+            b: { ansible_host: 198.18.0.2, mass_connect_host: 198.18.0.2 }
+        mass_connect_clients:
+          hosts:
+            c: { ansible_host: 198.18.0.3, mass_connect_host: 198.18.0.3 }
+EOF
+if [ "$SYSTEMD" = yes ]; then
+  # Host d has a file system of its own: the unit's paths, the systemd runner.
+  cat >>"$INV" <<EOF
+            d:
+              ansible_host: 198.18.0.4
+              mass_connect_host: 198.18.0.4
+              mass_connect_runner: systemd
+              mass_connect_install_dir: /opt/mass_connect/bin
+              mass_connect_config_dir: /etc/mass_connect
+              mass_connect_state_dir: /var/lib/mass_connect
+              ansible_remote_tmp: /root/.ansible/tmp
+EOF
+fi
+NH=${#HOSTS[@]}
+
+# play NAME ARGS...: runs the playbook, output to $TMP/NAME.log and here;
+# at most 10 minutes.
+play() {
+  local name=$1
+  shift
+  local t0 rc=0
+  t0=$(date +%s)
+  (cd "$ROOT/deploy/ansible" && timeout 600 "$TMP/venv/bin/ansible-playbook" -i "$INV" site.yml "$@") \
+    >"$TMP/$name.log" 2>&1 || rc=$?
+  echo "ansible-playbook $* -> exit status $rc in $(( $(date +%s) - t0 )) s (log: $name.log)"
+  return "$rc"
+}
+# changed= of every host in the last PLAY RECAP of a log, summed.
+changed() { grep -E '^[abcd] +: ok=' "$TMP/$1.log" | grep -oE 'changed=[0-9]+' | awk -F= '{ s += $2 } END { print s + 0 }'; }
+recap() { sed -n '/^PLAY RECAP/,$p' "$TMP/$1.log" | sed 's/^/    /'; }
+
+FAIL=0
+check() { # description, condition result (0 = passed)
+  if [ "$2" -eq 0 ]; then echo "  ok    $1"; else echo "  FAIL  $1"; FAIL=1; fi
+}
+
+# ---------------------------------------------------------------- playbook
+STAGE="running the playbook with --check on fresh hosts"
+say "1. --check on fresh hosts: reports what it would change, changes nothing"
+rc=0; play 1-check --check || rc=$?
+recap 1-check
+n=$(changed 1-check)
+made=$(find "$TMP/hosts" -mindepth 2 -maxdepth 2 \( -name opt -o -name etc -o -name var \) | wc -l)
+[ "$SYSTEMD" = yes ] && made=$((made + $(find "$TMP/rootfs/opt" "$TMP/rootfs/etc" -maxdepth 1 -name 'mass_connect' | wc -l)))
+check "--check passed (exit status $rc), would change $n things, made $made folders, started nothing" \
+  "$([ "$rc" -eq 0 ] && [ "$n" -gt 0 ] && [ "$made" -eq 0 ]; echo $?)"
+
+STAGE="deploying"
+say "2. deploy (--tags deploy)"
+rc=0; play 2-deploy --tags deploy || rc=$?
+recap 2-deploy
+n=$(changed 2-deploy)
+check "deploy passed (exit status $rc), changed $n things" "$([ "$rc" -eq 0 ] && [ "$n" -gt 0 ]; echo $?)"
+[ "$rc" -eq 0 ] || { tail -40 "$TMP/2-deploy.log"; exit 1; }
+
+STAGE="deploying a second time"
+say "3. deploy again: idempotent, nothing changes"
+rc=0; play 3-deploy-again --tags deploy || rc=$?
+recap 3-deploy-again
+n=$(changed 3-deploy-again)
+check "second deploy passed (exit status $rc) and changed nothing (changed=$n)" \
+  "$([ "$rc" -eq 0 ] && [ "$n" -eq 0 ]; echo $?)"
+
+STAGE="running the fleet"
+say "4. the whole playbook: a ${DURATION} s run on a, b (servers + clients) and ${HOSTS[*]:2} (clients only)"
+rc=0; play 4-run -e "mass_connect_duration=${DURATION}s" || rc=$?
+# What the play printed: each host's own verdict, the merged summary, the verdict.
+sed -n '/^TASK \[Each host/,/^PLAY RECAP/p' "$TMP/4-run.log"
+recap 4-run
+ok_line=$(grep -m1 -E '^ +OK: [0-9]+ = ' "$TMP/4-run.log" | sed 's/^ *//' || true)
+# The YAML callback doubles the apostrophe and may wrap the line: match its start.
+pass_msg=$(grep -c "msg: 'PASS: merged verdict over $NH hosts" "$TMP/4-run.log" || true)
+reports=$(find "$TMP/reports" -name '*.json' | wc -l)
+check "the run passed (exit status $rc), the play said PASS ($pass_msg)" \
+  "$([ "$rc" -eq 0 ] && [ "$pass_msg" -eq 1 ]; echo $?)"
+check "$NH reports fetched to the controller ($reports)" "$([ "$reports" -eq "$NH" ]; echo $?)"
+if [ "$SYSTEMD" = yes ]; then
+  unit=$(timeout 20 ssh "${SSH_OPTS[@]}" root@198.18.0.4 \
+    systemctl show mass-connect@fleet.service -p Result -p ExecMainStatus -p DynamicUser -p TasksMax -p LimitNOFILE | paste -sd' ')
+  check "host d ran the run as mass-connect@fleet.service under systemd ($unit)" \
+    "$([[ "$unit" == *Result=success* && "$unit" == *ExecMainStatus=0* && "$unit" == *DynamicUser=yes* ]]; echo $?)"
+fi
+check "merged verdict: ${ok_line:-no OK line}" "$([ -n "$ok_line" ]; echo $?)"
+if [ "$rc" -ne 0 ]; then
+  echo "--- the run's playbook output, last 60 lines:"
+  tail -60 "$TMP/4-run.log"
+fi
+
+[ -z "$OUT" ] || echo "  config, inventory, playbook logs and reports: $OUT"
+STAGE="checking the results"
+VERDICT_LINE="merged verdict over $NH hosts (2 server hosts, $((NH - 2)) clients-only$([ "$SYSTEMD" = yes ] && echo ", d under systemd" || true); ${DURATION} s, Ansible over SSH) ${ok_line%%;*}"
+exit "$FAIL"
