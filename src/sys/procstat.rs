@@ -10,6 +10,10 @@
 
 pub use crate::messages::ProcessSample as Sample;
 
+/// Whether [`sample`] counts open descriptors here (Linux: `/proc/<pid>/fd`;
+/// Windows: handles): a sum of none of them is then 0, not unknown.
+pub const COUNTS_FDS: bool = cfg!(any(target_os = "linux", windows));
+
 /// Reads one process, or `None` if it is gone or the OS gives no figures.
 ///
 /// `with_ctx` also counts context switches, which on Linux means reading one

@@ -207,7 +207,13 @@ impl Resources {
     /// latest readings. A child whose latest read failed has exited and
     /// is left out, so a restarted server counts once.
     pub(super) fn held(&self) -> Held {
-        let mut held = Held::default();
+        // No child of a kind (a clients-only host's servers) holds 0.
+        let none = procstat::COUNTS_FDS.then_some(0);
+        let mut held = Held {
+            server_fds: none,
+            client_fds: none,
+            ..Held::default()
+        };
         for t in self.tracked.iter().filter(|t| !t.gone) {
             let Some((_, s)) = t.usage.last_timed() else {
                 continue;
@@ -321,9 +327,24 @@ mod tests {
             resources.held(),
             Held {
                 server_fds: Some(50),
-                client_fds: None,
+                // Where descriptors are counted, a kind none of whose
+                // readings has them sums to 0; elsewhere it is unknown.
+                client_fds: procstat::COUNTS_FDS.then_some(0),
                 server_threads: 25,
                 client_threads: 6,
+            }
+        );
+        let empty = Resources {
+            tracked: Vec::new(),
+            ..resources
+        };
+        let none = procstat::COUNTS_FDS.then_some(0);
+        assert_eq!(
+            empty.held(),
+            Held {
+                server_fds: none,
+                client_fds: none,
+                ..Held::default()
             }
         );
     }
