@@ -58,28 +58,14 @@ P="mch$$"              # every namespace of this run starts with this prefix
 CREATED=()             # namespaces this run created: the only ones it deletes
 STARTED=()             # PIDs of the startups this run started
 TMP=""
+# shellcheck source=scripts/netns-lib.sh
+. scripts/netns-lib.sh
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  # startups first: each stops its own children (their stdin pipes close).
-  # A first TERM asks for an orderly stop, a second one for an abort (as
-  # Ctrl-C twice would); whatever still runs after that is killed.
-  local signal
-  for signal in TERM TERM KILL; do
-    alive=()
-    for pid in "${STARTED[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
-    [ ${#alive[@]} -eq 0 ] && break
-    kill -"$signal" "${alive[@]}" 2>/dev/null || true
-    for _ in $(seq 20); do
-      kill -0 "${alive[@]}" 2>/dev/null || break
-      sleep 0.1
-    done
-  done
-  # Whatever still runs inside our namespaces was started by this run.
-  for ns in "${CREATED[@]}"; do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
-  done
-  for ns in "${CREATED[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  # startups first (each stops its own children), then whatever still runs
+  # in our namespaces, then the namespaces (scripts/netns-lib.sh).
+  netns_teardown
   if [ -n "$TMP" ]; then rm -rf "$TMP"; fi
   exit "$status"
 }
@@ -101,19 +87,8 @@ OUT=$(cd "$OUT" && pwd)
 
 # ---------------------------------------------------------------- network
 say "network: namespaces $P-{sw,a,b,c}, bridge br0 in $P-sw, 198.18.0.0/24"
-newns() { ip netns add "$1"; CREATED+=("$1"); ip -n "$1" link set lo up; }
-newns "$P-sw"
-ip -n "$P-sw" link add br0 type bridge
-ip -n "$P-sw" link set br0 up
-declare -A ADDR=([a]=198.18.0.1 [b]=198.18.0.2 [c]=198.18.0.3)
-for h in a b c; do
-  newns "$P-$h"
-  # One veth pair per host: "eth0" in the host, "port-$h" on the bridge.
-  ip -n "$P-sw" link add "port-$h" type veth peer name eth0 netns "$P-$h"
-  ip -n "$P-sw" link set "port-$h" master br0 up
-  ip -n "$P-$h" addr add "${ADDR[$h]}/24" dev eth0
-  ip -n "$P-$h" link set eth0 up
-done
+# One veth pair per host: "eth0" in the host, "port-$h" on the bridge.
+netns_hosts "$P" a=198.18.0.1 b=198.18.0.2 c=198.18.0.3
 
 # ---------------------------------------------------------------- config
 # Short timeouts so the 5 s cut shows within the run: a link waits 2 s for an

@@ -8,6 +8,8 @@ Renders one PNG with six panels over elapsed time:
   (d) errors, reconnects and late sends per sample
   (e) CPU, percent of one core, summed over all servers / all clients
   (f) resident memory, MB, summed over all servers / all clients
+  (g) open descriptors and (h) threads, summed the same way, when the CSV
+      has those columns (they were added later; older CSVs plot as before)
 
 Usage:
   python3 scripts/plot_samples.py soak.csv [-o soak.png] [--title TEXT]
@@ -31,6 +33,10 @@ COLUMNS = (
     "reconnects,links_up,server_cpu_percent,client_cpu_percent,"
     "server_rss_mb,client_rss_mb"
 ).split(",")
+
+# Columns added later, at the end of the row: plotted when present. An
+# empty cell (the OS does not count descriptors) reads as a gap.
+OPTIONAL = ("server_fds", "client_fds", "server_threads", "client_threads")
 
 # Zero (an empty sample) cannot sit on a log axis: clip to 1 us.
 LOG_FLOOR_MS = 0.001
@@ -64,7 +70,8 @@ def read_rows(path):
             f"is this a `startup --samples` file? Expected: {','.join(COLUMNS)}"
         )
     index = {c: header.index(c) for c in COLUMNS}
-    data = {c: [] for c in COLUMNS}
+    optional = {c: header.index(c) for c in OPTIONAL if c in header}
+    data = {c: [] for c in (*COLUMNS, *optional)}
     skipped = []
     for lineno, fields in enumerate(lines[1:], start=2):
         if not fields or all(not x.strip() for x in fields):
@@ -77,6 +84,11 @@ def read_rows(path):
             continue
         for c in COLUMNS:
             data[c].append(values[c])
+        for c, i in optional.items():
+            try:
+                data[c].append(float(fields[i]))
+            except (IndexError, ValueError):
+                data[c].append(float("nan"))
     if skipped:
         shown = ", ".join(map(str, skipped[:10])) + (" ..." if len(skipped) > 10 else "")
         print(f"plot_samples: skipped {len(skipped)} malformed row(s) of {path}: line {shown}",
@@ -179,8 +191,10 @@ def plot(data, csv_path, out_path, extra_title):
     if extra_title:
         title = f"{extra_title}\n{title}"
 
-    fig, axes = plt.subplots(3, 2, figsize=(15, 12), sharex=True)
-    (a, b), (c, d), (e, f) = axes
+    held = all(k in data for k in OPTIONAL)
+    rows = 4 if held else 3
+    fig, axes = plt.subplots(rows, 2, figsize=(15, 4 * rows), sharex=True)
+    (a, b), (c, d), (e, f) = axes[:3]
 
     # (a) throughput against the target.
     a.plot(x, data["updates_per_s"], label="updates/s (acked)", color="tab:blue", **mk)
@@ -268,6 +282,24 @@ def plot(data, csv_path, out_path, extra_title):
     f.set_title("(f) resident memory, all processes of each kind summed")
     f.set_ylabel("MB")
     top_legend(f)
+
+    if held:
+        # (g) descriptors and (h) threads: first -> last, as for memory, so
+        # a count that creeps (a socket or thread leak) reads as a number.
+        g, h = axes[3]
+        for ax, what, unit in ((g, "fds", "open descriptors"), (h, "threads", "threads")):
+            top = 1.0
+            for kind, color in (("server", "tab:blue"), ("client", "tab:orange")):
+                v = data[f"{kind}_{what}"]
+                known = [n for n in v if n == n]
+                note = (f"{known[0]:,.0f} -> {known[-1]:,.0f} ({known[-1] - known[0]:+,.0f})"
+                        if known else "not counted")
+                ax.plot(x, v, label=f"{kind}s {note}", color=color, **mk)
+                top = max([top, *known])
+            ax.set_ylim(bottom=0, top=top * 1.3)
+            ax.set_title(f"({'g' if what == 'fds' else 'h'}) {unit}, all processes of each kind summed")
+            ax.set_ylabel(unit)
+            top_legend(ax)
 
     for ax in axes.flat:
         ax.grid(True, which="major", alpha=0.3)

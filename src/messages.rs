@@ -176,4 +176,9 @@ pub struct ProcessSample {
     pub voluntary_ctx: Option<u64>,
     /// Involuntary context switches since start (Linux: it was preempted).
     pub involuntary_ctx: Option<u64>,
+    /// Open file descriptors now (Linux: the entries of `/proc/<pid>/fd`;
+    /// Windows: open handles). `None` where the OS does not say, and in
+    /// figures written before this field existed.
+    #[serde(default)]
+    pub fds: Option<u64>,
 }

@@ -22,7 +22,11 @@
 //! 1. this host's clients stop: what they acked is final;
 //! 2. read the *other* hosts' servers at once, for this host's own verify.
 //!    They are still up: their hosts are draining, waiting for our links,
-//!    which left a moment ago, and for a settle time after that;
+//!    which left a moment ago, and for a settle time after that. A server
+//!    that answered before our clients started but whose process is now
+//!    younger than they are was restarted by its host meanwhile: the keys
+//!    our clients acked on its old process died with it (lost, as for a
+//!    restart of our own);
 //! 3. drain this host's servers, then read them: final counts;
 //! 4. stop them (startup does that, as on one host).
 
@@ -46,6 +50,19 @@ const POLL: Duration = Duration::from_millis(200);
 /// their links to us closed: this is their time to do it.
 const SETTLE: Duration = Duration::from_secs(2);
 
+/// How much younger than this host's clients another host's server must be
+/// to count as restarted: more than an answer's trip could skew the two
+/// clocks' readings, less than the second a restart takes (a dead server
+/// stays down for `monitor::restarts::RESTART_DELAY` before its host
+/// starts it again).
+const YOUNGER_BY: Duration = Duration::from_millis(500);
+
+/// Whether a server whose process has been up `uptime_s` seconds was
+/// started after this host's clients, which have run for `clients_for`.
+fn started_after(uptime_s: f64, clients_for: Duration) -> bool {
+    uptime_s + YOUNGER_BY.as_secs_f64() < clients_for.as_secs_f64()
+}
+
 /// What startup read from the servers at the end of a run.
 #[derive(Debug, Default)]
 pub struct EndCounts {
@@ -61,6 +78,10 @@ pub struct EndCounts {
     /// Seconds spent waiting for other hosts' links to leave this host's
     /// servers.
     pub drain_s: f64,
+    /// Other hosts' servers restarted while this host's clients ran: each
+    /// answered before they started, and its process is younger than they
+    /// are. What their old process counted died with it.
+    pub restarted: Vec<String>,
 }
 
 /// Waits until every server of the other hosts answers, at most `limit`.
@@ -133,12 +154,15 @@ pub fn wait_for_other_servers(
 
 /// Reads every server at the end of a run, in the order the module doc
 /// gives: the other hosts' servers at once, this host's after draining.
-/// `own_keys` are this host's clients' keys; `drain_timeout` bounds the
+/// `own_keys` are this host's clients' keys; `clients` is when they
+/// started and the other hosts' servers that did not answer before then
+/// (what [`wait_for_other_servers`] returned); `drain_timeout` bounds the
 /// wait; Ctrl-C cuts it short.
 pub fn read_servers(
     config: &Config,
     local: &[SocketAddr],
     own_keys: &[KeyCount],
+    clients: (Instant, &[SocketAddr]),
     drain_timeout: Duration,
     quiet: bool,
     interrupts: &Receiver<()>,
@@ -149,10 +173,31 @@ pub fn read_servers(
         .into_iter()
         .filter(|a| !local.contains(a))
         .collect();
-    let answers = connection::ask_each(&others, &config.ops_token, timeout(config), |c| c.dump());
+    let answers = connection::ask_each(&others, &config.ops_token, timeout(config), |c| {
+        let dump = c.dump()?;
+        let stats = c.stats()?;
+        Ok((dump, stats))
+    });
+    let (clients_started, not_up_before) = clients;
+    let clients_for = clients_started.elapsed();
     for (addr, answer) in others.iter().zip(answers) {
         match answer {
-            Ok(dump) => end.dumps.push(dump),
+            Ok((dump, stats)) => {
+                if !not_up_before.contains(addr) && started_after(stats.uptime_s, clients_for) {
+                    let line = format!(
+                        "server {} of another host was restarted during the run: its process \
+                         is {:.1} s old, this host's clients started {:.1} s ago; what its old \
+                         process counted died with it",
+                        dump.server,
+                        stats.uptime_s,
+                        clients_for.as_secs_f64()
+                    );
+                    log::warn!("{line}");
+                    eprintln!("startup: {line}");
+                    end.restarted.push(dump.server.clone());
+                }
+                end.dumps.push(dump);
+            }
             Err(e) => {
                 eprintln!("startup: {e}");
                 end.down.push(addr.to_string());
@@ -283,5 +328,24 @@ fn list(addrs: &[SocketAddr]) -> String {
         format!("{} and {more} more", names.join(", "))
     } else {
         names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_younger_than_the_clients_was_restarted() {
+        let clients_for = Duration::from_secs(60);
+        // Up since before the clients, read a moment later: the same process.
+        assert!(!started_after(60.2, clients_for));
+        // An answer's trip may make it look a little younger: still the same.
+        assert!(!started_after(59.7, clients_for));
+        // Killed 20 s in, restarted a second later: younger by 21 s.
+        assert!(started_after(39.0, clients_for));
+        // The shortest restart, killed as the clients started: younger by
+        // the restart's delay.
+        assert!(started_after(59.0, clients_for));
     }
 }

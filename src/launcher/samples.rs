@@ -8,10 +8,12 @@ use std::path::Path;
 
 use crate::error::{Context, Result};
 
-/// The columns, in order. The README documents each.
+/// The columns, in order. The README documents each. New columns go at
+/// the end, so a reader that picks columns by position keeps working.
 pub const HEADER: &str = "time_s,updates_per_s,target_per_s,latency_p50_us,latency_p99_us,\
 lateness_p50_us,lateness_p99_us,corrected_p99_us,late_sends,errors,reconnects,links_up,\
-server_cpu_percent,client_cpu_percent,server_rss_mb,client_rss_mb";
+server_cpu_percent,client_cpu_percent,server_rss_mb,client_rss_mb,\
+server_fds,client_fds,server_threads,client_threads";
 
 /// One row.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -48,6 +50,15 @@ pub struct Row {
     pub server_rss_mb: f64,
     /// All clients' resident memory at the end of the sample, MB.
     pub client_rss_mb: f64,
+    /// All servers' open descriptors at the end of the sample; empty in
+    /// the CSV where the OS does not count them.
+    pub server_fds: Option<u64>,
+    /// All clients' open descriptors at the end of the sample.
+    pub client_fds: Option<u64>,
+    /// All servers' threads at the end of the sample.
+    pub server_threads: u64,
+    /// All clients' threads at the end of the sample.
+    pub client_threads: u64,
 }
 
 /// Appends rows to a CSV file.
@@ -85,9 +96,10 @@ impl SampleWriter {
 
     /// Appends one row.
     pub fn write(&mut self, r: &Row) -> Result<()> {
+        let count = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
         writeln!(
             self.file,
-            "{:.1},{:.1},{:.0},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{:.2},{:.2}",
+            "{:.1},{:.1},{:.0},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{:.2},{:.2},{},{},{},{}",
             r.time_s,
             r.updates_per_s,
             r.target_per_s,
@@ -103,7 +115,11 @@ impl SampleWriter {
             r.server_cpu_percent,
             r.client_cpu_percent,
             r.server_rss_mb,
-            r.client_rss_mb
+            r.client_rss_mb,
+            count(r.server_fds),
+            count(r.client_fds),
+            r.server_threads,
+            r.client_threads
         )
         .context("cannot append to the samples file")
     }
@@ -121,6 +137,9 @@ mod tests {
         w.write(&Row {
             time_s: 1.0,
             updates_per_s: 10.0,
+            server_fds: Some(26),
+            server_threads: 13,
+            client_threads: 7,
             ..Row::default()
         })
         .unwrap();
@@ -136,6 +155,8 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[0], HEADER);
         assert_eq!(lines[1].split(',').count(), HEADER.split(',').count());
+        // The new columns are the last four; an unknown count is empty.
+        assert!(lines[1].ends_with(",26,,13,7"), "{}", lines[1]);
         assert!(lines[2].starts_with("2.0,"));
         std::fs::write(&path, "a,b\n").unwrap();
         assert!(SampleWriter::open(&path).is_err());

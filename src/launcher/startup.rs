@@ -160,15 +160,19 @@ pub fn run(options: &Options) -> Result<Finished> {
             );
         }
     }
-    if clients > 0 {
+    // The other hosts' servers that did not answer before the clients
+    // start (none of them, when this host runs no client).
+    let not_up_before = if clients > 0 {
         hosts::wait_for_other_servers(
             config,
             &local_servers,
             options.wait_servers,
             options.quiet,
             &interrupts,
-        )?;
-    }
+        )?
+    } else {
+        all_servers.clone()
+    };
 
     log::info!(
         "{} servers accepting; starting {clients} clients",
@@ -248,6 +252,7 @@ pub fn run(options: &Options) -> Result<Finished> {
         config,
         &local_servers,
         &keys,
+        (started, &not_up_before),
         options.drain_timeout,
         options.quiet,
         &interrupts,
@@ -268,7 +273,10 @@ pub fn run(options: &Options) -> Result<Finished> {
         end.down.len()
     );
     let mut report = run.report(&finals, &fleet);
-    report.verify = verify::verify(&keys, &end.dumps, &end.down, &run.restarted_servers());
+    // Restarted here, or by another host while our clients used it.
+    let mut restarted = run.restarted_servers();
+    restarted.extend(end.restarted.iter().cloned());
+    report.verify = verify::verify(&keys, &end.dumps, &end.down, &restarted);
     report.unacked_by_server = verify::unacked_by_server(&keys, &all_servers);
     // The servers answered `stats` after every client had stopped, so their
     // own figures cover the whole run (a restarted server's would not, and

@@ -246,6 +246,7 @@ mod tests {
             threads: 3,
             voluntary_ctx: Some(v),
             involuntary_ctx: Some(v / 2),
+            fds: None,
         };
         let mut u = Usage::default();
         u.add(t0, s(1.0, 1_000_000, 100));

@@ -1,13 +1,18 @@
 //! What a child process costs, read from the OS: CPU time, resident memory,
-//! threads and (on Linux) context switches.
+//! threads, open descriptors and (on Linux) context switches.
 //!
-//! Linux reads `/proc/<pid>/stat` and `/proc/<pid>/status`; Windows asks the
-//! Win32 process APIs (see `sys::windows`). Elsewhere nothing is reported.
+//! Linux reads `/proc/<pid>/stat` and `/proc/<pid>/status` and counts
+//! `/proc/<pid>/fd`; Windows asks the Win32 process APIs (see
+//! `sys::windows`). Elsewhere nothing is reported.
 //! startup samples every child once a round (a second up to 200 clients),
 //! a few at a time, and keeps, per process, the first and last sample and
 //! the peaks; `launcher::usage` turns them into the report's figures.
 
 pub use crate::messages::ProcessSample as Sample;
+
+/// Whether [`sample`] counts open descriptors here (Linux: `/proc/<pid>/fd`;
+/// Windows: handles): a sum of none of them is then 0, not unknown.
+pub const COUNTS_FDS: bool = cfg!(any(target_os = "linux", windows));
 
 /// Reads one process, or `None` if it is gone or the OS gives no figures.
 ///
@@ -109,7 +114,17 @@ mod linux {
             threads: value(&status, "Threads:").unwrap_or(0),
             voluntary_ctx: ctx.map(|c| c.0),
             involuntary_ctx: ctx.map(|c| c.1),
+            fds: open_fds(pid),
         })
+    }
+
+    /// The open descriptors of a process: the entries of `/proc/<pid>/fd`
+    /// (one directory read, no `readlink`). Reading our own, the directory
+    /// being read is one of them: it is left out.
+    fn open_fds(pid: u32) -> Option<u64> {
+        let entries = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
+        let reading = u64::from(pid == std::process::id());
+        Some(entries.saturating_sub(reading))
     }
 
     /// The number after `name` in a `/proc/.../status` text.
@@ -133,5 +148,24 @@ mod tests {
         assert!(s.rss_bytes > 0);
         assert!(s.threads >= 1);
         assert_eq!(s.voluntary_ctx.is_some(), cfg!(target_os = "linux"));
+        // stdin, stdout and stderr at least (Windows: a handful of handles).
+        assert!(s.fds.expect("descriptors") >= 3, "{s:?}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_opened_is_one_more_descriptor() {
+        // Other tests' threads open files too: retry until two readings
+        // around the open are one apart, a few times at most.
+        let count = || sample(std::process::id(), false).and_then(|s| s.fds);
+        let seen = (0..20).any(|_| {
+            let before = count();
+            let file = std::fs::File::open("/proc/self/stat").expect("open");
+            let during = count();
+            drop(file);
+            let after = count();
+            before.is_some() && before == after && during == before.map(|n| n + 1)
+        });
+        assert!(seen, "opening one file never showed as one more descriptor");
     }
 }

@@ -20,7 +20,7 @@ use windows_sys::Win32::System::JobObjects::{
 };
 use windows_sys::Win32::System::ProcessStatus::{GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS};
 use windows_sys::Win32::System::Threading::{
-    GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    GetProcessHandleCount, GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
 };
 
 use crate::messages::ProcessSample as Sample;
@@ -40,7 +40,7 @@ fn filetime_s(t: &FILETIME) -> f64 {
     ((u64::from(t.dwHighDateTime) << 32) | u64::from(t.dwLowDateTime)) as f64 / 1e7
 }
 
-/// CPU time, working set and thread count of a process.
+/// CPU time, working set, thread and handle count of a process.
 pub fn process_sample(pid: u32) -> Option<Sample> {
     // SAFETY: plain call; a null result is checked.
     let raw = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
@@ -64,6 +64,10 @@ pub fn process_sample(pid: u32) -> Option<Sample> {
     memory.cb = std::mem::size_of::<PROCESS_MEMORY_COUNTERS>() as u32;
     // SAFETY: valid handle, out-pointer and size.
     let ok = unsafe { GetProcessMemoryInfo(process.0, &mut memory, memory.cb) };
+    let mut handles = 0u32;
+    // SAFETY: valid handle (opened with PROCESS_QUERY_LIMITED_INFORMATION,
+    // which this call accepts) and a valid out-pointer.
+    let counted = unsafe { GetProcessHandleCount(process.0, &mut handles) } != 0;
     Some(Sample {
         cpu_s: filetime_s(&kernel) + filetime_s(&user),
         rss_bytes: if ok != 0 {
@@ -74,6 +78,7 @@ pub fn process_sample(pid: u32) -> Option<Sample> {
         threads: thread_count(pid).unwrap_or(0),
         voluntary_ctx: None,
         involuntary_ctx: None,
+        fds: counted.then_some(u64::from(handles)),
     })
 }
 

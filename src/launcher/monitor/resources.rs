@@ -47,6 +47,9 @@ struct Mark {
 
 /// Per-child resource tracking.
 struct Tracked {
+    /// Its latest read failed: it has exited (a dead client, a server
+    /// replaced by its restart), so it holds no descriptors or threads now.
+    gone: bool,
     kind: Kind,
     pid: u32,
     usage: Usage,
@@ -57,6 +60,7 @@ struct Tracked {
 impl Tracked {
     fn new(kind: Kind, pid: u32) -> Tracked {
         Tracked {
+            gone: false,
             kind,
             pid,
             usage: Usage::default(),
@@ -76,6 +80,20 @@ pub(super) struct RowUsage {
     pub(super) server_rss_mb: f64,
     /// Clients' resident memory, in MB.
     pub(super) client_rss_mb: f64,
+}
+
+/// The open descriptors and threads of the children alive at their latest
+/// reading, summed by kind: what a leak of sockets or threads shows in.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(super) struct Held {
+    /// Servers' open descriptors; `None` where the OS does not count them.
+    pub(super) server_fds: Option<u64>,
+    /// Clients' open descriptors; `None` where the OS does not count them.
+    pub(super) client_fds: Option<u64>,
+    /// Servers' threads.
+    pub(super) server_threads: u64,
+    /// Clients' threads.
+    pub(super) client_threads: u64,
 }
 
 /// Every child's CPU and memory over the run.
@@ -160,7 +178,14 @@ impl Resources {
     fn sample_some(&mut self, count: usize, with_ctx: bool, started: Instant) {
         for i in next_in_turn(&mut self.cursor, self.tracked.len(), count) {
             let t = &mut self.tracked[i];
-            if let Some(s) = procstat::sample(t.pid, with_ctx) {
+            // Once gone, never read again: its pid may be another
+            // process's by now.
+            if t.gone {
+                continue;
+            }
+            let sample = procstat::sample(t.pid, with_ctx);
+            t.gone = sample.is_none();
+            if let Some(s) = sample {
                 t.usage.add(Instant::now(), s);
             }
         }
@@ -201,6 +226,33 @@ impl Resources {
             server_rss_mb: rss[0],
             client_rss_mb: rss[1],
         }
+    }
+
+    /// The descriptors and threads the children hold, by kind, at their
+    /// latest readings. A child whose latest read failed has exited and
+    /// is left out, so a restarted server counts once.
+    pub(super) fn held(&self) -> Held {
+        // No child of a kind (a clients-only host's servers) holds 0.
+        let none = procstat::COUNTS_FDS.then_some(0);
+        let mut held = Held {
+            server_fds: none,
+            client_fds: none,
+            ..Held::default()
+        };
+        for t in self.tracked.iter().filter(|t| !t.gone) {
+            let Some((_, s)) = t.usage.last_timed() else {
+                continue;
+            };
+            let (fds, threads) = match t.kind {
+                Kind::Server => (&mut held.server_fds, &mut held.server_threads),
+                Kind::Client => (&mut held.client_fds, &mut held.client_threads),
+            };
+            *threads += s.threads;
+            if let Some(n) = s.fds {
+                *fds = Some(fds.unwrap_or(0) + n);
+            }
+        }
+        held
     }
 
     /// The report's process figures, by kind. CPU per update divides by
@@ -264,5 +316,61 @@ mod tests {
         // A count above n reads each once; nothing to read, nothing read.
         assert_eq!(next_in_turn(&mut cursor, 3, 10).len(), 3);
         assert!(next_in_turn(&mut cursor, 0, 5).is_empty());
+    }
+
+    #[test]
+    fn held_sums_the_live_children_by_kind() {
+        let reading = |threads: u64, fds: Option<u64>| ProcessSample {
+            threads,
+            fds,
+            ..ProcessSample::default()
+        };
+        let child = |kind: Kind, gone: bool, s: Option<ProcessSample>| {
+            let mut t = Tracked::new(kind, 1);
+            if let Some(s) = s {
+                t.usage.add(Instant::now(), s);
+            }
+            t.gone = gone;
+            t
+        };
+        let resources = Resources {
+            tracked: vec![
+                child(Kind::Server, false, Some(reading(13, Some(26)))),
+                // A server killed and restarted: its last reading no longer counts.
+                child(Kind::Server, true, Some(reading(13, Some(26)))),
+                child(Kind::Server, false, Some(reading(12, Some(24)))),
+                child(Kind::Client, false, Some(reading(6, None))),
+                // Not read yet: nothing to add.
+                child(Kind::Client, false, None),
+            ],
+            cursor: 0,
+            rss_baseline: Duration::ZERO,
+            baseline_taken: false,
+            ops_at_last_sample: 0,
+        };
+        assert_eq!(
+            resources.held(),
+            Held {
+                server_fds: Some(50),
+                // Where descriptors are counted, a kind none of whose
+                // readings has them sums to 0; elsewhere it is unknown.
+                client_fds: procstat::COUNTS_FDS.then_some(0),
+                server_threads: 25,
+                client_threads: 6,
+            }
+        );
+        let empty = Resources {
+            tracked: Vec::new(),
+            ..resources
+        };
+        let none = procstat::COUNTS_FDS.then_some(0);
+        assert_eq!(
+            empty.held(),
+            Held {
+                server_fds: none,
+                client_fds: none,
+                ..Held::default()
+            }
+        );
     }
 }

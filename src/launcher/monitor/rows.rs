@@ -94,6 +94,7 @@ impl Rows {
         let mark = self.last;
         let t = rounds.totals();
         let usage = resources.since(Reader::Row);
+        let held = resources.held();
         let sample = std::mem::take(&mut self.sample);
         let (lat, late) = (
             Percentiles::of(&sample.latency),
@@ -116,6 +117,10 @@ impl Rows {
             client_cpu_percent: usage.client_cpu_percent,
             server_rss_mb: usage.server_rss_mb,
             client_rss_mb: usage.client_rss_mb,
+            server_fds: held.server_fds,
+            client_fds: held.client_fds,
+            server_threads: held.server_threads,
+            client_threads: held.client_threads,
         };
         if let Some(Err(e)) = self.writer.as_mut().map(|w| w.write(&row)) {
             eprintln!("startup: {e}; no more samples will be written");

@@ -359,6 +359,7 @@ mod tests {
         "server_stats[].links_accepted",
         "server_stats[].links_refused",
         "server_stats[].process.cpu_s",
+        "server_stats[].process.fds",
         "server_stats[].process.involuntary_ctx",
         "server_stats[].process.rss_bytes",
         "server_stats[].process.threads",
@@ -415,6 +416,7 @@ mod tests {
             threads: 1,
             voluntary_ctx: Some(1),
             involuntary_ctx: Some(1),
+            fds: Some(1),
         };
         let usage = KindUsage {
             rss_growth_percent_max: Some(1.0),
