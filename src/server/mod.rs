@@ -139,6 +139,32 @@ pub struct Counters {
     pub next_link_id: AtomicU64,
 }
 
+/// Refuses an address outside loopback while no `ops_token` is configured:
+/// anyone who can reach it could then stop the server. Every server
+/// program checks this before it binds.
+///
+/// # Errors
+/// The address is not loopback and the config has no token.
+pub fn may_listen(config: &Config, addr: SocketAddr) -> Result<()> {
+    if !addr.ip().is_loopback() && config.ops_token.is_empty() {
+        return Err(Error::msg(format!(
+            "refusing to listen on {addr} without an operations token: `stop` and `dump` \
+             would be open to anyone who can reach it. Set \"ops_token\" in the config \
+             (or listen on 127.0.0.1)"
+        )));
+    }
+    Ok(())
+}
+
+/// The error of a bind that failed, naming the address and the likely cause.
+pub fn cannot_listen(addr: SocketAddr, e: std::io::Error) -> Error {
+    Err::<(), _>(e)
+        .with_context(|| {
+            format!("cannot listen on {addr} (is another server already using this port?)")
+        })
+        .unwrap_err()
+}
+
 /// The detail of the `err;link_limit;...` line a connection beyond
 /// `server_max_links` gets before it is closed.
 pub fn link_limit_detail(addr: SocketAddr, open: usize) -> String {
@@ -152,16 +178,8 @@ impl Server {
     /// The address is taken or not local, or it is outside loopback while no
     /// `ops_token` is configured (anyone could then stop the server).
     pub fn bind(config: Arc<Config>, addr: SocketAddr) -> Result<Server> {
-        if !addr.ip().is_loopback() && config.ops_token.is_empty() {
-            return Err(Error::msg(format!(
-                "refusing to listen on {addr} without an operations token: `stop` and `dump` \
-                 would be open to anyone who can reach it. Set \"ops_token\" in the config \
-                 (or listen on 127.0.0.1)"
-            )));
-        }
-        let listener = TcpListener::bind(addr).with_context(|| {
-            format!("cannot listen on {addr} (is another server already using this port?)")
-        })?;
+        may_listen(&config, addr)?;
+        let listener = TcpListener::bind(addr).map_err(|e| cannot_listen(addr, e))?;
         let addr = listener
             .local_addr()
             .context("cannot read the listening address")?;
