@@ -39,7 +39,8 @@ use mass_connect::error::Result;
 /// loop threads (evloop) or runtime workers (tokio). The environment
 /// variable `MASS_CONNECT_THREADS` sets it for programs that startup runs
 /// (startup passes no options of its own to them). Default: one per CPU.
-pub const THREADS_OPTION: &str = "    --threads N     loop threads / runtime workers [default: one per CPU,
+pub const THREADS_OPTION: &str =
+    "    --threads N     loop threads / runtime workers [default: one per CPU,
                     or MASS_CONNECT_THREADS]";
 
 /// Takes `--threads N` from `args` (see [`THREADS_OPTION`]).
@@ -53,7 +54,9 @@ pub fn take_threads(args: &mut Args) -> Result<usize> {
         None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
         Some(text) => match text.parse::<usize>() {
             Ok(n) if n >= 1 => Ok(n),
-            _ => Err(args.error(&format!("--threads {text:?} is not a whole number from 1 up"))),
+            _ => Err(args.error(&format!(
+                "--threads {text:?} is not a whole number from 1 up"
+            ))),
         },
     }
 }

@@ -160,16 +160,10 @@ mod tests {
             Bursts(vec![Some(b"upd"), None, Some(b"ate;k;1\nping\n"), None]),
             64,
         );
-        assert_eq!(
-            r.read_line().unwrap_err().kind(),
-            io::ErrorKind::WouldBlock
-        );
+        assert_eq!(r.read_line().unwrap_err().kind(), io::ErrorKind::WouldBlock);
         assert_eq!(r.read_line().unwrap(), Some(Line::Complete(b"update;k;1")));
         assert_eq!(r.read_line().unwrap(), Some(Line::Complete(b"ping")));
-        assert_eq!(
-            r.read_line().unwrap_err().kind(),
-            io::ErrorKind::WouldBlock
-        );
+        assert_eq!(r.read_line().unwrap_err().kind(), io::ErrorKind::WouldBlock);
         assert_eq!(r.read_line().unwrap(), None);
     }
 

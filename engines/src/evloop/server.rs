@@ -119,7 +119,8 @@ impl EvServer {
         let mut inboxes = Vec::with_capacity(threads);
         for _ in 0..threads.max(1) {
             let poll = Poll::new().context("cannot create a poller")?;
-            let waker = Arc::new(Waker::new(poll.registry(), WAKER).context("cannot create a waker")?);
+            let waker =
+                Arc::new(Waker::new(poll.registry(), WAKER).context("cannot create a waker")?);
             let (tx, rx) = crossbeam_channel::unbounded();
             handles.push((tx, waker));
             inboxes.push(rx);

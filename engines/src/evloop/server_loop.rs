@@ -95,8 +95,8 @@ impl ServerLoop {
         let write_limit = Duration::from_millis(config.write_timeout_ms);
         // Timeouts are found by a sweep a few times per timeout: no timer
         // per update, and a peer is closed at most an eighth late.
-        let sweep_every = (idle.min(write_limit) / 8)
-            .clamp(Duration::from_millis(5), Duration::from_secs(1));
+        let sweep_every =
+            (idle.min(write_limit) / 8).clamp(Duration::from_millis(5), Duration::from_secs(1));
         let mut next_sweep = Instant::now() + sweep_every;
         let mut events = Events::with_capacity(1024);
         loop {
@@ -106,7 +106,11 @@ impl ServerLoop {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
-                log::error!("server {}: loop {} cannot poll: {e}", self.shared.core.addr, self.index);
+                log::error!(
+                    "server {}: loop {} cannot poll: {e}",
+                    self.shared.core.addr,
+                    self.index
+                );
                 self.shared.request_stop();
             }
             if self.shared.core.stopping.load(Ordering::Acquire) {
@@ -207,7 +211,11 @@ impl ServerLoop {
                     core.addr
                 );
                 let mut out = Vec::new();
-                protocol::encode_err(&mut out, "link_limit", &link_limit_detail(core.addr, open as usize));
+                protocol::encode_err(
+                    &mut out,
+                    "link_limit",
+                    &link_limit_detail(core.addr, open as usize),
+                );
                 // A fresh socket's buffer takes one short line at once.
                 let _ = (&stream).write(&out);
                 let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -237,12 +245,15 @@ impl ServerLoop {
             self.conns.len() - 1
         });
         let _ = stream.set_nodelay(true);
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut stream, Token(slot), Interest::READABLE | Interest::WRITABLE)
-        {
-            log::warn!("server {}: cannot watch link from {peer}: {e}", self.shared.core.addr);
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            Token(slot),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log::warn!(
+                "server {}: cannot watch link from {peer}: {e}",
+                self.shared.core.addr
+            );
             self.free.push(slot);
             self.shared.open.fetch_sub(1, Ordering::Relaxed);
             return;
@@ -276,7 +287,10 @@ impl ServerLoop {
             match c.reader.read_line() {
                 Ok(Some(line)) => {
                     c.last_line = now;
-                    match c.link.handle(&shared.core, &shared.store, &links, line, &mut c.out) {
+                    match c
+                        .link
+                        .handle(&shared.core, &shared.store, &links, line, &mut c.out)
+                    {
                         Handled::Replied => {}
                         Handled::Stop => c.stop_after_write = true,
                         Handled::NeedCounter(key) => {
@@ -327,7 +341,11 @@ impl ServerLoop {
         }
         if let Some(why) = closed {
             if !shared.core.stopping.load(Ordering::Relaxed) {
-                log::info!("server {}: link from {} ended: {why}", shared.core.addr, c.link.peer);
+                log::info!(
+                    "server {}: link from {} ended: {why}",
+                    shared.core.addr,
+                    c.link.peer
+                );
             }
             self.close(slot);
         }
@@ -376,7 +394,11 @@ impl ServerLoop {
                 );
                 c.out.clear();
                 c.written = 0;
-                protocol::encode_err(&mut c.out, "idle_timeout", "no complete line within idle_timeout_ms");
+                protocol::encode_err(
+                    &mut c.out,
+                    "idle_timeout",
+                    "no complete line within idle_timeout_ms",
+                );
                 c.close_after_write = true;
                 // Best effort, as the threads engine: one short line.
                 let _ = (&c.reader.get_ref().stream).write(&c.out);

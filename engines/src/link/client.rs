@@ -87,7 +87,9 @@ impl ClientLink {
     pub fn connect_failed(&mut self, why: &std::io::Error, config: &Config) -> Duration {
         LinkCounters::bump(&self.counters.errors);
         let kind = ConnectError::of_io(why);
-        self.counters.last_error.store(kind as u8, Ordering::Relaxed);
+        self.counters
+            .last_error
+            .store(kind as u8, Ordering::Relaxed);
         self.failures += 1;
         let wait = self.backoff;
         let level = if self.failures == 1 {
@@ -192,7 +194,12 @@ impl ClientLink {
     }
 
     /// A reply line arrived at `now`.
-    pub fn reply(&mut self, line: Line<'_>, now: Instant, histograms: &AtomicHistograms) -> Outcome {
+    pub fn reply(
+        &mut self,
+        line: Line<'_>,
+        now: Instant,
+        histograms: &AtomicHistograms,
+    ) -> Outcome {
         let lost = match line {
             Line::Complete(bytes) => match protocol::parse_reply(bytes) {
                 Some(Reply::Ack(server_count)) => {
@@ -243,7 +250,11 @@ impl ClientLink {
     pub fn broken(&mut self, why: &str) -> Outcome {
         if let Some(f) = self.in_flight.take() {
             self.keys[self.slot].unacked += 1;
-            log::warn!("link to {}: update #{} unacked: {why}", self.server, f.count);
+            log::warn!(
+                "link to {}: update #{} unacked: {why}",
+                self.server,
+                f.count
+            );
         } else {
             log::info!("link to {} ended: {why}", self.server);
         }

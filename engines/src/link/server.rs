@@ -133,7 +133,9 @@ impl ServerLink {
 }
 
 fn protocol_error(core: &ServerCore, peer: SocketAddr, e: ParseError, out: &mut Vec<u8>) {
-    core.counters.protocol_errors.fetch_add(1, Ordering::Relaxed);
+    core.counters
+        .protocol_errors
+        .fetch_add(1, Ordering::Relaxed);
     log::warn!("server {}: bad line from {peer}: {e}", core.addr);
     protocol::encode_err(out, e.code(), e.detail());
 }
