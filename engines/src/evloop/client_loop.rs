@@ -133,8 +133,8 @@ impl ClientLoop {
                 self.on_event(event.token().0);
             }
             let now = Instant::now();
-            while let Some((due, i, generation)) = self.timers.pop_due(now) {
-                self.on_timer(i, generation, due, now);
+            while let Some((_, i, generation)) = self.timers.pop_due(now) {
+                self.on_timer(i, generation, now);
             }
             if now >= next_sweep {
                 self.sweep(now, connect_limit, ack_limit);
@@ -281,11 +281,11 @@ impl ClientLoop {
         };
         let config = self.shared.config.clone();
         self.slots[i].link.run(&window, &config, now);
-        self.schedule(i, now);
+        self.schedule(i);
     }
 
     /// Sends now what is due, or sets a timer for it.
-    fn schedule(&mut self, i: usize, now: Instant) {
+    fn schedule(&mut self, i: usize) {
         if self.stopping {
             return self.finish(i);
         }
@@ -295,8 +295,11 @@ impl ClientLoop {
         }
         match slot.link.next_due() {
             None => slot.phase = Phase::Done,
-            Some(due) if due <= now => self.send(i, due, now),
-            Some(due) => self.timers.at(due, i, slot.generation),
+            // Read the clock after the due time: closed loop's is "now".
+            Some(due) => match Instant::now() {
+                now if due <= now => self.send(i, due, now),
+                _ => self.timers.at(due, i, slot.generation),
+            },
         }
     }
 
@@ -341,13 +344,13 @@ impl ClientLoop {
             };
             let now = Instant::now();
             match outcome {
-                Outcome::Acked => self.schedule(i, now),
+                Outcome::Acked => self.schedule(i),
                 Outcome::Broken => return self.drop_conn(i, now),
             }
         }
     }
 
-    fn on_timer(&mut self, i: usize, generation: u32, due: Instant, now: Instant) {
+    fn on_timer(&mut self, i: usize, generation: u32, now: Instant) {
         let slot = &self.slots[i];
         if slot.generation != generation {
             return; // made stale by a new socket
@@ -355,9 +358,10 @@ impl ClientLoop {
         match slot.phase {
             Phase::Waiting if !self.over(now) => self.to_connect.push_back(i),
             Phase::Up if slot.link.in_flight.is_none() => match slot.link.next_due() {
-                Some(d) if d <= now => self.send(i, d, now),
-                Some(d) if d != due => self.timers.at(d, i, generation),
-                Some(_) => self.timers.at(due, i, generation),
+                Some(d) => match Instant::now() {
+                    now if d <= now => self.send(i, d, now),
+                    _ => self.timers.at(d, i, generation),
+                },
                 None => self.slots[i].phase = Phase::Done,
             },
             _ => {}

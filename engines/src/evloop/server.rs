@@ -174,7 +174,7 @@ impl EvServer {
             loops,
         } = self;
         log::info!(
-            "server {} listening, {} loop thread(s)",
+            "server listening on {} ({} loop threads)",
             shared.core.addr,
             loops.len()
         );

@@ -114,6 +114,11 @@ impl TokioServer {
     /// The OS refuses the runtime.
     pub fn run(self) -> Result<ServerStats> {
         let runtime = super::runtime(self.workers).context("cannot start the tokio runtime")?;
+        log::info!(
+            "server listening on {} ({} runtime workers)",
+            self.shared.core.addr,
+            self.workers
+        );
         let shared = self.shared.clone();
         let std_listener = self.listener;
         runtime.block_on(async move {
