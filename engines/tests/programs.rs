@@ -15,6 +15,11 @@ const PROGRAMS: [(&str, &str); 4] = [
 
 #[test]
 fn every_engine_program_has_help_a_version_and_rejects_unknown_options() {
+    let dir = std::env::temp_dir().join(format!("mass_connect-engines-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.json");
+    std::fs::write(&config, r#"{"server_port_list": "1"}"#).unwrap();
+    let config = config.to_str().unwrap();
     for (name, path) in PROGRAMS {
         let help = Command::new(path).arg("--help").output().unwrap();
         let text = String::from_utf8_lossy(&help.stdout);
@@ -26,7 +31,10 @@ fn every_engine_program_has_help_a_version_and_rejects_unknown_options() {
         let version = Command::new(path).arg("--version").output().unwrap();
         let text = String::from_utf8_lossy(&version.stdout);
         assert!(text.starts_with(&format!("{name} ")), "{name}: {text}");
-        let bad = Command::new(path).arg("--no-such-option").output().unwrap();
+        let bad = Command::new(path)
+            .args(["--config", config, "--no-such-option"])
+            .output()
+            .unwrap();
         assert_eq!(bad.status.code(), Some(2), "{name}");
         let text = String::from_utf8_lossy(&bad.stderr);
         assert!(
