@@ -180,12 +180,17 @@ pub fn run_pair(
         Ok(m) => m,
         Err(why) => {
             let said = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let limit = crate::machine::limit_named(&format!("{why}\n{said}"));
+            let mut limit =
+                crate::machine::limit_named(&format!("{why}\n{said}")).map(str::to_string);
+            if limit.as_deref().is_some_and(|l| l.starts_with("threads")) {
+                // Name the one: a thread per link on both ends, and a few more.
+                let needed = 2 * p.links() as u64 + 8 * p.client_processes() as u64 + 80;
+                if let Some(which) = crate::machine::task_limit_for(needed) {
+                    limit = Some(which);
+                }
+            }
             let first = said.lines().next().map(|l| format!("; first message: {l}"));
-            Measure::failed(
-                format!("{why}{}", first.unwrap_or_default()),
-                limit.map(str::to_string),
-            )
+            Measure::failed(format!("{why}{}", first.unwrap_or_default()), limit)
         }
     }
 }

@@ -44,6 +44,33 @@ pub fn raise_open_files() {
     nofile::raise();
 }
 
+/// Which task limit `needed` threads meet first: the smallest of
+/// kernel.pid_max, kernel.threads-max and the cgroup's pids.max, less the
+/// tasks that exist already (`/proc/loadavg`'s fourth field).
+pub fn task_limit_for(needed: u64) -> Option<String> {
+    let read =
+        |path: &str| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    let now: u64 = std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .nth(3)?
+        .split_once('/')?
+        .1
+        .parse()
+        .ok()?;
+    let mut limits = vec![
+        ("kernel.pid_max", read("/proc/sys/kernel/pid_max")?),
+        ("kernel.threads-max", read("/proc/sys/kernel/threads-max")?),
+    ];
+    if let Some(max) = cgroup_pids_max().and_then(|m| m.parse().ok()) {
+        limits.push(("cgroup pids.max", max));
+    }
+    let (name, cap) = limits.into_iter().min_by_key(|(_, cap)| *cap)?;
+    (now + needed > cap).then(|| {
+        format!("{name} = {cap}: about {needed} threads needed, {now} tasks exist already")
+    })
+}
+
 /// The OS limit a failed point's messages name, in the docs' words.
 pub fn limit_named(text: &str) -> Option<&'static str> {
     let t = text.to_lowercase();
