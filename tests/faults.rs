@@ -200,16 +200,10 @@ fn no_child_outlives_startup_even_when_killed() {
 
 // The same faults with the workspace's other engines (issue 15).
 on_engines!(
-    on_evloop: Engine::EVLOOP => [
+    on_evloop: Engine::EVLOOP, on_tokio: Engine::TOKIO => [
         ctrl_c_stops_cleanly_with_a_full_report,
         a_killed_client_is_named_and_the_rest_verify_exactly,
         a_killed_server_is_restarted_and_its_links_reconnect,
         a_server_left_down_is_reported_and_the_others_verify,
-    ];
-    on_tokio: Engine::TOKIO => [
-        ctrl_c_stops_cleanly_with_a_full_report,
-        a_killed_client_is_named_and_the_rest_verify_exactly,
-        a_killed_server_is_restarted_and_its_links_reconnect,
-        a_server_left_down_is_reported_and_the_others_verify,
-    ];
+    ]
 );

@@ -200,21 +200,16 @@ fn running_out_of_descriptors_is_named_and_survived() {
 
 // The same tests against the workspace's other engines' servers (issue 15).
 on_engines!(
-    on_evloop: Engine::EVLOOP => [
+    on_evloop: Engine::EVLOOP, on_tokio: Engine::TOKIO => [
         half_a_line_then_silence_is_closed_by_the_idle_timeout,
         a_peer_that_never_reads_is_dropped_by_the_write_timeout,
         thousands_of_connect_and_close_leave_the_server_serving,
         random_bytes_are_answered_and_the_server_keeps_serving,
-    ];
-    on_tokio: Engine::TOKIO => [
-        half_a_line_then_silence_is_closed_by_the_idle_timeout,
-        a_peer_that_never_reads_is_dropped_by_the_write_timeout,
-        thousands_of_connect_and_close_leave_the_server_serving,
-        random_bytes_are_answered_and_the_server_keeps_serving,
-    ];
+    ]
 );
 #[cfg(target_os = "linux")]
 on_engines!(
-    on_evloop_linux: Engine::EVLOOP => [running_out_of_descriptors_is_named_and_survived];
-    on_tokio_linux: Engine::TOKIO => [running_out_of_descriptors_is_named_and_survived];
+    on_evloop_linux: Engine::EVLOOP, on_tokio_linux: Engine::TOKIO => [
+        running_out_of_descriptors_is_named_and_survived
+    ]
 );

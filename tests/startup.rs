@@ -324,12 +324,15 @@ fn a_server_never_reached_fails_the_run_by_name() {
 // and verifies it exactly like the product (issue 15): each engine on both
 // sides, and clients of one engine against servers of another.
 on_engines!(
-    on_evloop: Engine::EVLOOP => [small_run_verifies_exactly_and_reports, a_server_never_reached_fails_the_run_by_name];
-    on_tokio: Engine::TOKIO => [small_run_verifies_exactly_and_reports, a_server_never_reached_fails_the_run_by_name];
-    threads_clients_evloop_servers: Engine::pair("client", "server-evloop") => [small_run_verifies_exactly_and_reports];
-    evloop_clients_threads_servers: Engine::pair("client-evloop", "server") => [small_run_verifies_exactly_and_reports];
-    tokio_clients_evloop_servers: Engine::pair("client-tokio", "server-evloop") => [small_run_verifies_exactly_and_reports];
-    evloop_clients_tokio_servers: Engine::pair("client-evloop", "server-tokio") => [small_run_verifies_exactly_and_reports];
-    threads_clients_tokio_servers: Engine::pair("client", "server-tokio") => [small_run_verifies_exactly_and_reports];
-    tokio_clients_threads_servers: Engine::pair("client-tokio", "server") => [small_run_verifies_exactly_and_reports];
+    on_evloop: Engine::EVLOOP, on_tokio: Engine::TOKIO => [
+        small_run_verifies_exactly_and_reports,
+        a_server_never_reached_fails_the_run_by_name,
+    ];
+    threads_clients_evloop_servers: Engine::pair("client", "server-evloop"),
+    evloop_clients_threads_servers: Engine::pair("client-evloop", "server"),
+    tokio_clients_evloop_servers: Engine::pair("client-tokio", "server-evloop"),
+    evloop_clients_tokio_servers: Engine::pair("client-evloop", "server-tokio"),
+    threads_clients_tokio_servers: Engine::pair("client", "server-tokio"),
+    tokio_clients_threads_servers: Engine::pair("client-tokio", "server")
+        => [small_run_verifies_exactly_and_reports]
 );

@@ -9,6 +9,8 @@
 //!   `sleep_until` for the schedule.
 //! * [`link`]: what a link does apart from waiting: the server side's
 //!   protocol state and the client side's bookkeeping, shared by both.
+//! * [`program`]: the four programs' `main`, the product's shells plus
+//!   `--threads`.
 //!
 //! Everything else is the product's library, reused rather than copied:
 //! framing and both protocols (`mass_connect::wire`), the messages, the
@@ -30,33 +32,5 @@
 
 pub mod evloop;
 pub mod link;
+pub mod program;
 pub mod tokio_rt;
-
-use mass_connect::cli::Args;
-use mass_connect::error::Result;
-
-/// The `--threads N` option the engines' programs add to the product's:
-/// loop threads (evloop) or runtime workers (tokio). The environment
-/// variable `MASS_CONNECT_THREADS` sets it for programs that startup runs
-/// (startup passes no options of its own to them). Default: one per CPU.
-pub const THREADS_OPTION: &str =
-    "    --threads N     loop threads / runtime workers [default: one per CPU,
-                    or MASS_CONNECT_THREADS]";
-
-/// Takes `--threads N` from `args` (see [`THREADS_OPTION`]).
-///
-/// # Errors
-/// A value that is not a whole number from 1 up.
-pub fn take_threads(args: &mut Args) -> Result<usize> {
-    let from_env = std::env::var("MASS_CONNECT_THREADS").ok();
-    let given = args.value("--threads")?.or(from_env);
-    match given {
-        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if n >= 1 => Ok(n),
-            _ => Err(args.error(&format!(
-                "--threads {text:?} is not a whole number from 1 up"
-            ))),
-        },
-    }
-}

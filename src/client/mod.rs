@@ -94,12 +94,10 @@ impl Client {
             let _ = start.set(window);
         }
         let interval = config.interval();
-        let slots = (u64::from(clients.max(1)) * servers.len() as u64).max(1);
         let histograms = Arc::new(AtomicHistograms::default());
         let mut links = Vec::with_capacity(servers.len());
         for (j, &server) in servers.iter().enumerate() {
-            let slot = (u64::from(id) * servers.len() as u64 + j as u64) % slots;
-            let offset = interval.mul_f64(slot as f64 / slots as f64);
+            let offset = schedule::stagger(interval, id, clients, servers.len(), j);
             let counters = Arc::new(LinkCounters::default());
             let plan = LinkPlan {
                 server,

@@ -98,7 +98,12 @@ pub trait Node {
     fn status(&self) -> ClientStatus;
     /// Totals and the histograms since the last call (`status`'s answer).
     /// Never waits for the links.
-    fn status_reply(&self) -> StatusReply;
+    fn status_reply(&self) -> StatusReply {
+        StatusReply {
+            histograms: self.take_histograms().encode(),
+            status: self.status(),
+        }
+    }
     /// The histograms of everything recorded since the last call.
     fn take_histograms(&self) -> Snapshot;
     /// Gives a gated node its schedule's window.

@@ -108,6 +108,15 @@ pub fn from_unix_micros(micros: u64) -> Instant {
     }
 }
 
+/// How long after the start link `j` of client `id` (of `clients` on the
+/// host, each with `links` links) sends its first update: the host's links
+/// spread evenly over one `interval`, so they do not all fire on one tick.
+pub fn stagger(interval: Duration, id: u32, clients: u32, links: usize, j: usize) -> Duration {
+    let slots = (u64::from(clients.max(1)) * links as u64).max(1);
+    let slot = (u64::from(id) * links as u64 + j as u64) % slots;
+    interval.mul_f64(slot as f64 / slots as f64)
+}
+
 /// Decides due times for one link.
 #[derive(Debug)]
 pub struct Pacer {

@@ -99,26 +99,32 @@ fn program(name: &'static str) -> &'static str {
 
 /// Runs tests written for the product once more on each other engine
 /// (issue 15: the engines pass the same tests, parametrised, not copied).
-/// Each listed `#[test] fn` of the file gets, in module `$module`, a test
-/// of the same name that runs it with `$engine`'s programs:
+/// Each listed `#[test] fn` of the file gets, in a module per engine, a
+/// test of the same name that runs it with that engine's programs:
 ///
 /// ```ignore
-/// on_engines!(on_evloop: Engine::EVLOOP => [updates_are_counted, ...]);
+/// on_engines!(on_evloop: Engine::EVLOOP, on_tokio: Engine::TOKIO => [updates_are_counted, ...]);
 /// ```
+///
+/// Several `modules => [tests]` groups may follow one another, separated
+/// by `;`.
 #[macro_export]
 macro_rules! on_engines {
-    ($($module:ident: $engine:expr => [$($test:ident),* $(,)?]);* $(;)?) => {
-        $(
-            mod $module {
-                use super::support::Engine;
-                $(
-                    #[test]
-                    fn $test() {
-                        super::support::with_engine($engine, super::$test);
-                    }
-                )*
-            }
-        )*
+    () => {};
+    (@one $module:ident: $engine:expr => [$($test:ident),* $(,)?]) => {
+        mod $module {
+            use super::support::Engine;
+            $(
+                #[test]
+                fn $test() {
+                    super::support::with_engine($engine, super::$test);
+                }
+            )*
+        }
+    };
+    ($($module:ident: $engine:expr),+ => $tests:tt $(; $($rest:tt)*)?) => {
+        $( $crate::on_engines!(@one $module: $engine => $tests); )+
+        $( $crate::on_engines!($($rest)*); )?
     };
 }
 

@@ -25,14 +25,16 @@ fn cell(v: Option<f64>, prec: usize) -> String {
         .unwrap_or_default()
 }
 
+/// `ERROR: why [limit: which]` for a point that could not run.
+fn error_text(m: &Measure) -> Option<String> {
+    let e = m.error.as_ref()?;
+    let limit = m.limit.as_ref().map(|l| format!(" [limit: {l}]"));
+    Some(format!("ERROR: {e}{}", limit.unwrap_or_default()))
+}
+
 pub fn summary(m: &Measure) -> String {
-    if let Some(e) = &m.error {
-        let limit = m
-            .limit
-            .as_ref()
-            .map(|l| format!(" [limit: {l}]"))
-            .unwrap_or_default();
-        return format!("ERROR: {e}{limit}");
+    if let Some(e) = error_text(m) {
+        return e;
     }
     let mut s = format!("{:.0}/s", m.achieved_per_s);
     if let Some(t) = m.target_per_s {
@@ -131,13 +133,8 @@ pub fn table(rows: &[Row]) -> String {
     );
     for Row { point, m } in rows {
         let _ = write!(s, "{:<40} |", point.label());
-        if let Some(e) = &m.error {
-            let limit = m
-                .limit
-                .as_ref()
-                .map(|l| format!(" [limit: {l}]"))
-                .unwrap_or_default();
-            let _ = writeln!(s, " ERROR: {e}{limit}");
+        if let Some(e) = error_text(m) {
+            let _ = writeln!(s, " {e}");
             continue;
         }
         let lat = |i: usize| m.latency_us.map(|l| l[i] as f64);

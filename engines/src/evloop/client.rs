@@ -15,18 +15,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
-use mass_connect::client::program::Node;
-use mass_connect::client::schedule::Window;
+use mass_connect::client::program::{ClientArgs, Node};
+use mass_connect::client::schedule::{Window, stagger};
 use mass_connect::client::{LinkCounters, status_of};
 use mass_connect::config::{Affinity, Config};
 use mass_connect::error::{Context, Result};
-use mass_connect::messages::{ClientReport, ClientStatus, KeyCount, StatusReply};
+use mass_connect::messages::{ClientReport, ClientStatus, KeyCount};
 use mass_connect::metrics::{AtomicHistograms, Snapshot};
-use mass_connect::sys::{affinity, procstat};
+use mass_connect::sys::affinity;
 use mio::{Poll, Waker};
 
 use super::client_loop::ClientLoop;
-use crate::link::client::ClientLink;
+use crate::link::client::{ClientLink, final_report};
 
 /// What the main thread and the loops share.
 pub(super) struct Shared {
@@ -56,21 +56,15 @@ pub struct EvClient {
 }
 
 impl EvClient {
-    /// Starts `threads` loops running one link per entry of `servers`,
-    /// with the threads engine's stagger of first updates (by `id` among
-    /// `clients`) and its gating (a `gated` client connects, then waits
-    /// for [`Node::go`]).
+    /// Starts `threads` loops running one link per server of `args`, with
+    /// the threads engine's stagger of first updates and its gating (a
+    /// supervised client connects, then waits for [`Node::go`]).
     ///
     /// # Errors
     /// The OS refuses a poller, a waker or a thread.
-    pub fn start(
-        config: Arc<Config>,
-        servers: &[SocketAddr],
-        id: u32,
-        clients: u32,
-        gated: bool,
-        threads: usize,
-    ) -> Result<EvClient> {
+    pub fn start(args: &ClientArgs, threads: usize) -> Result<EvClient> {
+        let config = Arc::new(args.config.clone());
+        let (servers, id, gated) = (&args.servers, args.id, args.supervised);
         let window = Window::now();
         let shared = Arc::new(Shared {
             config: config.clone(),
@@ -82,13 +76,11 @@ impl EvClient {
         }
         let threads = threads.clamp(1, servers.len().max(1));
         let interval = config.interval();
-        let slots = (u64::from(clients.max(1)) * servers.len() as u64).max(1);
         let mut per_loop: Vec<Vec<ClientLink>> = (0..threads).map(|_| Vec::new()).collect();
         let mut links = Vec::with_capacity(servers.len());
         let by_server = config.cpu_affinity == Affinity::ByServer;
         for (j, &server) in servers.iter().enumerate() {
-            let slot = (u64::from(id) * servers.len() as u64 + j as u64) % slots;
-            let offset = interval.mul_f64(slot as f64 / slots as f64);
+            let offset = stagger(interval, id, args.clients, servers.len(), j);
             let link = ClientLink::new(server, offset, &config);
             links.push((server, link.counters.clone()));
             // Pinned by server: a link lives on the loop pinned to its
@@ -168,13 +160,6 @@ impl Node for EvClient {
         )
     }
 
-    fn status_reply(&self) -> StatusReply {
-        StatusReply {
-            histograms: self.take_histograms().encode(),
-            status: self.status(),
-        }
-    }
-
     fn take_histograms(&self) -> Snapshot {
         let mut all = Snapshot::default();
         for l in &self.loops {
@@ -193,36 +178,16 @@ impl Node for EvClient {
     fn stop(self) -> ClientReport {
         self.shared.stop.store(true, Ordering::Release);
         self.wake_loops();
-        let mut keys = Vec::new();
-        let mut never_connected = Vec::new();
+        let mut finished = Vec::with_capacity(self.links.len());
         let mut histograms = Snapshot::default();
         for l in self.loops {
             match l.thread.join() {
-                Ok(links) => {
-                    for (server, k) in links {
-                        if k.is_empty() {
-                            never_connected.push(server);
-                        }
-                        keys.extend(k);
-                    }
-                }
+                Ok(links) => finished.extend(links),
                 Err(_) => eprintln!("client {}: a loop thread panicked", self.id),
             }
             // Joined: everything the loop recorded is visible.
             histograms.add(&l.histograms.take());
         }
-        log::info!("client {}: stopped; {} keys reported", self.id, keys.len());
-        let mut status = status_of(
-            self.id,
-            &self.window,
-            self.links.iter().map(|(s, c)| (*s, &**c)),
-        );
-        status.down.retain(|d| never_connected.contains(&d.server));
-        ClientReport {
-            status,
-            keys,
-            histograms: histograms.encode(),
-            process: procstat::own(),
-        }
+        final_report(self.id, &self.window, &self.links, finished, &histograms)
     }
 }

@@ -32,6 +32,7 @@ use mass_connect::sys::affinity;
 use mio::{Poll, Token, Waker};
 
 use super::server_loop::ServerLoop;
+use crate::program::{ServerEngine, StopHandle};
 
 /// The waker's token in every loop's poller.
 pub(super) const WAKER: Token = Token(usize::MAX);
@@ -88,25 +89,25 @@ pub struct EvServer {
 #[derive(Clone)]
 pub struct EvServerHandle(Arc<Shared>);
 
-impl EvServerHandle {
-    /// Asks the server to stop; returns at once.
-    pub fn stop(&self) {
+impl StopHandle for EvServerHandle {
+    fn stop(&self) {
         self.0.request_stop();
     }
 
-    /// The peer whose operations `stop` stopped the server, if one did.
-    pub fn stopped_by(&self) -> Option<SocketAddr> {
+    fn stopped_by(&self) -> Option<SocketAddr> {
         *self.0.core.stopped_by.lock()
     }
 }
 
-impl EvServer {
+impl ServerEngine for EvServer {
+    type Handle = EvServerHandle;
+
     /// Binds `addr`, starts the store thread and prepares `threads` loops.
     ///
     /// # Errors
     /// The address is refused (`server::may_listen`) or taken; the OS
     /// refuses a poller, a waker or the store thread.
-    pub fn bind(config: Arc<Config>, addr: SocketAddr, threads: usize) -> Result<EvServer> {
+    fn bind(config: Arc<Config>, addr: SocketAddr, threads: usize) -> Result<EvServer> {
         may_listen(&config, addr)?;
         let mut listener = mio::net::TcpListener::bind(addr).map_err(|e| cannot_listen(addr, e))?;
         let addr = listener
@@ -154,12 +155,12 @@ impl EvServer {
     }
 
     /// The address actually bound.
-    pub fn local_addr(&self) -> SocketAddr {
+    fn local_addr(&self) -> SocketAddr {
         self.shared.core.addr
     }
 
     /// A handle that stops this server.
-    pub fn handle(&self) -> EvServerHandle {
+    fn handle(&self) -> EvServerHandle {
         EvServerHandle(self.shared.clone())
     }
 
@@ -167,7 +168,7 @@ impl EvServer {
     ///
     /// # Errors
     /// The OS refuses a loop thread.
-    pub fn run(self) -> Result<ServerStats> {
+    fn run(self) -> Result<ServerStats> {
         let EvServer {
             shared,
             stop_rx,

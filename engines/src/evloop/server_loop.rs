@@ -14,15 +14,13 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use mass_connect::server::link_limit_detail;
-use mass_connect::sys::net;
 use mass_connect::wire::framing::LineReader;
 use mass_connect::wire::protocol::{self, MAX_LINE};
 use mio::{Events, Interest, Poll, Token};
 
 use super::Sock;
 use super::server::{Inbox, LISTENER, Shared, WAKER};
-use crate::link::server::{Handled, ServerLink};
+use crate::link::server::{Handled, ServerLink, accept_failed, refusal};
 
 /// Output gathered from one burst of lines before it is written.
 const WRITE_BATCH: usize = 64 * 1024;
@@ -190,34 +188,17 @@ impl ServerLoop {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // Out of descriptors: say which limit once, then try
-                    // again in 20 ms rather than spin on a listener that
+                    // Try again in 20 ms rather than spin on a listener that
                     // stays readable.
-                    let hint = net::limit_hint(&e);
-                    if !self.warned_limit && !hint.is_empty() {
-                        self.warned_limit = true;
-                        eprintln!("server {}: accept failed: {e}{hint}", core.addr);
-                    }
-                    log::warn!("server {}: accept failed: {e}", core.addr);
+                    accept_failed(core, &e, &mut self.warned_limit);
                     self.accept_again = Some(Instant::now() + Duration::from_millis(20));
                     return;
                 }
             };
             let open = self.shared.open.load(Ordering::Relaxed);
             if open >= limit {
-                core.counters.links_refused.fetch_add(1, Ordering::Relaxed);
-                log::warn!(
-                    "server {}: refused link from {peer}: {open} links open (server_max_links)",
-                    core.addr
-                );
-                let mut out = Vec::new();
-                protocol::encode_err(
-                    &mut out,
-                    "link_limit",
-                    &link_limit_detail(core.addr, open as usize),
-                );
                 // A fresh socket's buffer takes one short line at once.
-                let _ = (&stream).write(&out);
+                let _ = (&stream).write(&refusal(core, peer, open));
                 let _ = stream.shutdown(std::net::Shutdown::Both);
                 continue;
             }

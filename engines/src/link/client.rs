@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use mass_connect::client::LATE;
 use mass_connect::client::schedule::{Pacer, Window};
-use mass_connect::client::{ConnectError, LinkCounters};
+use mass_connect::client::{ConnectError, LinkCounters, status_of};
 use mass_connect::config::Config;
-use mass_connect::messages::KeyCount;
-use mass_connect::metrics::AtomicHistograms;
+use mass_connect::messages::{ClientReport, KeyCount};
+use mass_connect::metrics::{AtomicHistograms, Snapshot};
+use mass_connect::sys::procstat;
 use mass_connect::wire::framing::Line;
 use mass_connect::wire::protocol::{self, Reply};
 
@@ -266,5 +267,36 @@ impl ClientLink {
     /// The client stops (or the link is abandoned): down, nothing more.
     pub fn down(&self) {
         self.counters.up.store(false, Ordering::Relaxed);
+    }
+}
+
+/// A client's final report, as the threads engine's `Client::stop` makes
+/// it: `finished` is every link's server and keys once it has ended,
+/// `links` every link's counters, `histograms` what was recorded since the
+/// last status. The report's `down` names only the links that never
+/// connected (they used no key).
+pub fn final_report(
+    id: u32,
+    window: &Window,
+    links: &[(SocketAddr, Arc<LinkCounters>)],
+    finished: impl IntoIterator<Item = (SocketAddr, Vec<KeyCount>)>,
+    histograms: &Snapshot,
+) -> ClientReport {
+    let mut keys = Vec::new();
+    let mut never_connected = Vec::new();
+    for (server, k) in finished {
+        if k.is_empty() {
+            never_connected.push(server);
+        }
+        keys.extend(k);
+    }
+    log::info!("client {id}: stopped; {} keys reported", keys.len());
+    let mut status = status_of(id, window, links.iter().map(|(s, c)| (*s, &**c)));
+    status.down.retain(|d| never_connected.contains(&d.server));
+    ClientReport {
+        status,
+        keys,
+        histograms: histograms.encode(),
+        process: procstat::own(),
     }
 }

@@ -14,7 +14,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use mass_connect::server::store::{Counter, Store};
-use mass_connect::server::{ServerCore, answer_command};
+use mass_connect::server::{ServerCore, answer_command, link_limit_detail};
+use mass_connect::sys::net;
 use mass_connect::wire::framing::Line;
 use mass_connect::wire::protocol::{self, ParseError, Request};
 
@@ -130,6 +131,31 @@ impl ServerLink {
         }
         protocol::encode_ack(out, ours);
     }
+}
+
+/// A connection beyond `server_max_links` (`open` are open): counted,
+/// logged, and the `err;link_limit;...` line it gets before it is closed.
+pub fn refusal(core: &ServerCore, peer: SocketAddr, open: u64) -> Vec<u8> {
+    core.counters.links_refused.fetch_add(1, Ordering::Relaxed);
+    log::warn!(
+        "server {}: refused link from {peer}: {open} links open (server_max_links)",
+        core.addr
+    );
+    let mut out = Vec::new();
+    let open = usize::try_from(open).unwrap_or(usize::MAX);
+    protocol::encode_err(&mut out, "link_limit", &link_limit_detail(core.addr, open));
+    out
+}
+
+/// An accept that failed: out of descriptors, the limit is named on stderr
+/// once (`warned`), as the threads engine does; the caller backs off.
+pub fn accept_failed(core: &ServerCore, e: &std::io::Error, warned: &mut bool) {
+    let hint = net::limit_hint(e);
+    if !*warned && !hint.is_empty() {
+        *warned = true;
+        eprintln!("server {}: accept failed: {e}{hint}", core.addr);
+    }
+    log::warn!("server {}: accept failed: {e}", core.addr);
 }
 
 fn protocol_error(core: &ServerCore, peer: SocketAddr, e: ParseError, out: &mut Vec<u8>) {

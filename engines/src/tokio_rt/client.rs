@@ -14,14 +14,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use mass_connect::client::program::Node;
-use mass_connect::client::schedule::Window;
+use mass_connect::client::program::{ClientArgs, Node};
+use mass_connect::client::schedule::{Window, stagger};
 use mass_connect::client::{LinkCounters, status_of};
 use mass_connect::config::Config;
 use mass_connect::error::{Context, Result};
-use mass_connect::messages::{ClientReport, ClientStatus, KeyCount, StatusReply};
+use mass_connect::messages::{ClientReport, ClientStatus, KeyCount};
 use mass_connect::metrics::{AtomicHistograms, Snapshot};
-use mass_connect::sys::procstat;
 use mass_connect::wire::framing::LineReader;
 use mass_connect::wire::protocol::MAX_LINE;
 use tokio::net::TcpStream;
@@ -30,7 +29,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use super::{TaskSock, write_all};
-use crate::link::client::{ClientLink, Outcome};
+use crate::link::client::{ClientLink, Outcome, final_report};
 
 /// Connects in flight at once, per worker.
 const CONNECTING: usize = 256;
@@ -61,19 +60,14 @@ pub struct TokioClient {
 }
 
 impl TokioClient {
-    /// Starts a runtime of `workers` workers and a task per entry of
-    /// `servers`, with the threads engine's stagger and gating.
+    /// Starts a runtime of `workers` workers and a task per server of
+    /// `args`, with the threads engine's stagger and gating.
     ///
     /// # Errors
     /// The OS refuses the runtime.
-    pub fn start(
-        config: Arc<Config>,
-        servers: &[SocketAddr],
-        id: u32,
-        clients: u32,
-        gated: bool,
-        workers: usize,
-    ) -> Result<TokioClient> {
+    pub fn start(args: &ClientArgs, workers: usize) -> Result<TokioClient> {
+        let config = Arc::new(args.config.clone());
+        let (servers, id, gated) = (&args.servers, args.id, args.supervised);
         let runtime = super::runtime(workers).context("cannot start the tokio runtime")?;
         let window = Window::now();
         let (tell, told) = watch::channel(Told {
@@ -87,12 +81,10 @@ impl TokioClient {
             connecting: Semaphore::new(CONNECTING * workers.max(1)),
         });
         let interval = config.interval();
-        let slots = (u64::from(clients.max(1)) * servers.len() as u64).max(1);
         let mut links = Vec::with_capacity(servers.len());
         let mut tasks = Vec::with_capacity(servers.len());
         for (j, &server) in servers.iter().enumerate() {
-            let slot = (u64::from(id) * servers.len() as u64 + j as u64) % slots;
-            let offset = interval.mul_f64(slot as f64 / slots as f64);
+            let offset = stagger(interval, id, args.clients, servers.len(), j);
             let link = ClientLink::new(server, offset, &config);
             links.push((server, link.counters.clone()));
             tasks.push(runtime.spawn(run_link(shared.clone(), link, told.clone())));
@@ -124,13 +116,6 @@ impl Node for TokioClient {
         )
     }
 
-    fn status_reply(&self) -> StatusReply {
-        StatusReply {
-            histograms: self.shared.histograms.take().encode(),
-            status: self.status(),
-        }
-    }
-
     fn take_histograms(&self) -> Snapshot {
         let mut all = Snapshot::default();
         all.add(&self.shared.histograms.take());
@@ -151,33 +136,22 @@ impl Node for TokioClient {
         let mut told = *self.tell.borrow();
         told.stop = true;
         let _ = self.tell.send(told);
-        let mut keys = Vec::new();
-        let mut never_connected = Vec::new();
         let id = self.id;
         let tasks = self.tasks;
-        self.runtime.block_on(async {
+        let finished = self.runtime.block_on(async {
+            let mut finished = Vec::with_capacity(tasks.len());
             for task in tasks {
                 match task.await {
-                    Ok((server, k)) => {
-                        if k.is_empty() {
-                            never_connected.push(server);
-                        }
-                        keys.extend(k);
-                    }
+                    Ok(link) => finished.push(link),
                     Err(_) => eprintln!("client {id}: a link task failed"),
                 }
             }
+            finished
         });
         self.runtime.shutdown_timeout(Duration::from_secs(1));
-        log::info!("client {id}: stopped; {} keys reported", keys.len());
-        let mut status = status_of(id, &self.window, self.links.iter().map(|(s, c)| (*s, &**c)));
-        status.down.retain(|d| never_connected.contains(&d.server));
-        ClientReport {
-            status,
-            keys,
-            histograms: self.shared.histograms.take().encode(),
-            process: procstat::own(),
-        }
+        let mut histograms = Snapshot::default();
+        histograms.add(&self.shared.histograms.take());
+        final_report(id, &self.window, &self.links, finished, &histograms)
     }
 }
 

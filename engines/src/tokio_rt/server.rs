@@ -19,15 +19,15 @@ use mass_connect::config::Config;
 use mass_connect::error::{Context, Result};
 use mass_connect::messages::ServerStats;
 use mass_connect::server::store::Store;
-use mass_connect::server::{ServerCore, cannot_listen, link_limit_detail, may_listen, stats_of};
-use mass_connect::sys::net;
+use mass_connect::server::{ServerCore, cannot_listen, may_listen, stats_of};
 use mass_connect::wire::framing::LineReader;
 use mass_connect::wire::protocol::{self, MAX_LINE};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 use super::{TaskSock, write_all};
-use crate::link::server::{Handled, ServerLink};
+use crate::link::server::{Handled, ServerLink, accept_failed, refusal};
+use crate::program::{ServerEngine, StopHandle};
 
 struct Shared {
     core: ServerCore,
@@ -58,26 +58,26 @@ pub struct TokioServer {
 #[derive(Clone)]
 pub struct TokioServerHandle(Arc<Shared>);
 
-impl TokioServerHandle {
-    /// Asks the server to stop; returns at once.
-    pub fn stop(&self) {
+impl StopHandle for TokioServerHandle {
+    fn stop(&self) {
         self.0.request_stop();
     }
 
-    /// The peer whose operations `stop` stopped the server, if one did.
-    pub fn stopped_by(&self) -> Option<SocketAddr> {
+    fn stopped_by(&self) -> Option<SocketAddr> {
         *self.0.core.stopped_by.lock()
     }
 }
 
-impl TokioServer {
+impl ServerEngine for TokioServer {
+    type Handle = TokioServerHandle;
+
     /// Binds `addr` and starts the store thread; the runtime, with
     /// `workers` workers, starts in [`TokioServer::run`].
     ///
     /// # Errors
     /// The address is refused (`server::may_listen`) or taken; the OS
     /// refuses the store thread.
-    pub fn bind(config: Arc<Config>, addr: SocketAddr, workers: usize) -> Result<TokioServer> {
+    fn bind(config: Arc<Config>, addr: SocketAddr, workers: usize) -> Result<TokioServer> {
         may_listen(&config, addr)?;
         let listener = std::net::TcpListener::bind(addr).map_err(|e| cannot_listen(addr, e))?;
         listener
@@ -99,12 +99,12 @@ impl TokioServer {
     }
 
     /// The address actually bound.
-    pub fn local_addr(&self) -> SocketAddr {
+    fn local_addr(&self) -> SocketAddr {
         self.shared.core.addr
     }
 
     /// A handle that stops this server.
-    pub fn handle(&self) -> TokioServerHandle {
+    fn handle(&self) -> TokioServerHandle {
         TokioServerHandle(self.shared.clone())
     }
 
@@ -112,7 +112,7 @@ impl TokioServer {
     ///
     /// # Errors
     /// The OS refuses the runtime.
-    pub fn run(self) -> Result<ServerStats> {
+    fn run(self) -> Result<ServerStats> {
         let runtime = super::runtime(self.workers).context("cannot start the tokio runtime")?;
         log::info!(
             "server listening on {} ({} runtime workers)",
@@ -150,31 +150,14 @@ async fn accept_until_stopped(shared: &Arc<Shared>, listener: &TcpListener) {
         let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                // Out of descriptors: say which limit once, back off.
-                let hint = net::limit_hint(&e);
-                if !warned_limit && !hint.is_empty() {
-                    warned_limit = true;
-                    eprintln!("server {}: accept failed: {e}{hint}", core.addr);
-                }
-                log::warn!("server {}: accept failed: {e}", core.addr);
+                accept_failed(core, &e, &mut warned_limit);
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
         };
         let open = shared.open.load(Ordering::Relaxed);
         if open >= limit {
-            core.counters.links_refused.fetch_add(1, Ordering::Relaxed);
-            log::warn!(
-                "server {}: refused link from {peer}: {open} links open (server_max_links)",
-                core.addr
-            );
-            let mut out = Vec::new();
-            protocol::encode_err(
-                &mut out,
-                "link_limit",
-                &link_limit_detail(core.addr, open as usize),
-            );
-            let _ = stream.try_write(&out);
+            let _ = stream.try_write(&refusal(core, peer, open));
             continue;
         }
         shared.open.fetch_add(1, Ordering::Relaxed);
