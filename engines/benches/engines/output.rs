@@ -164,6 +164,9 @@ pub fn table(rows: &[Row]) -> String {
             }
         );
     }
+    for line in memory_slopes(rows) {
+        let _ = writeln!(s, "{line}");
+    }
     for Row { point, m } in rows {
         for note in &m.notes {
             let _ = writeln!(s, "note: {}: {note}", point.label());
@@ -177,6 +180,40 @@ pub fn table(rows: &[Row]) -> String {
          late p99: due to send, us (fixed rate); acked min/med/max: per link.\n",
     );
     s
+}
+
+/// Memory's slope over the sweep, per engine and schedule: the resident
+/// bytes each added link cost between the smallest and the largest point
+/// measured, which the fixed cost of the processes does not blur.
+fn memory_slopes(rows: &[Row]) -> Vec<String> {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut lines = Vec::new();
+    for r in rows {
+        let key = (r.point.engine.label(), r.point.schedule.label());
+        if seen.contains(&key) {
+            continue;
+        }
+        let mut pts: Vec<(f64, f64)> = rows
+            .iter()
+            .filter(|o| (o.point.engine.label(), o.point.schedule.label()) == key)
+            .filter_map(|o| Some((o.point.links() as f64, o.m.rss_mb? * 1e6)))
+            .collect();
+        seen.push(key.clone());
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if let (Some(first), Some(last)) = (pts.first(), pts.last()) {
+            if last.0 > first.0 {
+                lines.push(format!(
+                    "memory slope: {} {}: {:.0} bytes per added link ({:.0} to {:.0} links)",
+                    key.0,
+                    key.1,
+                    (last.1 - first.1) / (last.0 - first.0),
+                    first.0,
+                    last.0
+                ));
+            }
+        }
+    }
+    lines
 }
 
 /// Renders the CSV with scripts/plot_engines.py; a failure is a warning.
