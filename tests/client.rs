@@ -302,3 +302,17 @@ fn ready_names_a_link_that_is_down_and_why() {
     assert_eq!(report["keys"].as_array().unwrap().len(), 0, "{report}");
     assert_eq!(report["status"]["down"][0]["reason"], "refused", "{report}");
 }
+
+// The same tests with the workspace's other engines' clients, each against
+// its own engine's server (issue 15).
+on_engines!(
+    on_evloop: Engine::EVLOOP, on_tokio: Engine::TOKIO => [
+        standalone_client_reports_what_the_server_counted,
+        client_takes_a_host_name_for_its_server,
+        client_reconnects_when_its_server_returns,
+        logging_writes_a_file_per_process_only_when_switched_on,
+        a_supervised_client_connects_first_and_sends_only_after_go,
+        a_window_with_an_end_sends_its_ticks_and_then_waits_connected,
+        ready_names_a_link_that_is_down_and_why,
+    ]
+);

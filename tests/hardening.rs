@@ -148,8 +148,11 @@ fn a_peer_that_never_reads_is_dropped_by_the_write_timeout() {
     if let Some(dropped) = dropped {
         assert_eq!(server_stats(server.addr)["write_timeouts"], 1);
         // One reply's deadline is 1 s; a timeout per write call took 2 s.
-        if cfg!(target_os = "linux") {
-            let last_running = last_running.expect("the link thread was never seen running");
+        // Timed from the moment the link's thread blocked: only a server
+        // with a thread per link has one to watch (the event-loop and async
+        // engines' loop threads serve every link, so there the drop itself
+        // is what is checked).
+        if let Some(last_running) = last_running.filter(|_| cfg!(target_os = "linux")) {
             let held = dropped.duration_since(last_running);
             assert!(
                 held < LIMIT * 3 / 2 + Duration::from_millis(300),
@@ -297,3 +300,27 @@ fn running_out_of_descriptors_is_named_and_survived() {
     let mut later = Peer::connect(addr);
     assert_eq!(later.call("update;later:1;1"), "ack;1");
 }
+
+// The same tests against the workspace's other engines' servers (issue 15).
+on_engines!(
+    on_evloop: Engine::EVLOOP, on_tokio: Engine::TOKIO => [
+        half_a_line_then_silence_is_closed_by_the_idle_timeout,
+        thousands_of_connect_and_close_leave_the_server_serving,
+        random_bytes_are_answered_and_the_server_keeps_serving,
+    ]
+);
+// Not yet on the event-loop server: in a loaded full-suite run it once kept
+// a non-reading peer past this test's 60 s bound (its write deadline is
+// checked by a periodic sweep); the comparison engines' open item, noted in
+// docs/THREADS_VS_ASYNC.md.
+on_engines!(
+    on_tokio_write: Engine::TOKIO => [
+        a_peer_that_never_reads_is_dropped_by_the_write_timeout,
+    ]
+);
+#[cfg(target_os = "linux")]
+on_engines!(
+    on_evloop_linux: Engine::EVLOOP, on_tokio_linux: Engine::TOKIO => [
+        running_out_of_descriptors_is_named_and_survived
+    ]
+);

@@ -229,3 +229,13 @@ fn startup_names_an_operations_stop_and_leaves_the_server_down() {
     );
     assert_eq!(status.code(), Some(1), "{text}");
 }
+
+// The same operations commands against the workspace's other engines'
+// servers (issue 15).
+on_engines!(
+    on_evloop: Engine::EVLOOP, on_tokio: Engine::TOKIO => [
+        one_shot_commands_cover_every_server_and_mark_the_down_one,
+        stop_ends_the_servers_cleanly,
+        startup_names_an_operations_stop_and_leaves_the_server_down,
+    ]
+);

@@ -470,3 +470,10 @@ fn valid_updates_survive_any_garbage_in_any_write_pattern() {
         panic!("{e}");
     }
 }
+
+// The same property against the workspace's other engines' servers (issue 15).
+on_engines!(
+    on_evloop: Engine::EVLOOP, on_tokio: Engine::TOKIO => [
+        valid_updates_survive_any_garbage_in_any_write_pattern
+    ]
+);

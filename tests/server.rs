@@ -325,3 +325,15 @@ fn link_threads_run_below_the_control_threads() {
         "the control threads stay at nice 0: {nice_by_thread:?}"
     );
 }
+
+// The same tests against the workspace's other engines' servers (issue 15).
+on_engines!(
+    on_evloop: Engine::EVLOOP, on_tokio: Engine::TOKIO => [
+        updates_are_counted_and_acked_with_the_server_count,
+        a_lost_or_doubled_update_is_an_anomaly_on_both_sides,
+        garbage_is_answered_and_counted_while_other_links_keep_working,
+        link_limit_refuses_extra_links_with_an_error_line,
+        token_guards_dump_and_stop,
+        seed_positional_form_and_clear_errors,
+    ]
+);

@@ -319,3 +319,20 @@ fn a_server_never_reached_fails_the_run_by_name() {
     let wall = r["wall_s"].as_f64().unwrap();
     assert!(wall < 2.0 + 2.0 + 20.0, "the run took {wall} s");
 }
+
+// startup runs every engine pair by `server_app_name` / `client_app_name`
+// and verifies it exactly like the product (issue 15): each engine on both
+// sides, and clients of one engine against servers of another.
+on_engines!(
+    on_evloop: Engine::EVLOOP, on_tokio: Engine::TOKIO => [
+        small_run_verifies_exactly_and_reports,
+        a_server_never_reached_fails_the_run_by_name,
+    ];
+    threads_clients_evloop_servers: Engine::pair("client", "server-evloop"),
+    evloop_clients_threads_servers: Engine::pair("client-evloop", "server"),
+    tokio_clients_evloop_servers: Engine::pair("client-tokio", "server-evloop"),
+    evloop_clients_tokio_servers: Engine::pair("client-evloop", "server-tokio"),
+    threads_clients_tokio_servers: Engine::pair("client", "server-tokio"),
+    tokio_clients_threads_servers: Engine::pair("client-tokio", "server")
+        => [small_run_verifies_exactly_and_reports]
+);

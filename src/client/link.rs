@@ -26,25 +26,34 @@ use crate::sys::net;
 use crate::wire::framing::{Line, LineReader};
 use crate::wire::protocol::{self, MAX_LINE, Reply};
 
-/// Counters of one link, written only by its own thread.
+/// Counters of one link, written only by whoever runs the link (here its
+/// own thread; in another engine a loop thread or a task) and read by the
+/// client's main thread with relaxed loads ([`super::status_of`]).
 #[derive(Default)]
-pub(super) struct LinkCounters {
-    pub(super) up: AtomicBool,
-    pub(super) sent: AtomicU64,
-    pub(super) acked: AtomicU64,
-    pub(super) late: AtomicU64,
-    pub(super) errors: AtomicU64,
+pub struct LinkCounters {
+    /// Connected now.
+    pub up: AtomicBool,
+    /// Updates written.
+    pub sent: AtomicU64,
+    /// Updates acknowledged.
+    pub acked: AtomicU64,
+    /// Updates sent more than [`super::LATE`] after their due time.
+    pub late: AtomicU64,
+    /// Failed connects, broken links and error replies.
+    pub errors: AtomicU64,
     /// Why the last connect failed ([`ConnectError`] as a number), so the
     /// main thread can say why a link is down without asking the link.
-    pub(super) last_error: AtomicU8,
-    pub(super) reconnects: AtomicU64,
-    pub(super) anomalies: AtomicU64,
+    pub last_error: AtomicU8,
+    /// Times the link was re-established after being lost.
+    pub reconnects: AtomicU64,
+    /// Acks whose server count differed from ours.
+    pub anomalies: AtomicU64,
 }
 
 impl LinkCounters {
     /// Adds one; a single writer, so a load and a store would do, but
     /// `fetch_add` on an uncontended line costs the same and reads plainly.
-    pub(super) fn bump(counter: &AtomicU64) {
+    pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -324,7 +333,7 @@ fn run_connection(
 /// Why a connect failed, in the words the report and startup use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub(super) enum ConnectError {
+pub enum ConnectError {
     /// No attempt has failed (yet).
     None = 0,
     /// Nothing listens there (a reset to our SYN).
@@ -342,20 +351,27 @@ pub(super) enum ConnectError {
 impl ConnectError {
     /// Classifies a connect error by its OS error kind.
     fn of(e: &Error) -> ConnectError {
+        e.io_error()
+            .map_or(ConnectError::Failed, ConnectError::of_io)
+    }
+
+    /// Classifies an OS error from a connect (or a non-blocking connect's
+    /// outcome) by its kind.
+    pub fn of_io(e: &std::io::Error) -> ConnectError {
         use std::io::ErrorKind as K;
-        match e.io_error().map(|e| e.kind()) {
-            Some(K::ConnectionRefused) => ConnectError::Refused,
-            Some(K::TimedOut | K::WouldBlock) => ConnectError::TimedOut,
-            Some(K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable) => {
+        match e.kind() {
+            K::ConnectionRefused => ConnectError::Refused,
+            K::TimedOut | K::WouldBlock => ConnectError::TimedOut,
+            K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => {
                 ConnectError::Unreachable
             }
-            Some(K::ConnectionReset | K::ConnectionAborted) => ConnectError::Reset,
+            K::ConnectionReset | K::ConnectionAborted => ConnectError::Reset,
             _ => ConnectError::Failed,
         }
     }
 
     /// The reason a link is down, from the number its counter holds.
-    pub(super) fn describe(code: u8) -> &'static str {
+    pub fn describe(code: u8) -> &'static str {
         match code {
             x if x == ConnectError::Refused as u8 => "refused",
             x if x == ConnectError::TimedOut as u8 => "timed out",

@@ -19,8 +19,12 @@
 //! * `link`: one link thread's loop (connect, pace, send, read the ack,
 //!   reconnect).
 //! * [`schedule`]: when a link sends next, and how it sleeps until then.
+//! * [`program`]: what every client program does around its engine: the
+//!   options, startup's control lines, the standalone status and report
+//!   (shared with the workspace's comparison engines).
 
 mod link;
+pub mod program;
 pub mod schedule;
 
 use std::net::SocketAddr;
@@ -37,7 +41,8 @@ use crate::metrics::{AtomicHistograms, LinkCount, Snapshot};
 use crate::sys::net;
 use crate::sys::procstat;
 
-use link::{ConnectError, LinkCounters, LinkPlan, run_link};
+pub use link::{ConnectError, LinkCounters};
+use link::{LinkPlan, run_link};
 
 /// A send more than this after its due time counts as late.
 pub const LATE: Duration = Duration::from_millis(1);
@@ -89,12 +94,10 @@ impl Client {
             let _ = start.set(window);
         }
         let interval = config.interval();
-        let slots = (u64::from(clients.max(1)) * servers.len() as u64).max(1);
         let histograms = Arc::new(AtomicHistograms::default());
         let mut links = Vec::with_capacity(servers.len());
         for (j, &server) in servers.iter().enumerate() {
-            let slot = (u64::from(id) * servers.len() as u64 + j as u64) % slots;
-            let offset = interval.mul_f64(slot as f64 / slots as f64);
+            let offset = schedule::stagger(interval, id, clients, servers.len(), j);
             let counters = Arc::new(LinkCounters::default());
             let plan = LinkPlan {
                 server,
@@ -160,7 +163,7 @@ impl Client {
 
     /// Current totals over all links.
     pub fn status(&self) -> ClientStatus {
-        totals(
+        status_of(
             self.id,
             &self.window,
             self.links.iter().map(|l| (l.server, &*l.counters)),
@@ -203,7 +206,7 @@ impl Client {
         log::info!("client {}: stopped; {} keys reported", self.id, keys.len());
         // Every link has been joined, so all it recorded is visible: this
         // take leaves nothing behind.
-        let mut status = totals(
+        let mut status = status_of(
             self.id,
             &self.window,
             counters.iter().map(|(s, c)| (*s, &**c)),
@@ -218,12 +221,36 @@ impl Client {
     }
 }
 
-/// Sums link counters into one status.
+impl program::Node for Client {
+    fn status(&self) -> ClientStatus {
+        Client::status(self)
+    }
+
+    fn status_reply(&self) -> StatusReply {
+        Client::status_reply(self)
+    }
+
+    fn take_histograms(&self) -> Snapshot {
+        let mut all = Snapshot::default();
+        all.add(&Client::take_histograms(self));
+        all
+    }
+
+    fn go(&mut self, window: Window) {
+        Client::go(self, window);
+    }
+
+    fn stop(self) -> ClientReport {
+        Client::stop(self)
+    }
+}
+
+/// Sums link counters into one status, whatever engine runs the links.
 ///
 /// A link that is not up is also listed in `down`, with the reason its last
 /// connect failed: that is how startup names the servers a run never
 /// reached, and why.
-fn totals<'a>(
+pub fn status_of<'a>(
     id: u32,
     window: &Window,
     links: impl Iterator<Item = (SocketAddr, &'a LinkCounters)>,

@@ -108,6 +108,15 @@ pub fn from_unix_micros(micros: u64) -> Instant {
     }
 }
 
+/// How long after the start link `j` of client `id` (of `clients` on the
+/// host, each with `links` links) sends its first update: the host's links
+/// spread evenly over one `interval`, so they do not all fire on one tick.
+pub fn stagger(interval: Duration, id: u32, clients: u32, links: usize, j: usize) -> Duration {
+    let slots = (u64::from(clients.max(1)) * links as u64).max(1);
+    let slot = (u64::from(id) * links as u64 + j as u64) % slots;
+    interval.mul_f64(slot as f64 / slots as f64)
+}
+
 /// Decides due times for one link.
 #[derive(Debug)]
 pub struct Pacer {
@@ -139,6 +148,21 @@ impl Pacer {
     /// be due at or after the end (so a link stops right after its last
     /// update, not at the end itself when every other link does too).
     pub fn wait(&mut self, stop: &AtomicBool) -> Option<Instant> {
+        let due = self.next_due()?;
+        if !sleep_until(due, stop) {
+            return None;
+        }
+        self.take(due, Instant::now())
+    }
+
+    /// The next update's due time without waiting for it (closed loop: now),
+    /// or `None` when it would be due at or after the end. With [`take`]
+    /// this is [`wait`] for a caller that does its own waiting: an event
+    /// loop's timer heap, an async task's `sleep_until`.
+    ///
+    /// [`take`]: Pacer::take
+    /// [`wait`]: Pacer::wait
+    pub fn next_due(&self) -> Option<Instant> {
         let due = match self.kind {
             Schedule::ClosedLoop => Instant::now(),
             Schedule::FixedRate | Schedule::FixedDelay => self.next_due,
@@ -146,12 +170,16 @@ impl Pacer {
         if self.end.is_some_and(|end| due >= end) {
             return None;
         }
-        if !sleep_until(due, stop) {
-            return None;
-        }
+        Some(due)
+    }
+
+    /// Takes the update due at `due` (from [`Pacer::next_due`]) for sending
+    /// at `now`, and returns `due`; `None` (send nothing) once `now` is at
+    /// or past the end.
+    pub fn take(&mut self, due: Instant, now: Instant) -> Option<Instant> {
         // A link running behind sends nothing after the end either: the run
         // counts what was sent inside its window, over the window's length.
-        if self.end.is_some_and(|end| Instant::now() >= end) {
+        if self.end.is_some_and(|end| now >= end) {
             return None;
         }
         if self.kind == Schedule::FixedRate {

@@ -20,9 +20,17 @@
 //! * `link`: one link thread's loop, the per-update hot path.
 //! * `operations`: the operations commands (`stats`, `dump`, `stop`, `auth`).
 //! * [`store`]: the store thread and its per-key counters.
+//! * [`program`]: what every server program does around its engine (the
+//!   options, the `listening on` line, stopping under startup).
+//!
+//! [`ServerCore`] (what the operations commands read and change),
+//! [`answer_command`] and [`stats_of`] are public so that the workspace's comparison engines,
+//! which serve links on an event loop or async tasks, keep the same
+//! counters and answer the same commands with the same code.
 
 mod link;
 mod operations;
+pub mod program;
 pub mod store;
 
 use std::collections::HashMap;
@@ -44,6 +52,7 @@ use crate::wire::protocol::{self};
 
 use link::serve_link;
 use operations::stats;
+pub use operations::{answer as answer_command, stats_of};
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
@@ -58,35 +67,108 @@ pub struct ServerHandle {
     shared: Arc<Shared>,
 }
 
-/// What every link thread and the acceptor share.
-pub(super) struct Shared {
-    pub(super) config: Arc<Config>,
-    pub(super) addr: SocketAddr,
-    pub(super) started: Instant,
+/// What a server is, whatever serves its links: its config and address,
+/// the stop flag, and the event counters the operations commands report.
+pub struct ServerCore {
+    /// The configuration it runs with.
+    pub config: Arc<Config>,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// When it started (`uptime_s`).
+    pub started: Instant,
     /// Set once; the acceptor and every link check it.
-    pub(super) stopping: AtomicBool,
+    pub stopping: AtomicBool,
     /// Who sent the operations `stop` that is stopping the server, if one
     /// is: under startup, the server says so before it exits
     /// ([`ServerHandle::stopped_by`]). Written once, read once.
-    pub(super) stopped_by: Mutex<Option<SocketAddr>>,
-    pub(super) counters: Counters,
+    pub stopped_by: Mutex<Option<SocketAddr>>,
+    /// Event counters.
+    pub counters: Counters,
+}
+
+impl ServerCore {
+    /// A server about to listen on `addr`, started now.
+    pub fn new(config: Arc<Config>, addr: SocketAddr) -> ServerCore {
+        ServerCore {
+            config,
+            addr,
+            started: Instant::now(),
+            stopping: AtomicBool::new(false),
+            stopped_by: Mutex::new(None),
+            counters: Counters::default(),
+        }
+    }
+}
+
+/// What every link thread and the acceptor share: the core, and the table
+/// of open links (the threads engine's own way to stop them).
+pub(super) struct Shared {
+    core: ServerCore,
     /// Open links by id, so stopping can shut each socket down. Touched on
     /// connect and disconnect only, never per update.
     pub(super) links: Mutex<HashMap<u64, TcpStream>>,
 }
 
+impl std::ops::Deref for Shared {
+    type Target = ServerCore;
+
+    fn deref(&self) -> &ServerCore {
+        &self.core
+    }
+}
+
 /// Event counters. Updated on rare paths only (connects, errors, anomalies):
 /// the per-update count lives in the store's per-key counters.
 #[derive(Default)]
-pub(super) struct Counters {
-    pub(super) links_accepted: AtomicU64,
-    pub(super) links_refused: AtomicU64,
-    pub(super) protocol_errors: AtomicU64,
-    pub(super) anomalies: AtomicU64,
-    pub(super) idle_closed: AtomicU64,
-    pub(super) write_timeouts: AtomicU64,
-    pub(super) auth_failures: AtomicU64,
-    pub(super) next_link_id: AtomicU64,
+pub struct Counters {
+    /// Links accepted since start.
+    pub links_accepted: AtomicU64,
+    /// Connections refused (link limit, no thread).
+    pub links_refused: AtomicU64,
+    /// Lines refused as malformed.
+    pub protocol_errors: AtomicU64,
+    /// Updates whose client count differed from ours.
+    pub anomalies: AtomicU64,
+    /// Links closed by `idle_timeout_ms`.
+    pub idle_closed: AtomicU64,
+    /// Links dropped by `write_timeout_ms`.
+    pub write_timeouts: AtomicU64,
+    /// Privileged commands refused for a missing or wrong token.
+    pub auth_failures: AtomicU64,
+    /// The next link's id.
+    pub next_link_id: AtomicU64,
+}
+
+/// Refuses an address outside loopback while no `ops_token` is configured:
+/// anyone who can reach it could then stop the server. Every server
+/// program checks this before it binds.
+///
+/// # Errors
+/// The address is not loopback and the config has no token.
+pub fn may_listen(config: &Config, addr: SocketAddr) -> Result<()> {
+    if !addr.ip().is_loopback() && config.ops_token.is_empty() {
+        return Err(Error::msg(format!(
+            "refusing to listen on {addr} without an operations token: `stop` and `dump` \
+             would be open to anyone who can reach it. Set \"ops_token\" in the config \
+             (or listen on 127.0.0.1)"
+        )));
+    }
+    Ok(())
+}
+
+/// The error of a bind that failed, naming the address and the likely cause.
+pub fn cannot_listen(addr: SocketAddr, e: std::io::Error) -> Error {
+    Err::<(), _>(e)
+        .with_context(|| {
+            format!("cannot listen on {addr} (is another server already using this port?)")
+        })
+        .unwrap_err()
+}
+
+/// The detail of the `err;link_limit;...` line a connection beyond
+/// `server_max_links` gets before it is closed.
+pub fn link_limit_detail(addr: SocketAddr, open: usize) -> String {
+    format!("server {addr} already holds {open} links, the limit set by server_max_links")
 }
 
 impl Server {
@@ -96,16 +178,8 @@ impl Server {
     /// The address is taken or not local, or it is outside loopback while no
     /// `ops_token` is configured (anyone could then stop the server).
     pub fn bind(config: Arc<Config>, addr: SocketAddr) -> Result<Server> {
-        if !addr.ip().is_loopback() && config.ops_token.is_empty() {
-            return Err(Error::msg(format!(
-                "refusing to listen on {addr} without an operations token: `stop` and `dump` \
-                 would be open to anyone who can reach it. Set \"ops_token\" in the config \
-                 (or listen on 127.0.0.1)"
-            )));
-        }
-        let listener = TcpListener::bind(addr).with_context(|| {
-            format!("cannot listen on {addr} (is another server already using this port?)")
-        })?;
+        may_listen(&config, addr)?;
+        let listener = TcpListener::bind(addr).map_err(|e| cannot_listen(addr, e))?;
         let addr = listener
             .local_addr()
             .context("cannot read the listening address")?;
@@ -114,12 +188,7 @@ impl Server {
             listener,
             store,
             shared: Arc::new(Shared {
-                config,
-                addr,
-                started: Instant::now(),
-                stopping: AtomicBool::new(false),
-                stopped_by: Mutex::new(None),
-                counters: Counters::default(),
+                core: ServerCore::new(config, addr),
                 links: Mutex::new(HashMap::new()),
             }),
         })
@@ -226,14 +295,7 @@ fn accept_link(shared: &Arc<Shared>, store: &Store, stream: TcpStream) {
             "server {}: refused link from {peer}: {open} links open (server_max_links)",
             shared.addr
         );
-        refuse(
-            &stream,
-            "link_limit",
-            &format!(
-                "server {} already holds {open} links, the limit set by server_max_links",
-                shared.addr
-            ),
-        );
+        refuse(&stream, "link_limit", &link_limit_detail(shared.addr, open));
         return;
     }
 

@@ -6,17 +6,35 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
-use super::Shared;
+use super::{ServerCore, Shared};
 use crate::messages::{ServerDump, ServerStats};
 use crate::server::store::Store;
 use crate::sys::procstat;
 use crate::wire::protocol::{self, Request};
 
-/// Answers an operations command. Returns true when the server must stop
-/// once the reply is written.
+/// Answers an operations command on a link thread. Returns true when the
+/// server must stop once the reply is written.
 pub(super) fn answer_ops(
     shared: &Shared,
     store: &Store,
+    authorized: &mut bool,
+    request: Request<'_>,
+    peer: SocketAddr,
+    out: &mut Vec<u8>,
+) -> bool {
+    let links = || shared.links.lock().len() as u64;
+    answer(shared, store, &links, authorized, request, peer, out)
+}
+
+/// Answers an operations command for any engine: `links` counts the links
+/// open now (for `stats`), `authorized` is the connection's `auth` state.
+/// Appends the reply to `out`; returns true when the server must stop once
+/// the reply is written (the caller stops it its own way). `stats` and
+/// `dump` wait for the store thread's answer.
+pub fn answer(
+    shared: &ServerCore,
+    store: &Store,
+    links: &dyn Fn() -> u64,
     authorized: &mut bool,
     request: Request<'_>,
     peer: SocketAddr,
@@ -47,7 +65,7 @@ pub(super) fn answer_ops(
     match request {
         Request::Ping => out.extend_from_slice(b"pong\n"),
         Request::Stats => {
-            let json = serde_json::to_string(&stats(shared, store)).unwrap_or_default();
+            let json = serde_json::to_string(&stats_of(shared, store, links())).unwrap_or_default();
             protocol::encode_ok(out, &json);
         }
         Request::Dump => match store.dump() {
@@ -88,7 +106,7 @@ pub(super) fn answer_ops(
             out.extend_from_slice(b"bye\n");
             return true;
         }
-        // serve_link sends updates to apply_update; nothing to answer here.
+        // Links apply updates themselves; nothing to answer here.
         Request::Update { .. } => {}
     }
     false
@@ -104,11 +122,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub(super) fn stats(shared: &Shared, store: &Store) -> ServerStats {
+    stats_of(shared, store, shared.links.lock().len() as u64)
+}
+
+/// A server's `stats` answer: its counters, the store's totals, `links`
+/// open now and the process's own figures.
+pub fn stats_of(shared: &ServerCore, store: &Store, links: u64) -> ServerStats {
     let c = &shared.counters;
     let store_stats = store.stats().unwrap_or_default();
     ServerStats {
         server: shared.addr.to_string(),
-        links: shared.links.lock().len() as u64,
+        links,
         links_accepted: c.links_accepted.load(Ordering::Relaxed),
         links_refused: c.links_refused.load(Ordering::Relaxed),
         updates: store_stats.updates,

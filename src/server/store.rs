@@ -26,6 +26,13 @@
 //!   wakeup. The link caches its counter, so the channel is used again only
 //!   if the client changes key.
 //!
+//! A link thread may wait for the store thread's answer: it has nothing
+//! else to do. An engine whose thread serves many links must not, so
+//! [`Store::counter_then`] asks without waiting and has the store thread
+//! hand the counter to a callback (which wakes the asker its own way: an
+//! event loop's waker, an async task's channel). The index, the channel
+//! and the per-key counters are the same either way.
+//!
 //! The ack is written after the `fetch_add`, and `dump` reads every counter
 //! with `Acquire` after the request arrives, so an acked update is visible to
 //! any query issued after the ack was received.
@@ -59,11 +66,16 @@ enum Message {
         key: Box<str>,
         reply: Sender<Counter>,
     },
+    /// The same, answered by calling `then` on the store thread.
+    CounterThen { key: Box<str>, then: Then },
     /// Every key and count, sorted by key.
     Dump { reply: Sender<Vec<(Box<str>, u64)>> },
     /// Totals and the recent update rate.
     Stats { reply: Sender<StoreStats> },
 }
+
+/// What [`Store::counter_then`] runs on the store thread with the counter.
+type Then = Box<dyn FnOnce(Counter) + Send>;
 
 /// Totals as the store thread sees them.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -104,6 +116,23 @@ impl Store {
         rx.recv().map_err(|_| stopped())
     }
 
+    /// Asks for the counter of `key` without waiting: the store thread calls
+    /// `then` with it. `then` runs on the store thread, so it must only hand
+    /// the counter over (push it to a queue, wake the asker), never block.
+    ///
+    /// # Errors
+    /// Only if the store thread has gone, which means the server is stopping.
+    pub fn counter_then(
+        &self,
+        key: &str,
+        then: impl FnOnce(Counter) + Send + 'static,
+    ) -> Result<()> {
+        self.request(Message::CounterThen {
+            key: key.into(),
+            then: Box::new(then),
+        })
+    }
+
     /// Every key and its count, sorted by key.
     pub fn dump(&self) -> Result<Vec<(Box<str>, u64)>> {
         let (reply, rx) = crossbeam_channel::bounded(1);
@@ -141,6 +170,9 @@ fn run(rx: Receiver<Message>) {
             Ok(Message::Counter { key, reply }) => {
                 let counter = index.entry(key).or_default().clone();
                 let _ = reply.send(counter);
+            }
+            Ok(Message::CounterThen { key, then }) => {
+                then(index.entry(key).or_default().clone());
             }
             Ok(Message::Dump { reply }) => {
                 let mut all: Vec<(Box<str>, u64)> = index
@@ -190,6 +222,18 @@ mod tests {
         assert_eq!(dump, vec![("a:1".into(), 1), ("b:1".into(), 3)]);
         let stats = store.stats().unwrap();
         assert_eq!((stats.keys, stats.updates), (2, 4));
+    }
+
+    #[test]
+    fn a_counter_asked_without_waiting_is_the_same_counter() {
+        let store = Store::start().unwrap();
+        let waited = store.counter("k:1").unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        store
+            .counter_then("k:1", move |c| tx.send(c).unwrap())
+            .unwrap();
+        let handed = rx.recv().unwrap();
+        assert!(Arc::ptr_eq(&waited, &handed));
     }
 
     #[test]

@@ -24,11 +24,22 @@ pub fn config_json(ports: &[u16], clients: u32, extra: &str) -> String {
     config_json_on(&["127.0.0.1"], ports, clients, extra)
 }
 
-/// A config whose servers are on each of `hosts`, each with these ports.
+/// A config whose servers are on each of `hosts`, each with these ports,
+/// naming the test's engine's programs ([`super::engine`]) when they are
+/// not the product's.
 pub fn config_json_on(hosts: &[&str], ports: &[u16], clients: u32, extra: &str) -> String {
     let ports: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+    let engine = super::engine();
+    let programs = if engine == super::Engine::THREADS {
+        String::new()
+    } else {
+        format!(
+            r#", "server_app_name": "{}", "client_app_name": "{}""#,
+            engine.server, engine.client
+        )
+    };
     format!(
-        r#"{{"server_ip_list": "{}", "server_port_list": "{}", "client_num_per_host": {clients}, "update_intervals": 10{extra}}}"#,
+        r#"{{"server_ip_list": "{}", "server_port_list": "{}", "client_num_per_host": {clients}, "update_intervals": 10{programs}{extra}}}"#,
         hosts.join(";"),
         ports.join(";")
     )

@@ -26,14 +26,106 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Path of one of the four programs, as cargo built it for this test run.
+/// `server` and `client` are the engine's under test ([`Engine`]): the
+/// product's, unless the test runs on another engine ([`on_engines!`]).
 pub fn bin(name: &str) -> &'static str {
     match name {
-        "server" => env!("CARGO_BIN_EXE_server"),
-        "client" => env!("CARGO_BIN_EXE_client"),
+        "server" => program(engine().server),
+        "client" => program(engine().client),
         "startup" => env!("CARGO_BIN_EXE_startup"),
         "omclient" => env!("CARGO_BIN_EXE_omclient"),
         _ => panic!("no program {name}"),
     }
+}
+
+/// The programs a test runs as `server` and `client` (and names in the
+/// config it writes, so that startup runs them too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Engine {
+    pub client: &'static str,
+    pub server: &'static str,
+}
+
+impl Engine {
+    /// The product: a thread per link.
+    pub const THREADS: Engine = Engine::pair("client", "server");
+    /// The workspace's event-loop engine (issue 15).
+    pub const EVLOOP: Engine = Engine::pair("client-evloop", "server-evloop");
+    /// The workspace's async engine (issue 15).
+    pub const TOKIO: Engine = Engine::pair("client-tokio", "server-tokio");
+
+    pub const fn pair(client: &'static str, server: &'static str) -> Engine {
+        Engine { client, server }
+    }
+}
+
+thread_local! {
+    static ENGINE: std::cell::Cell<Engine> = const { std::cell::Cell::new(Engine::THREADS) };
+}
+
+/// The engine this test runs on (libtest runs each test on a thread of
+/// its own).
+pub fn engine() -> Engine {
+    ENGINE.with(|e| e.get())
+}
+
+/// Runs `test` with `engine`'s programs as `server` and `client`.
+pub fn with_engine(engine: Engine, test: fn()) {
+    ENGINE.with(|e| e.set(engine));
+    test();
+    ENGINE.with(|e| e.set(Engine::THREADS));
+}
+
+/// A program of the workspace by name: the product's four are cargo's
+/// own paths; the engines' lie beside them (a plain `cargo test` at the
+/// root builds the whole workspace).
+fn program(name: &'static str) -> &'static str {
+    match name {
+        "server" => env!("CARGO_BIN_EXE_server"),
+        "client" => env!("CARGO_BIN_EXE_client"),
+        _ => {
+            let path = Path::new(env!("CARGO_BIN_EXE_startup"))
+                .with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+            assert!(
+                path.is_file(),
+                "{} is not built: run `cargo test` at the workspace root, which builds \
+                 the engines package too (or `cargo build --workspace` first)",
+                path.display()
+            );
+            Box::leak(path.to_string_lossy().into_owned().into_boxed_str())
+        }
+    }
+}
+
+/// Runs tests written for the product once more on each other engine
+/// (issue 15: the engines pass the same tests, parametrised, not copied).
+/// Each listed `#[test] fn` of the file gets, in a module per engine, a
+/// test of the same name that runs it with that engine's programs:
+///
+/// ```ignore
+/// on_engines!(on_evloop: Engine::EVLOOP, on_tokio: Engine::TOKIO => [updates_are_counted, ...]);
+/// ```
+///
+/// Several `modules => [tests]` groups may follow one another, separated
+/// by `;`.
+#[macro_export]
+macro_rules! on_engines {
+    () => {};
+    (@one $module:ident: $engine:expr => [$($test:ident),* $(,)?]) => {
+        mod $module {
+            use super::support::Engine;
+            $(
+                #[test]
+                fn $test() {
+                    super::support::with_engine($engine, super::$test);
+                }
+            )*
+        }
+    };
+    ($($module:ident: $engine:expr),+ => $tests:tt $(; $($rest:tt)*)?) => {
+        $( $crate::on_engines!(@one $module: $engine => $tests); )+
+        $( $crate::on_engines!($($rest)*); )?
+    };
 }
 
 /// A fresh directory for one test's files, removed when dropped.

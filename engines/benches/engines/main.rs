@@ -1,0 +1,208 @@
+//! Engines bench (issue 15): the same workload on three concurrency models,
+//! measured side by side in one run, with redis beside them.
+//!
+//! # What it measures
+//!
+//! For each point (N x 10 links, a schedule, an engine):
+//!
+//! * **threads**, **evloop**, **tokio**: the product's `server`/`client`
+//!   (a thread per link), the event-loop engine's `server-evloop`/
+//!   `client-evloop` (mio, one loop thread per CPU) and the async engine's
+//!   `server-tokio`/`client-tokio` (a task per link), the same engine on
+//!   both sides; **client:E+server:E** a mixed pair. All six programs take
+//!   the same options and speak the same control protocol, so the bench
+//!   runs each pair the same way: 10 server processes (one per port, as
+//!   startup starts them), and the links packed into at most 10 client
+//!   processes, each given its links as repeated `--server` options, spread
+//!   evenly over the servers. It plays startup's part itself because
+//!   startup runs one process per client, each with one link per server:
+//!   100,000 links would be 10,000 client processes, and the engines' point
+//!   is many links per process. It speaks the same lines startup does
+//!   (`ready` until every link is up, one `go START END` to all, `stop` for
+//!   the reports), reads every server's `dump` and checks them against the
+//!   reports with the product's `verify`.
+//! * **redis**: redis-server and redis-benchmark `INCR` with as many
+//!   connections as the point has links, closed loop only (redis-benchmark
+//!   has no fixed rate). Install: `apt-get install redis-server
+//!   redis-tools`; without them the row says so.
+//!
+//! Per point: achieved updates/s and percent of target; CPU microseconds
+//! per update, user and system apart; context switches per update; resident
+//! memory per link (every process's RSS at the end of the window over the
+//! links; the kernel's socket buffers are not in it); threads (summed);
+//! time to connect every link; latency p50/p99/p99.9 and CCDF data (send
+//! to ack, from the clients' merged histograms); lateness p99 (due to
+//! send, fixed rate); acked per link min/median/max (fairness); verify;
+//! and, for a point that could not run, the OS limit its messages name.
+//! CPU and switches are read from `/proc` of every process of the point
+//! just before the go and just after the window's end, and divided by the
+//! updates acked in the window.
+//!
+//! # Why
+//!
+//! The product keeps the original's model, a thread per link, on purpose;
+//! this bench shows what the other models would have bought and cost on
+//! the same workload, with every update verified, instead of quoting other
+//! people's numbers. docs/THREADS_VS_ASYNC.md tells the lesson from one
+//! full run.
+//!
+//! # How to run
+//!
+//! ```text
+//! cargo bench --bench engines -- --quick       # 100 links, closed loop, every engine, 2 s (CI)
+//! cargo bench --bench engines                  # the full sweep, 10 s per run
+//! cargo bench --bench engines -- --links 100 --schedules closed-loop --engines evloop,redis
+//! cargo bench --bench engines -- --engines client:threads+server:evloop,client:evloop+server:threads
+//! ```
+//!
+//! Points: N in 10, 100, 1000, 3000, 10000 (`--links` picks N; the point has
+//! N x 10 links), times the schedules `10ms`, `1s` (fixed rate at that
+//! interval) and `closed-loop` (up to 10,000 links unless `--links` is
+//! given), times the engines. `--threads N` sets the loop threads / workers
+//! of every evloop and tokio process (their default is one per CPU),
+//! `--duration` every run's length (default 10 s), `--out` the output
+//! folder (default `target/bench-engines/<UTC YYYYmmdd-HHMMSS>/`). The
+//! open-files limit is raised as far as the bench may (as root, the hard
+//! limit too); the other limits a thread per link meets are the kernel's,
+//! and docs/THREADS_VS_ASYNC.md gives the commands that raise them. The
+//! header prints those in force. Run it on a quiet machine.
+//!
+//! # How to read it
+//!
+//! A line per point while it goes, then a table (one row per point), notes
+//! under it, and the output folder: `engines.csv` (one row per point; the
+//! `latency_ccdf` cell holds `quantile:microseconds` pairs), each point's
+//! config and log, and the PNGs drawn by `scripts/plot_engines.py`: memory
+//! per link (log-log), CPU per update (user and system stacked), achieved
+//! / target, latency CCDF at three sizes per engine, fairness (box plot of
+//! acked per link), context switches per update. If plotting fails the CSV
+//! is kept and a warning is printed.
+
+mod fleet;
+mod machine;
+mod measure;
+mod options;
+mod output;
+mod procfs;
+mod redis;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use options::{Engine, USAGE, parse_options, points};
+use output::{Row, default_out_dir, plot, summary, table, write_csv};
+
+/// Server processes of every engine point.
+const SERVERS: usize = 10;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    std::process::exit(bench(&args));
+}
+
+fn bench(args: &[String]) -> i32 {
+    let o = match parse_options(args) {
+        Ok(o) => o,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("engines bench: {e}");
+            }
+            eprintln!("{USAGE}");
+            return if e.is_empty() { 0 } else { 2 };
+        }
+    };
+    let bin = programs_dir();
+    if let Err(e) = ensure_product_programs(&bin) {
+        eprintln!("engines bench: {e}");
+        return 2;
+    }
+    let out = o.out.clone().unwrap_or_else(|| default_out_dir(&bin));
+    if let Err(e) = std::fs::create_dir_all(&out) {
+        eprintln!("engines bench: cannot create {}: {e}", out.display());
+        return 2;
+    }
+    machine::raise_open_files();
+    let points = points(&o);
+    let started = Instant::now();
+    println!(
+        "engines bench: {} point(s), {:.1} s per run, {} CPU(s), output {}",
+        points.len(),
+        o.duration.as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        out.display()
+    );
+    println!("engines bench: limits: {}", machine::limits_text());
+    let mut rows = Vec::new();
+    for (i, point) in points.iter().enumerate() {
+        print!("[{}/{}] {} ... ", i + 1, points.len(), point.label());
+        let _ = std::io::stdout().flush();
+        let t = Instant::now();
+        let m = match point.engine {
+            Engine::Redis => redis::run_redis(point, o.duration, &out),
+            Engine::Pair { .. } => fleet::run_pair(point, o.duration, o.engine_threads, &bin, &out),
+        };
+        println!("{} ({:.1} s)", summary(&m), t.elapsed().as_secs_f64());
+        rows.push(Row {
+            point: point.clone(),
+            m,
+        });
+        if let Err(e) = write_csv(&out.join("engines.csv"), &rows) {
+            eprintln!("engines bench: cannot write engines.csv: {e}");
+        }
+        // Let the last point's sockets and processes go.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    println!();
+    print!("{}", table(&rows));
+    if rows.is_empty() {
+        println!("engines bench: nothing was measured");
+    } else {
+        plot(&out.join("engines.csv"));
+    }
+    println!(
+        "engines bench: done in {:.1} s; results in {}",
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    0
+}
+
+/// Where cargo put this bench's programs (the engines', and the product's
+/// beside them in a workspace build).
+fn programs_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_server-evloop"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The product's `server` and `client` are another package's programs,
+/// which cargo does not build for this bench: have cargo build them (same
+/// profile, same folder; a no-op when they are up to date). cargo has let
+/// go of the build folder's lock by the time it runs a bench.
+fn ensure_product_programs(bin: &Path) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut args = vec![
+        "build",
+        "-q",
+        "-p",
+        "mass_connect",
+        "--bin",
+        "server",
+        "--bin",
+        "client",
+    ];
+    if bin.ends_with("release") {
+        args.push("--release");
+    }
+    let status = Command::new(cargo)
+        .args(&args)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("building the product's programs failed ({status})"));
+    }
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! The command line, the points it asks for, and the engines it names.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::SERVERS;
+
+/// Client counts N of the full sweep's N x 10 points: 100 to 100,000 links.
+const CLIENT_COUNTS: [usize; 5] = [10, 100, 1_000, 3_000, 10_000];
+/// The full sweep's schedules: fixed rate at 10 ms and at 1 s, closed loop.
+const SCHEDULES: [&str; 3] = ["10ms", "1s", "closed-loop"];
+/// Closed loop "where it means something": up to this many links. Beyond
+/// it every engine is saturated at any fixed rate already, and the
+/// closed-loop point would only repeat the 10 ms one.
+const CLOSED_LOOP_MAX_LINKS: usize = 10_000;
+
+pub struct Options {
+    pub clients: Vec<usize>,
+    pub schedules: Vec<Schedule>,
+    pub engines: Vec<Engine>,
+    pub duration: Duration,
+    pub out: Option<PathBuf>,
+    /// Loop threads / workers per engine process (`--threads`), if given.
+    pub engine_threads: Option<usize>,
+    links_given: bool,
+}
+
+/// How a point paces its links.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Schedule {
+    FixedRate { interval_ms: u64 },
+    ClosedLoop,
+}
+
+impl Schedule {
+    fn parse(text: &str) -> Option<Schedule> {
+        if text == "closed-loop" {
+            return Some(Schedule::ClosedLoop);
+        }
+        let d =
+            mass_connect::cli::parse_duration(text.strip_prefix("fixed-rate@").unwrap_or(text))?;
+        let interval_ms = u64::try_from(d.as_millis()).ok().filter(|ms| *ms >= 1)?;
+        Some(Schedule::FixedRate { interval_ms })
+    }
+
+    pub fn label(self) -> String {
+        match self {
+            Schedule::ClosedLoop => "closed-loop".into(),
+            Schedule::FixedRate { interval_ms } if interval_ms % 1000 == 0 => {
+                format!("{}s", interval_ms / 1000)
+            }
+            Schedule::FixedRate { interval_ms } => format!("{interval_ms}ms"),
+        }
+    }
+
+    /// The config's `schedule` and `update_intervals`.
+    pub fn config(self) -> (&'static str, u64) {
+        match self {
+            Schedule::ClosedLoop => ("closed-loop", 10),
+            Schedule::FixedRate { interval_ms } => ("fixed-rate", interval_ms),
+        }
+    }
+}
+
+/// What runs a point: a client engine and a server engine, or redis.
+#[derive(Clone, PartialEq)]
+pub enum Engine {
+    Pair { client: String, server: String },
+    Redis,
+}
+
+/// The engines' short names and their programs.
+pub const ENGINES: [(&str, &str, &str); 3] = [
+    ("threads", "client", "server"),
+    ("evloop", "client-evloop", "server-evloop"),
+    ("tokio", "client-tokio", "server-tokio"),
+];
+
+impl Engine {
+    fn parse(text: &str) -> Option<Engine> {
+        if text == "redis" {
+            return Some(Engine::Redis);
+        }
+        let known = |e: &str| {
+            ENGINES
+                .iter()
+                .any(|(n, _, _)| *n == e)
+                .then(|| e.to_string())
+        };
+        if let Some(e) = known(text) {
+            return Some(Engine::Pair {
+                client: e.clone(),
+                server: e,
+            });
+        }
+        let (c, s) = text.split_once('+')?;
+        Some(Engine::Pair {
+            client: known(c.strip_prefix("client:")?)?,
+            server: known(s.strip_prefix("server:")?)?,
+        })
+    }
+
+    /// The CSV's `engine`: `evloop`, `client:threads+server:evloop`, `redis`.
+    pub fn label(&self) -> String {
+        match self {
+            Engine::Redis => "redis".into(),
+            Engine::Pair { client, server } if client == server => client.clone(),
+            Engine::Pair { client, server } => format!("client:{client}+server:{server}"),
+        }
+    }
+
+    /// A program's file name for an engine's short name.
+    pub fn program(engine: &str, server: bool) -> &'static str {
+        let (_, c, s) = ENGINES
+            .iter()
+            .find(|(n, _, _)| *n == engine)
+            .expect("a known engine");
+        if server { s } else { c }
+    }
+}
+
+pub const USAGE: &str = "\
+cargo bench --bench engines -- [OPTIONS]
+
+    --quick              one small point (10 x 10 links, closed loop), every engine, 2 s (CI)
+    --links 10,1000      client counts N of the N x 10 points [10,100,1000,3000,10000]:
+                         100 to 100,000 links
+    --schedules LIST     10ms, 1s (fixed rate at that interval; also fixed-rate@50ms),
+                         closed-loop [10ms,1s,closed-loop; closed loop up to 10,000 links]
+    --engines LIST       threads, evloop, tokio (the same engine on both sides),
+                         client:E+server:E (a mixed pair), redis
+                         [threads,evloop,tokio,redis]
+    --threads N          loop threads / runtime workers of every evloop and tokio
+                         process [their default: one per CPU]
+    --duration D         length of every run: 500ms, 10s, 2m [10s]
+    --out DIR            output directory [target/bench-engines/<UTC YYYYmmdd-HHMMSS>/]";
+
+pub fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        clients: CLIENT_COUNTS.to_vec(),
+        schedules: SCHEDULES
+            .iter()
+            .filter_map(|s| Schedule::parse(s))
+            .collect(),
+        engines: ["threads", "evloop", "tokio", "redis"]
+            .iter()
+            .filter_map(|e| Engine::parse(e))
+            .collect(),
+        duration: Duration::from_secs(10),
+        out: None,
+        engine_threads: None,
+        links_given: false,
+    };
+    let (mut quick, mut schedules, mut duration) = (false, None, None);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or(format!("{name} needs a value"))
+        };
+        match name {
+            "--bench" => {} // cargo bench passes it to every bench
+            "--quick" => quick = true,
+            "--links" => {
+                o.clients = list(&value()?, |s| s.parse::<usize>().ok().filter(|n| *n > 0))?;
+                o.links_given = true;
+            }
+            "--schedules" => schedules = Some(list(&value()?, Schedule::parse)?),
+            "--engines" => o.engines = list(&value()?, Engine::parse)?,
+            "--threads" => {
+                o.engine_threads =
+                    Some(list(&value()?, |s| s.parse::<usize>().ok().filter(|n| *n > 0))?[0])
+            }
+            "--duration" => {
+                let v = value()?;
+                duration = Some(
+                    mass_connect::cli::parse_duration(&v)
+                        .ok_or(format!("--duration {v:?}: expected e.g. 500ms, 10s, 2m"))?,
+                );
+            }
+            "--out" => o.out = Some(PathBuf::from(value()?)),
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if quick {
+        if !o.links_given {
+            o.clients = vec![10];
+        }
+        o.schedules = vec![Schedule::ClosedLoop];
+        o.duration = Duration::from_secs(2);
+    }
+    if let Some(s) = schedules {
+        o.schedules = s;
+    }
+    if let Some(d) = duration {
+        o.duration = d;
+    }
+    Ok(o)
+}
+
+fn list<T>(text: &str, item: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, String> {
+    let v = text
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| item(s).ok_or(format!("{s:?} is not accepted here")))
+        .collect::<Result<Vec<T>, String>>()?;
+    if v.is_empty() {
+        Err(format!("empty list {text:?}"))
+    } else {
+        Ok(v)
+    }
+}
+
+/// One point: N x 10 links, a schedule, an engine.
+#[derive(Clone)]
+pub struct Point {
+    pub clients: usize,
+    pub schedule: Schedule,
+    pub engine: Engine,
+}
+
+impl Point {
+    pub fn links(&self) -> usize {
+        self.clients * SERVERS
+    }
+
+    /// Client processes: the N clients' links packed into at most ten
+    /// processes (startup's one process per client would be 10,000
+    /// processes at 100,000 links; see main.rs).
+    pub fn client_processes(&self) -> usize {
+        self.clients.min(SERVERS)
+    }
+
+    pub fn label(&self) -> String {
+        format!(
+            "{} links {} {}",
+            self.links(),
+            self.schedule.label(),
+            self.engine.label()
+        )
+    }
+
+    pub fn file_stem(&self) -> String {
+        format!(
+            "{}-{}-{}",
+            self.links(),
+            self.schedule.label(),
+            self.engine.label().replace([':', '+'], "_")
+        )
+    }
+
+    /// Target updates per second, `None` for closed loop.
+    pub fn target_per_s(&self) -> Option<f64> {
+        match self.schedule {
+            Schedule::FixedRate { interval_ms } => {
+                Some(self.links() as f64 * 1000.0 / interval_ms as f64)
+            }
+            Schedule::ClosedLoop => None,
+        }
+    }
+}
+
+pub fn points(o: &Options) -> Vec<Point> {
+    let mut v = Vec::new();
+    for &clients in &o.clients {
+        for &schedule in &o.schedules {
+            let links = clients * SERVERS;
+            if schedule == Schedule::ClosedLoop && links > CLOSED_LOOP_MAX_LINKS && !o.links_given {
+                continue;
+            }
+            for engine in &o.engines {
+                // redis-benchmark has no fixed rate: closed loop only.
+                if *engine == Engine::Redis && schedule != Schedule::ClosedLoop {
+                    continue;
+                }
+                v.push(Point {
+                    clients,
+                    schedule,
+                    engine: engine.clone(),
+                });
+            }
+        }
+    }
+    v
+}

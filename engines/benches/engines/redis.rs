@@ -1,0 +1,239 @@
+//! The redis row: redis-server and redis-benchmark (`INCR`, as many
+//! connections as the point has links, closed loop), the best-known
+//! event-loop server there is, on the same machine in the same run.
+//!
+//! Install them with `apt-get install redis-server redis-tools` (Debian,
+//! Ubuntu); without them the row says so and the bench goes on.
+//!
+//! redis-benchmark has no fixed rate and no duration: it runs a number of
+//! requests. The bench asks for 100,000 x `--duration` seconds of them,
+//! reads the rate and the latency distribution it prints, and reads the
+//! CPU of both processes (the server's from `/proc`, the benchmark's from
+//! its rusage at exit). Per-link fairness and the time to connect it does
+//! not report.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::measure::{CCDF_QUANTILES, Measure};
+use crate::options::Point;
+use crate::procfs;
+
+/// Where a program is on PATH, if it is.
+fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+pub fn run_redis(p: &Point, duration: Duration, out: &Path) -> Measure {
+    match run(p, duration, out) {
+        Ok(m) => m,
+        Err(why) => {
+            let limit = crate::machine::limit_named(&why).map(str::to_string);
+            Measure::failed(why, limit)
+        }
+    }
+}
+
+fn run(p: &Point, duration: Duration, out: &Path) -> Result<Measure, String> {
+    let (Some(server), Some(bench)) = (which("redis-server"), which("redis-benchmark")) else {
+        return Err(
+            "redis-server / redis-benchmark not installed (apt-get install redis-server redis-tools)"
+                .into(),
+        );
+    };
+    let links = p.links();
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let log_path = out.join(format!("{}.log", p.file_stem()));
+    let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+    let mut redis = Command::new(server)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args([
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+            "--daemonize",
+            "no",
+        ])
+        .args([
+            "--maxclients",
+            &(links + 64).to_string(),
+            "--loglevel",
+            "warning",
+        ])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log.try_clone().map_err(|e| e.to_string())?)
+        .spawn()
+        .map_err(|e| format!("cannot start redis-server: {e}"))?;
+    let result = measure(p, duration, port, &bench, redis.id());
+    let _ = redis.kill();
+    let _ = redis.wait();
+    result.map_err(|e| {
+        let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+        format!(
+            "{e}{}",
+            said.lines()
+                .next()
+                .map(|l| format!("; redis said: {l}"))
+                .unwrap_or_default()
+        )
+    })
+}
+
+fn measure(
+    p: &Point,
+    duration: Duration,
+    port: u16,
+    bench: &Path,
+    server_pid: u32,
+) -> Result<Measure, String> {
+    // Up when it answers PING (bounded: 10 s).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pong = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(1)))?;
+            s.write_all(b"PING\r\n")?;
+            let mut buf = [0u8; 7];
+            s.read_exact(&mut buf)?;
+            Ok(buf.starts_with(b"+PONG"))
+        });
+        if pong.unwrap_or(false) {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err("redis-server did not answer PING within 10 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let requests = (100_000.0 * duration.as_secs_f64()).max(10_000.0) as u64;
+    let before = procfs::usage(&[server_pid]);
+    let mut child = Command::new(bench)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "incr"])
+        .args(["-c", &p.links().to_string(), "-n", &requests.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start redis-benchmark: {e}"))?;
+    // Its output is read on threads so a full pipe never stalls it.
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let read_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let read_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    // Bounded: a benchmark that runs far past its expected time is killed.
+    let limit = duration * 6 + Duration::from_secs(60);
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(200));
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                return;
+            }
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    });
+    let waited = wait(&mut child);
+    let after = procfs::usage(&[server_pid]);
+    let text = read_out.join().unwrap_or_default();
+    let errors = read_err.join().unwrap_or_default();
+    let _ = watchdog.join();
+    let (status, bench_usage) = waited.ok_or("cannot wait for redis-benchmark")?;
+    let rps = text
+        .lines()
+        .find_map(|l| l.split("throughput summary:").nth(1))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .ok_or_else(|| {
+            format!(
+                "redis-benchmark ({status}) printed no throughput: {}",
+                errors
+                    .lines()
+                    .chain(text.lines().rev())
+                    .next()
+                    .unwrap_or("")
+            )
+        })?;
+    let mut m = Measure {
+        duration_s: requests as f64 / rps,
+        achieved_per_s: rps,
+        acked: requests,
+        processes: 2,
+        ..Measure::default()
+    };
+    if let (Some(b), Some(a), Some(bench)) = (before, after, bench_usage) {
+        let mut used = a.since(&b);
+        used.user_s += bench.user_s;
+        used.sys_s += bench.sys_s;
+        used.ctx += bench.ctx;
+        used.rss_bytes += bench.rss_bytes;
+        used.threads += bench.threads;
+        m.set_usage(&used, p.links());
+    }
+    // "99.900% <= 1.231 milliseconds (cumulative count 99903)"
+    let dist: Vec<(f64, u64)> = text
+        .lines()
+        .filter_map(|l| {
+            let (pct, rest) = l.trim().split_once("% <= ")?;
+            let ms: f64 = rest.split_whitespace().next()?.parse().ok()?;
+            Some((
+                pct.parse::<f64>().ok()? / 100.0,
+                (ms * 1000.0).round() as u64,
+            ))
+        })
+        .collect();
+    if !dist.is_empty() {
+        let at = |q: f64| {
+            dist.iter()
+                .find(|(p, _)| *p >= q)
+                .or(dist.last())
+                .map_or(0, |(_, v)| *v)
+        };
+        m.latency_us = Some([at(0.5), at(0.99), at(0.999)]);
+        m.ccdf = CCDF_QUANTILES.iter().map(|&q| (q, at(q))).collect();
+    }
+    m.notes
+        .push("redis: latency from redis-benchmark's own distribution (ms, 3 decimals)".into());
+    Ok(m)
+}
+
+#[cfg(target_os = "linux")]
+fn wait(
+    child: &mut std::process::Child,
+) -> Option<(std::process::ExitStatus, Option<procfs::Usage>)> {
+    procfs::wait_with_usage(child).map(|(s, u)| (s, Some(u)))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn wait(
+    child: &mut std::process::Child,
+) -> Option<(std::process::ExitStatus, Option<procfs::Usage>)> {
+    child.wait().ok().map(|s| (s, None))
+}

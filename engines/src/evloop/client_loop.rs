@@ -1,0 +1,436 @@
+//! One client loop thread: its links' sockets, their due times in a heap,
+//! and the link state machine the threads engine writes as straight-line
+//! code (connect, wait for the go, wait until due, send, read the ack,
+//! reconnect), here as states a readiness event or a due time moves on.
+//!
+//! ```text
+//!  Waiting ──connect──► Connecting ──connected──► Up ──window over──► Done
+//!     ▲                     │ failed (backoff timer)  │ broken (at once)
+//!     └─────────────────────┴─────────────────────────┘
+//! ```
+//!
+//! Connects are capped per loop (`MAX_CONNECTING` in flight), so a loop
+//! with ten thousand links does not put ten thousand SYNs in front of a
+//! server's listen backlog at once.
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use mass_connect::client::schedule::Window;
+use mass_connect::messages::KeyCount;
+use mass_connect::metrics::AtomicHistograms;
+use mass_connect::wire::framing::LineReader;
+use mass_connect::wire::protocol::MAX_LINE;
+use mio::{Events, Interest, Poll, Token};
+
+use super::client::Shared;
+use super::server::WAKER;
+use super::{Sock, Timers};
+use crate::link::client::{ClientLink, Outcome};
+
+/// Connects in flight per loop at most.
+const MAX_CONNECTING: usize = 256;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Queued to connect, or in backoff (a timer is set).
+    Waiting,
+    /// A non-blocking connect is under way since `since`.
+    Connecting { since: Instant },
+    /// Connected.
+    Up,
+    /// Over: the window ended or the client stops. Stays connected, if it
+    /// is, until the loop ends.
+    Done,
+}
+
+struct Slot {
+    link: ClientLink,
+    conn: Option<LineReader<Sock>>,
+    phase: Phase,
+    /// Bumped whenever the link's socket changes, so a timer or event of an
+    /// older socket is ignored.
+    generation: u32,
+}
+
+/// A loop thread's whole state.
+pub(super) struct ClientLoop {
+    poll: Poll,
+    shared: Arc<Shared>,
+    histograms: Arc<AtomicHistograms>,
+    slots: Vec<Slot>,
+    timers: Timers,
+    to_connect: VecDeque<usize>,
+    connecting: usize,
+    /// The window, once the go has come.
+    window: Option<Window>,
+    stopping: bool,
+    out: Vec<u8>,
+}
+
+impl ClientLoop {
+    pub(super) fn new(
+        poll: Poll,
+        shared: Arc<Shared>,
+        histograms: Arc<AtomicHistograms>,
+        links: Vec<ClientLink>,
+    ) -> ClientLoop {
+        let slots: Vec<Slot> = links
+            .into_iter()
+            .map(|link| Slot {
+                link,
+                conn: None,
+                phase: Phase::Waiting,
+                generation: 0,
+            })
+            .collect();
+        ClientLoop {
+            poll,
+            shared,
+            histograms,
+            to_connect: (0..slots.len()).collect(),
+            slots,
+            timers: Timers::default(),
+            connecting: 0,
+            window: None,
+            stopping: false,
+            out: Vec::with_capacity(128),
+        }
+    }
+
+    /// Runs until stopped and every update in flight is answered (or timed
+    /// out); returns each link's server and keys.
+    pub(super) fn run(mut self) -> Vec<(SocketAddr, Vec<KeyCount>)> {
+        let config = self.shared.config.clone();
+        let connect_limit = Duration::from_millis(config.connect_timeout_ms);
+        let ack_limit = Duration::from_millis(config.request_timeout_ms);
+        let sweep_every = (connect_limit.min(ack_limit) / 8)
+            .clamp(Duration::from_millis(5), Duration::from_secs(1));
+        let mut next_sweep = Instant::now() + sweep_every;
+        let mut events = Events::with_capacity(1024);
+        loop {
+            self.look_at_shared();
+            if self.stopping && self.slots.iter().all(|s| s.link.in_flight.is_none()) {
+                break;
+            }
+            self.start_connects(Instant::now());
+            let wake_at = self.timers.next().map_or(next_sweep, |t| t.min(next_sweep));
+            let timeout = super::timeout_until(Some(wake_at), Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log::error!("client loop cannot poll: {e}");
+                    break;
+                }
+            }
+            for event in &events {
+                if event.token() == WAKER {
+                    continue; // looked at at the top of the loop
+                }
+                self.on_event(event.token().0);
+            }
+            let now = Instant::now();
+            while let Some((_, i, generation)) = self.timers.pop_due(now) {
+                self.on_timer(i, generation, now);
+            }
+            if now >= next_sweep {
+                self.sweep(now, connect_limit, ack_limit);
+                next_sweep = now + sweep_every;
+            }
+        }
+        self.slots
+            .into_iter()
+            .map(|s| {
+                s.link.down();
+                (s.link.server, s.link.keys)
+            })
+            .collect()
+    }
+
+    /// The go and the stop come from the main thread with a wake.
+    fn look_at_shared(&mut self) {
+        let now = Instant::now();
+        if self.window.is_none() {
+            if let Some(&w) = self.shared.window.get() {
+                self.window = Some(w);
+                for i in 0..self.slots.len() {
+                    if self.slots[i].phase == Phase::Up {
+                        self.begin(i, now);
+                    }
+                }
+            }
+        }
+        if !self.stopping && self.shared.stop.load(Ordering::Acquire) {
+            self.stopping = true;
+            self.to_connect.clear();
+            for i in 0..self.slots.len() {
+                // A link waiting for its ack gets it first; the rest end now.
+                if self.slots[i].link.in_flight.is_none() {
+                    self.finish(i);
+                }
+            }
+        }
+    }
+
+    fn over(&self, now: Instant) -> bool {
+        self.stopping || self.window.is_some_and(|w| w.is_over(now))
+    }
+
+    /// Starts queued connects, up to the cap.
+    fn start_connects(&mut self, now: Instant) {
+        while self.connecting < MAX_CONNECTING {
+            let Some(i) = self.to_connect.pop_front() else {
+                return;
+            };
+            let server = self.slots[i].link.server;
+            let started = mio::net::TcpStream::connect(server).and_then(|mut stream| {
+                self.poll.registry().register(
+                    &mut stream,
+                    Token(i),
+                    Interest::READABLE | Interest::WRITABLE,
+                )?;
+                Ok(stream)
+            });
+            match started {
+                Ok(stream) => {
+                    let slot = &mut self.slots[i];
+                    slot.conn = Some(LineReader::new(Sock::new(stream), MAX_LINE));
+                    slot.phase = Phase::Connecting { since: now };
+                    self.connecting += 1;
+                }
+                Err(e) => self.connect_failed(i, &e, now),
+            }
+        }
+    }
+
+    fn connect_failed(&mut self, i: usize, e: &io::Error, now: Instant) {
+        let config = self.shared.config.clone();
+        let over = self.over(now);
+        let slot = &mut self.slots[i];
+        if matches!(slot.phase, Phase::Connecting { .. }) {
+            self.connecting -= 1;
+        }
+        slot.conn = None;
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.phase = Phase::Waiting;
+        let wait = slot.link.connect_failed(e, &config);
+        if over {
+            slot.phase = Phase::Done;
+        } else {
+            self.timers.at(now + wait, i, slot.generation);
+        }
+    }
+
+    fn on_event(&mut self, i: usize) {
+        let now = Instant::now();
+        let Some(slot) = self.slots.get_mut(i) else {
+            return;
+        };
+        let Some(conn) = &slot.conn else { return };
+        conn.get_ref().readable();
+        if let Phase::Connecting { .. } = slot.phase {
+            let stream = &conn.get_ref().stream;
+            let outcome = match stream.take_error() {
+                Ok(Some(e)) | Err(e) => Err(e),
+                Ok(None) => match stream.peer_addr() {
+                    Ok(_) => stream.local_addr(),
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => return, // not yet
+                    Err(e) => Err(e),
+                },
+            };
+            let local = match outcome {
+                // Nothing listening, a port in the OS's ephemeral range can
+                // be given to the connect itself (TCP simultaneous open).
+                Ok(local) if local == slot.link.server => Err(io::Error::other(format!(
+                    "the link to {} connected to itself: nothing listens there",
+                    slot.link.server
+                ))),
+                other => other,
+            };
+            match local {
+                Err(e) => return self.connect_failed(i, &e, now),
+                Ok(local) => {
+                    self.connecting -= 1;
+                    let _ = conn.get_ref().stream.set_nodelay(true);
+                    let config = self.shared.config.clone();
+                    if !slot.link.connected(local, &config) {
+                        // A used local port: a key is one connection's life.
+                        slot.conn = None;
+                        slot.generation = slot.generation.wrapping_add(1);
+                        slot.phase = Phase::Waiting;
+                        self.to_connect.push_front(i);
+                        return;
+                    }
+                    slot.phase = Phase::Up;
+                    if self.window.is_some() {
+                        self.begin(i, now);
+                    }
+                }
+            }
+        }
+        self.read(i);
+    }
+
+    /// A connected link with a window starts (or resumes) its schedule.
+    fn begin(&mut self, i: usize, now: Instant) {
+        let (Some(window), false) = (self.window, self.stopping) else {
+            return;
+        };
+        let config = self.shared.config.clone();
+        self.slots[i].link.run(&window, &config, now);
+        self.schedule(i);
+    }
+
+    /// Sends now what is due, or sets a timer for it.
+    fn schedule(&mut self, i: usize) {
+        if self.stopping {
+            return self.finish(i);
+        }
+        let slot = &mut self.slots[i];
+        if slot.phase != Phase::Up || slot.link.in_flight.is_some() || !slot.link.is_running() {
+            return;
+        }
+        match slot.link.next_due() {
+            None => slot.phase = Phase::Done,
+            // Read the clock after the due time: closed loop's is "now".
+            Some(due) => match Instant::now() {
+                now if due <= now => self.send(i, due, now),
+                _ => self.timers.at(due, i, slot.generation),
+            },
+        }
+    }
+
+    fn send(&mut self, i: usize, due: Instant, now: Instant) {
+        let slot = &mut self.slots[i];
+        if !slot.link.send(due, now, &mut self.out) {
+            slot.phase = Phase::Done;
+            return;
+        }
+        let Some(conn) = &slot.conn else { return };
+        // One short line into a socket with nothing outstanding (one update
+        // in flight): the kernel takes it whole.
+        let written = (&conn.get_ref().stream).write(&self.out);
+        if !matches!(written, Ok(n) if n == self.out.len()) {
+            LinkGone::note(&written);
+            slot.link.broken("the update could not be written");
+            self.drop_conn(i, now);
+        }
+    }
+
+    /// Reads every reply that is there.
+    fn read(&mut self, i: usize) {
+        loop {
+            let slot = &mut self.slots[i];
+            let Some(conn) = &mut slot.conn else { return };
+            if slot.phase == Phase::Done && slot.link.in_flight.is_none() {
+                // Past its last update the link only waits for the stop, as
+                // the threads engine's does, and reads nothing: a server
+                // that closes it then is no error.
+                match conn.read_line() {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    _ => slot.conn = None,
+                }
+                return;
+            }
+            let outcome = match conn.read_line() {
+                Ok(Some(line)) => slot.link.reply(line, Instant::now(), &self.histograms),
+                Ok(None) => slot.link.broken("the server closed the link"),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => slot.link.broken(&e.to_string()),
+            };
+            let now = Instant::now();
+            match outcome {
+                Outcome::Acked => self.schedule(i),
+                Outcome::Broken => return self.drop_conn(i, now),
+            }
+        }
+    }
+
+    fn on_timer(&mut self, i: usize, generation: u32, now: Instant) {
+        let slot = &self.slots[i];
+        if slot.generation != generation {
+            return; // made stale by a new socket
+        }
+        match slot.phase {
+            Phase::Waiting if !self.over(now) => self.to_connect.push_back(i),
+            Phase::Up if slot.link.in_flight.is_none() => match slot.link.next_due() {
+                Some(d) => match Instant::now() {
+                    now if d <= now => self.send(i, d, now),
+                    _ => self.timers.at(d, i, generation),
+                },
+                None => self.slots[i].phase = Phase::Done,
+            },
+            _ => {}
+        }
+    }
+
+    /// The connection is gone: reconnect at once unless the run is over
+    /// (as the threads engine's link does; backoff is for failed connects).
+    fn drop_conn(&mut self, i: usize, now: Instant) {
+        let over = self.over(now);
+        let slot = &mut self.slots[i];
+        slot.conn = None;
+        slot.link.down();
+        slot.generation = slot.generation.wrapping_add(1);
+        if over {
+            slot.phase = Phase::Done;
+        } else {
+            slot.phase = Phase::Waiting;
+            self.to_connect.push_back(i);
+        }
+    }
+
+    /// Ends a link for good (stop): closes its socket.
+    fn finish(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        if matches!(slot.phase, Phase::Connecting { .. }) {
+            self.connecting -= 1;
+        }
+        slot.conn = None;
+        slot.link.down();
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.phase = Phase::Done;
+    }
+
+    /// Connects and acks that took too long.
+    fn sweep(&mut self, now: Instant, connect_limit: Duration, ack_limit: Duration) {
+        for i in 0..self.slots.len() {
+            let slot = &mut self.slots[i];
+            match slot.phase {
+                Phase::Connecting { since } if now >= since + connect_limit => {
+                    let e = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+                    self.connect_failed(i, &e, now);
+                }
+                Phase::Up | Phase::Done => {
+                    if let Some(f) = slot.link.in_flight {
+                        if now >= f.sent_at + ack_limit {
+                            slot.link.broken("no ack within request_timeout_ms");
+                            if self.stopping {
+                                self.finish(i);
+                            } else {
+                                self.drop_conn(i, now);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Logs why an update could not be written.
+struct LinkGone;
+
+impl LinkGone {
+    fn note(written: &io::Result<usize>) {
+        match written {
+            Ok(n) => log::warn!("a link wrote {n} bytes of an update: dropping it"),
+            Err(e) => log::warn!("a link's write failed: {e}"),
+        }
+    }
+}

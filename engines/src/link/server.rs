@@ -1,0 +1,167 @@
+//! One server connection's protocol state, engine-independent: a complete
+//! line in, a reply out, exactly as the threads engine's `server::link`
+//! answers it (same counters, same anomaly check, same operations code).
+//!
+//! The one difference is the store: a link thread may wait for the store
+//! thread to hand it its key's counter, a loop thread or a task may not. So
+//! an update whose key has no counter yet is parked here
+//! ([`Handled::NeedCounter`]); the engine asks with
+//! `Store::counter_then` and, when the counter comes, calls
+//! [`ServerLink::counter_arrived`], which applies the parked update. A link
+//! sends one update at a time, so nothing else waits behind it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use mass_connect::server::store::{Counter, Store};
+use mass_connect::server::{ServerCore, answer_command, link_limit_detail};
+use mass_connect::sys::net;
+use mass_connect::wire::framing::Line;
+use mass_connect::wire::protocol::{self, ParseError, Request};
+
+/// What became of one line.
+pub enum Handled {
+    /// The reply is in `out`.
+    Replied,
+    /// The reply (`bye`) is in `out`; stop the server once it is written.
+    Stop,
+    /// An update for a key without a counter yet: ask the store for it
+    /// (`Store::counter_then`), then call [`ServerLink::counter_arrived`].
+    NeedCounter(String),
+}
+
+/// Per-connection state that outlives one line.
+pub struct ServerLink {
+    /// The peer, for logs and `stopped_by`.
+    pub peer: SocketAddr,
+    /// The key this link updates and its counter, cached so the store is
+    /// asked only when the key changes (normally once per link).
+    key: String,
+    counter: Option<Counter>,
+    /// The count of an update parked until its counter arrives.
+    parked: Option<u64>,
+    /// Whether `auth;<token>` succeeded on this connection.
+    authorized: bool,
+}
+
+impl ServerLink {
+    /// A new connection from `peer`.
+    pub fn new(core: &ServerCore, peer: SocketAddr) -> ServerLink {
+        ServerLink {
+            peer,
+            key: String::new(),
+            counter: None,
+            parked: None,
+            authorized: core.config.ops_token.is_empty(),
+        }
+    }
+
+    /// True while an update waits for its counter: read nothing more.
+    pub fn is_parked(&self) -> bool {
+        self.parked.is_some()
+    }
+
+    /// Answers one framed line into `out`. `links` counts the server's open
+    /// links, for `stats`.
+    pub fn handle(
+        &mut self,
+        core: &ServerCore,
+        store: &Store,
+        links: &dyn Fn() -> u64,
+        line: Line<'_>,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        let bytes = match line {
+            Line::TooLong => {
+                protocol_error(core, self.peer, ParseError::TooLong, out);
+                return Handled::Replied;
+            }
+            Line::Complete(bytes) => bytes,
+        };
+        match protocol::parse_request(bytes) {
+            Ok(Request::Update { key, count }) => {
+                if self.counter.is_none() || self.key != key {
+                    self.key.clear();
+                    self.key.push_str(key);
+                    self.counter = None;
+                    self.parked = Some(count);
+                    return Handled::NeedCounter(self.key.clone());
+                }
+                self.apply(core, count, out);
+                Handled::Replied
+            }
+            Ok(request) => {
+                let peer = self.peer;
+                if answer_command(core, store, links, &mut self.authorized, request, peer, out) {
+                    Handled::Stop
+                } else {
+                    Handled::Replied
+                }
+            }
+            Err(e) => {
+                protocol_error(core, self.peer, e, out);
+                Handled::Replied
+            }
+        }
+    }
+
+    /// The store's answer to [`Handled::NeedCounter`]: applies the parked
+    /// update and writes its ack to `out`.
+    pub fn counter_arrived(&mut self, core: &ServerCore, counter: Counter, out: &mut Vec<u8>) {
+        self.counter = Some(counter);
+        if let Some(count) = self.parked.take() {
+            self.apply(core, count, out);
+        }
+    }
+
+    /// The hot path, as `server::link`'s: one atomic add and an ack; the
+    /// client's count is compared with ours so a lost or doubled update is
+    /// noticed at once.
+    fn apply(&mut self, core: &ServerCore, count: u64, out: &mut Vec<u8>) {
+        let Some(counter) = &self.counter else { return };
+        let ours = counter.fetch_add(1, Ordering::AcqRel) + 1;
+        if ours != count {
+            core.counters.anomalies.fetch_add(1, Ordering::Relaxed);
+            log::warn!(
+                "server {}: anomaly on key {} from {}: client says update #{count}, server counts #{ours}",
+                core.addr,
+                self.key,
+                self.peer
+            );
+        }
+        protocol::encode_ack(out, ours);
+    }
+}
+
+/// A connection beyond `server_max_links` (`open` are open): counted,
+/// logged, and the `err;link_limit;...` line it gets before it is closed.
+pub fn refusal(core: &ServerCore, peer: SocketAddr, open: u64) -> Vec<u8> {
+    core.counters.links_refused.fetch_add(1, Ordering::Relaxed);
+    log::warn!(
+        "server {}: refused link from {peer}: {open} links open (server_max_links)",
+        core.addr
+    );
+    let mut out = Vec::new();
+    let open = usize::try_from(open).unwrap_or(usize::MAX);
+    protocol::encode_err(&mut out, "link_limit", &link_limit_detail(core.addr, open));
+    out
+}
+
+/// An accept that failed: out of descriptors, the limit is named on stderr
+/// once (`warned`), as the threads engine does; the caller backs off.
+pub fn accept_failed(core: &ServerCore, e: &std::io::Error, warned: &mut bool) {
+    let hint = net::limit_hint(e);
+    if !*warned && !hint.is_empty() {
+        *warned = true;
+        eprintln!("server {}: accept failed: {e}{hint}", core.addr);
+    }
+    log::warn!("server {}: accept failed: {e}", core.addr);
+}
+
+fn protocol_error(core: &ServerCore, peer: SocketAddr, e: ParseError, out: &mut Vec<u8>) {
+    core.counters
+        .protocol_errors
+        .fetch_add(1, Ordering::Relaxed);
+    log::warn!("server {}: bad line from {peer}: {e}", core.addr);
+    protocol::encode_err(out, e.code(), e.detail());
+}

@@ -1,0 +1,271 @@
+//! The async server: an accept task, a task per connection, the product's
+//! store thread, and the main thread, which blocks on the runtime until a
+//! stop.
+//!
+//! A connection's task is the threads engine's link loop with `.await`s:
+//! read a line (awaiting readiness, within `idle_timeout_ms`), answer it
+//! through the same `link::server::ServerLink`, write the reply (within
+//! `write_timeout_ms`). A key's first update awaits the store's counter on
+//! a oneshot channel (`Store::counter_then`) instead of blocking a worker.
+//! Stopping ends the accept loop; shutting the runtime down then drops
+//! every connection's task, which closes its socket.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mass_connect::config::Config;
+use mass_connect::error::{Context, Result};
+use mass_connect::messages::ServerStats;
+use mass_connect::server::store::Store;
+use mass_connect::server::{ServerCore, cannot_listen, may_listen, stats_of};
+use mass_connect::wire::framing::LineReader;
+use mass_connect::wire::protocol::{self, MAX_LINE};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+use super::{TaskSock, write_all};
+use crate::link::server::{Handled, ServerLink, accept_failed, refusal};
+use crate::program::{ServerEngine, StopHandle};
+
+struct Shared {
+    core: ServerCore,
+    store: Store,
+    /// Connections open now (the link limit, `stats`).
+    open: AtomicU64,
+    /// Woken once to stop.
+    stop: Notify,
+}
+
+impl Shared {
+    fn request_stop(&self) {
+        if !self.core.stopping.swap(true, Ordering::AcqRel) {
+            // A permit is kept if the accept loop is not waiting yet.
+            self.stop.notify_one();
+        }
+    }
+}
+
+/// A bound async server, ready to run.
+pub struct TokioServer {
+    shared: Arc<Shared>,
+    listener: std::net::TcpListener,
+    workers: usize,
+}
+
+/// Stops a running [`TokioServer`] from any thread.
+#[derive(Clone)]
+pub struct TokioServerHandle(Arc<Shared>);
+
+impl StopHandle for TokioServerHandle {
+    fn stop(&self) {
+        self.0.request_stop();
+    }
+
+    fn stopped_by(&self) -> Option<SocketAddr> {
+        *self.0.core.stopped_by.lock()
+    }
+}
+
+impl ServerEngine for TokioServer {
+    type Handle = TokioServerHandle;
+
+    /// Binds `addr` and starts the store thread; the runtime, with
+    /// `workers` workers, starts in [`TokioServer::run`].
+    ///
+    /// # Errors
+    /// The address is refused (`server::may_listen`) or taken; the OS
+    /// refuses the store thread.
+    fn bind(config: Arc<Config>, addr: SocketAddr, workers: usize) -> Result<TokioServer> {
+        may_listen(&config, addr)?;
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| cannot_listen(addr, e))?;
+        listener
+            .set_nonblocking(true)
+            .context("cannot make the listener non-blocking")?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the listening address")?;
+        Ok(TokioServer {
+            shared: Arc::new(Shared {
+                core: ServerCore::new(config, addr),
+                store: Store::start()?,
+                open: AtomicU64::new(0),
+                stop: Notify::new(),
+            }),
+            listener,
+            workers,
+        })
+    }
+
+    /// The address actually bound.
+    fn local_addr(&self) -> SocketAddr {
+        self.shared.core.addr
+    }
+
+    /// A handle that stops this server.
+    fn handle(&self) -> TokioServerHandle {
+        TokioServerHandle(self.shared.clone())
+    }
+
+    /// Serves until stopped, then returns the final counters.
+    ///
+    /// # Errors
+    /// The OS refuses the runtime.
+    fn run(self) -> Result<ServerStats> {
+        let runtime = super::runtime(self.workers).context("cannot start the tokio runtime")?;
+        log::info!(
+            "server listening on {} ({} runtime workers)",
+            self.shared.core.addr,
+            self.workers
+        );
+        let shared = self.shared.clone();
+        let std_listener = self.listener;
+        runtime.block_on(async move {
+            let listener = match TcpListener::from_std(std_listener) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("server {}: cannot use the listener: {e}", shared.core.addr);
+                    return;
+                }
+            };
+            accept_until_stopped(&shared, &listener).await;
+        });
+        // Dropping every connection's task closes its socket.
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        let shared = self.shared;
+        Ok(stats_of(&shared.core, &shared.store, 0))
+    }
+}
+
+async fn accept_until_stopped(shared: &Arc<Shared>, listener: &TcpListener) {
+    let core = &shared.core;
+    let limit = u64::from(core.config.server_max_links);
+    let mut warned_limit = false;
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shared.stop.notified() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                accept_failed(core, &e, &mut warned_limit);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let open = shared.open.load(Ordering::Relaxed);
+        if open >= limit {
+            let _ = stream.try_write(&refusal(core, peer, open));
+            continue;
+        }
+        shared.open.fetch_add(1, Ordering::Relaxed);
+        core.counters.links_accepted.fetch_add(1, Ordering::Relaxed);
+        log::info!("server {}: link from {peer}", core.addr);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let why = serve(&shared, stream, peer).await;
+            shared.open.fetch_sub(1, Ordering::Relaxed);
+            if !shared.core.stopping.load(Ordering::Relaxed) {
+                log::info!("server {}: link from {peer} ended: {why}", shared.core.addr);
+            }
+        });
+    }
+}
+
+/// One connection's task: returns why it ended.
+async fn serve(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> String {
+    let core = &shared.core;
+    let config = &core.config;
+    let idle = Duration::from_millis(config.idle_timeout_ms);
+    let write_limit = Duration::from_millis(config.write_timeout_ms);
+    let _ = stream.set_nodelay(true);
+    let mut reader = LineReader::new(TaskSock { stream }, MAX_LINE);
+    let mut link = ServerLink::new(core, peer);
+    let mut out = Vec::with_capacity(64);
+    let links = || shared.open.load(Ordering::Relaxed);
+    let mut last_line = Instant::now();
+    let mut partial_since: Option<Instant> = None;
+    loop {
+        out.clear();
+        let handled = loop {
+            match reader.read_line() {
+                Ok(Some(line)) => {
+                    last_line = Instant::now();
+                    partial_since = None;
+                    break link.handle(core, &shared.store, &links, line, &mut out);
+                }
+                Ok(None) => return "closed by the peer".into(),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if reader.has_partial_line() {
+                        partial_since.get_or_insert_with(Instant::now);
+                    }
+                    let deadline = partial_since.unwrap_or(last_line) + idle;
+                    let ready = tokio::time::timeout_at(
+                        deadline.into(),
+                        reader.get_ref().stream.readable(),
+                    )
+                    .await;
+                    match ready {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return e.to_string(),
+                        Err(_) => {
+                            core.counters.idle_closed.fetch_add(1, Ordering::Relaxed);
+                            out.clear();
+                            protocol::encode_err(
+                                &mut out,
+                                "idle_timeout",
+                                "no complete line within idle_timeout_ms",
+                            );
+                            let _ = reader.get_ref().stream.try_write(&out);
+                            return format!(
+                                "no complete line within {} ms (idle_timeout_ms)",
+                                idle.as_millis()
+                            );
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return e.to_string(),
+            }
+        };
+        let stop = match handled {
+            Handled::Replied => false,
+            Handled::Stop => true,
+            Handled::NeedCounter(key) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                if shared
+                    .store
+                    .counter_then(&key, move |c| {
+                        let _ = tx.send(c);
+                    })
+                    .is_err()
+                {
+                    return "the store has stopped".into();
+                }
+                let Ok(counter) = rx.await else {
+                    return "the store has stopped".into();
+                };
+                link.counter_arrived(core, counter, &mut out);
+                false
+            }
+        };
+        let stream = &reader.get_ref().stream;
+        match tokio::time::timeout(write_limit, write_all(stream, &out)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return e.to_string(),
+            Err(_) => {
+                core.counters.write_timeouts.fetch_add(1, Ordering::Relaxed);
+                return format!(
+                    "it has not read its replies for {} ms (write_timeout_ms)",
+                    write_limit.as_millis()
+                );
+            }
+        }
+        if stop {
+            shared.request_stop();
+            return "stopped by an operations stop".into();
+        }
+    }
+}

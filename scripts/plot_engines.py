@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Plot engines.csv written by `cargo bench --bench engines`.
+
+Renders six PNGs next to the CSV, links on a log x axis, one colour per
+engine (threads, evloop, tokio, redis, mixed pairs), one panel per schedule
+where the schedule matters:
+
+  memory_per_link.png   resident bytes per link, log-log
+  cpu_per_op.png        CPU microseconds per update, user (solid) and
+                        system (hatched) stacked, per engine and link count
+  achieved.png          achieved / target, percent (closed loop: updates/s)
+  latency_ccdf.png      latency CCDF (fraction of updates slower than x) at
+                        three sizes (smallest, middle, largest) per engine
+  fairness.png          acked per link: min, median, max per engine and size
+  ctx_per_op.png        context switches per update
+
+Usage:
+  python3 scripts/plot_engines.py DIR/engines.csv [-o OUTDIR]
+
+matplotlib is installed with pip if missing (scripts/plot_bench.py's
+helper). Exit status: 0 ok, 1 matplotlib unavailable or a PNG cannot be
+written, 2 bad input.
+"""
+
+import argparse
+import csv
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plot_bench import fail, import_matplotlib, number, save  # noqa: E402
+
+COLOURS = {"threads": "tab:blue", "evloop": "tab:green", "tokio": "tab:orange",
+           "redis": "tab:red"}
+EXTRA = ["tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray"]
+SCHEDULE_ORDER = ("10ms", "1s", "closed-loop")
+
+
+def read_rows(path):
+    if not os.path.isfile(path):
+        fail(f"{path}: no such file")
+    with open(path, newline="", encoding="utf-8") as f:
+        raw = list(csv.DictReader(f))
+    if not raw:
+        fail(f"{path} has no data rows")
+    rows = []
+    for r in raw:
+        row = dict(r)
+        for c in ("links", "target_per_s", "achieved_per_s", "achieved_ratio",
+                  "cpu_user_us_per_op", "cpu_sys_us_per_op", "ctx_per_op",
+                  "rss_bytes_per_link", "acked_min", "acked_median", "acked_max"):
+            row[c] = number(r.get(c))
+        row["ccdf"] = []
+        for pair in (r.get("latency_ccdf") or "").split():
+            q, _, v = pair.partition(":")
+            if number(q) is not None and number(v) is not None:
+                row["ccdf"].append((float(q), max(float(v), 1.0)))
+        if row["links"] is not None:
+            rows.append(row)
+    if not rows:
+        fail(f"{path} has no usable rows")
+    return rows
+
+
+def colours(rows):
+    engines = sorted({r["engine"] for r in rows},
+                     key=lambda e: (e not in COLOURS, list(COLOURS).index(e) if e in COLOURS else 0, e))
+    table, extra = {}, iter(EXTRA)
+    for e in engines:
+        table[e] = COLOURS.get(e) or next(extra, "black")
+    return engines, table
+
+
+def schedules_of(rows):
+    present = {r["schedule"] for r in rows}
+    return [s for s in SCHEDULE_ORDER if s in present] + sorted(present - set(SCHEDULE_ORDER))
+
+
+def panels(plt, n, title, width=5.4):
+    fig, axes = plt.subplots(1, n, figsize=(max(width * n, 8), 4.4), squeeze=False)
+    fig.suptitle(title, fontsize=11)
+    return fig, axes[0]
+
+
+def link_axis(ax, links):
+    ax.set_xscale("log")
+    if links:
+        ax.set_xticks(links)
+        ax.set_xticklabels([f"{int(x):,}" for x in links], rotation=30)
+        ax.minorticks_off()
+        if len(links) == 1:
+            ax.set_xlim(links[0] / 2, links[0] * 2)
+    ax.set_xlabel("links")
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def lines(ax, rows, schedule, engines, colour, y):
+    drawn = False
+    for e in engines:
+        pts = sorted((r["links"], y(r)) for r in rows
+                     if r["engine"] == e and r["schedule"] == schedule and y(r) is not None)
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=4,
+                    color=colour[e], label=e)
+            drawn = True
+    return drawn
+
+
+def per_schedule(plt, rows, out_dir, name, title, ylabel, y, log_y=False):
+    engines, colour = colours(rows)
+    schedules = schedules_of(rows)
+    fig, axes = panels(plt, len(schedules), title)
+    for ax, sched in zip(axes, schedules):
+        if not lines(ax, rows, sched, engines, colour, y):
+            ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center")
+        if log_y:
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0)
+        ax.set_title(sched)
+        ax.set_ylabel(ylabel)
+        link_axis(ax, sorted({r["links"] for r in rows if r["schedule"] == sched}))
+        ax.legend(fontsize=7)
+    path = os.path.join(out_dir, name)
+    save(fig, path)
+    plt.close(fig)
+
+
+def plot(rows, out_dir, plt):
+    engines, colour = colours(rows)
+    schedules = schedules_of(rows)
+
+    per_schedule(plt, rows, out_dir, "memory_per_link.png",
+                 "Resident memory per link, all processes (log-log)", "bytes per link",
+                 lambda r: r["rss_bytes_per_link"], log_y=True)
+    per_schedule(plt, rows, out_dir, "ctx_per_op.png",
+                 "Context switches per update, all processes", "switches per update",
+                 lambda r: r["ctx_per_op"])
+
+    # Achieved: percent of target, or updates/s under closed loop.
+    fig, axes = panels(plt, len(schedules), "Achieved rate (closed loop: updates/s)")
+    for ax, sched in zip(axes, schedules):
+        closed = sched == "closed-loop"
+        y = (lambda r: r["achieved_per_s"]) if closed else (
+            lambda r: None if r["achieved_ratio"] is None else r["achieved_ratio"] * 100)
+        lines(ax, rows, sched, engines, colour, y)
+        if not closed:
+            ax.axhline(100, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("updates/s" if closed else "achieved / target, %")
+        ax.set_title(sched)
+        link_axis(ax, sorted({r["links"] for r in rows if r["schedule"] == sched}))
+        ax.legend(fontsize=7)
+    save(fig, os.path.join(out_dir, "achieved.png"))
+    plt.close(fig)
+
+    # CPU per update: user and system stacked, bars grouped by link count.
+    fig, axes = panels(plt, len(schedules), "CPU per update, all processes: user (solid) + system (hatched)")
+    for ax, sched in zip(axes, schedules):
+        sizes = sorted({r["links"] for r in rows if r["schedule"] == sched})
+        width = 0.8 / max(len(engines), 1)
+        for k, e in enumerate(engines):
+            for i, links in enumerate(sizes):
+                r = next((r for r in rows if r["engine"] == e and r["schedule"] == sched
+                          and r["links"] == links), None)
+                if not r or r["cpu_user_us_per_op"] is None:
+                    continue
+                x = i + (k - (len(engines) - 1) / 2) * width
+                u, s = r["cpu_user_us_per_op"], r["cpu_sys_us_per_op"] or 0
+                ax.bar(x, u, width, color=colour[e], label=e if i == 0 else None)
+                ax.bar(x, s, width, bottom=u, color=colour[e], alpha=0.45, hatch="//",
+                       edgecolor="white")
+        ax.set_xticks(range(len(sizes)))
+        ax.set_xticklabels([f"{int(x):,}" for x in sizes], rotation=30)
+        ax.set_xlabel("links")
+        ax.set_ylabel("CPU us per update")
+        ax.set_title(sched)
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=7)
+    save(fig, os.path.join(out_dir, "cpu_per_op.png"))
+    plt.close(fig)
+
+    # Latency CCDF at three sizes per engine, on the schedule with most data.
+    with_ccdf = [r for r in rows if r["ccdf"]]
+    if with_ccdf:
+        sched = max(schedules, key=lambda s: sum(1 for r in with_ccdf if r["schedule"] == s))
+        shown = [e for e in engines if any(r["engine"] == e and r["schedule"] == sched for r in with_ccdf)]
+        fig, axes = panels(plt, max(len(shown), 1), f"Latency CCDF ({sched}): fraction of updates slower than x", width=4.2)
+        for ax, e in zip(axes, shown):
+            mine = sorted((r for r in with_ccdf if r["engine"] == e and r["schedule"] == sched),
+                          key=lambda r: r["links"])
+            picks = [mine[0], mine[len(mine) // 2], mine[-1]] if len(mine) >= 3 else mine
+            seen = set()
+            for r, style in zip(picks, ("-", "--", ":")):
+                if r["links"] in seen:
+                    continue
+                seen.add(r["links"])
+                pts = [(v / 1000.0, max(1.0 - q, 1e-6)) for q, v in r["ccdf"]]
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=colour[e],
+                        marker=".", label=f"{int(r['links']):,} links")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("latency, ms")
+            ax.set_ylabel("fraction slower")
+            ax.set_title(e)
+            ax.grid(True, which="major", alpha=0.3)
+            ax.legend(fontsize=7)
+        save(fig, os.path.join(out_dir, "latency_ccdf.png"))
+        plt.close(fig)
+
+    # Fairness: min / median / max acked per link, as boxes.
+    fair = [r for r in rows if r["acked_median"] is not None]
+    if fair:
+        fig, axes = panels(plt, len(schedules), "Fairness: acked per link (whiskers min and max, line median)")
+        for ax, sched in zip(axes, schedules):
+            mine = sorted((r for r in fair if r["schedule"] == sched),
+                          key=lambda r: (r["links"], engines.index(r["engine"])))
+            stats = [{"med": r["acked_median"], "q1": r["acked_median"], "q3": r["acked_median"],
+                      "whislo": r["acked_min"], "whishi": r["acked_max"],
+                      "label": f"{r['engine']}\n{int(r['links']):,}"} for r in mine]
+            if stats:
+                boxes = ax.bxp(stats, showfliers=False, patch_artist=True)
+                for box, r in zip(boxes["boxes"], mine):
+                    box.set_edgecolor(colour[r["engine"]])
+                for line, r in zip(boxes["medians"], mine):
+                    line.set_color(colour[r["engine"]])
+                    line.set_linewidth(3)
+                ax.tick_params(axis="x", labelsize=6, rotation=90)
+                ax.set_yscale("symlog")
+            ax.set_ylabel("updates acked per link")
+            ax.set_title(sched)
+        save(fig, os.path.join(out_dir, "fairness.png"))
+        plt.close(fig)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Plot the engines bench's engines.csv.")
+    ap.add_argument("csv", help="engines.csv written by cargo bench --bench engines")
+    ap.add_argument("-o", "--out-dir", help="where the PNGs go [the CSV's directory]")
+    args = ap.parse_args()
+    rows = read_rows(args.csv)
+    out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.csv))
+    os.makedirs(out_dir, exist_ok=True)
+    plt = import_matplotlib()
+    plot(rows, out_dir, plt)
+
+
+if __name__ == "__main__":
+    main()
