@@ -22,31 +22,8 @@
 //! The rules read only the report, so the verdict a JSON report carries can
 //! be checked against its own figures.
 
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
-
 use crate::launcher::report::RunReport;
-
-/// Limits the user set on the command line; none by default.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Thresholds {
-    /// Fail below this achieved/target ratio (`--min-rate 0.99`).
-    pub min_rate: Option<f64>,
-    /// Fail when the whole run's latency p99 is above this, microseconds
-    /// (`--max-p99 10ms`).
-    pub max_p99_us: Option<u64>,
-    /// Fail when the whole run's lateness p99 is above this, microseconds
-    /// (`--max-late-p99 10ms`).
-    pub max_late_p99_us: Option<u64>,
-}
-
-impl Thresholds {
-    /// Microseconds of a command-line duration, saturating.
-    pub fn micros(d: Duration) -> u64 {
-        u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-    }
-}
+pub use crate::launcher::report::Thresholds;
 
 /// Why the load generator (this host's clients) could not keep its
 /// schedule, or `None` if it could.

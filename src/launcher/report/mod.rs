@@ -6,11 +6,11 @@
 //! added, renamed or dropped without someone deciding to.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::launcher::usage::KindUsage;
-use crate::launcher::verdict::Thresholds;
 use crate::messages::{FinalDump, KeyCount, ServerStats};
 use crate::metrics::Percentiles;
 use crate::verify::Verify;
@@ -202,6 +202,26 @@ impl LinkSpread {
             max: counts[counts.len() - 1],
             outside_half_median: outside as u64,
         }
+    }
+}
+
+/// Limits the user set on the command line; none by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Fail below this achieved/target ratio (`--min-rate 0.99`).
+    pub min_rate: Option<f64>,
+    /// Fail when the whole run's latency p99 is above this, microseconds
+    /// (`--max-p99 10ms`).
+    pub max_p99_us: Option<u64>,
+    /// Fail when the whole run's lateness p99 is above this, microseconds
+    /// (`--max-late-p99 10ms`).
+    pub max_late_p99_us: Option<u64>,
+}
+
+impl Thresholds {
+    /// Microseconds of a command-line duration, saturating.
+    pub fn micros(d: Duration) -> u64 {
+        u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
     }
 }
 
