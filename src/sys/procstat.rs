@@ -149,7 +149,12 @@ mod tests {
         assert!(s.threads >= 1);
         assert_eq!(s.voluntary_ctx.is_some(), cfg!(target_os = "linux"));
         // stdin, stdout and stderr at least (Windows: a handful of handles).
-        assert!(s.fds.expect("descriptors") >= 3, "{s:?}");
+        // Wine keeps no handle count: there the figure is unknown, not zero.
+        if cfg!(target_os = "linux") {
+            assert!(s.fds.expect("descriptors") >= 3, "{s:?}");
+        } else if let Some(handles) = s.fds {
+            assert!(handles >= 3, "{s:?}");
+        }
     }
 
     #[cfg(target_os = "linux")]

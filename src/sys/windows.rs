@@ -68,6 +68,10 @@ pub fn process_sample(pid: u32) -> Option<Sample> {
     // SAFETY: valid handle (opened with PROCESS_QUERY_LIMITED_INFORMATION,
     // which this call accepts) and a valid out-pointer.
     let counted = unsafe { GetProcessHandleCount(process.0, &mut handles) } != 0;
+    // A live Windows process always holds handles (its image, its console),
+    // so zero means the count is not kept: Wine's GetProcessHandleCount is a
+    // stub that succeeds with 0. Report "unknown" rather than a false zero.
+    let counted = counted && handles > 0;
     Some(Sample {
         cpu_s: filetime_s(&kernel) + filetime_s(&user),
         rss_bytes: if ok != 0 {
