@@ -199,11 +199,14 @@ impl Resources {
 
     /// The children's CPU since `reader`'s last reading and their latest
     /// memory, and moves every child's mark of that reader to its latest
-    /// sample.
+    /// sample. Children that have exited are left out.
     pub(super) fn since(&mut self, reader: Reader) -> RowUsage {
         let mut cpu = [0.0f64; 2];
         let mut rss = [0.0f64; 2];
-        for tr in &mut self.tracked {
+        // A child that has exited (a killed client, a server replaced by its
+        // restart) uses no CPU and holds no memory any more: counting its
+        // last reading added a dead server's memory to every later row.
+        for tr in self.tracked.iter_mut().filter(|t| !t.gone) {
             let k = usize::from(tr.kind == Kind::Client);
             let last = tr.usage.last_timed();
             let mark = &mut tr.marks[reader as usize];
@@ -316,6 +319,45 @@ mod tests {
         // A count above n reads each once; nothing to read, nothing read.
         assert_eq!(next_in_turn(&mut cursor, 3, 10).len(), 3);
         assert!(next_in_turn(&mut cursor, 0, 5).is_empty());
+    }
+
+    #[test]
+    fn rows_leave_out_the_children_that_exited() {
+        let t0 = Instant::now();
+        let reading = |cpu_s: f64, rss_bytes: u64| ProcessSample {
+            cpu_s,
+            rss_bytes,
+            ..ProcessSample::default()
+        };
+        // A server read twice, 1 s apart: 50% of a core, 3 MB.
+        let server = |gone: bool| {
+            let mut t = Tracked::new(Kind::Server, 1);
+            t.usage.add(t0, reading(1.0, 3_000_000));
+            t.marks[Reader::Row as usize].at = t.usage.last_timed();
+            t.usage
+                .add(t0 + Duration::from_secs(1), reading(1.5, 3_000_000));
+            t.gone = gone;
+            t
+        };
+        // The old process of a restarted server, and its successor.
+        let mut resources = Resources {
+            tracked: vec![server(true), server(false)],
+            cursor: 0,
+            rss_baseline: Duration::ZERO,
+            baseline_taken: false,
+            ops_at_last_sample: 0,
+        };
+        let row = resources.since(Reader::Row);
+        assert!(
+            (row.server_cpu_percent - 50.0).abs() < 1e-6,
+            "{}",
+            row.server_cpu_percent
+        );
+        assert!(
+            (row.server_rss_mb - 3.0).abs() < 1e-9,
+            "{}",
+            row.server_rss_mb
+        );
     }
 
     #[test]
