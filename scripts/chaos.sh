@@ -188,7 +188,11 @@ fi
 outdir="$(cd -- "$outdir" && pwd)"
 
 # ---------------------------------------------------------------- layout
-ports=(28851 28852 28853 28854 28855)
+# In namespaces the ports are ours alone. On the machine's own loopback,
+# two runs at once must not meet: ports from 29000-32499 by our pid (below
+# the ephemeral range, away from soak.sh's 28701-28710).
+if [[ $netns == 1 ]]; then base=28851; else base=$((29000 + ($$ % 700) * 5)); fi
+ports=("$base" $((base + 1)) $((base + 2)) $((base + 3)) $((base + 4)))
 if [[ $netns == 1 ]]; then
     hosts=(a b)
     server_ip=198.18.0.1
@@ -198,7 +202,6 @@ else
     server_ip=127.0.0.1
     clients_per_host=20
 fi
-links_per_host=$((clients_per_host * ${#ports[@]}))
 # Short timeouts, as scripts/netns-hosts.sh has them, so a cut shows within
 # seconds: a link waits 2 s for an ack; servers close a silent link after
 # 10 s. Restarts never run out. Servers outside loopback need a token.
