@@ -181,7 +181,10 @@ fn programs_dir() -> PathBuf {
 /// The product's `server` and `client` are another package's programs,
 /// which cargo does not build for this bench: have cargo build them (same
 /// profile, same folder; a no-op when they are up to date). cargo has let
-/// go of the build folder's lock by the time it runs a bench.
+/// go of the build folder's lock by the time it runs a bench. `bench` is
+/// the profile whose output cargo puts in `release/`: it is `release` unless
+/// the caller changed it (CI's quick run turns its LTO off with
+/// `CARGO_PROFILE_BENCH_*`), and then the product's programs follow suit.
 fn ensure_product_programs(bin: &Path) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut args = vec![
@@ -195,7 +198,7 @@ fn ensure_product_programs(bin: &Path) -> Result<(), String> {
         "client",
     ];
     if bin.ends_with("release") {
-        args.push("--release");
+        args.extend(["--profile", "bench"]);
     }
     let status = Command::new(cargo)
         .args(&args)
