@@ -18,24 +18,16 @@ use std::thread::JoinHandle;
 use mass_connect::client::program::{ClientArgs, Node};
 use mass_connect::client::schedule::{Window, stagger};
 use mass_connect::client::{LinkCounters, status_of};
-use mass_connect::config::{Affinity, Config};
+use mass_connect::config::Affinity;
 use mass_connect::error::{Context, Result};
 use mass_connect::messages::{ClientReport, ClientStatus, KeyCount};
 use mass_connect::metrics::{AtomicHistograms, Snapshot};
 use mass_connect::sys::affinity;
 use mio::{Poll, Waker};
 
-use super::client_loop::ClientLoop;
+use super::WAKER;
+use super::client_loop::{ClientLoop, Shared};
 use crate::link::client::{ClientLink, final_report};
-
-/// What the main thread and the loops share.
-pub(super) struct Shared {
-    pub(super) config: Arc<Config>,
-    /// Set once, by the stop.
-    pub(super) stop: AtomicBool,
-    /// Set once, by the go (at once for a client that is not gated).
-    pub(super) window: OnceLock<Window>,
-}
 
 struct LoopHandle {
     waker: Arc<Waker>,
@@ -95,10 +87,8 @@ impl EvClient {
         let mut loops = Vec::with_capacity(threads);
         for (i, links) in per_loop.into_iter().enumerate() {
             let poll = Poll::new().context("cannot create a poller")?;
-            let waker = Arc::new(
-                Waker::new(poll.registry(), super::server::WAKER)
-                    .context("cannot create a waker")?,
-            );
+            let waker =
+                Arc::new(Waker::new(poll.registry(), WAKER).context("cannot create a waker")?);
             let histograms = Arc::new(AtomicHistograms::default());
             let l = ClientLoop::new(poll, shared.clone(), histograms.clone(), links);
             let pin = by_server.then_some(i);

@@ -9,6 +9,9 @@
 //!     └─────────────────────┴─────────────────────────┘
 //! ```
 //!
+//! `Shared` (the stop flag, the run's window) is defined here, beside the
+//! loop that reads it; `client.rs` builds it and hands it down.
+//!
 //! Connects are capped per loop (`MAX_CONNECTING` in flight), so a loop
 //! with ten thousand links does not put ten thousand SYNs in front of a
 //! server's listen backlog at once.
@@ -16,24 +19,32 @@
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use mass_connect::client::schedule::Window;
+use mass_connect::config::Config;
 use mass_connect::messages::KeyCount;
 use mass_connect::metrics::AtomicHistograms;
 use mass_connect::wire::framing::LineReader;
 use mass_connect::wire::protocol::MAX_LINE;
 use mio::{Events, Interest, Poll, Token};
 
-use super::client::Shared;
-use super::server::WAKER;
-use super::{Sock, Timers};
+use super::{Sock, Timers, WAKER};
 use crate::link::client::{ClientLink, Outcome};
 
 /// Connects in flight per loop at most.
 const MAX_CONNECTING: usize = 256;
+
+/// What the main thread and the loops share.
+pub(super) struct Shared {
+    pub(super) config: Arc<Config>,
+    /// Set once, by the stop.
+    pub(super) stop: AtomicBool,
+    /// Set once, by the go (at once for a client that is not gated).
+    pub(super) window: OnceLock<Window>,
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {

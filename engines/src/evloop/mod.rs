@@ -49,6 +49,8 @@ use std::collections::BinaryHeap;
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
+use mio::Token;
+
 /// Whether a short read proves the socket empty, so that the next readiness
 /// event will come: true of epoll and kqueue, which mio uses edge-triggered
 /// there. mio's Windows poller (AFD) re-arms a socket only when a read says
@@ -111,6 +113,10 @@ impl Read for Sock {
         Ok(n)
     }
 }
+
+/// The waker's token in every loop's poller, client's and server's: no
+/// socket is ever given the last token.
+pub const WAKER: Token = Token(usize::MAX);
 
 /// A heap of due times, earliest first, each for one slot (a link or a
 /// connection) at one generation of it.

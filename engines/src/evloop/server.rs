@@ -20,63 +20,20 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use mass_connect::config::{Affinity, Config};
 use mass_connect::error::{Context, Result};
 use mass_connect::messages::ServerStats;
-use mass_connect::server::store::{Counter, Store};
+use mass_connect::server::store::Store;
 use mass_connect::server::{ServerCore, cannot_listen, may_listen, stats_of};
 use mass_connect::sys::affinity;
-use mio::{Poll, Token, Waker};
+use mio::{Poll, Waker};
 
-use super::server_loop::ServerLoop;
+use super::WAKER;
+use super::server_loop::{LISTENER, ServerLoop, Shared};
 use crate::program::{ServerEngine, StopHandle};
-
-/// The waker's token in every loop's poller.
-pub(super) const WAKER: Token = Token(usize::MAX);
-/// The listener's token in loop 0's poller.
-pub(super) const LISTENER: Token = Token(usize::MAX - 1);
-
-/// What reaches a loop from another thread.
-pub(super) enum Inbox {
-    /// A connection dealt to this loop by the acceptor.
-    Conn(mio::net::TcpStream, SocketAddr),
-    /// The store's answer to a connection's first update: its slot, the
-    /// slot's generation then, and the counter.
-    Counter(usize, u32, Counter),
-}
-
-/// What every loop shares.
-pub(super) struct Shared {
-    pub(super) core: ServerCore,
-    pub(super) store: Store,
-    /// Connections open now, across all loops (the link limit, `stats`).
-    pub(super) open: AtomicU64,
-    /// Each loop's inbox and waker, by loop index.
-    pub(super) loops: Vec<(Sender<Inbox>, Arc<Waker>)>,
-    /// Told once when the server must stop.
-    stop_tx: Sender<()>,
-}
-
-impl Shared {
-    /// Stops the server: every loop is woken and sees the flag.
-    pub(super) fn request_stop(&self) {
-        if self.core.stopping.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        for (_, waker) in &self.loops {
-            let _ = waker.wake();
-        }
-        let _ = self.stop_tx.try_send(());
-    }
-
-    /// The number of links open now, for `stats`.
-    pub(super) fn links(&self) -> u64 {
-        self.open.load(Ordering::Relaxed)
-    }
-}
 
 /// A bound event-loop server, ready to run.
 pub struct EvServer {

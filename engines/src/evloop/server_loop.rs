@@ -1,4 +1,6 @@
-//! One server loop thread: its poller, its connections, its inbox.
+//! One server loop thread: its poller, its connections, its inbox; and
+//! what every loop shares (`Shared`), which `server.rs` builds and hands
+//! down, so the loops never import the server that owns them.
 //!
 //! Per readiness event a connection reads every complete line that is there
 //! (framing is the product's `LineReader` over a non-blocking socket),
@@ -10,17 +12,60 @@
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
+use mass_connect::server::ServerCore;
+use mass_connect::server::store::{Counter, Store};
 use mass_connect::wire::framing::LineReader;
 use mass_connect::wire::protocol::{self, MAX_LINE};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::Sock;
-use super::server::{Inbox, LISTENER, Shared, WAKER};
+use super::{Sock, WAKER};
 use crate::link::server::{Handled, ServerLink, accept_failed, refusal};
+
+/// The listener's token in loop 0's poller.
+pub(super) const LISTENER: Token = Token(usize::MAX - 1);
+
+/// What reaches a loop from another thread.
+pub(super) enum Inbox {
+    /// A connection dealt to this loop by the acceptor.
+    Conn(mio::net::TcpStream, SocketAddr),
+    /// The store's answer to a connection's first update: its slot, the
+    /// slot's generation then, and the counter.
+    Counter(usize, u32, Counter),
+}
+
+/// What every loop shares.
+pub(super) struct Shared {
+    pub(super) core: ServerCore,
+    pub(super) store: Store,
+    /// Connections open now, across all loops (the link limit, `stats`).
+    pub(super) open: AtomicU64,
+    /// Each loop's inbox and waker, by loop index.
+    pub(super) loops: Vec<(Sender<Inbox>, Arc<Waker>)>,
+    /// Told once when the server must stop.
+    pub(super) stop_tx: Sender<()>,
+}
+
+impl Shared {
+    /// Stops the server: every loop is woken and sees the flag.
+    pub(super) fn request_stop(&self) {
+        if self.core.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for (_, waker) in &self.loops {
+            let _ = waker.wake();
+        }
+        let _ = self.stop_tx.try_send(());
+    }
+
+    /// The number of links open now, for `stats`.
+    pub(super) fn links(&self) -> u64 {
+        self.open.load(Ordering::Relaxed)
+    }
+}
 
 /// Output gathered from one burst of lines before it is written.
 const WRITE_BATCH: usize = 64 * 1024;
