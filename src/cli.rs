@@ -144,6 +144,30 @@ impl Args {
         }
     }
 
+    /// Takes `--name A,B,C`, a comma-separated list whose every item
+    /// `item` accepts (the benches' sweeps: `--links 10,100`). `None` if
+    /// absent; an item refused, or no item at all, is an error naming it.
+    pub fn list<T>(
+        &mut self,
+        name: &str,
+        item: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<Vec<T>>> {
+        let Some(text) = self.value(name)? else {
+            return Ok(None);
+        };
+        let mut items = Vec::new();
+        for s in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match item(s) {
+                Some(v) => items.push(v),
+                None => return Err(self.error(&format!("{name}: {s:?} is not accepted here"))),
+            }
+        }
+        if items.is_empty() {
+            return Err(self.error(&format!("{name} {text:?} lists nothing")));
+        }
+        Ok(Some(items))
+    }
+
     /// Takes the next positional argument (one not starting with `-`).
     pub fn positional(&mut self) -> Option<String> {
         let i = self
@@ -295,6 +319,18 @@ mod tests {
         let mut a = args(&["--duration", "soon"]);
         let e = a.duration("--duration").unwrap_err().to_string();
         assert!(e.contains("\"soon\" is not a duration"), "{e}");
+    }
+
+    #[test]
+    fn lists_take_every_item_or_name_the_one_refused() {
+        let number = |s: &str| s.parse::<u32>().ok();
+        let mut a = args(&["--links", "10, 100,", "--x=a,b"]);
+        assert_eq!(a.list("--links", number).unwrap(), Some(vec![10, 100]));
+        assert_eq!(a.list("--links", number).unwrap(), None);
+        let e = a.list("--x", number).unwrap_err().to_string();
+        assert!(e.contains("--x: \"a\" is not accepted here"), "{e}");
+        let e = args(&["--x", ","]).list("--x", number).unwrap_err();
+        assert!(e.to_string().contains("lists nothing"), "{e}");
     }
 
     #[test]

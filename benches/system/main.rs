@@ -199,11 +199,8 @@ fn bench(args: &[String]) -> i32 {
     let o = match parse_options(args) {
         Ok(o) => o,
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("system bench: {e}");
-            }
-            eprintln!("{USAGE}");
-            return if e.is_empty() { 0 } else { 2 };
+            eprintln!("system bench: {e}");
+            return 2;
         }
     };
     let out = o.out.clone().unwrap_or_else(default_out_dir);

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mass_connect::cli::Args;
+
 use crate::{AFFINITIES, CLIENT_COUNTS, INTERVAL_MS, SCHEDULES, SERVERS};
 
 pub struct Options {
@@ -18,68 +20,52 @@ pub struct Options {
     pub out: Option<PathBuf>,
 }
 
+/// Reads the command line with the product's own parser (`cli::Args`):
+/// `--help` prints [`crate::USAGE`] and exits; a mistake names the option.
 pub fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut args = Args::new(
+        "cargo bench --bench system --",
+        crate::USAGE,
+        args.iter().cloned(),
+    );
+    let options = read(&mut args).map_err(|e| e.to_string())?;
+    args.finish().map_err(|e| e.to_string())?;
+    Ok(options)
+}
+
+fn read(args: &mut Args) -> mass_connect::error::Result<Options> {
+    args.flag("--bench"); // cargo bench passes it to every bench
+    let quick = args.flag("--quick");
+    let links = args.list("--links", |s| s.parse::<usize>().ok().filter(|n| *n > 0))?;
+    let schedules = args.list("--schedules", |s| {
+        SCHEDULES.contains(&s).then(|| s.to_string())
+    })?;
+    let affinities = args.list("--affinity", |s| {
+        AFFINITIES.contains(&s).then(|| s.to_string())
+    })?;
+    let floors = args.list("--floors", |s| {
+        Floor::ALL.into_iter().find(|f| f.option_name() == s)
+    })?;
+    let duration = args.duration("--duration")?;
+    let out = args.value("--out")?.map(PathBuf::from);
+
     let mut o = Options {
-        clients: CLIENT_COUNTS.to_vec(),
+        links_given: links.is_some(),
+        clients: links.unwrap_or_else(|| CLIENT_COUNTS.to_vec()),
         schedules: SCHEDULES.iter().map(|s| s.to_string()).collect(),
         affinities: AFFINITIES.iter().map(|s| s.to_string()).collect(),
-        links_given: false,
-        floors: Floor::ALL.to_vec(),
+        // Always in the same order, whatever order they were given in.
+        floors: match floors {
+            Some(asked) => Floor::ALL
+                .into_iter()
+                .filter(|f| asked.contains(f))
+                .collect(),
+            None => Floor::ALL.to_vec(),
+        },
         duration: Duration::from_secs(10),
-        out: None,
+        out,
     };
-    let (mut quick, mut schedules, mut affinities, mut duration) = (false, None, None, None);
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or(format!("{name} needs a value"))
-        };
-        match name {
-            "--bench" => {} // cargo bench passes it to every bench
-            "--quick" => quick = true,
-            "--links" => {
-                o.clients = list(&value()?, |s| s.parse::<usize>().ok().filter(|n| *n > 0))?;
-                o.links_given = true;
-            }
-            "--schedules" => {
-                schedules = Some(list(&value()?, |s| {
-                    SCHEDULES.contains(&s).then(|| s.to_string())
-                })?)
-            }
-            "--affinity" => {
-                affinities = Some(list(&value()?, |s| {
-                    AFFINITIES.contains(&s).then(|| s.to_string())
-                })?)
-            }
-            "--floors" => {
-                let asked = list(&value()?, |s| {
-                    Floor::ALL.into_iter().find(|f| f.option_name() == s)
-                })?;
-                // Always in the same order, whatever order they were given in.
-                o.floors = Floor::ALL
-                    .into_iter()
-                    .filter(|f| asked.contains(f))
-                    .collect();
-            }
-            "--duration" => {
-                let v = value()?;
-                duration = Some(
-                    mass_connect::cli::parse_duration(&v)
-                        .ok_or(format!("--duration {v:?}: expected e.g. 500ms, 10s, 2m"))?,
-                );
-            }
-            "--out" => o.out = Some(PathBuf::from(value()?)),
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
+    // --quick sets the small point; options given beside it still win.
     if quick {
         if !o.links_given {
             o.clients = vec![10];
@@ -99,22 +85,6 @@ pub fn parse_options(args: &[String]) -> Result<Options, String> {
         o.duration = d;
     }
     Ok(o)
-}
-
-/// Parses a comma-separated list, each item checked by `item`.
-fn list<T>(text: &str, item: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| item(s).ok_or(format!("{s:?} is not accepted here")))
-        .collect::<Result<Vec<T>, String>>()
-        .and_then(|v| {
-            if v.is_empty() {
-                Err(format!("empty list {text:?}"))
-            } else {
-                Ok(v)
-            }
-        })
 }
 
 // ---------------------------------------------------------------- points and results

@@ -91,7 +91,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use options::{Engine, USAGE, parse_options, points};
+use options::{Engine, parse_options, points};
 use output::{Row, default_out_dir, plot, summary, table, write_csv};
 
 /// Server processes of every engine point.
@@ -106,11 +106,8 @@ fn bench(args: &[String]) -> i32 {
     let o = match parse_options(args) {
         Ok(o) => o,
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("engines bench: {e}");
-            }
-            eprintln!("{USAGE}");
-            return if e.is_empty() { 0 } else { 2 };
+            eprintln!("engines bench: {e}");
+            return 2;
         }
     };
     let bin = programs_dir();

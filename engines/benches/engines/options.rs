@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mass_connect::cli::Args;
+
 use crate::SERVERS;
 
 /// Client counts N of the full sweep's N x 10 points: 100 to 100,000 links.
@@ -135,60 +137,53 @@ cargo bench --bench engines -- [OPTIONS]
     --duration D         length of every run: 500ms, 10s, 2m [10s]
     --out DIR            output directory [target/bench-engines/<UTC YYYYmmdd-HHMMSS>/]";
 
+/// Reads the command line with the product's own parser (`cli::Args`):
+/// `--help` prints [`USAGE`] and exits; a mistake names the option.
 pub fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut args = Args::new(
+        "cargo bench --bench engines --",
+        USAGE,
+        args.iter().cloned(),
+    );
+    let options = read(&mut args).map_err(|e| e.to_string())?;
+    args.finish().map_err(|e| e.to_string())?;
+    Ok(options)
+}
+
+fn read(args: &mut Args) -> mass_connect::error::Result<Options> {
+    let positive = |s: &str| s.parse::<usize>().ok().filter(|n| *n > 0);
+    args.flag("--bench"); // cargo bench passes it to every bench
+    let quick = args.flag("--quick");
+    let links = args.list("--links", positive)?;
+    let schedules = args.list("--schedules", Schedule::parse)?;
+    let engines = args.list("--engines", Engine::parse)?;
+    let engine_threads = match args.value("--threads")? {
+        None => None,
+        Some(text) => Some(positive(&text).ok_or_else(|| {
+            args.error(&format!("--threads {text:?}: expected a number above 0"))
+        })?),
+    };
+    let duration = args.duration("--duration")?;
+    let out = args.value("--out")?.map(PathBuf::from);
+
     let mut o = Options {
-        clients: CLIENT_COUNTS.to_vec(),
+        links_given: links.is_some(),
+        clients: links.unwrap_or_else(|| CLIENT_COUNTS.to_vec()),
         schedules: SCHEDULES
             .iter()
             .filter_map(|s| Schedule::parse(s))
             .collect(),
-        engines: ["threads", "evloop", "tokio", "redis"]
-            .iter()
-            .filter_map(|e| Engine::parse(e))
-            .collect(),
+        engines: engines.unwrap_or_else(|| {
+            ["threads", "evloop", "tokio", "redis"]
+                .iter()
+                .filter_map(|e| Engine::parse(e))
+                .collect()
+        }),
         duration: Duration::from_secs(10),
-        out: None,
-        engine_threads: None,
-        links_given: false,
+        out,
+        engine_threads,
     };
-    let (mut quick, mut schedules, mut duration) = (false, None, None);
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or(format!("{name} needs a value"))
-        };
-        match name {
-            "--bench" => {} // cargo bench passes it to every bench
-            "--quick" => quick = true,
-            "--links" => {
-                o.clients = list(&value()?, |s| s.parse::<usize>().ok().filter(|n| *n > 0))?;
-                o.links_given = true;
-            }
-            "--schedules" => schedules = Some(list(&value()?, Schedule::parse)?),
-            "--engines" => o.engines = list(&value()?, Engine::parse)?,
-            "--threads" => {
-                o.engine_threads =
-                    Some(list(&value()?, |s| s.parse::<usize>().ok().filter(|n| *n > 0))?[0])
-            }
-            "--duration" => {
-                let v = value()?;
-                duration = Some(
-                    mass_connect::cli::parse_duration(&v)
-                        .ok_or(format!("--duration {v:?}: expected e.g. 500ms, 10s, 2m"))?,
-                );
-            }
-            "--out" => o.out = Some(PathBuf::from(value()?)),
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
+    // --quick sets the small point; options given beside it still win.
     if quick {
         if !o.links_given {
             o.clients = vec![10];
@@ -203,20 +198,6 @@ pub fn parse_options(args: &[String]) -> Result<Options, String> {
         o.duration = d;
     }
     Ok(o)
-}
-
-fn list<T>(text: &str, item: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, String> {
-    let v = text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| item(s).ok_or(format!("{s:?} is not accepted here")))
-        .collect::<Result<Vec<T>, String>>()?;
-    if v.is_empty() {
-        Err(format!("empty list {text:?}"))
-    } else {
-        Ok(v)
-    }
 }
 
 /// One point: N x 10 links, a schedule, an engine.
