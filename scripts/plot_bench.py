@@ -24,12 +24,12 @@ is missing. Exit status: 0 ok, 1 matplotlib unavailable or a PNG cannot be
 written, 2 bad input (missing file, wrong header, no data rows).
 """
 
-import argparse
 import csv
-import importlib
 import os
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plotlib import bench_main, fail, number, save  # noqa: E402
 
 COLUMNS = (
     "links,clients,servers,schedule,affinity,kind,duration_s,target_per_s,"
@@ -48,19 +48,8 @@ MARKERS = {"system": "o", "pingpong": "o", "pingpong-1p": "s"}
 LOG_FLOOR_MS = 0.001
 
 
-def fail(message, code=2):
-    print(f"plot_bench: {message}", file=sys.stderr)
-    sys.exit(code)
 
 
-def number(text):
-    text = (text or "").strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def read_rows(path):
@@ -91,33 +80,6 @@ def read_rows(path):
     return rows
 
 
-def import_matplotlib():
-    """Imports matplotlib with the Agg backend, installing it with pip if needed."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        print("plot_bench: matplotlib is not installed; running "
-              f"`{os.path.basename(sys.executable)} -m pip install --quiet matplotlib`",
-              file=sys.stderr)
-        for extra in ([], ["--user"]):
-            cmd = [sys.executable, "-m", "pip", "install", "--quiet", *extra, "matplotlib"]
-            if subprocess.run(cmd).returncode == 0:
-                break
-        importlib.invalidate_caches()
-        try:
-            import site
-            site.addsitedir(site.getusersitepackages())
-        except Exception:  # noqa: BLE001 - best effort for a fresh --user install
-            pass
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            fail("matplotlib is still not importable; install it by hand "
-                 "(python3 -m pip install matplotlib) and run again", code=1)
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def series(rows, schedule, kind, affinity, y):
@@ -167,13 +129,6 @@ def draw(ax, rows, schedule, y, kinds=RATE_KINDS, style=None, suffix=""):
     return drawn
 
 
-def save(fig, path):
-    fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=110)
-    except OSError as e:
-        fail(f"cannot write {path}: {e}", code=1)
-    print(f"plot_bench: wrote {path}")
 
 
 def plot(rows, out_dir, plt):
@@ -259,15 +214,8 @@ def plot(rows, out_dir, plt):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Plot the system bench's system.csv.")
-    ap.add_argument("csv", help="system.csv written by cargo bench --bench system")
-    ap.add_argument("-o", "--out-dir", help="where the PNGs go [the CSV's directory]")
-    args = ap.parse_args()
-    rows = read_rows(args.csv)
-    out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.csv))
-    os.makedirs(out_dir, exist_ok=True)
-    plt = import_matplotlib()
-    plot(rows, out_dir, plt)
+    bench_main("Plot the system bench's system.csv.",
+               "system.csv written by cargo bench --bench system", read_rows, plot)
 
 
 if __name__ == "__main__":

@@ -17,18 +17,16 @@ where the schedule matters:
 Usage:
   python3 scripts/plot_engines.py DIR/engines.csv [-o OUTDIR]
 
-matplotlib is installed with pip if missing (scripts/plot_bench.py's
-helper). Exit status: 0 ok, 1 matplotlib unavailable or a PNG cannot be
+matplotlib is installed with pip if missing (scripts/plotlib.py). Exit status: 0 ok, 1 matplotlib unavailable or a PNG cannot be
 written, 2 bad input.
 """
 
-import argparse
 import csv
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plot_bench import fail, import_matplotlib, number, save  # noqa: E402
+from plotlib import bench_main, fail, number, save  # noqa: E402
 
 COLOURS = {"threads": "tab:blue", "evloop": "tab:green", "tokio": "tab:orange",
            "redis": "tab:red"}
@@ -234,15 +232,8 @@ def plot(rows, out_dir, plt):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Plot the engines bench's engines.csv.")
-    ap.add_argument("csv", help="engines.csv written by cargo bench --bench engines")
-    ap.add_argument("-o", "--out-dir", help="where the PNGs go [the CSV's directory]")
-    args = ap.parse_args()
-    rows = read_rows(args.csv)
-    out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.csv))
-    os.makedirs(out_dir, exist_ok=True)
-    plt = import_matplotlib()
-    plot(rows, out_dir, plt)
+    bench_main("Plot the engines bench's engines.csv.",
+               "engines.csv written by cargo bench --bench engines", read_rows, plot)
 
 
 if __name__ == "__main__":

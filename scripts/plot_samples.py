@@ -21,11 +21,12 @@ cannot be written, 2 bad input (missing file, wrong header, no data rows).
 
 import argparse
 import csv
-import importlib
 import os
 import statistics
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plotlib import fail, import_matplotlib  # noqa: E402
 
 COLUMNS = (
     "time_s,updates_per_s,target_per_s,latency_p50_us,latency_p99_us,"
@@ -44,9 +45,6 @@ LOG_FLOOR_MS = 0.001
 MINUTES_AFTER_S = 600
 
 
-def fail(message, code=2):
-    print(f"plot_samples: {message}", file=sys.stderr)
-    sys.exit(code)
 
 
 def read_rows(path):
@@ -101,38 +99,6 @@ def read_rows(path):
     return {c: [v[i] for i in order] for c, v in data.items()}
 
 
-def import_matplotlib():
-    """Imports matplotlib with the Agg backend, installing it with pip if needed."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        print("plot_samples: matplotlib is not installed; running "
-              f"`{os.path.basename(sys.executable)} -m pip install --quiet matplotlib`",
-              file=sys.stderr)
-        attempts = [[], ["--user"]]
-        for extra in attempts:
-            cmd = [sys.executable, "-m", "pip", "install", "--quiet", *extra, "matplotlib"]
-            if subprocess.run(cmd).returncode == 0:
-                break
-            if extra != attempts[-1]:
-                print("plot_samples: pip install failed; retrying with --user", file=sys.stderr)
-        importlib.invalidate_caches()
-        try:
-            import site
-            site.addsitedir(site.getusersitepackages())
-        except Exception:  # noqa: BLE001 - best effort for a fresh --user install
-            pass
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            fail("matplotlib is still not importable; install it by hand "
-                 "(python3 -m pip install matplotlib) and run again", code=1)
-        print("plot_samples: installed matplotlib", file=sys.stderr)
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
-    return plt, FuncFormatter
 
 
 def human_duration(seconds):
@@ -173,7 +139,8 @@ def log_headroom(ax, values, floor=None):
 
 
 def plot(data, csv_path, out_path, extra_title):
-    plt, FuncFormatter = import_matplotlib()
+    plt = import_matplotlib()
+    from matplotlib.ticker import FuncFormatter
 
     t = data["time_s"]
     span = t[-1]

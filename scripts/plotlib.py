@@ -1,0 +1,89 @@
+"""What the plot scripts share: failing with a clear message, reading a
+number from a CSV cell, getting matplotlib (installed with pip when it is
+missing) and saving a figure.
+
+Messages start with the running script's name (`plot_bench: ...`), so each
+script reads as its own tool. Exit status convention of every plot script:
+0 ok, 1 matplotlib unavailable or a PNG cannot be written, 2 bad input.
+"""
+
+import importlib
+import os
+import subprocess
+import sys
+
+TOOL = os.path.splitext(os.path.basename(sys.argv[0] or "plot"))[0]
+
+
+def fail(message, code=2):
+    print(f"{TOOL}: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def number(text):
+    """A CSV cell as a float; None when it is empty or not a number."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def import_matplotlib():
+    """matplotlib.pyplot with the Agg backend (no display needed). A fresh
+    machine has no matplotlib: install it with pip, system-wide first, then
+    for this user, and say so."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print(f"{TOOL}: matplotlib is not installed; running "
+              f"`{os.path.basename(sys.executable)} -m pip install --quiet matplotlib`",
+              file=sys.stderr)
+        attempts = [[], ["--user"]]
+        for extra in attempts:
+            cmd = [sys.executable, "-m", "pip", "install", "--quiet", *extra, "matplotlib"]
+            if subprocess.run(cmd).returncode == 0:
+                break
+            if extra != attempts[-1]:
+                print(f"{TOOL}: pip install failed; retrying with --user", file=sys.stderr)
+        importlib.invalidate_caches()
+        try:
+            import site
+            site.addsitedir(site.getusersitepackages())
+        except Exception:  # noqa: BLE001 - best effort for a fresh --user install
+            pass
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            fail("matplotlib is still not importable; install it by hand "
+                 "(python3 -m pip install matplotlib) and run again", code=1)
+        print(f"{TOOL}: installed matplotlib", file=sys.stderr)
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save(fig, path, dpi=110):
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=dpi)
+    except OSError as e:
+        fail(f"cannot write {path}: {e}", code=1)
+    print(f"{TOOL}: wrote {path}")
+
+
+def bench_main(description, csv_help, read_rows, plot):
+    """The command line of a bench's plot script: CSV in, PNGs out beside
+    it (or in -o DIR)."""
+    import argparse
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("csv", help=csv_help)
+    ap.add_argument("-o", "--out-dir", help="where the PNGs go [the CSV's directory]")
+    args = ap.parse_args()
+    rows = read_rows(args.csv)
+    out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.csv))
+    os.makedirs(out_dir, exist_ok=True)
+    plot(rows, out_dir, import_matplotlib())
