@@ -21,7 +21,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -91,6 +91,30 @@ fn isolated(program: &Path) -> Command {
     command
 }
 
+/// Starts `program` as `name`, with its stdout taken for the proxy.
+fn start(program: &Path, args: &[String], name: &str) -> Result<(Child, ChildStdout)> {
+    let mut child = isolated(program)
+        .args(args)
+        .spawn()
+        .map_err(super::preflight::explain)
+        .with_context(|| format!("cannot start {name} ({})", program.display()))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    Ok((child, stdout))
+}
+
+/// Starts `name`'s proxy thread. If the OS refuses it, the closure and the
+/// child's stdin it holds (or the caller's) are dropped, so the child reads
+/// end-of-file and stops itself: no child runs unsupervised.
+fn start_proxy(name: &str, proxy: impl FnOnce() + Send + 'static) -> Result<()> {
+    thread::Builder::new()
+        .name(format!("proxy {name}"))
+        .stack_size(64 * 1024)
+        .spawn(proxy)
+        .map_err(super::preflight::explain)
+        .with_context(|| format!("cannot start the proxy thread of {name}"))?;
+    Ok(())
+}
+
 /// Starts a server and its proxy thread; `Event::ServerReady` follows.
 pub fn spawn_server(
     program: &Path,
@@ -99,19 +123,9 @@ pub fn spawn_server(
     name: String,
     events: Sender<Event>,
 ) -> Result<ChildProcess> {
-    let mut child = isolated(program)
-        .args(args)
-        .spawn()
-        .map_err(super::preflight::explain)
-        .with_context(|| format!("cannot start {name} ({})", program.display()))?;
-    let stdout = child.stdout.take().expect("stdout is piped");
+    let (mut child, stdout) = start(program, args, &name)?;
     let stdin = child.stdin.take();
-    thread::Builder::new()
-        .name(format!("proxy {name}"))
-        .stack_size(64 * 1024)
-        .spawn(move || server_proxy(index, stdout, events))
-        .map_err(super::preflight::explain)
-        .context("cannot start a proxy thread")?;
+    start_proxy(&name, move || server_proxy(index, stdout, events))?;
     Ok(ChildProcess {
         name,
         pid: child.id(),
@@ -129,20 +143,12 @@ pub fn spawn_client(
     events: Sender<Event>,
 ) -> Result<ChildProcess> {
     let name = format!("client {index}");
-    let mut child = isolated(program)
-        .args(args)
-        .spawn()
-        .map_err(super::preflight::explain)
-        .with_context(|| format!("cannot start {name} ({})", program.display()))?;
-    let stdout = child.stdout.take().expect("stdout is piped");
+    let (mut child, stdout) = start(program, args, &name)?;
     let stdin = child.stdin.take().expect("stdin is piped");
     let (tx, rx) = crossbeam_channel::unbounded();
-    thread::Builder::new()
-        .name(format!("proxy {name}"))
-        .stack_size(64 * 1024)
-        .spawn(move || client_proxy(index, stdin, stdout, rx, events))
-        .map_err(super::preflight::explain)
-        .context("cannot start a proxy thread")?;
+    start_proxy(&name, move || {
+        client_proxy(index, stdin, stdout, rx, events)
+    })?;
     Ok(ChildProcess {
         name,
         pid: child.id(),
