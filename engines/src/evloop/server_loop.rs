@@ -309,48 +309,71 @@ impl ServerLoop {
         let now = Instant::now();
         let links = || shared.links();
         let mut closed = None;
-        while c.stuck_since.is_none() && !c.link.is_parked() && !c.stop_after_write {
-            match c.reader.read_line() {
-                Ok(Some(line)) => {
-                    c.last_line = now;
-                    match c
-                        .link
-                        .handle(&shared.core, &shared.store, &links, line, &mut c.out)
-                    {
-                        Handled::Replied => {}
-                        Handled::Stop => c.stop_after_write = true,
-                        Handled::NeedCounter(key) => {
-                            let (tx, waker) = shared.loops[self.index].clone();
-                            let generation = c.generation;
-                            let asked = shared.store.counter_then(&key, move |counter| {
-                                let _ = tx.send(Inbox::Counter(slot, generation, counter));
-                                let _ = waker.wake();
-                            });
-                            if asked.is_err() {
-                                closed = Some("the store has stopped".to_string());
-                                break;
+        // Readiness is edge-triggered: a socket says "readable" again only
+        // when new data arrives. A link that stopped reading because its
+        // output was stuck (not because its socket was empty) must read on
+        // once the output drains, here, or the lines already waiting in its
+        // socket are never read: with a peer blocked on a full buffer, no
+        // new data, no event, and a link neither served nor timed out.
+        loop {
+            let mut emptied = false;
+            while c.stuck_since.is_none() && !c.link.is_parked() && !c.stop_after_write {
+                match c.reader.read_line() {
+                    Ok(Some(line)) => {
+                        c.last_line = now;
+                        match c
+                            .link
+                            .handle(&shared.core, &shared.store, &links, line, &mut c.out)
+                        {
+                            Handled::Replied => {}
+                            Handled::Stop => c.stop_after_write = true,
+                            Handled::NeedCounter(key) => {
+                                let (tx, waker) = shared.loops[self.index].clone();
+                                let generation = c.generation;
+                                let asked = shared.store.counter_then(&key, move |counter| {
+                                    let _ = tx.send(Inbox::Counter(slot, generation, counter));
+                                    let _ = waker.wake();
+                                });
+                                if asked.is_err() {
+                                    closed = Some("the store has stopped".to_string());
+                                    break;
+                                }
                             }
                         }
+                        if c.out.len() - c.written >= WRITE_BATCH && !flush(c, now) {
+                            closed = Some("write failed".into());
+                            break;
+                        }
                     }
-                    if c.out.len() - c.written >= WRITE_BATCH && !flush(c, now) {
-                        closed = Some("write failed".into());
+                    Ok(None) => {
+                        closed = Some("closed by the peer".into());
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        emptied = true;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        closed = Some(e.to_string());
                         break;
                     }
                 }
-                Ok(None) => {
-                    closed = Some("closed by the peer".into());
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    closed = Some(e.to_string());
-                    break;
-                }
             }
-        }
-        if closed.is_none() && !flush(c, now) {
-            closed = Some("write failed".into());
+            if closed.is_none() && !flush(c, now) {
+                closed = Some("write failed".into());
+            }
+            // Read on only if reading stopped for stuck output that has now
+            // drained; every other stop has its own next event (a readable
+            // edge, the store's counter) or none is wanted.
+            let read_on = closed.is_none()
+                && !emptied
+                && c.stuck_since.is_none()
+                && !c.link.is_parked()
+                && !c.stop_after_write;
+            if !read_on {
+                break;
+            }
         }
         if c.reader.has_partial_line() {
             c.partial_since.get_or_insert(now);
