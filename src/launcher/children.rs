@@ -257,11 +257,42 @@ impl ChildProcess {
         }
     }
 
+    /// Whether the child has exited (and is reaped), without waiting.
+    fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Kills the child at once (used when startup must abort).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits for every one of `children` to exit against one deadline,
+/// `timeout` from now, and kills those still running then: a hundred
+/// clients slow to exit cost `timeout` once, not a hundred times. Returns
+/// the names of those it had to kill, for startup to say so.
+pub fn reap_together<'a>(
+    children: impl IntoIterator<Item = &'a mut ChildProcess>,
+    timeout: Duration,
+) -> Vec<String> {
+    let mut running: Vec<&mut ChildProcess> = children.into_iter().collect();
+    let deadline = Instant::now() + timeout;
+    loop {
+        running.retain_mut(|c| !c.exited());
+        if running.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    running
+        .into_iter()
+        .map(|c| {
+            c.kill();
+            c.name.clone()
+        })
+        .collect()
 }
 
 fn describe(status: std::process::ExitStatus) -> String {
@@ -343,5 +374,37 @@ impl ServerLauncher {
             format!("server {addr}"),
             self.events.clone(),
         )
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn child(name: &str, seconds: &str) -> ChildProcess {
+        let child = Command::new("sleep").arg(seconds).spawn().unwrap();
+        ChildProcess {
+            name: name.into(),
+            pid: child.id(),
+            child,
+            stdin: None,
+            requests: None,
+        }
+    }
+
+    #[test]
+    fn reaping_together_kills_only_the_children_still_running() {
+        let mut quick = child("quick", "0");
+        let mut stuck = [child("stuck 1", "60"), child("stuck 2", "60")];
+        // The quick one has exited before the deadline; the two others are
+        // killed at it, and named.
+        let killed = reap_together(
+            std::iter::once(&mut quick).chain(stuck.iter_mut()),
+            Duration::from_secs(2),
+        );
+        assert_eq!(killed, ["stuck 1", "stuck 2"]);
+        for c in &mut stuck {
+            assert!(c.exited(), "{} still runs", c.name);
+        }
     }
 }

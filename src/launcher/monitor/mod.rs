@@ -61,7 +61,7 @@ use crossbeam_channel::{Receiver, select};
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::launcher::children::{Fleet, ServerLauncher};
+use crate::launcher::children::{Fleet, ServerLauncher, reap_together};
 use crate::launcher::dashboard::Feed;
 use crate::launcher::proxy::{Event, Kind, ToClient};
 use crate::launcher::status::StatusLine;
@@ -351,10 +351,14 @@ impl<'a> Monitor<'a> {
         }
         self.rows
             .write(&self.rounds, &mut self.resources, self.started);
-        for (i, client) in fleet.clients.iter_mut().enumerate() {
-            if !self.deaths.client_gone(i) {
-                client.reap(Duration::from_secs(2));
-            }
+        // Clients exit once they have reported; one that does not within
+        // 2 s is killed, and said so (the run's figures are already in).
+        let deaths = &self.deaths;
+        let exiting = (fleet.clients.iter_mut().enumerate())
+            .filter(|(i, _)| !deaths.client_gone(*i))
+            .map(|(_, client)| client);
+        for name in reap_together(exiting, Duration::from_secs(2)) {
+            eprintln!("startup: {name} did not exit within 2 s of its stop and was killed");
         }
         finals
     }
