@@ -33,6 +33,12 @@ ENVIRONMENT:
                        scale a 2-CPU machine cannot): for a leak or
                        stability check, where the rest is what counts.
                        The summary still says so. [default: 0]
+    SOAK_CHECK         0 to skip the long-run checks of runs of 20 minutes or
+                       more (scripts/soak_check.py on the samples: each
+                       kind's memory within 2% from minute 10 to the end,
+                       threads and descriptors at the end as at minute 10,
+                       no errors; a failed check makes the exit status 1)
+                       [default: 1]
     SOAK_DASHBOARD     an address to serve startup's live dashboard on while
                        the soak runs, e.g. 127.0.0.1:28080 [default: none]
 
@@ -52,7 +58,7 @@ still verifies, reports, and the plot is still drawn.
 
 EXIT STATUS:
     startup's: 0 on PASS, 1 on FAIL (README: "The verdict"; also when the
-    leak check fails), 2 setup failure (also: bad arguments, build
+    leak check or a long-run check fails), 2 setup failure (also: bad arguments, build
     failure, OUTPUT_DIR already holds a run).
 EOF
 }
@@ -293,6 +299,17 @@ EOF
 else
     echo
     say "no report.json: startup did not finish its report (exit $status); see $outdir/startup.log"
+fi
+
+# The long-run checks, from the samples (scripts/soak_check.py): each kind's
+# memory within 2% from minute 10 to the end, threads and descriptors at the
+# end as at minute 10, no errors. For runs that reach 20 minutes.
+if [[ "${SOAK_CHECK:-1}" != 0 && -s "$outdir/samples.csv" ]] \
+    && awk -F, 'NR > 1 && $1 >= 1200 { found = 1 } END { exit !found }' "$outdir/samples.csv"; then
+    echo
+    if ! python3 "$script_dir/soak_check.py" "$outdir/samples.csv"; then
+        [[ $status == 0 ]] && status=1
+    fi
 fi
 
 exit "$status"
