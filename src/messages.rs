@@ -32,6 +32,9 @@ pub struct ClientStatus {
     pub late: u64,
     /// Failed connects, broken links and error replies.
     pub errors: u64,
+    /// `errors` by what went wrong.
+    #[serde(default)]
+    pub error_kinds: ErrorKinds,
     /// Times a link was re-established after being lost.
     pub reconnects: u64,
     /// Acks whose server count differed from ours.
@@ -42,6 +45,51 @@ pub struct ClientStatus {
     /// then not sent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub down: Vec<LinkDown>,
+}
+
+/// A client's errors by what went wrong; they add up to its `errors`. With
+/// logging off (a soak) this is the only word on why links broke.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorKinds {
+    /// A connect failed (refused, timed out, unreachable, reset).
+    pub connect: u64,
+    /// An update could not be written.
+    pub write: u64,
+    /// The server answered an update with an error line.
+    pub refused: u64,
+    /// No ack within `request_timeout_ms`.
+    pub ack_timeout: u64,
+    /// The server closed the link before it acked.
+    pub closed: u64,
+    /// Anything else: a reply that was not an ack, a read error.
+    pub other: u64,
+}
+
+impl ErrorKinds {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &ErrorKinds) {
+        self.connect += other.connect;
+        self.write += other.write;
+        self.refused += other.refused;
+        self.ack_timeout += other.ack_timeout;
+        self.closed += other.closed;
+        self.other += other.other;
+    }
+
+    /// The nonzero kinds by name, e.g. `[("ack_timeout", 3)]`.
+    pub fn nonzero(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("connect", self.connect),
+            ("write", self.write),
+            ("refused", self.refused),
+            ("ack_timeout", self.ack_timeout),
+            ("closed", self.closed),
+            ("other", self.other),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
 }
 
 /// A link that is not connected, and the last reason it could not be.

@@ -58,6 +58,50 @@ fn client_takes_a_host_name_for_its_server() {
 }
 
 #[test]
+fn a_client_says_why_its_links_broke() {
+    let dir = TempDir::new("error-kinds");
+    let config = dir.write(
+        "config.json",
+        r#"{"request_timeout_ms": 200, "connect_timeout_ms": 500,
+            "reconnect_initial_ms": 50, "reconnect_max_ms": 100}"#,
+    );
+    let config = config.to_str().unwrap();
+    let kinds = |out: &std::process::Output| {
+        let report = parse_json(&stdout(out));
+        let status = report["status"].clone();
+        let kinds = status["error_kinds"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let sum: u64 = kinds.values().filter_map(Value::as_u64).sum();
+        // The kinds account for every error, no more.
+        assert_eq!(Some(sum), status["errors"].as_u64(), "{status}");
+        (status["errors"].as_u64().unwrap(), kinds)
+    };
+
+    // A server that takes the link and reads, but never acks.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut peer in silent.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while matches!(std::io::Read::read(&mut peer, &mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let (errors, k) = kinds(&standalone(config, &addr.to_string()));
+    assert!(errors >= 1 && k["ack_timeout"].as_u64() >= Some(1), "{k:?}");
+
+    // Nothing listens on 127.0.0.2: every error is a failed connect.
+    let (errors, k) = kinds(&standalone(config, "127.0.0.2:9"));
+    assert!(
+        errors >= 1 && k["connect"].as_u64() == Some(errors),
+        "{k:?}"
+    );
+}
+
+#[test]
 fn client_reconnects_when_its_server_returns() {
     let config = TestConfig::local(
         "reconnect",
@@ -309,6 +353,7 @@ on_engines!(
     on_evloop: Engine::EVLOOP, on_tokio: Engine::TOKIO => [
         standalone_client_reports_what_the_server_counted,
         client_takes_a_host_name_for_its_server,
+        a_client_says_why_its_links_broke,
         client_reconnects_when_its_server_returns,
         logging_writes_a_file_per_process_only_when_switched_on,
         a_supervised_client_connects_first_and_sends_only_after_go,

@@ -19,7 +19,7 @@ use super::LATE;
 use super::schedule::{Pacer, Window, sleep_until, wait_for_start, wait_for_stop};
 use crate::config::{Affinity, Config};
 use crate::error::{Context, Error, Result};
-use crate::messages::KeyCount;
+use crate::messages::{ErrorKinds, KeyCount};
 use crate::metrics::AtomicHistograms;
 use crate::sys::affinity;
 use crate::sys::net;
@@ -41,6 +41,8 @@ pub struct LinkCounters {
     pub late: AtomicU64,
     /// Failed connects, broken links and error replies.
     pub errors: AtomicU64,
+    /// `errors` by [`LinkError`], indexed by its number.
+    pub error_kinds: [AtomicU64; LinkError::KINDS],
     /// Why the last connect failed ([`ConnectError`] as a number), so the
     /// main thread can say why a link is down without asking the link.
     pub last_error: AtomicU8,
@@ -55,6 +57,60 @@ impl LinkCounters {
     /// `fetch_add` on an uncontended line costs the same and reads plainly.
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one error of `kind`.
+    pub fn error(&self, kind: LinkError) {
+        Self::bump(&self.errors);
+        Self::bump(&self.error_kinds[kind as usize]);
+    }
+
+    /// The errors by kind so far.
+    pub fn error_kinds(&self) -> ErrorKinds {
+        let n = |kind: LinkError| self.error_kinds[kind as usize].load(Ordering::Relaxed);
+        ErrorKinds {
+            connect: n(LinkError::Connect),
+            write: n(LinkError::Write),
+            refused: n(LinkError::Refused),
+            ack_timeout: n(LinkError::AckTimeout),
+            closed: n(LinkError::Closed),
+            other: n(LinkError::Other),
+        }
+    }
+}
+
+/// What went wrong on a link, for the report's breakdown of its errors
+/// ([`ErrorKinds`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkError {
+    /// A connect failed.
+    Connect,
+    /// An update could not be written.
+    Write,
+    /// The server answered with an error line.
+    Refused,
+    /// No ack within `request_timeout_ms`.
+    AckTimeout,
+    /// The server closed the link before it acked.
+    Closed,
+    /// Anything else.
+    Other,
+}
+
+impl LinkError {
+    /// How many kinds there are.
+    pub const KINDS: usize = 6;
+
+    /// The kind of a failed read of an ack: a read timeout (the socket's
+    /// `request_timeout_ms`) or anything else.
+    pub fn of_read(e: &std::io::Error) -> LinkError {
+        match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => LinkError::AckTimeout,
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
+                LinkError::Closed
+            }
+            _ => LinkError::Other,
+        }
     }
 }
 
@@ -117,7 +173,7 @@ pub(super) fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
         let stream = match connect(&plan) {
             Ok(stream) => stream,
             Err(e) => {
-                LinkCounters::bump(&plan.counters.errors);
+                plan.counters.error(LinkError::Connect);
                 let why = ConnectError::of(&e);
                 plan.counters.last_error.store(why as u8, Ordering::Relaxed);
                 failures += 1;
@@ -277,7 +333,7 @@ fn run_connection(
         out.clear();
         protocol::encode_update(&mut out, &key.key, count);
         if let Err(e) = (&*stream).write_all(&out) {
-            LinkCounters::bump(&counters.errors);
+            counters.error(LinkError::Write);
             log::warn!("link to {}: write failed: {e}", plan.server);
             return Ended::Broken;
         }
@@ -286,7 +342,7 @@ fn run_connection(
         // Whatever keeps the ack from arriving leaves this update's fate
         // unknown: the server may have counted it. It is recorded as unacked
         // (the verification allows for it) and the link starts over.
-        let lost = match reader.read_line() {
+        let (kind, lost) = match reader.read_line() {
             Ok(Some(Line::Complete(line))) => match protocol::parse_reply(line) {
                 Some(Reply::Ack(server_count)) => {
                     let acked_at = Instant::now();
@@ -310,21 +366,21 @@ fn run_connection(
                 }
                 Some(Reply::Err { code, detail }) => {
                     // A refusal is an answer: the server did not count it.
-                    LinkCounters::bump(&counters.errors);
+                    counters.error(LinkError::Refused);
                     log::warn!(
                         "link to {}: server refused update: {code}: {detail}",
                         plan.server
                     );
                     return Ended::Broken;
                 }
-                _ => "the reply was not an ack".to_string(),
+                _ => (LinkError::Other, "the reply was not an ack".to_string()),
             },
-            Ok(Some(Line::TooLong)) => "the reply was oversized".to_string(),
-            Ok(None) => "the server closed the link".to_string(),
-            Err(e) => e.to_string(),
+            Ok(Some(Line::TooLong)) => (LinkError::Other, "the reply was oversized".to_string()),
+            Ok(None) => (LinkError::Closed, "the server closed the link".to_string()),
+            Err(e) => (LinkError::of_read(&e), e.to_string()),
         };
         key.unacked += 1;
-        LinkCounters::bump(&counters.errors);
+        counters.error(kind);
         log::warn!("link to {}: update #{count} unacked: {lost}", plan.server);
         return Ended::Broken;
     }

@@ -41,7 +41,7 @@ use crate::metrics::{AtomicHistograms, LinkCount, Snapshot};
 use crate::sys::net;
 use crate::sys::procstat;
 
-pub use link::{ConnectError, LinkCounters};
+pub use link::{ConnectError, LinkCounters, LinkError};
 use link::{LinkPlan, run_link};
 
 /// A send more than this after its due time counts as late.
@@ -274,6 +274,7 @@ pub fn status_of<'a>(
         s.acked += c.acked.load(Ordering::Relaxed);
         s.late += c.late.load(Ordering::Relaxed);
         s.errors += c.errors.load(Ordering::Relaxed);
+        s.error_kinds.add(&c.error_kinds());
         s.reconnects += c.reconnects.load(Ordering::Relaxed);
         s.anomalies += c.anomalies.load(Ordering::Relaxed);
     }

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use mass_connect::client::LinkError;
 use mass_connect::client::schedule::Window;
 use mass_connect::config::Config;
 use mass_connect::messages::KeyCount;
@@ -326,7 +327,8 @@ impl ClientLoop {
         let written = (&conn.get_ref().stream).write(&self.out);
         if !matches!(written, Ok(n) if n == self.out.len()) {
             LinkGone::note(&written);
-            slot.link.broken("the update could not be written");
+            slot.link
+                .broken(LinkError::Write, "the update could not be written");
             self.drop_conn(i, now);
         }
     }
@@ -348,10 +350,12 @@ impl ClientLoop {
             }
             let outcome = match conn.read_line() {
                 Ok(Some(line)) => slot.link.reply(line, Instant::now(), &self.histograms),
-                Ok(None) => slot.link.broken("the server closed the link"),
+                Ok(None) => slot
+                    .link
+                    .broken(LinkError::Closed, "the server closed the link"),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => slot.link.broken(&e.to_string()),
+                Err(e) => slot.link.broken(LinkError::of_read(&e), &e.to_string()),
             };
             let now = Instant::now();
             match outcome {
@@ -419,7 +423,8 @@ impl ClientLoop {
                 Phase::Up | Phase::Done => {
                     if let Some(f) = slot.link.in_flight {
                         if now >= f.sent_at + ack_limit {
-                            slot.link.broken("no ack within request_timeout_ms");
+                            slot.link
+                                .broken(LinkError::AckTimeout, "no ack within request_timeout_ms");
                             if self.stopping {
                                 self.finish(i);
                             } else {

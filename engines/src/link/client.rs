@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use mass_connect::client::LATE;
 use mass_connect::client::schedule::{Pacer, Window};
-use mass_connect::client::{ConnectError, LinkCounters, status_of};
+use mass_connect::client::{ConnectError, LinkCounters, LinkError, status_of};
 use mass_connect::config::Config;
 use mass_connect::messages::{ClientReport, KeyCount};
 use mass_connect::metrics::{AtomicHistograms, Snapshot};
@@ -86,7 +86,7 @@ impl ClientLink {
     /// A connect failed: counts it, remembers why (for `ready`'s `down`
     /// list) and returns how long to wait before the next attempt.
     pub fn connect_failed(&mut self, why: &std::io::Error, config: &Config) -> Duration {
-        LinkCounters::bump(&self.counters.errors);
+        self.counters.error(LinkError::Connect);
         let kind = ConnectError::of_io(why);
         self.counters
             .last_error
@@ -205,7 +205,7 @@ impl ClientLink {
             Line::Complete(bytes) => match protocol::parse_reply(bytes) {
                 Some(Reply::Ack(server_count)) => {
                     let Some(f) = self.in_flight.take() else {
-                        return self.broken("an ack came with nothing in flight");
+                        return self.broken(LinkError::Other, "an ack came with nothing in flight");
                     };
                     histograms.record(
                         now - f.sent_at,
@@ -232,7 +232,7 @@ impl ClientLink {
                 Some(Reply::Err { code, detail }) => {
                     // A refusal is an answer: the server did not count it.
                     self.in_flight = None;
-                    LinkCounters::bump(&self.counters.errors);
+                    self.counters.error(LinkError::Refused);
                     log::warn!(
                         "link to {}: server refused update: {code}: {detail}",
                         self.server
@@ -243,12 +243,12 @@ impl ClientLink {
             },
             Line::TooLong => "the reply was oversized",
         };
-        self.broken(lost)
+        self.broken(LinkError::Other, lost)
     }
 
-    /// The connection broke (`why`): an update in flight is counted as
-    /// unacked, since the server may have counted it.
-    pub fn broken(&mut self, why: &str) -> Outcome {
+    /// The connection broke (`kind`, in words `why`): an update in flight
+    /// is counted as unacked, since the server may have counted it.
+    pub fn broken(&mut self, kind: LinkError, why: &str) -> Outcome {
         if let Some(f) = self.in_flight.take() {
             self.keys[self.slot].unacked += 1;
             log::warn!(
@@ -259,7 +259,7 @@ impl ClientLink {
         } else {
             log::info!("link to {} ended: {why}", self.server);
         }
-        LinkCounters::bump(&self.counters.errors);
+        self.counters.error(kind);
         self.counters.up.store(false, Ordering::Relaxed);
         Outcome::Broken
     }

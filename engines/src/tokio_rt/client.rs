@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use mass_connect::client::program::{ClientArgs, Node};
 use mass_connect::client::schedule::{Window, stagger};
-use mass_connect::client::{LinkCounters, status_of};
+use mass_connect::client::{LinkCounters, LinkError, status_of};
 use mass_connect::config::Config;
 use mass_connect::error::{Context, Result};
 use mass_connect::messages::{ClientReport, ClientStatus, KeyCount};
@@ -254,13 +254,13 @@ async fn run_connection(
             return true;
         }
         if let Err(e) = write_all(&reader.get_ref().stream, &out).await {
-            link.broken(&format!("write failed: {e}"));
+            link.broken(LinkError::Write, &format!("write failed: {e}"));
             return false;
         }
         let outcome =
             match tokio::time::timeout(ack_limit, read_reply(&mut reader, link, shared)).await {
                 Ok(outcome) => outcome,
-                Err(_) => link.broken("no ack within request_timeout_ms"),
+                Err(_) => link.broken(LinkError::AckTimeout, "no ack within request_timeout_ms"),
             };
         if let Outcome::Broken = outcome {
             return false;
@@ -277,14 +277,14 @@ async fn read_reply(
     loop {
         match reader.read_line() {
             Ok(Some(line)) => return link.reply(line, Instant::now(), &shared.histograms),
-            Ok(None) => return link.broken("the server closed the link"),
+            Ok(None) => return link.broken(LinkError::Closed, "the server closed the link"),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if let Err(e) = reader.get_ref().stream.readable().await {
-                    return link.broken(&e.to_string());
+                    return link.broken(LinkError::of_read(&e), &e.to_string());
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return link.broken(&e.to_string()),
+            Err(e) => return link.broken(LinkError::of_read(&e), &e.to_string()),
         }
     }
 }

@@ -43,6 +43,7 @@ impl Monitor<'_> {
             r.acked += s.acked;
             r.late_sends += s.late;
             r.errors += s.errors;
+            r.error_kinds.add(&s.error_kinds);
             r.reconnects += s.reconnects;
             r.anomalies += s.anomalies;
             r.unacked += f.keys.iter().map(|k| k.unacked).sum::<u64>();

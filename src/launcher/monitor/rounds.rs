@@ -239,6 +239,7 @@ impl Rounds {
             t.acked += s.acked;
             t.late += s.late;
             t.errors += s.errors;
+            t.error_kinds.add(&s.error_kinds);
             t.reconnects += s.reconnects;
         }
         t

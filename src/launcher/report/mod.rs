@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::launcher::usage::KindUsage;
-use crate::messages::{FinalDump, KeyCount, ServerStats};
+use crate::messages::{ErrorKinds, FinalDump, KeyCount, ServerStats};
 use crate::metrics::Percentiles;
 use crate::verify::Verify;
 
@@ -95,6 +95,9 @@ pub struct RunReport {
     pub late_sends: u64,
     /// Failed connects, broken links and error replies, over all links.
     pub errors: u64,
+    /// `errors` by what went wrong (the only word on it with logging off).
+    #[serde(default)]
+    pub error_kinds: ErrorKinds,
     /// Times a link was re-established.
     pub reconnects: u64,
     /// Acks whose server count differed from the client's.
@@ -307,6 +310,12 @@ mod tests {
         "corrected_latency_us.p999",
         "drain_s",
         "duration_s",
+        "error_kinds.ack_timeout",
+        "error_kinds.closed",
+        "error_kinds.connect",
+        "error_kinds.other",
+        "error_kinds.refused",
+        "error_kinds.write",
         "errors",
         "generator_saturated",
         "host",

@@ -92,9 +92,17 @@ impl RunReport {
                 "load generator"
             );
         }
+        // What the errors were, when there were any: `errors 4 (ack_timeout 4)`.
+        let kinds = self.error_kinds.nonzero();
+        let kinds = if kinds.is_empty() {
+            String::new()
+        } else {
+            let named: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            format!(" ({})", named.join(", "))
+        };
         let _ = writeln!(
             t,
-            "  {:<22} errors {}  reconnects {}  anomalies {}",
+            "  {:<22} errors {}{kinds}  reconnects {}  anomalies {}",
             "faults", self.errors, self.reconnects, self.anomalies
         );
         let p = &self.per_link;
