@@ -163,6 +163,24 @@ if [[ -n "$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)"
     commit="$commit+dirty"
 fi
 cpus="$(nproc 2>/dev/null || echo '?')"
+
+# The kernel's own count of what went wrong on the network, machine-wide
+# (Linux): packets dropped because a CPU's input backlog was full (loopback
+# traffic passes through it too), TCP segments retransmitted, and TCP
+# retransmission timeouts. Read before and after the run: a link error with
+# drops beside it points at the kernel, not at the programs.
+net_counters() {
+    [[ -r /proc/net/softnet_stat && -r /proc/net/snmp && -r /proc/net/netstat ]] || return 0
+    python3 - <<'PY'
+def table(path, prefix):
+    rows = [l.split() for l in open(path) if l.startswith(prefix)]
+    return dict(zip(rows[0][1:], map(int, rows[1][1:]))) if len(rows) >= 2 else {}
+drops = sum(int(l.split()[1], 16) for l in open("/proc/net/softnet_stat"))
+tcp, ext = table("/proc/net/snmp", "Tcp:"), table("/proc/net/netstat", "TcpExt:")
+print(drops, tcp.get("RetransSegs", 0), ext.get("TCPTimeouts", 0))
+PY
+}
+net_before="$(net_counters || true)"
 {
     echo "started:      $(date -Is)"
     echo "host:         $(uname -n) ($(uname -sr), $cpus CPUs)"
@@ -196,6 +214,14 @@ status=${PIPESTATUS[0]}
 set -e
 trap - INT
 echo "finished:     $(date -Is) (startup exit $status)" >>"$outdir/run.txt"
+net_after="$(net_counters || true)"
+net_line=""
+if [[ -n "$net_before" && -n "$net_after" ]]; then
+    read -r d0 r0 t0 <<<"$net_before"
+    read -r d1 r1 t1 <<<"$net_after"
+    net_line="backlog drops $((d1 - d0)), TCP retransmits $((r1 - r0)), TCP timeouts $((t1 - t0)) (machine-wide, during the run)"
+    echo "kernel net:   $net_line" >>"$outdir/run.txt"
+fi
 [[ $interrupted == 1 ]] && say "interrupted; startup exited $status"
 
 max_growth="${SOAK_MAX_RSS_GROWTH:-}"
@@ -227,6 +253,7 @@ echo "  samples: $outdir/samples.csv"
 [[ -f "$outdir/report.html" ]] && echo "  html:    $outdir/report.html (opens offline in any browser)"
 [[ $plotted == 1 ]] && echo "  plot:    $outdir/soak.png"
 echo "  info:    $outdir/run.txt"
+[[ -n "$net_line" ]] && echo "  kernel:  $net_line"
 
 if [[ -f "$outdir/report.json" ]]; then
     echo
