@@ -99,7 +99,7 @@ impl SampleWriter {
         let count = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
         writeln!(
             self.file,
-            "{:.1},{:.1},{:.0},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{:.2},{:.2},{},{},{},{}",
+            "{:.3},{:.1},{:.0},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{:.2},{:.2},{},{},{},{}",
             r.time_s,
             r.updates_per_s,
             r.target_per_s,
@@ -157,7 +157,7 @@ mod tests {
         assert_eq!(lines[1].split(',').count(), HEADER.split(',').count());
         // The new columns are the last four; an unknown count is empty.
         assert!(lines[1].ends_with(",26,,13,7"), "{}", lines[1]);
-        assert!(lines[2].starts_with("2.0,"));
+        assert!(lines[2].starts_with("2.000,"));
         std::fs::write(&path, "a,b\n").unwrap();
         assert!(SampleWriter::open(&path).is_err());
         let _ = std::fs::remove_file(&path);

@@ -280,8 +280,9 @@ impl<'a> Monitor<'a> {
                     Kind::Server if died => self.restarts.on_death(index),
                     Kind::Server => {} // an operator stopped it: it stays down
                     Kind::Client => {
+                        let acked = self.rounds.latest().get(&index).map_or(0, |s| s.acked);
+                        self.rows.forget(acked);
                         self.rounds.forget(index);
-                        self.rows.forget(index);
                     }
                 }
             }

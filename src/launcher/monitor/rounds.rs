@@ -48,7 +48,9 @@ pub(super) fn round_period(clients: usize) -> Duration {
 /// An aggregate update rate that stays honest when clients answer late
 /// (a saturated machine can delay a status answer by seconds): each client's
 /// rate is its own acked delta over its own clock's delta, and a client that
-/// has not answered since the last reading keeps its last rate.
+/// has not answered since the last reading keeps its last rate. That suits
+/// the status line and the dashboard, which show "now"; the CSV rows, whose
+/// rates must add up to the run's total, take acked deltas (`rows.rs`).
 #[derive(Default)]
 pub(super) struct RateMeter {
     marks: HashMap<usize, (f64, u64)>,
@@ -60,8 +62,8 @@ impl RateMeter {
     pub(super) fn update(&mut self, latest: &HashMap<usize, ClientStatus>) -> f64 {
         for (&i, s) in latest {
             // A client's first answer counts from its window's start (its
-            // counters and `elapsed_s` both start there), so the first CSV
-            // row has a rate too instead of a 0 that reads like a stall.
+            // counters and `elapsed_s` both start there), so the first status
+            // line has a rate too instead of a 0 that reads like a stall.
             let (elapsed, acked) = self.marks.get(&i).copied().unwrap_or((0.0, 0));
             if s.elapsed_s <= elapsed + 0.05 {
                 continue;

@@ -1,11 +1,15 @@
 //! CSV rows: one row of the soak CSV (`--samples`) per `--sample-every`,
 //! built from the latest status answers and the latest resource samples.
 //!
-//! [`Rows`] owns the writer, the histograms of the sample under way, the
-//! running totals at the last row (a row shows what happened since it) and
-//! its own rate meter. Rows are written on their own ticker, not when a
-//! status round closes: on a saturated machine that delays the clients'
-//! answers, the rows keep their rhythm and use the answers that came.
+//! [`Rows`] owns the writer, the histograms of the sample under way and the
+//! running totals at the last row: a row shows what happened since it. Its
+//! rate is the updates acked since the last row over the time since it, so
+//! the rows' rates times their lengths add up to the run's acked updates
+//! exactly (a rate meter that kept a slow client's last rate counted some
+//! updates twice on a saturated machine). Rows are written on their own
+//! ticker, not when a status round closes: on a saturated machine that
+//! delays the clients' answers, the rows keep their rhythm and use the
+//! answers that came.
 //!
 //! Written on startup's main thread like everything in the monitor, and
 //! appended row by row (see `samples.rs`), so a crash loses at most one.
@@ -14,14 +18,16 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::resources::{Reader, Resources};
-use super::rounds::{RateMeter, Rounds};
+use super::rounds::Rounds;
 use crate::error::Result;
 use crate::launcher::samples::{Row, SampleWriter};
 use crate::metrics::{Percentiles, Snapshot};
 
-/// The running totals of the last CSV row.
+/// The running totals of the last CSV row, and its time on the run's clock.
 #[derive(Default, Clone, Copy)]
 struct Mark {
+    at_s: f64,
+    acked: u64,
     late: u64,
     errors: u64,
     reconnects: u64,
@@ -35,9 +41,6 @@ pub(super) struct Rows {
     target: f64,
     /// The running totals when the last row was written.
     last: Mark,
-    /// The rows' rate (the status line keeps its own: the two read at
-    /// different moments).
-    rate: RateMeter,
     /// The histograms of what happened since the last row.
     sample: Snapshot,
 }
@@ -57,7 +60,6 @@ impl Rows {
             writer,
             target,
             last: Mark::default(),
-            rate: RateMeter::default(),
             sample: Snapshot::default(),
         })
     }
@@ -77,9 +79,11 @@ impl Rows {
         self.last = Mark::default();
     }
 
-    /// Forgets a client that died.
-    pub(super) fn forget(&mut self, client: usize) {
-        self.rate.forget(client);
+    /// A client died having acked `acked` at its last answer: the totals
+    /// lose it from now on, so the last row's mark does too (what it acked
+    /// since that row still counts in the next).
+    pub(super) fn forget(&mut self, acked: u64) {
+        self.last.acked = self.last.acked.saturating_sub(acked);
     }
 
     /// Writes one row: the fleet's counters as of the latest answers in
@@ -100,9 +104,15 @@ impl Rows {
             Percentiles::of(&sample.latency),
             Percentiles::of(&sample.lateness),
         );
+        let time_s = now.duration_since(started).as_secs_f64();
+        let span = time_s - mark.at_s;
         let row = Row {
-            time_s: now.duration_since(started).as_secs_f64(),
-            updates_per_s: self.rate.update(rounds.latest()),
+            time_s,
+            updates_per_s: if span > 0.0 {
+                t.acked.saturating_sub(mark.acked) as f64 / span
+            } else {
+                0.0
+            },
             target_per_s: self.target,
             latency_p50_us: lat.p50,
             latency_p99_us: lat.p99,
@@ -127,6 +137,8 @@ impl Rows {
             self.writer = None;
         }
         self.last = Mark {
+            at_s: time_s,
+            acked: t.acked,
             late: t.late,
             errors: t.errors,
             reconnects: t.reconnects,
