@@ -110,12 +110,12 @@ fn client_reconnects_when_its_server_returns() {
         r#", "reconnect_initial_ms": 10, "reconnect_max_ms": 50"#,
     );
     // The client starts first and counts failed connects until the server is up.
-    let mut client = std::process::Command::new(bin("client"))
-        .args(["--config", config.arg(), "--duration", "3s", "--json"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut client = start_process(
+        std::process::Command::new(bin("client"))
+            .args(["--config", config.arg(), "--duration", "3s", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped()),
+    );
     // Wait until its status line shows failed connects, then start the server.
     let mut status = LineWatch::new("client", client.stderr.take().unwrap());
     status.wait_until("failed connects", |line| {
@@ -188,13 +188,13 @@ struct Supervised {
 impl Supervised {
     fn start(config: &std::path::Path, server: std::net::SocketAddr) -> Supervised {
         use std::process::{Command, Stdio};
-        let child = Command::new(bin("client"))
-            .args(["--config", config.to_str().unwrap()])
-            .args(["--server", &server.to_string(), "--supervised"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = start_process(
+            Command::new(bin("client"))
+                .args(["--config", config.to_str().unwrap()])
+                .args(["--server", &server.to_string(), "--supervised"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped()),
+        );
         let mut child = KillOnDrop(child);
         Supervised {
             input: child.0.stdin.take().unwrap(),

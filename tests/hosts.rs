@@ -124,16 +124,14 @@ fn three_hosts_merge_into_one_verdict_key_by_key() {
         .map(|(name, ip)| {
             let report = dir.path(&format!("{name}.json"));
             let log = std::fs::File::create(dir.path(&format!("{name}.log"))).unwrap();
-            KillOnDrop(
+            KillOnDrop(start_process(
                 Command::new(bin("startup"))
                     .args(["--config", cfg, "--host", ip, "--duration", "3s"])
                     .args(["--quiet", "--report", report.to_str().unwrap()])
                     .stdin(Stdio::null())
                     .stdout(log.try_clone().unwrap())
-                    .stderr(log)
-                    .spawn()
-                    .unwrap(),
-            )
+                    .stderr(log),
+            ))
         })
         .collect();
     for (startup, (name, _)) in startups.iter_mut().zip(hosts) {

@@ -101,12 +101,12 @@ fn stop_ends_the_servers_cleanly() {
 #[test]
 fn interactive_prompt_takes_seed_shorthand() {
     let (config, mut servers) = system();
-    let mut child = Command::new(bin("omclient"))
-        .args(["--config", config.arg()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = start_process(
+        Command::new(bin("omclient"))
+            .args(["--config", config.arg()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped()),
+    );
     child
         .stdin
         .take()

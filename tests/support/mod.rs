@@ -248,15 +248,39 @@ pub fn omclient(dir: &Path, args: &[&str], limit: Duration) -> (Option<i32>, Str
     (out.status.code(), printed(&out))
 }
 
+/// Starts `command`. Under Wine (the Windows check) `CreateProcess` now and
+/// then fails with ERROR_INTERNAL_ERROR (1359) while other tests start
+/// processes at the same moment; a real Windows does not do that, and a
+/// moment later the same call succeeds. That one error is retried a few
+/// times; any other is the test's failure, with the command named.
+pub fn start_process(command: &mut Command) -> std::process::Child {
+    const WINE_INTERNAL_ERROR: i32 = 1359;
+    let mut attempt = 1;
+    loop {
+        match command.spawn() {
+            Ok(child) => return child,
+            Err(e)
+                if cfg!(windows)
+                    && e.raw_os_error() == Some(WINE_INTERNAL_ERROR)
+                    && attempt < 5 =>
+            {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("cannot start {command:?}: {e}"),
+        }
+    }
+}
+
 /// Runs `command` with no input to its end, or fails after `limit`.
 pub fn run_command(command: &mut Command, limit: Duration) -> Output {
     let what = format!("{command:?}");
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start_process(
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

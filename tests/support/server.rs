@@ -31,7 +31,7 @@ impl TestServer {
     /// Starts a server however `command` starts it, and waits for its
     /// `listening on` line: the readiness signal, no polling.
     pub fn spawn(command: &mut Command) -> TestServer {
-        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let mut child = super::start_process(command.stdout(Stdio::piped()));
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)

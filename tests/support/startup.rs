@@ -36,12 +36,12 @@ pub struct StartupRun {
 impl StartupRun {
     /// Starts `startup ARGS` with stdout discarded (the report goes to a file).
     pub fn start(args: &[&str]) -> StartupRun {
-        let mut child = Command::new(bin("startup"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = super::start_process(
+            Command::new(bin("startup"))
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        );
         let output = LineWatch::new("startup", child.stderr.take().unwrap());
         StartupRun {
             child: KillOnDrop(child),
