@@ -93,13 +93,29 @@ fn isolated(program: &Path) -> Command {
 
 /// Starts `program` as `name`, with its stdout taken for the proxy.
 fn start(program: &Path, args: &[String], name: &str) -> Result<(Child, ChildStdout)> {
-    let mut child = isolated(program)
-        .args(args)
-        .spawn()
+    let mut child = spawn_retrying(isolated(program).args(args))
         .map_err(super::preflight::explain)
         .with_context(|| format!("cannot start {name} ({})", program.display()))?;
     let stdout = child.stdout.take().expect("stdout is piped");
     Ok((child, stdout))
+}
+
+/// `command.spawn()`, tried again after a pause when Windows answers
+/// ERROR_INTERNAL_ERROR (1359): Wine's `CreateProcess` (the Windows check)
+/// fails so now and then while other processes start, and succeeds a moment
+/// later. Any other error, or that one five times, is returned.
+fn spawn_retrying(command: &mut Command) -> std::io::Result<Child> {
+    const INTERNAL_ERROR: i32 = 1359;
+    let mut attempt = 1;
+    loop {
+        match command.spawn() {
+            Err(e) if cfg!(windows) && e.raw_os_error() == Some(INTERNAL_ERROR) && attempt < 5 => {
+                attempt += 1;
+                thread::sleep(Duration::from_millis(200));
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Starts `name`'s proxy thread. If the OS refuses it, the closure and the
