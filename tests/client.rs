@@ -182,7 +182,7 @@ fn logging_writes_a_file_per_process_only_when_switched_on() {
 struct Supervised {
     input: std::process::ChildStdin,
     output: std::io::BufReader<std::process::ChildStdout>,
-    _child: KillOnDrop,
+    child: KillOnDrop,
 }
 
 impl Supervised {
@@ -199,7 +199,7 @@ impl Supervised {
         Supervised {
             input: child.0.stdin.take().unwrap(),
             output: std::io::BufReader::new(child.0.stdout.take().unwrap()),
-            _child: child,
+            child,
         }
     }
 
@@ -267,6 +267,31 @@ fn a_supervised_client_connects_first_and_sends_only_after_go() {
     assert_eq!(
         dump[keys[0]["key"].as_str().unwrap()],
         keys[0]["acked"].as_u64().unwrap()
+    );
+}
+
+/// A client's link threads are the load generator and run below the
+/// servers' link threads (Linux: SCHED_IDLE against nice +19), so a
+/// saturated machine delays sends, not acks; its control thread stays
+/// normal.
+#[cfg(target_os = "linux")]
+#[test]
+fn link_threads_run_below_the_servers_link_threads() {
+    const SCHED_OTHER: i64 = 0;
+    const SCHED_IDLE: i64 = 5;
+    let (_dir, config, server) = server_with_config("");
+    let mut client = Supervised::start(&config, server.addr);
+    // A link that is up is past its set-up, priority included.
+    client.ready();
+    let policies = thread_stat_field(client.child.0.id(), 38);
+    assert_eq!(
+        policies.iter().filter(|&&p| p == SCHED_IDLE).count(),
+        1,
+        "one link thread under SCHED_IDLE: {policies:?}"
+    );
+    assert!(
+        policies.contains(&SCHED_OTHER),
+        "the control thread stays normal: {policies:?}"
     );
 }
 

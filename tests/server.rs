@@ -308,16 +308,7 @@ fn link_threads_run_below_the_control_threads() {
     let mut p = Peer::connect(server.addr);
     // An ack proves the link thread is past its set-up, priority included.
     assert_eq!(p.call("update;127.0.0.1:5000;1"), "ack;1");
-    let mut nice_by_thread = Vec::new();
-    let tasks = format!("/proc/{}/task", server.child.id());
-    for task in std::fs::read_dir(&tasks).unwrap() {
-        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
-        // Fields after the parenthesised name: state is field 3, nice field 19.
-        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        let nice: i32 = after_name.split(' ').nth(16).unwrap().parse().unwrap();
-        nice_by_thread.push(nice);
-    }
-    nice_by_thread.sort_unstable();
+    let nice_by_thread = thread_stat_field(server.child.id(), 16);
     let lowered = nice_by_thread.iter().filter(|&&n| n == 19).count();
     assert_eq!(lowered, 1, "one link thread at nice 19: {nice_by_thread:?}");
     assert!(

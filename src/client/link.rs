@@ -152,7 +152,7 @@ enum Ended {
 /// backoff, until stopped. Returns every key used and what was acked on it.
 pub(super) fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
     let config = &plan.config;
-    affinity::lower_current_thread_priority();
+    affinity::lower_current_thread_below_servers();
     if config.cpu_affinity == Affinity::ByServer {
         affinity::pin_current_thread(affinity::cpu_for_port(
             &config.server_port_list,

@@ -166,3 +166,13 @@ pub fn lower_current_thread_priority() -> bool {
     // SAFETY: GetCurrentThread returns a pseudo-handle that needs no closing.
     unsafe { SetThreadPriority(GetCurrentThread(), THREAD_PRIORITY_BELOW_NORMAL) != 0 }
 }
+
+/// Runs the calling thread at the lowest priority, below the servers' link
+/// threads (see `affinity::lower_current_thread_below_servers`).
+pub fn lowest_current_thread_priority() -> bool {
+    use windows_sys::Win32::System::Threading::{
+        GetCurrentThread, SetThreadPriority, THREAD_PRIORITY_LOWEST,
+    };
+    // SAFETY: GetCurrentThread returns a pseudo-handle that needs no closing.
+    unsafe { SetThreadPriority(GetCurrentThread(), THREAD_PRIORITY_LOWEST) != 0 }
+}

@@ -173,6 +173,25 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// One field of `/proc/PID/task/*/stat` for every thread of a process,
+/// sorted: `field` counts from the state (field 3 of proc(5)) as 0, so the
+/// nice value is 16 and the scheduling policy 38.
+#[cfg(target_os = "linux")]
+pub fn thread_stat_field(pid: u32, field: usize) -> Vec<i64> {
+    let tasks = format!("/proc/{pid}/task");
+    let mut values: Vec<i64> = std::fs::read_dir(&tasks)
+        .unwrap_or_else(|e| panic!("{tasks}: {e}"))
+        .map(|task| {
+            let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+            // The name is in parentheses and may hold spaces: count after it.
+            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+            after_name.split(' ').nth(field).unwrap().parse().unwrap()
+        })
+        .collect();
+    values.sort_unstable();
+    values
+}
+
 /// Waits for a child to exit, up to `limit`.
 pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + limit;

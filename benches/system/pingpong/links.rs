@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use mass_connect::client::schedule::from_unix_micros;
-use mass_connect::sys::affinity::{lower_current_thread_priority, pin_current_thread};
+use mass_connect::sys::affinity::{lower_current_thread_below_servers, pin_current_thread};
 
 use super::{CONNECT_WITHIN, IO_TIMEOUT, LINGER, LinkArgs, MSG, STACK, Schedule, linger, say};
 
@@ -174,7 +174,8 @@ fn link(
     go: &Receiver<(Instant, Instant)>,
     done: &Sender<(u64, bool)>,
 ) {
-    lower_current_thread_priority();
+    // The system's client link threads' priority, below the echo threads.
+    lower_current_thread_below_servers();
     if let Some(cpu) = cpu {
         pin_current_thread(cpu);
     }

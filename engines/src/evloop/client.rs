@@ -95,9 +95,9 @@ impl EvClient {
             let thread = std::thread::Builder::new()
                 .name(format!("loop {i}"))
                 .spawn(move || {
-                    // Below the control thread, as the threads engine's
+                    // Below the servers, as the threads engine's client
                     // link threads are.
-                    affinity::lower_current_thread_priority();
+                    affinity::lower_current_thread_below_servers();
                     if let Some(cpu) = pin {
                         affinity::pin_current_thread(cpu);
                     }

@@ -68,7 +68,7 @@ impl TokioClient {
     pub fn start(args: &ClientArgs, workers: usize) -> Result<TokioClient> {
         let config = Arc::new(args.config.clone());
         let (servers, id, gated) = (&args.servers, args.id, args.supervised);
-        let runtime = super::runtime(workers).context("cannot start the tokio runtime")?;
+        let runtime = super::runtime(workers, true).context("cannot start the tokio runtime")?;
         let window = Window::now();
         let (tell, told) = watch::channel(Told {
             window: (!gated).then_some(window),

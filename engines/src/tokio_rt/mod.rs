@@ -57,16 +57,22 @@ pub async fn write_all(stream: &TcpStream, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// A multi-thread runtime with `workers` worker threads, which run below
-/// the control thread (nice +19, as the threads engine's link threads).
+/// the control thread as the threads engine's link threads do: a client's
+/// below a server's (`below_servers`).
 ///
 /// # Errors
 /// The OS refuses the runtime's threads or its poller.
-pub fn runtime(workers: usize) -> io::Result<tokio::runtime::Runtime> {
+pub fn runtime(workers: usize, below_servers: bool) -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers.max(1))
         .thread_name("tokio worker")
-        .on_thread_start(|| {
-            mass_connect::sys::affinity::lower_current_thread_priority();
+        .on_thread_start(move || {
+            use mass_connect::sys::affinity;
+            if below_servers {
+                affinity::lower_current_thread_below_servers();
+            } else {
+                affinity::lower_current_thread_priority();
+            }
         })
         .enable_all()
         .build()

@@ -113,7 +113,8 @@ impl ServerEngine for TokioServer {
     /// # Errors
     /// The OS refuses the runtime.
     fn run(self) -> Result<ServerStats> {
-        let runtime = super::runtime(self.workers).context("cannot start the tokio runtime")?;
+        let runtime =
+            super::runtime(self.workers, false).context("cannot start the tokio runtime")?;
         log::info!(
             "server listening on {} ({} runtime workers)",
             self.shared.core.addr,
