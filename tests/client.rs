@@ -271,7 +271,7 @@ fn a_supervised_client_connects_first_and_sends_only_after_go() {
 }
 
 /// A client's link threads are the load generator and run below the
-/// servers' link threads (Linux: SCHED_IDLE against nice +19), so a
+/// servers' link threads (Linux: SCHED_IDLE against the normal rank), so a
 /// saturated machine delays sends, not acks; its control thread stays
 /// normal.
 #[cfg(target_os = "linux")]

@@ -299,21 +299,30 @@ fn seed_positional_form_and_clear_errors() {
     );
 }
 
-/// Link threads run at the lowest priority and control threads at the
-/// normal one, so a saturated machine still serves status, stop and Ctrl-C.
+/// A server's link threads run at the normal rank, as its control threads
+/// do: only the load generator ranks lower (tests/client.rs). A lowered
+/// server link thread waited behind a thousand runnable client threads under
+/// saturation, now and then past `request_timeout_ms` (docs/PERFORMANCE.md).
 #[cfg(target_os = "linux")]
 #[test]
-fn link_threads_run_below_the_control_threads() {
+fn link_threads_run_at_the_rank_of_the_control_threads() {
+    const SCHED_OTHER: i64 = 0;
     let (_dir, server) = server_with("");
     let mut p = Peer::connect(server.addr);
     // An ack proves the link thread is past its set-up, priority included.
     assert_eq!(p.call("update;127.0.0.1:5000;1"), "ack;1");
     let nice_by_thread = thread_stat_field(server.child.id(), 16);
-    let lowered = nice_by_thread.iter().filter(|&&n| n == 19).count();
-    assert_eq!(lowered, 1, "one link thread at nice 19: {nice_by_thread:?}");
+    let policies = thread_stat_field(server.child.id(), 38);
+    // The main thread, the acceptor, the store thread and this link's.
+    assert!(nice_by_thread.len() >= 4, "{nice_by_thread:?}");
+    // Compared with each other, not with 0: the test may itself run niced.
     assert!(
-        nice_by_thread.iter().filter(|&&n| n == 0).count() >= 2,
-        "the control threads stay at nice 0: {nice_by_thread:?}"
+        nice_by_thread.iter().all(|&n| n == nice_by_thread[0]),
+        "every thread at one nice value: {nice_by_thread:?}"
+    );
+    assert!(
+        policies.iter().all(|&p| p == SCHED_OTHER),
+        "every thread under SCHED_OTHER: {policies:?}"
     );
 }
 

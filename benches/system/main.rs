@@ -17,9 +17,9 @@
 //! * **pingpong**: the floor of the model, with the same layout. This binary
 //!   re-executes itself as 10 `__pingpong-server PORT CPU|none` processes (an
 //!   accept loop, one 64 KiB-stack thread per connection, TCP_NODELAY, read
-//!   32 bytes, write them back; link threads on both ends at the system's
-//!   link-thread priority, nice +19) and N `__pingpong-client SECONDS SCHEDULE
-//!   CPU-LIST PORTS...` processes (one thread per server link: write 32
+//!   32 bytes, write them back; link threads at the system's ranks: the echo
+//!   threads normal, the client threads `SCHED_IDLE`) and N `__pingpong-client
+//!   SECONDS SCHEDULE CPU-LIST PORTS...` processes (one thread per server link: write 32
 //!   bytes, read the 32-byte reply, on the same fixed-rate, fixed-delay or
 //!   closed-loop schedule with the same 10 ms interval and the same stagger).
 //!   No parsing, no store, no histograms, no status rounds. Every link stops

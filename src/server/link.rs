@@ -40,7 +40,8 @@ struct LinkState {
 /// The link thread's whole life: read a line, answer it, repeat.
 pub(super) fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, peer: SocketAddr) {
     let config = &shared.config;
-    affinity::lower_current_thread_priority();
+    // No lowering: a server's link thread runs at the normal rank, above the
+    // load generator (see `affinity`).
     if config.cpu_affinity == Affinity::ByServer {
         affinity::pin_current_thread(affinity::cpu_for_port(
             &config.server_port_list,

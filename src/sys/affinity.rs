@@ -10,36 +10,39 @@
 //! same config, so the choice needs no coordination, and consecutive servers
 //! land on different CPUs whatever their port numbers are.
 //!
-//! Link threads also run at a lower priority than the control threads (a
-//! client's main thread, a server's acceptor and store thread, startup):
-//! when the load saturates the machine, a status request, a stop or a
-//! Ctrl-C is still served promptly instead of waiting behind two thousand
-//! busy link threads. They run whenever no control thread needs the CPU,
-//! which is nearly always.
+//! Threads run at three ranks, so that a saturated machine spends its CPU
+//! where it matters:
 //!
-//! The clients' link threads go one step lower than the servers': they are
-//! the load generator, and the load generator must not starve the system it
-//! measures. Under saturation at seed scale, with both ends at nice +19, a
-//! server's link thread woken by an update waited behind a thousand runnable
-//! client threads catching up on their schedule, now and then for longer
-//! than `request_timeout_ms` (5 s): the client counted an ack timeout and
-//! reconnected, although nothing on the network had failed. On Linux a
-//! client link thread therefore runs under `SCHED_IDLE`: a server thread
-//! that wakes preempts it at once and otherwise outweighs it five to one.
-//! Clients fall further behind their schedule instead, which is what the
-//! report's lateness and its generator-saturation rule are for. Measured
-//! with a 1 s timeout as a probe: ack timeouts 25, 2, 2 before and 0, 0, 0
-//! after, in alternating 4-minute runs (docs/PERFORMANCE.md, "The load
-//! generator ranks below the servers").
+//! * **Normal**: every control thread (startup, a client's main thread, a
+//!   server's acceptor and store thread) and a server's link threads. A
+//!   server's link thread is the system under measure, and it also answers
+//!   the operations commands (status, stop) that arrive on its connection.
+//! * **Background** (Linux nice +19, Windows "below normal"): startup's
+//!   dashboard threads, which must not slow startup's main thread.
+//! * **Load generator** (Linux `SCHED_IDLE`, Windows "lowest"): a client's
+//!   link threads. At seed scale on two CPUs a fixed-rate schedule that has
+//!   fallen behind keeps about a thousand of them runnable, and the load
+//!   generator must not starve the system it measures. A server thread that
+//!   wakes preempts them; the clients fall further behind their schedule
+//!   instead, which is what the report's lateness and its
+//!   generator-saturation rule are for.
 //!
-//! How far to lower is a measured choice. Windows priorities are strict, so
-//! "below normal" already puts every control thread first. Linux shares the
-//! CPU in proportion to weights instead: a nice 0 thread weighs 1024, nice
-//! +10 weighs 110 and nice +19 weighs 15. Against 2,000 runnable link
-//! threads, startup's main thread got 1024 / (1024 + 2000 x 110) = 0.5% of
-//! the CPU at +10, and a 5 s run at seed scale took 11-20 s to end; at +19
-//! it gets 3.3% and the same run ends in 6.1 s (docs/PERFORMANCE.md, "Why
-//! the control plane was slow under saturation").
+//! Windows priorities are strict, so the ranks order the threads outright.
+//! Linux shares a busy CPU in proportion to weights instead: nice 0 weighs
+//! 1024, nice +10 110, nice +19 15 and `SCHED_IDLE` 3. Each rank was
+//! measured (docs/PERFORMANCE.md):
+//!
+//! * Link threads on both ends once ran at nice +10, then +19, to keep
+//!   startup's main thread ahead of 2,000 runnable link threads: a 5 s run
+//!   at seed scale ended after 13.2 s at +10 and 6.1 s at +19.
+//! * With the clients' links under `SCHED_IDLE`, a server's link thread at
+//!   +19 still weighed 15 against the runnable clients' 3,000. Woken by an
+//!   update it waited for a CPU 1.7 ms on average and up to 74 ms in 8 s
+//!   (`perf sched`), and once in a 150-minute soak longer than
+//!   `request_timeout_ms` (5 s), so its client counted an ack timeout. At
+//!   nice 0 it weighs 1024: 0.07 ms on average and at most 6.8 ms, a 250 ms
+//!   timeout used as a probe fired 0 times in 270 s instead of 466, and a
+//!   5 s run still ends after 6.0 s.
 //!
 //! `cpu_affinity: "off"` leaves placement to the OS scheduler. Pinning is
 //! done on Linux (sched_setaffinity) and Windows (SetThreadAffinityMask);
@@ -63,14 +66,15 @@ pub fn pin_current_thread(cpu: usize) -> bool {
     imp::pin(cpu)
 }
 
-/// Lowers the calling thread's scheduling priority to the lowest nice
-/// value (Linux: +19; Windows: below normal). Lowering needs no privilege; failure is harmless.
+/// Lowers the calling thread to the background rank, below the control
+/// threads (Linux: nice +19; Windows: below normal), for startup's
+/// dashboard. Lowering needs no privilege; failure is harmless.
 pub fn lower_current_thread_priority() -> bool {
     imp::lower_priority()
 }
 
-/// Lowers the calling thread below the servers' link threads: for the
-/// load generator's threads (Linux: `SCHED_IDLE`, or nice +19 where that is
+/// Lowers the calling thread to the load generator's rank, below the
+/// servers' link threads (Linux: `SCHED_IDLE`, or nice +19 where that is
 /// refused; Windows: lowest). Failure is harmless.
 pub fn lower_current_thread_below_servers() -> bool {
     imp::below_servers()
@@ -78,15 +82,15 @@ pub fn lower_current_thread_below_servers() -> bool {
 
 #[cfg(target_os = "linux")]
 mod imp {
-    /// The nice value of link threads: the lowest, see the module docs.
-    const LINK_NICE: libc::c_int = 19;
+    /// The nice value of background threads: the lowest, see the module docs.
+    const BACKGROUND_NICE: libc::c_int = 19;
 
     pub fn lower_priority() -> bool {
         // SAFETY: plain syscalls with no pointers. On Linux the nice value
         // is per thread, so the thread id targets this thread alone.
         unsafe {
             let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, LINK_NICE) == 0
+            libc::setpriority(libc::PRIO_PROCESS, tid, BACKGROUND_NICE) == 0
         }
     }
 
@@ -164,8 +168,9 @@ mod tests {
                 .unwrap()
         );
     }
+
     /// A client link thread must end up below a server's: on Linux under
-    /// SCHED_IDLE, which a server's nice +19 thread preempts.
+    /// SCHED_IDLE, which a server's link thread, at the normal rank, preempts.
     #[cfg(target_os = "linux")]
     #[test]
     fn a_client_link_thread_runs_below_a_server_link_thread() {

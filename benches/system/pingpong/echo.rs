@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use mass_connect::sys::affinity::{lower_current_thread_priority, pin_current_thread};
+use mass_connect::sys::affinity::pin_current_thread;
 
 use super::{IDLE_TIMEOUT, IO_TIMEOUT, MSG, STACK};
 
@@ -37,8 +37,8 @@ pub fn accept_loop(listener: &TcpListener, port: u16, cpu: Option<usize>) {
 }
 
 fn serve(mut stream: TcpStream, cpu: Option<usize>) {
-    // The same settings as the system's link threads, on both ends.
-    lower_current_thread_priority();
+    // The same settings as the system's server link threads: the normal
+    // rank, pinned the same way.
     if let Some(cpu) = cpu {
         // Linux threads inherit the acceptor's mask; Windows threads do not.
         pin_current_thread(cpu);

@@ -145,10 +145,9 @@ impl ServerEngine for EvServer {
             let spawned = std::thread::Builder::new()
                 .name(name)
                 .spawn(move || {
-                    // Loop threads serve the links: below the control
-                    // threads (stdin, store), as the threads engine's link
-                    // threads are, so a saturated machine still stops.
-                    affinity::lower_current_thread_priority();
+                    // Loop threads serve the links at the normal rank, as
+                    // the threads engine's link threads do: only the load
+                    // generator ranks lower (`affinity`).
                     if let Some(cpu) = pin {
                         affinity::pin_current_thread(cpu);
                     }

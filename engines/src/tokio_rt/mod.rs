@@ -56,9 +56,9 @@ pub async fn write_all(stream: &TcpStream, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// A multi-thread runtime with `workers` worker threads, which run below
-/// the control thread as the threads engine's link threads do: a client's
-/// below a server's (`below_servers`).
+/// A multi-thread runtime with `workers` worker threads, at the ranks the
+/// threads engine gives its link threads: a server's at the normal rank, a
+/// client's at the load generator's, below them (`below_servers`).
 ///
 /// # Errors
 /// The OS refuses the runtime's threads or its poller.
@@ -70,8 +70,6 @@ pub fn runtime(workers: usize, below_servers: bool) -> io::Result<tokio::runtime
             use mass_connect::sys::affinity;
             if below_servers {
                 affinity::lower_current_thread_below_servers();
-            } else {
-                affinity::lower_current_thread_priority();
             }
         })
         .enable_all()

@@ -5,8 +5,9 @@
 //! # Threads
 //!
 //! This thread, and tiny_http's own (an accept thread and a small pool
-//! that reads requests), run at the link threads' low priority: building a
-//! response is never a burst above the links whose latency the run
+//! that reads requests), run at the background rank (`sys::affinity`),
+//! below the servers' link threads and startup's main thread: building a
+//! response is never a burst above the servers whose answers the run
 //! measures, and never anything startup's main thread waits for. Updates
 //! arrive on an unbounded channel (startup sends and goes on); this thread
 //! applies them whenever it wakes: at a request, or every [`WAKE`].

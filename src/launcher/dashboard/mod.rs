@@ -148,7 +148,7 @@ impl Dashboard {
         let thread = std::thread::Builder::new()
             .name("dashboard http".into())
             .spawn(move || {
-                // Below startup's main thread, at the links' priority; the
+                // At the background rank, below startup's main thread; the
                 // threads tiny_http starts from here inherit it (Linux).
                 crate::sys::affinity::lower_current_thread_priority();
                 let server = match tiny_http::Server::from_listener(listener, None) {

@@ -70,7 +70,8 @@ impl Poller {
 
 impl Polling {
     fn run(self, stopped: &Receiver<()>) {
-        // Like the HTTP thread: below startup's main thread, at the links'.
+        // Like the HTTP thread: at the background rank, below startup's main
+        // thread.
         crate::sys::affinity::lower_current_thread_priority();
         let mut last: Option<Instant> = None;
         loop {
