@@ -19,9 +19,10 @@
 //!   accept loop, one 64 KiB-stack thread per connection, TCP_NODELAY, read
 //!   32 bytes, write them back; link threads at the system's ranks: the echo
 //!   threads normal, the client threads `SCHED_IDLE`) and N `__pingpong-client
-//!   SECONDS SCHEDULE CPU-LIST PORTS...` processes (one thread per server link: write 32
-//!   bytes, read the 32-byte reply, on the same fixed-rate, fixed-delay or
-//!   closed-loop schedule with the same 10 ms interval and the same stagger).
+//!   SECONDS SCHEDULE CPU-LIST PORTS...` processes (one thread per server
+//!   link: write 32 bytes, read the 32-byte reply, on the same fixed-rate,
+//!   fixed-delay or closed-loop schedule with the same 10 ms interval and the
+//!   same stagger).
 //!   No parsing, no store, no histograms, no status rounds. Every link stops
 //!   at the end of the window, due sends or not, so a floor that cannot keep
 //!   up shows it as a percent of target below 100. CPU (utime+stime
