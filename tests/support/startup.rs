@@ -95,6 +95,8 @@ pub fn assert_exit_passed(code: Option<i32>, printed: &str, report: &Value) {
         Some(1) if saturated_only => {
             eprintln!("note: the generator saturated on this machine: {reasons:?}");
         }
-        _ => panic!("startup failed ({code:?}): {printed}"),
+        // The reasons first: a CI excerpt that keeps only the panic's head
+        // still says why.
+        _ => panic!("startup failed ({code:?}): {reasons:?}\n{printed}"),
     }
 }

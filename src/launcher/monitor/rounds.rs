@@ -93,6 +93,13 @@ pub(super) struct Rounds {
     duration: Option<Duration>,
     /// Each live client's latest answer (cumulative counters).
     latest: HashMap<usize, ClientStatus>,
+    /// Each live client's links up as last heard: its `ready` answer at the
+    /// go, then its status answers. A client slow to answer (a loaded
+    /// machine, Wine) still counts the links it last said were up; counting
+    /// only the clients heard from this window made a 2 s run under Wine
+    /// look a second short of links, and fail, when one status answer took
+    /// over a second.
+    heard_up: HashMap<usize, u64>,
     /// Clients asked for a status that have not answered yet. A client is
     /// never asked again before it answers: on a saturated machine requests
     /// would queue up in its stdin, and the final `stop` would wait behind
@@ -121,6 +128,7 @@ impl Rounds {
             target,
             duration,
             latest: HashMap::new(),
+            heard_up: HashMap::new(),
             awaiting: HashSet::new(),
             open: false,
             last_print: None,
@@ -151,6 +159,12 @@ impl Rounds {
         }
     }
 
+    /// Records each client's links up as its `ready` answer said at the go,
+    /// before any status answer.
+    pub(super) fn at_go(&mut self, links_up: impl IntoIterator<Item = (usize, u64)>) {
+        self.heard_up.extend(links_up);
+    }
+
     /// Adds the histograms of one answer to the round's.
     pub(super) fn add(&mut self, snapshot: &Snapshot) {
         self.second.add(snapshot);
@@ -159,6 +173,7 @@ impl Rounds {
     /// Records client `index`'s answer. True if it was the last one the
     /// open round waited for: the round can be printed now.
     pub(super) fn answered(&mut self, index: usize, status: ClientStatus) -> bool {
+        self.heard_up.insert(index, status.links_up);
         self.latest.insert(index, status);
         self.awaiting.remove(&index);
         self.awaiting.is_empty() && self.open
@@ -167,6 +182,7 @@ impl Rounds {
     /// Records the totals of a client's final report (they close the last
     /// CSV row), outside any round.
     pub(super) fn set_final(&mut self, index: usize, status: ClientStatus) {
+        self.heard_up.insert(index, status.links_up);
         self.latest.insert(index, status);
     }
 
@@ -175,6 +191,7 @@ impl Rounds {
     pub(super) fn forget(&mut self, index: usize) {
         self.awaiting.remove(&index);
         self.latest.remove(&index);
+        self.heard_up.remove(&index);
         self.rate.forget(index);
     }
 
@@ -233,11 +250,14 @@ impl Rounds {
         &self.latest
     }
 
-    /// The fleet's cumulative counters as of the latest answers.
+    /// The fleet's cumulative counters as of the latest answers, and its
+    /// links up as last heard.
     pub(super) fn totals(&self) -> ClientStatus {
-        let mut t = ClientStatus::default();
+        let mut t = ClientStatus {
+            links_up: self.heard_up.values().sum(),
+            ..ClientStatus::default()
+        };
         for s in self.latest.values() {
-            t.links_up += s.links_up;
             t.acked += s.acked;
             t.late += s.late;
             t.errors += s.errors;
@@ -260,5 +280,36 @@ mod tests {
         assert_eq!(secs(200), 1);
         assert_eq!(secs(201), 2);
         assert_eq!(secs(1000), 5);
+    }
+
+    fn status(links_up: u64) -> ClientStatus {
+        ClientStatus {
+            links_up,
+            ..ClientStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_client_slow_to_answer_counts_the_links_it_last_said_were_up() {
+        // Two clients of three links each, all up at the go.
+        let mut rounds = Rounds::new(6, 600.0, None);
+        rounds.at_go([(0, 3), (1, 3)]);
+        let started = Instant::now();
+        assert!(
+            rounds.close(started).is_none(),
+            "the first round only marks"
+        );
+        // Client 1 has not answered a status yet: its three links still count.
+        rounds.answered(0, status(3));
+        let (tick, _) = rounds.close(started).unwrap();
+        assert_eq!(tick.links_up, 6);
+        assert_eq!(rounds.short_of_links(), Duration::ZERO);
+        // A link that is down by a client's own answer counts as down.
+        rounds.answered(1, status(2));
+        let (tick, _) = rounds.close(started).unwrap();
+        assert_eq!(tick.links_up, 5);
+        // A client that died takes its links with it.
+        rounds.forget(0);
+        assert_eq!(rounds.totals().links_up, 2);
     }
 }

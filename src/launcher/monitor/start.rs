@@ -110,6 +110,8 @@ impl Monitor<'_> {
             }
         }
         let links_up: u64 = answers.values().map(|(up, _)| up).sum();
+        self.rounds
+            .at_go(answers.iter().map(|(&i, (up, _))| (i, *up)));
         let down: Vec<LinkDown> = answers.into_values().flat_map(|(_, d)| d).collect();
         let start = Instant::now() + go_ahead(self.links);
         let window = Window {
