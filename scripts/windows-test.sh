@@ -243,9 +243,20 @@ read -r PASSED FAILED < <(awk '/^test result:/ {
         END { print p + 0, f + 0 }' "$LOG_DIR/test.log")
 echo "windows-test: $PASSED passed, $FAILED failed"
 if [ "$TEST_RC" -ne 0 ] || [ "$FAILED" -ne 0 ]; then
+    echo "    --- tail of $LOG_DIR/test.log"
+    tail -20 "$LOG_DIR/test.log"
+    # Last, so that an excerpt of the output keeps them: each failed test's
+    # own output (libtest's `failures:` blocks: the panic and its message,
+    # without the stack backtraces, which the full log keeps).
+    echo "    --- the failed tests' output"
+    awk '/^failures:$/ { on = 1 }
+         /^stack backtrace:/ { bt = 1 }
+         on && !bt { print }
+         /^note: Some details are omitted/ { bt = 0 }
+         /^test result:/ { on = 0 }' "$LOG_DIR/test.log" \
+        | grep -v '^failures:$' | tail -80 | sed 's/^/    /'
     [ "$TEST_RC" -eq 124 ] && echo "    cargo test timed out"
-    echo "    cargo test exit code $TEST_RC; full log: $LOG_DIR/test.log; its tail:"
-    tail -60 "$LOG_DIR/test.log"
+    echo "    cargo test exit code $TEST_RC; full log: $LOG_DIR/test.log"
     false
 fi
 step_done

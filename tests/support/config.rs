@@ -38,8 +38,15 @@ pub fn config_json_on(hosts: &[&str], ports: &[u16], clients: u32, extra: &str) 
             engine.server, engine.client
         )
     };
+    // 10 ms, the seed's interval, unless `extra` sets its own (a config
+    // with a key twice is an error).
+    let interval = if extra.contains(r#""update_intervals""#) {
+        ""
+    } else {
+        r#", "update_intervals": 10"#
+    };
     format!(
-        r#"{{"server_ip_list": "{}", "server_port_list": "{}", "client_num_per_host": {clients}, "update_intervals": 10{programs}{extra}}}"#,
+        r#"{{"server_ip_list": "{}", "server_port_list": "{}", "client_num_per_host": {clients}{interval}{programs}{extra}}}"#,
         hosts.join(";"),
         ports.join(";")
     )
