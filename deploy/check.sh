@@ -122,7 +122,7 @@ if ! command -v systemd-analyze >/dev/null; then
 fi
 systemd-analyze --version | sed -n 1p
 # An offline root: the unit, the playbook's drop-in and env file for a run
-# "fleet" on a server host of the README's ten-host example, rendered from
+# "fleet" on a server host of docs/DEPLOY.md's ten-host example, rendered from
 # the playbook's own templates, and systemd's own units (verify loads the
 # unit's dependencies). verify also checks that ExecStart's program exists
 # and is executable there: the built startup, or a stand-in.

@@ -8,7 +8,7 @@
 #
 #   scripts/dashboard-cost.sh [RUNS] [DURATION]     (default: 3 runs each, 60s)
 #
-# The figures in the README ("The dashboard", "What it costs") come from
+# The figures in docs/DASHBOARD.md ("The dashboard", "What it costs") come from
 # this script. It builds release binaries and writes into a temporary folder.
 set -euo pipefail
 runs="${1:-3}"

@@ -266,7 +266,7 @@ for h in "${HOSTS[@]}" ctl; do
   ip -n "$P-$h" addr add "${ADDR[$h]}/24" dev eth0
   ip -n "$P-$h" link set eth0 up
   # The servers' ports lie in the default ephemeral range: reserve them, as
-  # README "Before it starts: limits" advises, so that no outgoing
+  # docs/OPERATIONS.md "Before it starts: limits" advises, so that no outgoing
   # connection is given one (this sysctl is per network namespace).
   ip netns exec "$P-$h" sysctl -qw net.ipv4.ip_local_reserved_ports=38677-38679
 done

@@ -216,7 +216,7 @@ done
 n=$(grep -E "^  b\.json " <<<"$VERDICT" | grep -oE '198\.18\.0\.1:[0-9]+ [0-9]+' | awk '{ s += $2 } END { print s + 0 }')
 check "host B's report counts unacked updates to A's servers: $n" "$([ "$n" -gt 0 ]; echo $?)"
 # The cut takes links down for a while, so a host's verdict may FAIL on
-# "fewer links than planned" (README: "The verdict"); what each host must
+# "fewer links than planned" (docs/REPORT.md: "The verdict"); what each host must
 # still do is verify its own clients exactly, and exit 0 or 1, never 2.
 for h in a b c; do
   ok=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["verify"]["ok"])' "$OUT/$h.json" 2>/dev/null || echo missing)

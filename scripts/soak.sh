@@ -57,7 +57,7 @@ the verdict. Ctrl-C stops the run early; startup
 still verifies, reports, and the plot is still drawn.
 
 EXIT STATUS:
-    startup's: 0 on PASS, 1 on FAIL (README: "The verdict"; also when the
+    startup's: 0 on PASS, 1 on FAIL (docs/REPORT.md: "The verdict"; also when the
     leak check or a long-run check fails), 2 setup failure (also: bad arguments, build
     failure, OUTPUT_DIR already holds a run).
 EOF

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Check a soak's samples CSV (`startup --samples`) for what a long run must
-show, and summarise it: the figures README "The 3-hour soak" quotes.
+show, and summarise it: the figures docs/SOAK.md "The 3-hour soak" quotes.
 
 Checks, from the baseline row (the first at or after --from, default 10
 minutes in, when start-up effects are over) to the last row:

@@ -297,7 +297,7 @@ EOF
     set -e
     echo "    startup.exe exit code $RUN_RC"
     # A FAIL whose only reason is a saturated generator judges Wine's
-    # timers on this machine, not the port (README: "The verdict").
+    # timers on this machine, not the port (docs/REPORT.md: "The verdict").
     if [ "$RUN_RC" -eq 1 ] && [ -s report.json ] && python3 - report.json <<'EOF'
 import json, sys
 reasons = json.load(open(sys.argv[1])).get("verdict_reasons", [])

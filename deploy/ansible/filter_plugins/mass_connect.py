@@ -1,6 +1,6 @@
 """Filters for site.yml: the layout's needs, the same arithmetic as startup's
-pre-flight (src/launcher/preflight/needs.rs; README "Before it starts:
-limits"), so the unit's limits fit what startup will check.
+pre-flight (src/launcher/preflight/needs.rs; docs/OPERATIONS.md "Before it
+starts: limits"), so the unit's limits fit what startup will check.
 
     {{ config | mass_connect_needs(host_ip, client_hosts) }}
     {{ "10m" | mass_connect_seconds }}
@@ -22,8 +22,7 @@ OPS_LINKS = 4
 STARTUP_THREADS = 2
 ASK_AT_ONCE = 32
 
-# The config's defaults for the keys the layout depends on (README,
-# "Configuration").
+# The config's defaults for the keys the layout depends on (docs/CONFIG.md).
 DEFAULTS = {
     "server_ip_list": "127.0.0.1",
     "server_port_list": "38677;38678;38679",
@@ -128,7 +127,7 @@ if __name__ == "__main__":
     one = needs({"client_num_per_host": 1}, "127.0.0.1")
     assert per_process(one) == [(19, 4), (18, 8), (27, 9)], per_process(one)
     assert (one["processes"], one["files"], one["threads"]) == (5, 100, 37), one
-    # The README's ten-host example, on a server host and a clients-only one.
+    # docs/DEPLOY.md's ten-host example, on a server host and a clients-only one.
     ten = {
         "server_ip_list": "10.0.0.1;10.0.0.2;10.0.0.3;10.0.0.4",
         "server_port_list": ";".join(str(p) for p in range(38677, 38687)),
