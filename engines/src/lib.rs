@@ -7,13 +7,13 @@
 //!   per core by default, due times in a heap.
 //! * [`tokio_rt`]: tokio's multi-thread runtime, one task per link,
 //!   `sleep_until` for the schedule.
-//! * [`link`]: what a link does apart from waiting: the server side's
-//!   protocol state and the client side's bookkeeping, shared by both.
 //! * [`program`]: the four programs' `main`, the product's shells plus
 //!   `--threads`.
 //!
 //! Everything else is the product's library, reused rather than copied:
-//! framing and both protocols (`mass_connect::wire`), the messages, the
+//! what a link does apart from waiting (`client::link::ClientLink`,
+//! `server::link::ServerLink`, which the product's threads drive too, so
+//! the engines differ only in how they wait), framing and both protocols (`mass_connect::wire`), the messages, the
 //! histograms, the pacer and the run's window (`client::schedule`), the
 //! store, the operations commands (`server::answer_command`), the config,
 //! and the programs' shells (`client::program`, `server::program`). So the
@@ -31,6 +31,5 @@
 #![deny(missing_docs)]
 
 pub mod evloop;
-pub mod link;
 pub mod program;
 pub mod tokio_rt;

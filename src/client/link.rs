@@ -1,440 +1,358 @@
-//! One link thread of a client: connect, wait for the next due time, send
-//! `update;<key>;<n>`, block on the ack, count, and reconnect with backoff
-//! when the link breaks.
+//! One client link's rules, whatever waits for it: a key per connection,
+//! a used local port refused a few times, one update in flight, the pacer's
+//! due times, an unacked update counted when the link breaks, backoff
+//! doubling to `reconnect_max_ms`, the counters and the histograms.
 //!
-//! Everything here runs on the link's own thread and touches only what that
-//! thread owns (its socket, its pacer, its keys) plus two things shared with
-//! the client's main thread: its [`LinkCounters`] (written only here, read
-//! by the main thread with relaxed loads) and the client's histograms (one
-//! relaxed increment per measurement). So link threads never wait for each
-//! other or for the main thread.
+//! Every engine drives a [`ClientLink`] the same way and differs only in how
+//! it waits between the calls: the threads engine (`link_thread`) blocks on
+//! its socket and parks until a due time; the workspace's event loop waits
+//! for readiness and a timer heap; its tokio engine awaits futures.
+//!
+//! ```text
+//!  connect ─fail─► connect_failed ─(wait the backoff)─► connect
+//!     │ ok
+//!     ▼
+//!  connected ──false (a used port)──► connect again at once
+//!     │ true
+//!     ▼
+//!  run(window) ─► next_due ─(wait until due)─► send ─(write)─► reply ─┐
+//!                    ▲                                   acked       │
+//!                    └───────────────────────────────────────────────┘
+//!  a failed write, read or timeout: broken ─► down ─► connect again
+//! ```
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::LATE;
-use super::schedule::{Pacer, Window, sleep_until, wait_for_start, wait_for_stop};
-use crate::config::{Affinity, Config};
-use crate::error::{Context, Error, Result};
-use crate::messages::{ErrorKinds, KeyCount};
+use super::counters::{ConnectError, LinkCounters, LinkError, status_of};
+use super::schedule::{Pacer, Window};
+use crate::config::Config;
+use crate::messages::{ClientReport, KeyCount, WireSnapshot};
 use crate::metrics::AtomicHistograms;
-use crate::sys::affinity;
-use crate::sys::net;
-use crate::wire::framing::{Line, LineReader};
-use crate::wire::protocol::{self, MAX_LINE, Reply};
+use crate::sys::procstat;
+use crate::wire::framing::Line;
+use crate::wire::protocol::{self, Reply};
 
-/// Counters of one link, written only by whoever runs the link (here its
-/// own thread; in another engine a loop thread or a task) and read by the
-/// client's main thread with relaxed loads ([`super::status_of`]).
-#[derive(Default)]
-pub struct LinkCounters {
-    /// Connected now.
-    pub up: AtomicBool,
-    /// Updates written.
-    pub sent: AtomicU64,
-    /// Updates acknowledged.
-    pub acked: AtomicU64,
-    /// Updates sent more than [`super::LATE`] after their due time.
-    pub late: AtomicU64,
-    /// Failed connects, broken links and error replies.
-    pub errors: AtomicU64,
-    /// `errors` by [`LinkError`], indexed by its number.
-    pub error_kinds: [AtomicU64; LinkError::KINDS],
-    /// Why the last connect failed ([`ConnectError`] as a number), so the
-    /// main thread can say why a link is down without asking the link.
-    pub last_error: AtomicU8,
-    /// Times the link was re-established after being lost.
-    pub reconnects: AtomicU64,
-    /// Acks whose server count differed from ours.
-    pub anomalies: AtomicU64,
-}
-
-impl LinkCounters {
-    /// Adds one; a single writer, so a load and a store would do, but
-    /// `fetch_add` on an uncontended line costs the same and reads plainly.
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts one error of `kind`.
-    pub fn error(&self, kind: LinkError) {
-        Self::bump(&self.errors);
-        Self::bump(&self.error_kinds[kind as usize]);
-    }
-
-    /// The errors by kind so far.
-    pub fn error_kinds(&self) -> ErrorKinds {
-        let n = |kind: LinkError| self.error_kinds[kind as usize].load(Ordering::Relaxed);
-        ErrorKinds {
-            connect: n(LinkError::Connect),
-            write: n(LinkError::Write),
-            refused: n(LinkError::Refused),
-            ack_timeout: n(LinkError::AckTimeout),
-            closed: n(LinkError::Closed),
-            other: n(LinkError::Other),
-        }
-    }
-}
-
-/// What went wrong on a link, for the report's breakdown of its errors
-/// ([`ErrorKinds`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkError {
-    /// A connect failed.
-    Connect,
-    /// An update could not be written.
-    Write,
-    /// The server answered with an error line.
-    Refused,
-    /// No ack within `request_timeout_ms`.
-    AckTimeout,
-    /// The server closed the link before it acked.
-    Closed,
-    /// Anything else.
-    Other,
-}
-
-impl LinkError {
-    /// How many kinds there are.
-    pub const KINDS: usize = 6;
-
-    /// The kind of a failed read of an ack: a read timeout (the socket's
-    /// `request_timeout_ms`) or anything else.
-    pub fn of_read(e: &std::io::Error) -> LinkError {
-        match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => LinkError::AckTimeout,
-            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
-                LinkError::Closed
-            }
-            _ => LinkError::Other,
-        }
-    }
-}
+/// A send more than this after its due time counts as late.
+pub const LATE: Duration = Duration::from_millis(1);
 
 /// Reconnects tried for a fresh local port before a used one is accepted.
 const MAX_PORT_RETRIES: u32 = 8;
 
-/// What a link thread needs to know.
-pub(super) struct LinkPlan {
-    pub(super) server: SocketAddr,
-    /// This link's first update is due this long after the client's start.
-    pub(super) offset: Duration,
-    /// The client's window, set at its go.
-    pub(super) start: Arc<OnceLock<Window>>,
-    pub(super) config: Arc<Config>,
-    pub(super) stop: Arc<AtomicBool>,
-    pub(super) counters: Arc<LinkCounters>,
-    pub(super) histograms: Arc<AtomicHistograms>,
+/// The update on the wire, waiting for its ack.
+#[derive(Clone, Copy)]
+pub struct InFlight {
+    /// When it was due.
+    pub due: Instant,
+    /// When it was written.
+    pub sent_at: Instant,
+    /// The client's count for the key, this update included.
+    pub count: u64,
 }
 
-impl LinkPlan {
-    /// True once the client stops or its window has ended: a link then
-    /// neither reconnects nor sends.
-    fn over(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
-            || self.start.get().is_some_and(|w| w.is_over(Instant::now()))
-    }
+/// One link's state, apart from its socket.
+pub struct ClientLink {
+    /// The server it links to.
+    pub server: SocketAddr,
+    /// Its first update is due this long after the window's start.
+    offset: Duration,
+    /// Shared with the client's main thread, which sums them for `status`.
+    pub counters: Arc<LinkCounters>,
+    /// Every key used, with what was acked on it.
+    pub keys: Vec<KeyCount>,
+    /// The key in use (index into `keys`).
+    slot: usize,
+    /// Made at the first connection once the window is known.
+    pacer: Option<Pacer>,
+    /// The update waiting for its ack.
+    pub in_flight: Option<InFlight>,
+    backoff: Duration,
+    connected_before: bool,
+    reused_ports: u32,
+    failures: u64,
 }
 
-/// How one connection of a link ended.
-enum Ended {
-    /// The client is stopping or its window ended; the in-flight update
-    /// (if any) was answered.
-    Stopped,
-    /// The link broke; reconnect.
+/// What a reply line did.
+pub enum Outcome {
+    /// The in-flight update was acked.
+    Acked,
+    /// The link must be dropped (and reconnected, unless the run is over).
     Broken,
 }
 
-/// A link thread: connect, run updates until the link breaks, reconnect with
-/// backoff, until stopped. Returns every key used and what was acked on it.
-pub(super) fn run_link(plan: LinkPlan) -> Vec<KeyCount> {
-    let config = &plan.config;
-    affinity::lower_current_thread_below_servers();
-    if config.cpu_affinity == Affinity::ByServer {
-        affinity::pin_current_thread(affinity::cpu_for_port(
-            &config.server_port_list,
-            plan.server.port(),
-        ));
+impl ClientLink {
+    /// A link to `server` whose first update is due `offset` after the start.
+    pub fn new(server: SocketAddr, offset: Duration, config: &Config) -> ClientLink {
+        ClientLink {
+            server,
+            offset,
+            counters: Arc::new(LinkCounters::default()),
+            keys: Vec::with_capacity(1),
+            slot: 0,
+            pacer: None,
+            in_flight: None,
+            backoff: Duration::from_millis(config.reconnect_initial_ms),
+            connected_before: false,
+            reused_ports: 0,
+            failures: 0,
+        }
     }
-    let mut keys: Vec<KeyCount> = Vec::with_capacity(1);
-    // Made at the first connection, once the client's start is known.
-    let mut pacer: Option<Pacer> = None;
-    let initial_backoff = Duration::from_millis(config.reconnect_initial_ms);
-    let mut backoff = initial_backoff;
-    let mut connected_before = false;
-    let mut reused_ports = 0;
-    // Connection attempts failed since the link was last up.
-    let mut failures: u64 = 0;
 
-    while !plan.over() {
-        let stream = match connect(&plan) {
-            Ok(stream) => stream,
-            Err(e) => {
-                plan.counters.error(LinkError::Connect);
-                let why = ConnectError::of(&e);
-                plan.counters.last_error.store(why as u8, Ordering::Relaxed);
-                failures += 1;
-                // The first failure is news; the retries of a server that
-                // stays down would be a warning per link every few seconds
-                // for as long as it is down, so they are debug lines.
-                let level = if failures == 1 {
-                    log::Level::Warn
-                } else {
-                    log::Level::Debug
-                };
-                log::log!(
-                    level,
-                    "link to {}: attempt {failures} failed, next in {} ms: {e}",
-                    plan.server,
-                    backoff.as_millis()
-                );
-                if !sleep_until(Instant::now() + backoff, &plan.stop) {
-                    break;
-                }
-                backoff = (backoff * 2).min(Duration::from_millis(config.reconnect_max_ms));
-                continue;
-            }
+    /// A connect failed: counts it, remembers why (for `ready`'s `down`
+    /// list) and returns how long to wait before the next attempt.
+    pub fn connect_failed(&mut self, why: &std::io::Error, config: &Config) -> Duration {
+        self.counters.error(LinkError::Connect);
+        let kind = ConnectError::of_io(why);
+        self.counters
+            .last_error
+            .store(kind as u8, Ordering::Relaxed);
+        self.failures += 1;
+        let wait = self.backoff;
+        // The first failure is news; the retries of a server that stays
+        // down would be a warning per link every few seconds for as long as
+        // it is down, so they are debug lines.
+        let level = if self.failures == 1 {
+            log::Level::Warn
+        } else {
+            log::Level::Debug
         };
-        backoff = initial_backoff;
-        let key = match stream.local_addr() {
-            Ok(addr) => addr.to_string(),
-            Err(_) => continue,
-        };
-        // A key is one connection's life. A reconnect that gets a used local
-        // port back would share a key with a dead connection, whose count a
-        // restarted server no longer has: take another port (the OS moves
-        // on), and only after several tries let the old count continue.
-        if keys.iter().any(|k| k.key == key) && reused_ports < MAX_PORT_RETRIES {
-            reused_ports += 1;
+        log::log!(
+            level,
+            "link to {}: attempt {} failed, next in {} ms: {why}",
+            self.server,
+            self.failures,
+            wait.as_millis()
+        );
+        self.backoff = (self.backoff * 2).min(Duration::from_millis(config.reconnect_max_ms));
+        wait
+    }
+
+    /// A connection is up with local address `local`. `false` means its
+    /// local port was used by an earlier connection of this link: drop it
+    /// and connect again at once (a key is one connection's life).
+    pub fn connected(&mut self, local: SocketAddr, config: &Config) -> bool {
+        let key = local.to_string();
+        // A reconnect that gets a used local port back would share a key
+        // with a dead connection, whose count a restarted server no longer
+        // has: take another port (the OS moves on), and only after several
+        // tries let the old count continue.
+        if self.keys.iter().any(|k| k.key == key) && self.reused_ports < MAX_PORT_RETRIES {
+            self.reused_ports += 1;
             log::debug!(
                 "link to {}: local port of {key} used before; reconnecting",
-                plan.server
+                self.server
             );
-            continue;
+            return false;
         }
-        reused_ports = 0;
-        if connected_before {
-            LinkCounters::bump(&plan.counters.reconnects);
+        self.reused_ports = 0;
+        self.backoff = Duration::from_millis(config.reconnect_initial_ms);
+        if self.connected_before {
+            LinkCounters::bump(&self.counters.reconnects);
         }
         // Each connect is a debug line; one that ends a warned streak of
         // failures is info, so the warning has its all-clear at its level.
-        let how = if connected_before {
+        let how = if self.connected_before {
             "reconnected"
         } else {
             "connected"
         };
-        if failures == 0 {
-            log::debug!("link to {} {how}, key {key}", plan.server);
+        if self.failures == 0 {
+            log::debug!("link to {} {how}, key {key}", self.server);
         } else {
             log::info!(
-                "link to {} {how} after {failures} failed attempts, key {key}",
-                plan.server
+                "link to {} {how} after {} failed attempts, key {key}",
+                self.server,
+                self.failures
             );
         }
-        connected_before = true;
-        failures = 0;
-        let slot = match keys.iter().position(|k| k.key == key) {
+        self.connected_before = true;
+        self.failures = 0;
+        self.slot = match self.keys.iter().position(|k| k.key == key) {
             Some(i) => i,
             None => {
-                keys.push(KeyCount {
-                    server: plan.server,
+                self.keys.push(KeyCount {
+                    server: self.server,
                     key,
                     acked: 0,
                     unacked: 0,
                 });
-                keys.len() - 1
+                self.keys.len() - 1
             }
         };
-        plan.counters.up.store(true, Ordering::Relaxed);
-        let pacer = match &mut pacer {
-            Some(pacer) => pacer,
-            None => {
-                // Connected and counted as up, the first connection waits
-                // for the client's go (already given to an ungated client).
-                let Some(window) = wait_for_start(&plan.start, &plan.stop) else {
-                    plan.counters.up.store(false, Ordering::Relaxed);
-                    break;
-                };
-                pacer.insert(Pacer::new(
-                    config.schedule,
-                    config.interval(),
-                    window.start + plan.offset,
-                    window.end,
-                ))
-            }
-        };
-        pacer.restart(Instant::now());
-        let ended = run_connection(&plan, &stream, &mut keys[slot], pacer);
-        if let Ended::Stopped = ended {
-            // Past the window's end, stay connected and idle until the stop:
-            // ten thousand threads exiting and connections closing during
-            // the last interval would load the CPU while the links whose
-            // last update is still due measure it (per-5 s latency p99 of
-            // 315 ms in the last sample of a 1,000 x 10 run, against 1-3 ms).
-            wait_for_stop(&plan.stop);
-        }
-        plan.counters.up.store(false, Ordering::Relaxed);
-        let _ = stream.shutdown(std::net::Shutdown::Both);
-        if let Ended::Stopped = ended {
-            break;
-        }
+        self.counters.up.store(true, Ordering::Relaxed);
+        true
     }
-    keys
-}
 
-fn connect(plan: &LinkPlan) -> Result<TcpStream> {
-    let config = &plan.config;
-    let stream = TcpStream::connect_timeout(
-        &plan.server,
-        Duration::from_millis(config.connect_timeout_ms),
-    )
-    .with_context(|| format!("cannot connect to server {}", plan.server))?;
-    // With the server down, a connect to a port in the OS's ephemeral range
-    // can be given that very port as its own and "connect" to itself (TCP
-    // simultaneous open); it would also keep the server from listening again.
-    if stream.local_addr().ok() == Some(plan.server) {
-        return Err(Error::msg(format!(
-            "the link to {} connected to itself: nothing listens there",
-            plan.server
-        )));
+    /// True once connected and given the window: the link has a schedule.
+    pub fn is_running(&self) -> bool {
+        self.pacer.is_some()
     }
-    net::tune(
-        &stream,
-        Duration::from_millis(config.request_timeout_ms),
-        Duration::from_millis(config.request_timeout_ms),
-    )
-    .with_context(|| format!("cannot set socket options for {}", plan.server))?;
-    Ok(stream)
-}
 
-/// Sends updates on one connection until it breaks or the client stops.
-fn run_connection(
-    plan: &LinkPlan,
-    stream: &TcpStream,
-    key: &mut KeyCount,
-    pacer: &mut Pacer,
-) -> Ended {
-    let counters = &plan.counters;
-    let mut reader = LineReader::new(stream, MAX_LINE);
-    let mut out = Vec::with_capacity(128);
-    loop {
-        let Some(due) = pacer.wait(&plan.stop) else {
-            return Ended::Stopped;
+    /// Starts (or, after a reconnect, resumes) the schedule at `now`: the
+    /// pacer is made at the first connection after the go, and every
+    /// (re)connection skips the ticks that fell while the link was down.
+    pub fn run(&mut self, window: &Window, config: &Config, now: Instant) {
+        let offset = self.offset;
+        let pacer = self.pacer.get_or_insert_with(|| {
+            Pacer::new(
+                config.schedule,
+                config.interval(),
+                window.start + offset,
+                window.end,
+            )
+        });
+        pacer.restart(now);
+    }
+
+    /// When the next update is due; `None` once the window is over (or
+    /// before the link runs).
+    pub fn next_due(&self) -> Option<Instant> {
+        self.pacer.as_ref()?.next_due()
+    }
+
+    /// Writes the update due at `due` into `out` (cleared first), as sent
+    /// at `now`; `false` if the window ended first (send nothing).
+    pub fn send(&mut self, due: Instant, now: Instant, out: &mut Vec<u8>) -> bool {
+        let Some(pacer) = &mut self.pacer else {
+            return false;
         };
-        let sent_at = Instant::now();
-        let lateness = sent_at.saturating_duration_since(due);
-        if lateness > LATE {
-            LinkCounters::bump(&counters.late);
+        if pacer.take(due, now).is_none() {
+            return false;
         }
+        if now.saturating_duration_since(due) > LATE {
+            LinkCounters::bump(&self.counters.late);
+        }
+        let key = &self.keys[self.slot];
         let count = key.acked + 1;
         out.clear();
-        protocol::encode_update(&mut out, &key.key, count);
-        if let Err(e) = (&*stream).write_all(&out) {
-            counters.error(LinkError::Write);
-            log::warn!("link to {}: write failed: {e}", plan.server);
-            return Ended::Broken;
-        }
-        LinkCounters::bump(&counters.sent);
+        protocol::encode_update(out, &key.key, count);
+        LinkCounters::bump(&self.counters.sent);
+        self.in_flight = Some(InFlight {
+            due,
+            sent_at: now,
+            count,
+        });
+        true
+    }
 
-        // Whatever keeps the ack from arriving leaves this update's fate
-        // unknown: the server may have counted it. It is recorded as unacked
-        // (the verification allows for it) and the link starts over.
-        let (kind, lost) = match reader.read_line() {
-            Ok(Some(Line::Complete(line))) => match protocol::parse_reply(line) {
+    /// A reply line arrived at `now`.
+    pub fn reply(
+        &mut self,
+        line: Line<'_>,
+        now: Instant,
+        histograms: &AtomicHistograms,
+    ) -> Outcome {
+        let lost = match line {
+            Line::Complete(bytes) => match protocol::parse_reply(bytes) {
                 Some(Reply::Ack(server_count)) => {
-                    let acked_at = Instant::now();
-                    plan.histograms.record(
-                        acked_at - sent_at,
-                        lateness,
-                        acked_at.saturating_duration_since(due),
+                    let Some(f) = self.in_flight.take() else {
+                        return self.broken(LinkError::Other, "an ack came with nothing in flight");
+                    };
+                    histograms.record(
+                        now - f.sent_at,
+                        f.sent_at.saturating_duration_since(f.due),
+                        now.saturating_duration_since(f.due),
                     );
-                    key.acked = count;
-                    LinkCounters::bump(&counters.acked);
-                    if server_count != count {
-                        LinkCounters::bump(&counters.anomalies);
+                    let key = &mut self.keys[self.slot];
+                    key.acked = f.count;
+                    LinkCounters::bump(&self.counters.acked);
+                    if server_count != f.count {
+                        LinkCounters::bump(&self.counters.anomalies);
                         log::warn!(
-                            "link to {}: anomaly on key {}: sent update #{count}, server counts #{server_count}",
-                            plan.server,
-                            key.key
+                            "link to {}: anomaly on key {}: sent update #{}, server counts #{server_count}",
+                            self.server,
+                            key.key,
+                            f.count
                         );
                     }
-                    pacer.completed(acked_at);
-                    continue;
+                    if let Some(pacer) = &mut self.pacer {
+                        pacer.completed(now);
+                    }
+                    return Outcome::Acked;
                 }
                 Some(Reply::Err { code, detail }) => {
                     // A refusal is an answer: the server did not count it.
-                    counters.error(LinkError::Refused);
+                    self.in_flight = None;
+                    self.counters.error(LinkError::Refused);
                     log::warn!(
                         "link to {}: server refused update: {code}: {detail}",
-                        plan.server
+                        self.server
                     );
-                    return Ended::Broken;
+                    return Outcome::Broken;
                 }
-                _ => (LinkError::Other, "the reply was not an ack".to_string()),
+                _ => "the reply was not an ack",
             },
-            Ok(Some(Line::TooLong)) => (LinkError::Other, "the reply was oversized".to_string()),
-            Ok(None) => (LinkError::Closed, "the server closed the link".to_string()),
-            Err(e) => (LinkError::of_read(&e), e.to_string()),
+            Line::TooLong => "the reply was oversized",
         };
-        key.unacked += 1;
-        counters.error(kind);
-        log::warn!("link to {}: update #{count} unacked: {lost}", plan.server);
-        return Ended::Broken;
+        self.broken(LinkError::Other, lost)
+    }
+
+    /// The connection broke (`kind`, in words `why`): an update in flight
+    /// is counted as unacked, since the server may have counted it.
+    pub fn broken(&mut self, kind: LinkError, why: &str) -> Outcome {
+        if let Some(f) = self.in_flight.take() {
+            self.keys[self.slot].unacked += 1;
+            log::warn!(
+                "link to {}: update #{} unacked: {why}",
+                self.server,
+                f.count
+            );
+        } else {
+            log::info!("link to {} ended: {why}", self.server);
+        }
+        self.counters.error(kind);
+        self.counters.up.store(false, Ordering::Relaxed);
+        Outcome::Broken
+    }
+
+    /// The client stops (or the link is abandoned): down, nothing more.
+    pub fn down(&self) {
+        self.counters.up.store(false, Ordering::Relaxed);
     }
 }
 
-/// Why a connect failed, in the words the report and startup use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ConnectError {
-    /// No attempt has failed (yet).
-    None = 0,
-    /// Nothing listens there (a reset to our SYN).
-    Refused,
-    /// No answer within `connect_timeout_ms`.
-    TimedOut,
-    /// No route to the host or network.
-    Unreachable,
-    /// The connection was reset or aborted while being set up.
-    Reset,
-    /// Anything else.
-    Failed,
+/// A connect "succeeded" to the server's own address: with nothing
+/// listening, a connect to a port in the OS's ephemeral range can be given
+/// that very port as its own (TCP simultaneous open), and would also keep
+/// the server from listening again. An error, so the engine drops it.
+pub fn refuse_self_connect(server: SocketAddr, local: SocketAddr) -> io::Result<SocketAddr> {
+    if local == server {
+        return Err(io::Error::other(format!(
+            "the link to {server} connected to itself: nothing listens there"
+        )));
+    }
+    Ok(local)
 }
 
-impl ConnectError {
-    /// Classifies a connect error by its OS error kind.
-    fn of(e: &Error) -> ConnectError {
-        e.io_error()
-            .map_or(ConnectError::Failed, ConnectError::of_io)
-    }
-
-    /// Classifies an OS error from a connect (or a non-blocking connect's
-    /// outcome) by its kind.
-    pub fn of_io(e: &std::io::Error) -> ConnectError {
-        use std::io::ErrorKind as K;
-        match e.kind() {
-            K::ConnectionRefused => ConnectError::Refused,
-            K::TimedOut | K::WouldBlock => ConnectError::TimedOut,
-            K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => {
-                ConnectError::Unreachable
-            }
-            K::ConnectionReset | K::ConnectionAborted => ConnectError::Reset,
-            _ => ConnectError::Failed,
+/// A client's final report, whatever engine ran it: `finished` is every link's server and keys once it has ended,
+/// `links` every link's counters, `histograms` what was recorded since the
+/// last status, encoded. The report's `down` names only the links that never
+/// connected (they used no key).
+pub fn final_report(
+    id: u32,
+    window: &Window,
+    links: &[(SocketAddr, Arc<LinkCounters>)],
+    finished: impl IntoIterator<Item = (SocketAddr, Vec<KeyCount>)>,
+    histograms: WireSnapshot,
+) -> ClientReport {
+    let mut keys = Vec::new();
+    let mut never_connected = Vec::new();
+    for (server, k) in finished {
+        if k.is_empty() {
+            never_connected.push(server);
         }
+        keys.extend(k);
     }
-
-    /// The reason a link is down, from the number its counter holds.
-    pub fn describe(code: u8) -> &'static str {
-        match code {
-            x if x == ConnectError::Refused as u8 => "refused",
-            x if x == ConnectError::TimedOut as u8 => "timed out",
-            x if x == ConnectError::Unreachable as u8 => "unreachable",
-            x if x == ConnectError::Reset as u8 => "reset",
-            x if x == ConnectError::None as u8 => "connecting",
-            _ => "failed",
-        }
+    log::info!("client {id}: stopped; {} keys reported", keys.len());
+    let mut status = status_of(id, window, links.iter().map(|(s, c)| (*s, &**c)));
+    status.down.retain(|d| never_connected.contains(&d.server));
+    ClientReport {
+        status,
+        keys,
+        histograms,
+        process: procstat::own(),
     }
 }

@@ -16,14 +16,20 @@
 //!
 //! * this file: [`Client`], the main thread's side: start the links, gate
 //!   them on the go, sum their counters, stop and join them.
-//! * `link`: one link thread's loop (connect, pace, send, read the ack,
-//!   reconnect).
+//! * [`link`]: one link's rules (connect, backoff, keys, pacing, acks),
+//!   whatever engine waits for it; the workspace's event loop and tokio
+//!   engines drive the same [`ClientLink`].
+//! * `link_thread`: how a thread waits for its link (blocking connect and
+//!   read, parking until due).
+//! * [`counters`]: what a link counts, and how a client sums its links.
 //! * [`schedule`]: when a link sends next, and how it sleeps until then.
 //! * [`program`]: what every client program does around its engine: the
 //!   options, startup's control lines, the standalone status and report
 //!   (shared with the workspace's comparison engines).
 
-mod link;
+pub mod counters;
+pub mod link;
+mod link_thread;
 pub mod program;
 pub mod schedule;
 
@@ -31,21 +37,17 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
 
 use crate::client::schedule::Window;
 use crate::config::Config;
 use crate::error::Result;
-use crate::messages::{ClientReport, ClientStatus, KeyCount, LinkDown, StatusReply};
+use crate::messages::{ClientReport, ClientStatus, KeyCount, StatusReply};
 use crate::metrics::{AtomicHistograms, LinkCount, Snapshot};
 use crate::sys::net;
-use crate::sys::procstat;
 
-pub use link::{ConnectError, LinkCounters, LinkError};
-use link::{LinkPlan, run_link};
-
-/// A send more than this after its due time counts as late.
-pub const LATE: Duration = Duration::from_millis(1);
+pub use counters::{ConnectError, LinkCounters, LinkError, status_of};
+pub use link::{ClientLink, LATE};
+use link_thread::{LinkPlan, run_link};
 
 /// A running client node.
 pub struct Client {
@@ -98,14 +100,13 @@ impl Client {
         let mut links = Vec::with_capacity(servers.len());
         for (j, &server) in servers.iter().enumerate() {
             let offset = schedule::stagger(interval, id, clients, servers.len(), j);
-            let counters = Arc::new(LinkCounters::default());
+            let link = ClientLink::new(server, offset, &config);
+            let counters = link.counters.clone();
             let plan = LinkPlan {
-                server,
-                offset,
+                link,
                 start: start.clone(),
                 config: config.clone(),
                 stop: stop.clone(),
-                counters: counters.clone(),
                 histograms: histograms.clone(),
             };
             let thread = thread::Builder::new()
@@ -190,34 +191,25 @@ impl Client {
     pub fn stop(self) -> ClientReport {
         self.stop.store(true, Ordering::Release);
         self.wake_links();
-        let mut keys = Vec::new();
+        let mut finished = Vec::with_capacity(self.links.len());
         let mut counters = Vec::with_capacity(self.links.len());
-        // Every link is down once stopped; the report names only those that
-        // never connected at all (they used no key).
-        let mut never_connected = Vec::new();
         for link in self.links {
             counters.push((link.server, link.counters));
             match link.thread.join() {
-                Ok(k) if k.is_empty() => never_connected.push(link.server),
-                Ok(k) => keys.extend(k),
+                Ok(keys) => finished.push((link.server, keys)),
                 Err(_) => eprintln!("client {}: the link to {} panicked", self.id, link.server),
             }
         }
-        log::info!("client {}: stopped; {} keys reported", self.id, keys.len());
         // Every link has been joined, so all it recorded is visible: this
         // take leaves nothing behind.
-        let mut status = status_of(
+        let histograms = self.histograms.take();
+        link::final_report(
             self.id,
             &self.window,
-            counters.iter().map(|(s, c)| (*s, &**c)),
-        );
-        status.down.retain(|d| never_connected.contains(&d.server));
-        ClientReport {
-            status,
-            keys,
-            histograms: self.histograms.take().encode(),
-            process: procstat::own(),
-        }
+            &counters,
+            finished,
+            histograms.encode(),
+        )
     }
 }
 
@@ -243,40 +235,4 @@ impl program::Node for Client {
     fn stop(self) -> ClientReport {
         Client::stop(self)
     }
-}
-
-/// Sums link counters into one status, whatever engine runs the links.
-///
-/// A link that is not up is also listed in `down`, with the reason its last
-/// connect failed: that is how startup names the servers a run never
-/// reached, and why.
-pub fn status_of<'a>(
-    id: u32,
-    window: &Window,
-    links: impl Iterator<Item = (SocketAddr, &'a LinkCounters)>,
-) -> ClientStatus {
-    let mut s = ClientStatus {
-        id,
-        elapsed_s: window.elapsed(Instant::now()).as_secs_f64(),
-        ..ClientStatus::default()
-    };
-    for (server, c) in links {
-        let up = c.up.load(Ordering::Relaxed);
-        s.links += 1;
-        s.links_up += u64::from(up);
-        if !up {
-            s.down.push(LinkDown {
-                server,
-                reason: ConnectError::describe(c.last_error.load(Ordering::Relaxed)).into(),
-            });
-        }
-        s.sent += c.sent.load(Ordering::Relaxed);
-        s.acked += c.acked.load(Ordering::Relaxed);
-        s.late += c.late.load(Ordering::Relaxed);
-        s.errors += c.errors.load(Ordering::Relaxed);
-        s.error_kinds.add(&c.error_kinds());
-        s.reconnects += c.reconnects.load(Ordering::Relaxed);
-        s.anomalies += c.anomalies.load(Ordering::Relaxed);
-    }
-    s
 }

@@ -1,195 +1,217 @@
-//! One link thread of a server: read a line, apply it, answer, repeat.
+//! One server link's rules, whatever waits for it: a complete line in, a
+//! reply out. Parse, apply an update to its key's counter, ack, check the
+//! client's count against ours, answer operations commands, count what went
+//! wrong. Every engine drives a [`ServerLink`]; they differ only in how they
+//! wait for a line, for the store and for a reply to be taken (the threads
+//! engine's `link_thread` blocks; the workspace's event loop and tokio
+//! engines wait for readiness).
 //!
-//! The hot path is here: per update the line is parsed in place (borrowed,
-//! no allocation), one `fetch_add` is made on the key's counter (a counter
-//! only this link writes: no lock, no wakeup of another thread), and the ack
-//! is written from a reused buffer. The store thread is asked only when the
-//! link's key first appears. Operations commands on the same connection are
-//! handed to `operations`.
+//! The hot path: per update the line is parsed in place (borrowed, no
+//! allocation), one `fetch_add` is made on the key's counter (a counter
+//! only this link writes: no lock, no wakeup of another thread), and the
+//! ack is written into the engine's reused buffer.
 //!
-//! Two deadlines bound what one peer can hold: `idle_timeout_ms` for each
-//! line to arrive whole (a peer that dribbles a byte a second is closed like
-//! a silent one) and `write_timeout_ms` for each reply to be taken whole.
-//! Both are socket timeouts armed once per link and shortened only while a
-//! line or a reply is half done, so the hot path pays no system call for them.
+//! The store thread is asked only when the link's key first appears. A
+//! thread may block for that answer, a loop or a task may not, so the
+//! update waits here ([`Handled::NeedCounter`]); the engine gets the
+//! counter its own way and calls [`ServerLink::counter_arrived`], which
+//! applies the parked update. A client sends one update at a time, so
+//! nothing else waits behind it.
 
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::operations::answer_ops;
-use super::{Shared, request_stop};
-use crate::config::Affinity;
-use crate::error::Result;
-use crate::server::store::{Counter, Store};
-use crate::sys::affinity;
+use super::store::{Counter, Store};
+use super::{ServerCore, answer_command};
 use crate::sys::net;
-use crate::wire::framing::{Line, LineReader};
-use crate::wire::protocol::{self, MAX_LINE, ParseError, Request};
+use crate::wire::framing::Line;
+use crate::wire::protocol::{self, ParseError, Request};
 
-/// Per-connection state that outlives one request.
-struct LinkState {
-    /// The key this link updates and its counter, cached so that the store
-    /// thread is asked only when the key changes (normally once per link).
+/// What became of one line.
+pub enum Handled {
+    /// The reply is in `out`.
+    Replied,
+    /// The reply (`bye`) is in `out`; stop the server once it is written.
+    Stop,
+    /// An update for a key without a counter yet: ask the store for it
+    /// (`Store::counter_then`), then call [`ServerLink::counter_arrived`].
+    NeedCounter(String),
+}
+
+/// Per-connection state that outlives one line.
+pub struct ServerLink {
+    /// The peer, for logs and `stopped_by`.
+    pub peer: SocketAddr,
+    /// The key this link updates and its counter, cached so the store is
+    /// asked only when the key changes (normally once per link).
     key: String,
     counter: Option<Counter>,
+    /// The count of an update parked until its counter arrives.
+    parked: Option<u64>,
     /// Whether `auth;<token>` succeeded on this connection.
     authorized: bool,
 }
 
-/// The link thread's whole life: read a line, answer it, repeat.
-pub(super) fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, peer: SocketAddr) {
-    let config = &shared.config;
-    // No lowering: a server's link thread runs at the normal rank, above the
-    // load generator (see `affinity`).
-    if config.cpu_affinity == Affinity::ByServer {
-        affinity::pin_current_thread(affinity::cpu_for_port(
-            &config.server_port_list,
-            shared.addr.port(),
-        ));
+impl ServerLink {
+    /// A new connection from `peer`.
+    pub fn new(core: &ServerCore, peer: SocketAddr) -> ServerLink {
+        ServerLink {
+            peer,
+            key: String::new(),
+            counter: None,
+            parked: None,
+            authorized: core.config.ops_token.is_empty(),
+        }
     }
-    let idle = Duration::from_millis(config.idle_timeout_ms);
-    let write_limit = Duration::from_millis(config.write_timeout_ms);
-    if let Err(e) = net::tune(stream, idle, write_limit) {
-        log::warn!(
-            "server {}: cannot set up link from {peer}: {e}",
-            shared.addr
-        );
-        return;
-    }
-    let mut reader = LineReader::new(stream, MAX_LINE);
-    let mut out = Vec::with_capacity(128);
-    let mut state = LinkState {
-        key: String::new(),
-        counter: None,
-        authorized: config.ops_token.is_empty(),
-    };
 
-    loop {
-        let line = match reader.read_line_within(idle) {
-            Ok(Some(line)) => line,
-            Ok(None) => {
-                log::info!(
-                    "server {}: link from {peer} closed by the peer",
-                    shared.addr
-                );
-                break;
+    /// True while an update waits for its counter: read nothing more.
+    pub fn is_parked(&self) -> bool {
+        self.parked.is_some()
+    }
+
+    /// Answers one framed line into `out`. `links` counts the server's open
+    /// links, for `stats`.
+    pub fn handle(
+        &mut self,
+        core: &ServerCore,
+        store: &Store,
+        links: &dyn Fn() -> u64,
+        line: Line<'_>,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        let bytes = match line {
+            Line::TooLong => {
+                protocol_error(core, self.peer, ParseError::TooLong, out);
+                return Handled::Replied;
             }
-            Err(e) if net::is_timeout(&e) => {
-                shared.counters.idle_closed.fetch_add(1, Ordering::Relaxed);
-                log::info!(
-                    "server {}: closing link from {peer}: no complete line within {} ms (idle_timeout_ms)",
-                    shared.addr,
-                    config.idle_timeout_ms
-                );
-                out.clear();
-                protocol::encode_err(
-                    &mut out,
-                    "idle_timeout",
-                    "no complete line within idle_timeout_ms",
-                );
-                let _ = net::write_all_within(stream, &out, write_limit);
-                break;
+            Line::Complete(bytes) => bytes,
+        };
+        match protocol::parse_request(bytes) {
+            Ok(Request::Update { key, count }) => {
+                if self.counter.is_none() || self.key != key {
+                    self.key.clear();
+                    self.key.push_str(key);
+                    self.counter = None;
+                    self.parked = Some(count);
+                    return Handled::NeedCounter(self.key.clone());
+                }
+                self.apply(core, count, out);
+                Handled::Replied
+            }
+            Ok(request) => {
+                let peer = self.peer;
+                if answer_command(core, store, links, &mut self.authorized, request, peer, out) {
+                    Handled::Stop
+                } else {
+                    Handled::Replied
+                }
             }
             Err(e) => {
-                if !shared.stopping.load(Ordering::Relaxed) {
-                    log::info!("server {}: link from {peer} ended: {e}", shared.addr);
-                }
-                break;
+                protocol_error(core, self.peer, e, out);
+                Handled::Replied
             }
-        };
-
-        out.clear();
-        let mut stop_after_reply = false;
-        match line {
-            Line::TooLong => protocol_error(shared, peer, ParseError::TooLong, &mut out),
-            Line::Complete(bytes) => match protocol::parse_request(bytes) {
-                Ok(Request::Update { key, count }) => {
-                    if let Err(e) =
-                        apply_update(shared, store, &mut state, key, count, peer, &mut out)
-                    {
-                        log::warn!("server {}: {e}", shared.addr);
-                        break;
-                    }
-                }
-                Ok(request) => {
-                    stop_after_reply = answer_ops(
-                        shared,
-                        store,
-                        &mut state.authorized,
-                        request,
-                        peer,
-                        &mut out,
-                    );
-                }
-                Err(e) => protocol_error(shared, peer, e, &mut out),
-            },
-        }
-
-        if let Err(e) = net::write_all_within(stream, &out, write_limit) {
-            if net::is_timeout(&e) {
-                shared
-                    .counters
-                    .write_timeouts
-                    .fetch_add(1, Ordering::Relaxed);
-                log::warn!(
-                    "server {}: dropping link from {peer}: it did not take a reply within {} ms (write_timeout_ms)",
-                    shared.addr,
-                    config.write_timeout_ms
-                );
-            }
-            break;
-        }
-        if stop_after_reply {
-            request_stop(shared);
-            break;
         }
     }
-    let _ = stream.shutdown(Shutdown::Both);
-}
 
-/// The hot path: one atomic add and an ack. The client's count is compared
-/// with ours so a lost or duplicated update is noticed at once.
-fn apply_update(
-    shared: &Shared,
-    store: &Store,
-    state: &mut LinkState,
-    key: &str,
-    count: u64,
-    peer: SocketAddr,
-    out: &mut Vec<u8>,
-) -> Result<()> {
-    let counter = match &state.counter {
-        Some(counter) if state.key == key => counter,
-        _ => {
-            let counter = store.counter(key)?;
-            state.key.clear();
-            state.key.push_str(key);
-            state.counter.insert(counter)
+    /// The store's answer to [`Handled::NeedCounter`]: applies the parked
+    /// update and writes its ack to `out`.
+    pub fn counter_arrived(&mut self, core: &ServerCore, counter: Counter, out: &mut Vec<u8>) {
+        self.counter = Some(counter);
+        if let Some(count) = self.parked.take() {
+            self.apply(core, count, out);
         }
-    };
-    let ours = counter.fetch_add(1, Ordering::AcqRel) + 1;
-    if ours != count {
-        shared.counters.anomalies.fetch_add(1, Ordering::Relaxed);
-        log::warn!(
-            "server {}: anomaly on key {key} from {peer}: client says update #{count}, server counts #{ours}",
-            shared.addr
+    }
+
+    /// The hot path: one atomic add and an ack; the client's count is
+    /// compared with ours so a lost or doubled update is noticed at once.
+    fn apply(&mut self, core: &ServerCore, count: u64, out: &mut Vec<u8>) {
+        let Some(counter) = &self.counter else { return };
+        let ours = counter.fetch_add(1, Ordering::AcqRel) + 1;
+        if ours != count {
+            core.counters.anomalies.fetch_add(1, Ordering::Relaxed);
+            log::warn!(
+                "server {}: anomaly on key {} from {}: client says update #{count}, server counts #{ours}",
+                core.addr,
+                self.key,
+                self.peer
+            );
+        }
+        protocol::encode_ack(out, ours);
+    }
+
+    /// The peer sent no complete line within `idle_timeout_ms` (`idle`):
+    /// counted, logged, and the `err;idle_timeout` line it gets before it
+    /// is closed is put in `out` (cleared first).
+    pub fn idle_timed_out(&self, core: &ServerCore, idle: Duration, out: &mut Vec<u8>) {
+        core.counters.idle_closed.fetch_add(1, Ordering::Relaxed);
+        log::info!(
+            "server {}: closing link from {}: no complete line within {} ms (idle_timeout_ms)",
+            core.addr,
+            self.peer,
+            idle.as_millis()
+        );
+        out.clear();
+        protocol::encode_err(
+            out,
+            "idle_timeout",
+            "no complete line within idle_timeout_ms",
         );
     }
-    protocol::encode_ack(out, ours);
-    Ok(())
+
+    /// The peer did not take its replies within `write_timeout_ms`
+    /// (`limit`): counted and logged; the engine drops the link.
+    pub fn write_timed_out(&self, core: &ServerCore, limit: Duration) {
+        core.counters.write_timeouts.fetch_add(1, Ordering::Relaxed);
+        log::warn!(
+            "server {}: dropping link from {}: it did not take a reply within {} ms (write_timeout_ms)",
+            core.addr,
+            self.peer,
+            limit.as_millis()
+        );
+    }
+
+    /// The link ended for `why` (logged unless the server is stopping,
+    /// when every link ends).
+    pub fn ended(&self, core: &ServerCore, why: impl std::fmt::Display) {
+        if !core.stopping.load(Ordering::Relaxed) {
+            log::info!("server {}: link from {} ended: {why}", core.addr, self.peer);
+        }
+    }
 }
 
-fn protocol_error(shared: &Shared, peer: SocketAddr, e: ParseError, out: &mut Vec<u8>) {
-    shared
-        .counters
+/// A connection beyond `server_max_links` (`open` are open): counted,
+/// logged, and the `err;link_limit;...` line it gets before it is closed.
+pub fn refusal(core: &ServerCore, peer: SocketAddr, open: u64) -> Vec<u8> {
+    core.counters.links_refused.fetch_add(1, Ordering::Relaxed);
+    log::warn!(
+        "server {}: refused link from {peer}: {open} links open (server_max_links)",
+        core.addr
+    );
+    let mut out = Vec::new();
+    let detail = format!(
+        "server {} already holds {open} links, the limit set by server_max_links",
+        core.addr
+    );
+    protocol::encode_err(&mut out, "link_limit", &detail);
+    out
+}
+
+/// An accept that failed: out of descriptors, the limit is named on stderr
+/// once (`warned`); the caller backs off rather than spin.
+pub fn accept_failed(core: &ServerCore, e: &std::io::Error, warned: &mut bool) {
+    let hint = net::limit_hint(e);
+    if !*warned && !hint.is_empty() {
+        *warned = true;
+        eprintln!("server {}: accept failed: {e}{hint}", core.addr);
+    }
+    log::warn!("server {}: accept failed: {e}", core.addr);
+}
+
+fn protocol_error(core: &ServerCore, peer: SocketAddr, e: ParseError, out: &mut Vec<u8>) {
+    core.counters
         .protocol_errors
         .fetch_add(1, Ordering::Relaxed);
-    log::warn!("server {}: bad line from {peer}: {e}", shared.addr);
+    log::warn!("server {}: bad line from {peer}: {e}", core.addr);
     protocol::encode_err(out, e.code(), e.detail());
-    log::trace!(
-        "server {}: answered {peer}: {}",
-        shared.addr,
-        String::from_utf8_lossy(out).trim_end()
-    );
 }

@@ -17,7 +17,11 @@
 //! makes those reads return. No thread polls.
 //!
 //! * this file: [`Server`], binding, the acceptor, stopping.
-//! * `link`: one link thread's loop, the per-update hot path.
+//! * [`link`]: one link's rules and the per-update hot path, whatever
+//!   waits for it; the workspace's event loop and tokio engines drive the
+//!   same [`ServerLink`](link::ServerLink).
+//! * `link_thread`: how a thread waits for its link (blocking reads and
+//!   writes with deadlines).
 //! * `operations`: the operations commands (`stats`, `dump`, `stop`, `auth`).
 //! * [`store`]: the store thread and its per-key counters.
 //! * [`program`]: what every server program does around its engine (the
@@ -28,7 +32,8 @@
 //! which serve links on an event loop or async tasks, keep the same
 //! counters and answer the same commands with the same code.
 
-mod link;
+pub mod link;
+mod link_thread;
 mod operations;
 pub mod program;
 pub mod store;
@@ -50,7 +55,7 @@ use crate::server::store::Store;
 use crate::sys::net;
 use crate::wire::protocol::{self};
 
-use link::serve_link;
+use link_thread::serve_link;
 use operations::stats;
 pub use operations::{answer as answer_command, stats_of};
 
@@ -165,12 +170,6 @@ pub fn cannot_listen(addr: SocketAddr, e: std::io::Error) -> Error {
         .unwrap_err()
 }
 
-/// The detail of the `err;link_limit;...` line a connection beyond
-/// `server_max_links` gets before it is closed.
-pub fn link_limit_detail(addr: SocketAddr, open: usize) -> String {
-    format!("server {addr} already holds {open} links, the limit set by server_max_links")
-}
-
 impl Server {
     /// Binds the listening socket and starts the store thread.
     ///
@@ -223,17 +222,7 @@ impl Server {
             match conn {
                 Ok(stream) => accept_link(&shared, &store, stream),
                 Err(e) => {
-                    // Out of descriptors: say which limit once, then back off so
-                    // the acceptor does not spin while the condition lasts.
-                    if !warned_limit && !net::limit_hint(&e).is_empty() {
-                        warned_limit = true;
-                        eprintln!(
-                            "server {}: accept failed: {e}{}",
-                            shared.addr,
-                            net::limit_hint(&e)
-                        );
-                    }
-                    log::warn!("server {}: accept failed: {e}", shared.addr);
+                    link::accept_failed(&shared, &e, &mut warned_limit);
                     thread::sleep(Duration::from_millis(20));
                 }
             }
@@ -287,15 +276,7 @@ fn accept_link(shared: &Arc<Shared>, store: &Store, stream: TcpStream) {
     let limit = shared.config.server_max_links as usize;
     let open = shared.links.lock().len();
     if open >= limit {
-        shared
-            .counters
-            .links_refused
-            .fetch_add(1, Ordering::Relaxed);
-        log::warn!(
-            "server {}: refused link from {peer}: {open} links open (server_max_links)",
-            shared.addr
-        );
-        refuse(&stream, "link_limit", &link_limit_detail(shared.addr, open));
+        refuse(&stream, &link::refusal(shared, peer, open as u64));
         return;
     }
 
@@ -342,21 +323,19 @@ fn accept_link(shared: &Arc<Shared>, store: &Store, stream: TcpStream) {
             );
             if registered {
                 if let Some(clone) = shared.links.lock().remove(&id) {
-                    refuse(
-                        &clone,
-                        "no_thread",
-                        &format!("server cannot start a thread: {e}{hint}"),
-                    );
+                    let mut out = Vec::new();
+                    let detail = format!("server cannot start a thread: {e}{hint}");
+                    protocol::encode_err(&mut out, "no_thread", &detail);
+                    refuse(&clone, &out);
                 }
             }
         }
     }
 }
 
-fn refuse(stream: &TcpStream, code: &str, detail: &str) {
-    let mut out = Vec::new();
-    protocol::encode_err(&mut out, code, detail);
+/// Sends a refused peer its `err` line (`out`) and closes the link.
+fn refuse(stream: &TcpStream, out: &[u8]) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let _ = (&*stream).write_all(&out);
+    let _ = (&*stream).write_all(out);
     let _ = stream.shutdown(Shutdown::Both);
 }

@@ -12,20 +12,6 @@ use crate::server::store::Store;
 use crate::sys::procstat;
 use crate::wire::protocol::{self, Request};
 
-/// Answers an operations command on a link thread. Returns true when the
-/// server must stop once the reply is written.
-pub(super) fn answer_ops(
-    shared: &Shared,
-    store: &Store,
-    authorized: &mut bool,
-    request: Request<'_>,
-    peer: SocketAddr,
-    out: &mut Vec<u8>,
-) -> bool {
-    let links = || shared.links.lock().len() as u64;
-    answer(shared, store, &links, authorized, request, peer, out)
-}
-
 /// Answers an operations command for any engine: `links` counts the links
 /// open now (for `stats`), `authorized` is the connection's `auth` state.
 /// Appends the reply to `out`; returns true when the server must stop once

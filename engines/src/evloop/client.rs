@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
+use mass_connect::client::link::{ClientLink, final_report};
 use mass_connect::client::program::{ClientArgs, Node};
 use mass_connect::client::schedule::{Window, stagger};
 use mass_connect::client::{LinkCounters, status_of};
@@ -27,7 +28,6 @@ use mio::{Poll, Waker};
 
 use super::WAKER;
 use super::client_loop::{ClientLoop, Shared};
-use crate::link::client::{ClientLink, final_report};
 
 struct LoopHandle {
     waker: Arc<Waker>,
@@ -178,6 +178,12 @@ impl Node for EvClient {
             // Joined: everything the loop recorded is visible.
             histograms.add(&l.histograms.take());
         }
-        final_report(self.id, &self.window, &self.links, finished, &histograms)
+        final_report(
+            self.id,
+            &self.window,
+            &self.links,
+            finished,
+            histograms.encode(),
+        )
     }
 }

@@ -1,13 +1,8 @@
-//! One client loop thread: its links' sockets, their due times in a heap,
-//! and the link state machine the threads engine writes as straight-line
-//! code (connect, wait for the go, wait until due, send, read the ack,
-//! reconnect), here as states a readiness event or a due time moves on.
-//!
-//! ```text
-//!  Waiting ──connect──► Connecting ──connected──► Up ──window over──► Done
-//!     ▲                     │ failed (backoff timer)  │ broken (at once)
-//!     └─────────────────────┴─────────────────────────┘
-//! ```
+//! One client loop thread: its links (`client_slot`), their due times in
+//! a heap, and the calls into each link's `ClientLink` that a thread makes
+//! as straight-line code (connect, wait for the go, wait until due, send,
+//! read the ack, reconnect), here made when a readiness event or a due
+//! time comes.
 //!
 //! `Shared` (the stop flag, the run's window) is defined here, beside the
 //! loop that reads it; `client.rs` builds it and hands it down.
@@ -17,13 +12,14 @@
 //! server's listen backlog at once.
 
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use mass_connect::client::LinkError;
+use mass_connect::client::link::{ClientLink, Outcome};
 use mass_connect::client::schedule::Window;
 use mass_connect::config::Config;
 use mass_connect::messages::KeyCount;
@@ -32,8 +28,8 @@ use mass_connect::wire::framing::LineReader;
 use mass_connect::wire::protocol::MAX_LINE;
 use mio::{Events, Interest, Poll, Token};
 
+use super::client_slot::{Phase, Slot};
 use super::{Sock, Timers, WAKER};
-use crate::link::client::{ClientLink, Outcome};
 
 /// Connects in flight per loop at most.
 const MAX_CONNECTING: usize = 256;
@@ -45,28 +41,6 @@ pub(super) struct Shared {
     pub(super) stop: AtomicBool,
     /// Set once, by the go (at once for a client that is not gated).
     pub(super) window: OnceLock<Window>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Queued to connect, or in backoff (a timer is set).
-    Waiting,
-    /// A non-blocking connect is under way since `since`.
-    Connecting { since: Instant },
-    /// Connected.
-    Up,
-    /// Over: the window ended or the client stops. Stays connected, if it
-    /// is, until the loop ends.
-    Done,
-}
-
-struct Slot {
-    link: ClientLink,
-    conn: Option<LineReader<Sock>>,
-    phase: Phase,
-    /// Bumped whenever the link's socket changes, so a timer or event of an
-    /// older socket is ignored.
-    generation: u32,
 }
 
 /// A loop thread's whole state.
@@ -225,13 +199,11 @@ impl ClientLoop {
         if matches!(slot.phase, Phase::Connecting { .. }) {
             self.connecting -= 1;
         }
-        slot.conn = None;
-        slot.generation = slot.generation.wrapping_add(1);
-        slot.phase = Phase::Waiting;
         let wait = slot.link.connect_failed(e, &config);
         if over {
-            slot.phase = Phase::Done;
+            slot.reset(Phase::Done);
         } else {
+            slot.reset(Phase::Waiting);
             self.timers.at(now + wait, i, slot.generation);
         }
     }
@@ -244,35 +216,17 @@ impl ClientLoop {
         let Some(conn) = &slot.conn else { return };
         conn.get_ref().readable();
         if let Phase::Connecting { .. } = slot.phase {
-            let stream = &conn.get_ref().stream;
-            let outcome = match stream.take_error() {
-                Ok(Some(e)) | Err(e) => Err(e),
-                Ok(None) => match stream.peer_addr() {
-                    Ok(_) => stream.local_addr(),
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => return, // not yet
-                    Err(e) => Err(e),
-                },
+            let Some(outcome) = slot.connect_outcome() else {
+                return; // not yet
             };
-            let local = match outcome {
-                // Nothing listening, a port in the OS's ephemeral range can
-                // be given to the connect itself (TCP simultaneous open).
-                Ok(local) if local == slot.link.server => Err(io::Error::other(format!(
-                    "the link to {} connected to itself: nothing listens there",
-                    slot.link.server
-                ))),
-                other => other,
-            };
-            match local {
+            match outcome {
                 Err(e) => return self.connect_failed(i, &e, now),
                 Ok(local) => {
                     self.connecting -= 1;
-                    let _ = conn.get_ref().stream.set_nodelay(true);
                     let config = self.shared.config.clone();
                     if !slot.link.connected(local, &config) {
                         // A used local port: a key is one connection's life.
-                        slot.conn = None;
-                        slot.generation = slot.generation.wrapping_add(1);
-                        slot.phase = Phase::Waiting;
+                        slot.reset(Phase::Waiting);
                         self.to_connect.push_front(i);
                         return;
                     }
@@ -321,12 +275,7 @@ impl ClientLoop {
             slot.phase = Phase::Done;
             return;
         }
-        let Some(conn) = &slot.conn else { return };
-        // One short line into a socket with nothing outstanding (one update
-        // in flight): the kernel takes it whole.
-        let written = (&conn.get_ref().stream).write(&self.out);
-        if !matches!(written, Ok(n) if n == self.out.len()) {
-            LinkGone::note(&written);
+        if !slot.write(&self.out) {
             slot.link
                 .broken(LinkError::Write, "the update could not be written");
             self.drop_conn(i, now);
@@ -372,13 +321,7 @@ impl ClientLoop {
         }
         match slot.phase {
             Phase::Waiting if !self.over(now) => self.to_connect.push_back(i),
-            Phase::Up if slot.link.in_flight.is_none() => match slot.link.next_due() {
-                Some(d) => match Instant::now() {
-                    now if d <= now => self.send(i, d, now),
-                    _ => self.timers.at(d, i, generation),
-                },
-                None => self.slots[i].phase = Phase::Done,
-            },
+            Phase::Up => self.schedule(i),
             _ => {}
         }
     }
@@ -388,13 +331,11 @@ impl ClientLoop {
     fn drop_conn(&mut self, i: usize, now: Instant) {
         let over = self.over(now);
         let slot = &mut self.slots[i];
-        slot.conn = None;
         slot.link.down();
-        slot.generation = slot.generation.wrapping_add(1);
         if over {
-            slot.phase = Phase::Done;
+            slot.reset(Phase::Done);
         } else {
-            slot.phase = Phase::Waiting;
+            slot.reset(Phase::Waiting);
             self.to_connect.push_back(i);
         }
     }
@@ -405,10 +346,8 @@ impl ClientLoop {
         if matches!(slot.phase, Phase::Connecting { .. }) {
             self.connecting -= 1;
         }
-        slot.conn = None;
         slot.link.down();
-        slot.generation = slot.generation.wrapping_add(1);
-        slot.phase = Phase::Done;
+        slot.reset(Phase::Done);
     }
 
     /// Connects and acks that took too long.
@@ -435,18 +374,6 @@ impl ClientLoop {
                 }
                 _ => {}
             }
-        }
-    }
-}
-
-/// Logs why an update could not be written.
-struct LinkGone;
-
-impl LinkGone {
-    fn note(written: &io::Result<usize>) {
-        match written {
-            Ok(n) => log::warn!("a link wrote {n} bytes of an update: dropping it"),
-            Err(e) => log::warn!("a link's write failed: {e}"),
         }
     }
 }

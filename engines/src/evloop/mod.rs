@@ -40,7 +40,9 @@
 
 pub mod client;
 mod client_loop;
+mod client_slot;
 pub mod server;
+mod server_conn;
 mod server_loop;
 
 use std::cell::Cell;

@@ -1,13 +1,8 @@
-//! One server loop thread: its poller, its connections, its inbox; and
-//! what every loop shares (`Shared`), which `server.rs` builds and hands
-//! down, so the loops never import the server that owns them.
-//!
-//! Per readiness event a connection reads every complete line that is there
-//! (framing is the product's `LineReader` over a non-blocking socket),
-//! answers each into one output buffer and writes that once. It stops
-//! reading while an update waits for its key's counter or while output is
-//! stuck in a full socket buffer (a peer that does not read), exactly as a
-//! link thread stops reading while it blocks in `write`.
+//! One server loop thread: its poller, its connections (`server_conn`),
+//! its inbox; and what every loop shares (`Shared`), which `server.rs`
+//! builds and hands down, so the loops never import the server that owns
+//! them. The loop accepts (loop 0), deals connections out, hands each
+//! readiness event to its connection and sweeps for timeouts.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -17,13 +12,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use mass_connect::server::ServerCore;
+use mass_connect::server::link::{ServerLink, accept_failed, refusal};
 use mass_connect::server::store::{Counter, Store};
-use mass_connect::wire::framing::LineReader;
-use mass_connect::wire::protocol::{self, MAX_LINE};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use super::{Sock, WAKER};
-use crate::link::server::{Handled, ServerLink, accept_failed, refusal};
+use super::WAKER;
+use super::server_conn::{Conn, Serving};
 
 /// The listener's token in loop 0's poller.
 pub(super) const LISTENER: Token = Token(usize::MAX - 1);
@@ -65,29 +59,6 @@ impl Shared {
     pub(super) fn links(&self) -> u64 {
         self.open.load(Ordering::Relaxed)
     }
-}
-
-/// Output gathered from one burst of lines before it is written.
-const WRITE_BATCH: usize = 64 * 1024;
-
-/// One connection of this loop.
-struct Conn {
-    reader: LineReader<Sock>,
-    link: ServerLink,
-    /// Replies not yet written: `out[written..]`.
-    out: Vec<u8>,
-    written: usize,
-    /// Output could not all be written (a full socket buffer) since then.
-    stuck_since: Option<Instant>,
-    /// The last complete line, and when the pending partial line began:
-    /// the idle deadline counts from the later of the two.
-    last_line: Instant,
-    partial_since: Option<Instant>,
-    /// Close once the output is written (an `err;idle_timeout` line).
-    close_after_write: bool,
-    /// Stop the server once the output is written (`bye`).
-    stop_after_write: bool,
-    generation: u32,
 }
 
 /// A loop thread's whole state.
@@ -284,18 +255,8 @@ impl ServerLoop {
             self.shared.open.fetch_sub(1, Ordering::Relaxed);
             return;
         }
-        self.conns[slot] = Some(Conn {
-            reader: LineReader::new(Sock::new(stream), MAX_LINE),
-            link: ServerLink::new(&self.shared.core, peer),
-            out: Vec::with_capacity(64),
-            written: 0,
-            stuck_since: None,
-            last_line: Instant::now(),
-            partial_since: None,
-            close_after_write: false,
-            stop_after_write: false,
-            generation: self.generations[slot],
-        });
+        let link = ServerLink::new(&self.shared.core, peer);
+        self.conns[slot] = Some(Conn::new(stream, link, self.generations[slot]));
         // Lines may have arrived before the registration: read now.
         self.serve(slot);
     }
@@ -306,80 +267,24 @@ impl ServerLoop {
         let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        let now = Instant::now();
-        let links = || shared.links();
-        let mut closed = None;
-        // Readiness is edge-triggered: a socket says "readable" again only
-        // when new data arrives. A link that stopped reading because its
-        // output was stuck (not because its socket was empty) must read on
-        // once the output drains, here, or the lines already waiting in its
-        // socket are never read: with a peer blocked on a full buffer, no
-        // new data, no event, and a link neither served nor timed out.
-        loop {
-            let mut emptied = false;
-            while c.stuck_since.is_none() && !c.link.is_parked() && !c.stop_after_write {
-                match c.reader.read_line() {
-                    Ok(Some(line)) => {
-                        c.last_line = now;
-                        match c
-                            .link
-                            .handle(&shared.core, &shared.store, &links, line, &mut c.out)
-                        {
-                            Handled::Replied => {}
-                            Handled::Stop => c.stop_after_write = true,
-                            Handled::NeedCounter(key) => {
-                                let (tx, waker) = shared.loops[self.index].clone();
-                                let generation = c.generation;
-                                let asked = shared.store.counter_then(&key, move |counter| {
-                                    let _ = tx.send(Inbox::Counter(slot, generation, counter));
-                                    let _ = waker.wake();
-                                });
-                                if asked.is_err() {
-                                    closed = Some("the store has stopped".to_string());
-                                    break;
-                                }
-                            }
-                        }
-                        if c.out.len() - c.written >= WRITE_BATCH && !flush(c, now) {
-                            closed = Some("write failed".into());
-                            break;
-                        }
-                    }
-                    Ok(None) => {
-                        closed = Some("closed by the peer".into());
-                        break;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        emptied = true;
-                        break;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        closed = Some(e.to_string());
-                        break;
-                    }
-                }
-            }
-            if closed.is_none() && !flush(c, now) {
-                closed = Some("write failed".into());
-            }
-            // Read on only if reading stopped for stuck output that has now
-            // drained; every other stop has its own next event (a readable
-            // edge, the store's counter) or none is wanted.
-            let read_on = closed.is_none()
-                && !emptied
-                && c.stuck_since.is_none()
-                && !c.link.is_parked()
-                && !c.stop_after_write;
-            if !read_on {
-                break;
-            }
-        }
-        if c.reader.has_partial_line() {
-            c.partial_since.get_or_insert(now);
-        } else {
-            c.partial_since = None;
-        }
+        let (index, generation) = (self.index, c.generation);
+        // Only a link's first update asks: the store answers on its own
+        // thread, through this loop's inbox and waker.
+        let ask_counter = |key: &str| {
+            let (tx, waker) = shared.loops[index].clone();
+            let asked = shared.store.counter_then(key, move |counter| {
+                let _ = tx.send(Inbox::Counter(slot, generation, counter));
+                let _ = waker.wake();
+            });
+            asked.is_ok()
+        };
+        let serving = Serving {
+            core: &shared.core,
+            store: &shared.store,
+            links: &|| shared.links(),
+            ask_counter: &ask_counter,
+        };
+        let mut closed = c.pump(&serving, Instant::now());
         if c.stuck_since.is_none() && c.out.is_empty() {
             if c.stop_after_write {
                 shared.request_stop();
@@ -389,13 +294,7 @@ impl ServerLoop {
             }
         }
         if let Some(why) = closed {
-            if !shared.core.stopping.load(Ordering::Relaxed) {
-                log::info!(
-                    "server {}: link from {} ended: {why}",
-                    shared.core.addr,
-                    c.link.peer
-                );
-            }
+            c.link.ended(&shared.core, why);
             self.close(slot);
         }
     }
@@ -419,13 +318,7 @@ impl ServerLoop {
             let Some(c) = c else { continue };
             if let Some(since) = c.stuck_since {
                 if now >= since + write_limit {
-                    core.counters.write_timeouts.fetch_add(1, Ordering::Relaxed);
-                    log::warn!(
-                        "server {}: dropping link from {}: it has not read its replies for {} ms (write_timeout_ms)",
-                        core.addr,
-                        c.link.peer,
-                        write_limit.as_millis()
-                    );
+                    c.link.write_timed_out(core, write_limit);
                     doomed.push(slot);
                 }
                 continue;
@@ -434,20 +327,8 @@ impl ServerLoop {
                 continue;
             }
             if now >= c.partial_since.unwrap_or(c.last_line) + idle {
-                core.counters.idle_closed.fetch_add(1, Ordering::Relaxed);
-                log::info!(
-                    "server {}: closing link from {}: no complete line within {} ms (idle_timeout_ms)",
-                    core.addr,
-                    c.link.peer,
-                    idle.as_millis()
-                );
-                c.out.clear();
+                c.link.idle_timed_out(core, idle, &mut c.out);
                 c.written = 0;
-                protocol::encode_err(
-                    &mut c.out,
-                    "idle_timeout",
-                    "no complete line within idle_timeout_ms",
-                );
                 c.close_after_write = true;
                 // Best effort, as the threads engine: one short line.
                 let _ = (&c.reader.get_ref().stream).write(&c.out);
@@ -458,26 +339,4 @@ impl ServerLoop {
             self.close(slot);
         }
     }
-}
-
-/// Writes what `c` owes; false on a dead socket.
-fn flush(c: &mut Conn, now: Instant) -> bool {
-    while c.written < c.out.len() {
-        match (&c.reader.get_ref().stream).write(&c.out[c.written..]) {
-            Ok(0) => return false,
-            Ok(n) => c.written += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // Stuck: the next writable event (the socket is registered
-                // for both) resumes, and the sweep times it out.
-                c.stuck_since.get_or_insert(now);
-                return true;
-            }
-            Err(_) => return false,
-        }
-    }
-    c.out.clear();
-    c.written = 0;
-    c.stuck_since = None;
-    true
 }

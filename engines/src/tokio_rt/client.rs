@@ -1,8 +1,8 @@
 //! The async client: a task per link on tokio's multi-thread runtime, and
 //! the main thread, which answers startup (`client::program`).
 //!
-//! Each task is the threads engine's `client::link::run_link` with
-//! `.await`s: connect (at most `CONNECTING` at once per worker, so ten
+//! Each task drives the product's `ClientLink` as the threads engine's
+//! link thread does, with `.await`s where a thread blocks: connect (at most `CONNECTING` at once per worker, so ten
 //! thousand tasks do not flood a listen backlog), wait for the go, then per
 //! update `sleep_until` the due time, write, await the ack within
 //! `request_timeout_ms`; reconnect with backoff. The go and the stop reach
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use mass_connect::client::link::{ClientLink, Outcome, final_report, refuse_self_connect};
 use mass_connect::client::program::{ClientArgs, Node};
 use mass_connect::client::schedule::{Window, stagger};
 use mass_connect::client::{LinkCounters, LinkError, status_of};
@@ -29,7 +30,6 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use super::{TaskSock, write_all};
-use crate::link::client::{ClientLink, Outcome, final_report};
 
 /// Connects in flight at once, per worker.
 const CONNECTING: usize = 256;
@@ -149,9 +149,8 @@ impl Node for TokioClient {
             finished
         });
         self.runtime.shutdown_timeout(Duration::from_secs(1));
-        let mut histograms = Snapshot::default();
-        histograms.add(&self.shared.histograms.take());
-        final_report(id, &self.window, &self.links, finished, &histograms)
+        let histograms = self.shared.histograms.take().encode();
+        final_report(id, &self.window, &self.links, finished, histograms)
     }
 }
 
@@ -213,12 +212,7 @@ async fn connect(
         Ok(connected) => connected?,
         Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
     };
-    if stream.local_addr().ok() == Some(link.server) {
-        return Err(std::io::Error::other(format!(
-            "the link to {} connected to itself: nothing listens there",
-            link.server
-        )));
-    }
+    refuse_self_connect(link.server, stream.local_addr()?)?;
     stream.set_nodelay(true)?;
     Ok(stream)
 }

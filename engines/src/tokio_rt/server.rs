@@ -18,15 +18,15 @@ use std::time::{Duration, Instant};
 use mass_connect::config::Config;
 use mass_connect::error::{Context, Result};
 use mass_connect::messages::ServerStats;
-use mass_connect::server::store::Store;
+use mass_connect::server::link::{Handled, ServerLink, accept_failed, refusal};
+use mass_connect::server::store::{Counter, Store};
 use mass_connect::server::{ServerCore, cannot_listen, may_listen, stats_of};
 use mass_connect::wire::framing::LineReader;
-use mass_connect::wire::protocol::{self, MAX_LINE};
+use mass_connect::wire::protocol::MAX_LINE;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 use super::{TaskSock, write_all};
-use crate::link::server::{Handled, ServerLink, accept_failed, refusal};
 use crate::program::{ServerEngine, StopHandle};
 
 struct Shared {
@@ -166,24 +166,24 @@ async fn accept_until_stopped(shared: &Arc<Shared>, listener: &TcpListener) {
         log::info!("server {}: link from {peer}", core.addr);
         let shared = shared.clone();
         tokio::spawn(async move {
-            let why = serve(&shared, stream, peer).await;
-            shared.open.fetch_sub(1, Ordering::Relaxed);
-            if !shared.core.stopping.load(Ordering::Relaxed) {
-                log::info!("server {}: link from {peer} ended: {why}", shared.core.addr);
+            let mut link = ServerLink::new(&shared.core, peer);
+            if let Some(why) = serve(&shared, stream, &mut link).await {
+                link.ended(&shared.core, why);
             }
+            shared.open.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
 
-/// One connection's task: returns why it ended.
-async fn serve(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> String {
+/// One connection's task: returns why it ended, or `None` when that was
+/// said already (an idle peer is closed with a line of its own).
+async fn serve(shared: &Arc<Shared>, stream: TcpStream, link: &mut ServerLink) -> Option<String> {
     let core = &shared.core;
     let config = &core.config;
     let idle = Duration::from_millis(config.idle_timeout_ms);
     let write_limit = Duration::from_millis(config.write_timeout_ms);
     let _ = stream.set_nodelay(true);
     let mut reader = LineReader::new(TaskSock { stream }, MAX_LINE);
-    let mut link = ServerLink::new(core, peer);
     let mut out = Vec::with_capacity(64);
     let links = || shared.open.load(Ordering::Relaxed);
     let mut last_line = Instant::now();
@@ -197,7 +197,7 @@ async fn serve(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> Str
                     partial_since = None;
                     break link.handle(core, &shared.store, &links, line, &mut out);
                 }
-                Ok(None) => return "closed by the peer".into(),
+                Ok(None) => return Some("closed by the peer".into()),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     if reader.has_partial_line() {
                         partial_since.get_or_insert_with(Instant::now);
@@ -210,43 +210,24 @@ async fn serve(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> Str
                     .await;
                     match ready {
                         Ok(Ok(())) => {}
-                        Ok(Err(e)) => return e.to_string(),
+                        Ok(Err(e)) => return Some(e.to_string()),
                         Err(_) => {
-                            core.counters.idle_closed.fetch_add(1, Ordering::Relaxed);
-                            out.clear();
-                            protocol::encode_err(
-                                &mut out,
-                                "idle_timeout",
-                                "no complete line within idle_timeout_ms",
-                            );
+                            link.idle_timed_out(core, idle, &mut out);
                             let _ = reader.get_ref().stream.try_write(&out);
-                            return format!(
-                                "no complete line within {} ms (idle_timeout_ms)",
-                                idle.as_millis()
-                            );
+                            return None;
                         }
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return e.to_string(),
+                Err(e) => return Some(e.to_string()),
             }
         };
         let stop = match handled {
             Handled::Replied => false,
             Handled::Stop => true,
             Handled::NeedCounter(key) => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                if shared
-                    .store
-                    .counter_then(&key, move |c| {
-                        let _ = tx.send(c);
-                    })
-                    .is_err()
-                {
-                    return "the store has stopped".into();
-                }
-                let Ok(counter) = rx.await else {
-                    return "the store has stopped".into();
+                let Some(counter) = counter_of(&shared.store, &key).await else {
+                    return Some("the store has stopped".into());
                 };
                 link.counter_arrived(core, counter, &mut out);
                 false
@@ -255,18 +236,27 @@ async fn serve(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) -> Str
         let stream = &reader.get_ref().stream;
         match tokio::time::timeout(write_limit, write_all(stream, &out)).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return e.to_string(),
+            Ok(Err(e)) => return Some(e.to_string()),
             Err(_) => {
-                core.counters.write_timeouts.fetch_add(1, Ordering::Relaxed);
-                return format!(
-                    "it has not read its replies for {} ms (write_timeout_ms)",
-                    write_limit.as_millis()
-                );
+                link.write_timed_out(core, write_limit);
+                return None;
             }
         }
         if stop {
             shared.request_stop();
-            return "stopped by an operations stop".into();
+            return Some("stopped by an operations stop".into());
         }
     }
+}
+
+/// The store's counter for `key`, awaited rather than waited for: the
+/// store thread answers through a oneshot channel. `None` once it stopped.
+async fn counter_of(store: &Store, key: &str) -> Option<Counter> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    store
+        .counter_then(key, move |c| {
+            let _ = tx.send(c);
+        })
+        .ok()?;
+    rx.await.ok()
 }

@@ -1,0 +1,148 @@
+//! How the threads engine waits for one client link: on its own thread,
+//! blocked in `connect`, in `read` for the ack, or parked until the next
+//! due time. What the link does between the waits is [`ClientLink`]'s, the
+//! same for every engine.
+//!
+//! The thread touches only what it owns (its socket and its `ClientLink`)
+//! plus what it shares with the client's main thread: the link's counters
+//! (written only here, read with relaxed loads), the client's histograms
+//! (one relaxed increment per measurement), the stop flag and the window.
+//! So link threads never wait for each other or for the main thread.
+
+use std::io::{self, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::counters::LinkError;
+use super::link::{ClientLink, Outcome, refuse_self_connect};
+use super::schedule::{Window, sleep_until, wait_for_start, wait_for_stop};
+use crate::config::{Affinity, Config};
+use crate::messages::KeyCount;
+use crate::metrics::AtomicHistograms;
+use crate::sys::affinity;
+use crate::sys::net;
+use crate::wire::framing::LineReader;
+use crate::wire::protocol::MAX_LINE;
+
+/// What a link thread needs to know.
+pub(super) struct LinkPlan {
+    pub(super) link: ClientLink,
+    /// The client's window, set at its go.
+    pub(super) start: Arc<OnceLock<Window>>,
+    pub(super) config: Arc<Config>,
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) histograms: Arc<AtomicHistograms>,
+}
+
+impl LinkPlan {
+    /// True once the client stops or its window has ended: a link then
+    /// neither reconnects nor sends.
+    fn over(&self) -> bool {
+        self.stop.load(std::sync::atomic::Ordering::Acquire)
+            || self.start.get().is_some_and(|w| w.is_over(Instant::now()))
+    }
+}
+
+/// How one connection of a link ended.
+enum Ended {
+    /// The client is stopping or its window ended; the in-flight update
+    /// (if any) was answered.
+    Stopped,
+    /// The link broke; reconnect.
+    Broken,
+}
+
+/// A link thread: connect, run updates until the link breaks, reconnect with
+/// backoff, until stopped. Returns every key used and what was acked on it.
+pub(super) fn run_link(mut plan: LinkPlan) -> Vec<KeyCount> {
+    let config = plan.config.clone();
+    affinity::lower_current_thread_below_servers();
+    if config.cpu_affinity == Affinity::ByServer {
+        affinity::pin_current_thread(affinity::cpu_for_port(
+            &config.server_port_list,
+            plan.link.server.port(),
+        ));
+    }
+    while !plan.over() {
+        let stream = match connect(&plan.link, &config) {
+            Ok(stream) => stream,
+            Err(e) => {
+                let wait = plan.link.connect_failed(&e, &config);
+                if !sleep_until(Instant::now() + wait, &plan.stop) {
+                    break;
+                }
+                continue;
+            }
+        };
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        if !plan.link.connected(local, &config) {
+            continue;
+        }
+        // Connected and counted as up, the first connection waits for the
+        // client's go (already given to an ungated client).
+        let Some(window) = wait_for_start(&plan.start, &plan.stop) else {
+            break;
+        };
+        plan.link.run(&window, &config, Instant::now());
+        let ended = run_connection(&mut plan, &stream);
+        if let Ended::Stopped = ended {
+            // Past the window's end, stay connected and idle until the stop:
+            // ten thousand threads exiting and connections closing during
+            // the last interval would load the CPU while the links whose
+            // last update is still due measure it.
+            wait_for_stop(&plan.stop);
+        }
+        plan.link.down();
+        let _ = stream.shutdown(Shutdown::Both);
+        if let Ended::Stopped = ended {
+            break;
+        }
+    }
+    plan.link.down();
+    plan.link.keys
+}
+
+/// A blocking connect within `connect_timeout_ms`, tuned for the link: no
+/// Nagle, and the ack's wait bounded by `request_timeout_ms`.
+fn connect(link: &ClientLink, config: &Config) -> io::Result<TcpStream> {
+    let timeout = Duration::from_millis(config.connect_timeout_ms);
+    let stream = TcpStream::connect_timeout(&link.server, timeout)?;
+    refuse_self_connect(link.server, stream.local_addr()?)?;
+    let ack_limit = Duration::from_millis(config.request_timeout_ms);
+    net::tune(&stream, ack_limit, ack_limit)?;
+    Ok(stream)
+}
+
+/// Sends updates on one connection until it breaks or the client stops.
+fn run_connection(plan: &mut LinkPlan, stream: &TcpStream) -> Ended {
+    let link = &mut plan.link;
+    let mut reader = LineReader::new(stream, MAX_LINE);
+    let mut out = Vec::with_capacity(128);
+    loop {
+        let Some(due) = link.next_due() else {
+            return Ended::Stopped;
+        };
+        if !sleep_until(due, &plan.stop) || !link.send(due, Instant::now(), &mut out) {
+            return Ended::Stopped;
+        }
+        if let Err(e) = (&*stream).write_all(&out) {
+            link.broken(LinkError::Write, &format!("write failed: {e}"));
+            return Ended::Broken;
+        }
+        // Whatever keeps the ack from arriving leaves this update's fate
+        // unknown: the server may have counted it. The link counts it as
+        // unacked (the verification allows for it) and starts over.
+        let outcome = match reader.read_line() {
+            Ok(Some(line)) => link.reply(line, Instant::now(), &plan.histograms),
+            Ok(None) => link.broken(LinkError::Closed, "the server closed the link"),
+            Err(e) => link.broken(LinkError::of_read(&e), &e.to_string()),
+        };
+        if let Outcome::Broken = outcome {
+            return Ended::Broken;
+        }
+    }
+}
