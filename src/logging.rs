@@ -46,15 +46,9 @@
 //! file, and the cap counts what was there. So no process can fill a disk,
 //! whatever its level, and a run's logs take at most processes x cap.
 //!
-//! **Why not simplelog.** The crate list offered simplelog, and this file
-//! used it until the soak's needs grew: its timestamps are the `time`
-//! crate's (a custom millisecond format needs `time`'s format macros as a
-//! dependency of our own, and its RFC 3339 form prints from none to nine
-//! sub-second digits, so lines do not align), and its writer can neither
-//! stop at a size nor count what it dropped, nor add a last line at exit.
-//! The logger below is a `log::Log` over one file with its cap and its own
-//! civil-date arithmetic; dropping simplelog also takes `time` and the five
-//! crates under it out of the build.
+//! Why a logger of our own and not simplelog (its timestamps, and a writer
+//! that can neither cap nor count): docs/DECISIONS.md, "Logging: our own
+//! logger".
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};

@@ -15,69 +15,15 @@
 //! # One atomic histogram set per client
 //!
 //! A client holds one [`AtomicHistograms`]: three arrays of `AtomicU32`
-//! counters laid out bucket for bucket as an HdrHistogram with the project's
-//! bounds ([`histogram_of`]: lowest 1 us, highest [`MAX_US`], 2 significant
-//! digits, so 3,328 buckets of 4 bytes, 13 KB per histogram, 39 KB per
-//! client). All its link threads record into it through an `Arc`:
+//! counters laid out bucket for bucket as an HdrHistogram with the
+//! project's bounds ([`histogram_of`]), 39 KB per client. Its link threads
+//! record with one relaxed `fetch_add` (no allocation, no lock); its main
+//! thread takes them into real histograms once a second. `atomic` says why
+//! nothing is lost, counted twice or wrapped.
 //!
-//! * **record** (hot path): the bucket index by HdrHistogram's own
-//!   log-linear formula ([`index_of`]) and one `fetch_add(1, Relaxed)`
-//!   (behind a plain load of the same counter, for saturation: below). No
-//!   allocation, no lock, no waiting, nothing per link.
-//! * **take** (the main thread, once a second for startup's status and once
-//!   for the final report): every nonzero bucket is `swap(0)`ed and its count
-//!   recorded into a fresh `Histogram<LinkCount>` at the bucket's value
-//!   ([`value_of`]), which lands in the very same bucket, so the histogram
-//!   is the one hdrhistogram would have built from the same values (the
-//!   tests check this value by value, against hdrhistogram itself).
-//!
-//! **Nothing is lost or counted twice.** Each bucket is one atomic, and every
-//! read-modify-write of one atomic (the links' `fetch_add`, the take's
-//! `swap`) is ordered in that atomic's single modification order and reads
-//! the value just before it, whatever the memory ordering. So an increment
-//! either comes before the take's `swap` (and is in the value it returns) or
-//! after it (and stays in the bucket for the next take). The take's first
-//! plain `load` only skips buckets that read zero; an increment it does not
-//! see is still in the bucket next time. The final take runs after every
-//! link thread has been joined, which makes all their increments visible, so
-//! it leaves nothing behind. What is not atomic is the *set*: one update's
-//! three values may straddle two takes (latency in this one, corrected
-//! latency in the next), as they could with per-link recorders; each
-//! histogram is still exact over the run.
-//!
-//! **Counts cannot wrap.** A link records one update per round trip (at most
-//! one a millisecond at the shortest `update_intervals`, 1 ms, under a
-//! pacing schedule; as fast as round trips go in closed loop) and takes come
-//! every second, so a bucket sees nowhere near 2^32 between two takes. But
-//! takes only come when startup asks, and a startup suspended for a day
-//! (Ctrl-Z reaches startup alone) while closed-loop clients run on could in
-//! principle fill one bucket. So a bucket saturates: a record that finds it
-//! at [`SATURATED`] (2^31 - 1) is dropped. The check is a load of the line
-//! the `fetch_add` then writes; it is not atomic with it, so concurrent
-//! records can pass it together, but at most one per link thread, far from
-//! the 2^31 of headroom left below `u32::MAX`.
-//!
-//! # Why not one histogram per link
-//!
-//! The previous design gave each link thread hdrhistogram `sync::Recorder`s
-//! (a thread-local histogram per measurement plus an atomic phase check per
-//! record) and the main thread `SyncHistogram`s. Each status request bumped
-//! the phase, and every link, on its next record, handed its whole 13 KB
-//! histogram over a channel and allocated a fresh one, while the main thread
-//! waited up to 20 ms for them. That was three histograms per link (30 for a
-//! 10-link client) plus the copies in flight, the largest part of a client's
-//! private memory, and at seed scale (100 clients x 10 servers)
-//! hdrhistogram's record/add/hand-over, memset and `sched_yield` were about
-//! 3.7% of all CPU. The atomic set has no hand-over, no per-link copy and no
-//! wait: 39 KB per client whatever its links, and a take is a scan of 10,000
-//! counters, mostly zero, once a second. Measured with the real system (10
-//! clients x 10 servers, 10 ms, `startup --duration 10s`, one run each, back
-//! to back, dynamic release build): a 10-link client's peak resident memory
-//! went from 3.79 MB to 3.04 MB, and its CPU per update from 46.5 us to
-//! 44.4 us (one run each, within this 2-vCPU machine's noise). What the
-//! shared set costs is that links recording into the same bucket at the same
-//! instant share a cache line; at one record per link per round trip that is
-//! rare and cheap.
+//! Why one set per client and not one histogram per link (it halved a
+//! client's memory): docs/DECISIONS.md, "Histograms: one atomic set per
+//! client".
 //!
 //! Histograms travel from clients to startup serialized (HdrHistogram's V2
 //! format, hex-encoded) so startup merges exact distributions, never

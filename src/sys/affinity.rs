@@ -29,20 +29,8 @@
 //!
 //! Windows priorities are strict, so the ranks order the threads outright.
 //! Linux shares a busy CPU in proportion to weights instead: nice 0 weighs
-//! 1024, nice +10 110, nice +19 15 and `SCHED_IDLE` 3. Each rank was
-//! measured (docs/PERFORMANCE.md):
-//!
-//! * Link threads on both ends once ran at nice +10, then +19, to keep
-//!   startup's main thread ahead of 2,000 runnable link threads: a 5 s run
-//!   at seed scale ended after 13.2 s at +10 and 6.1 s at +19.
-//! * With the clients' links under `SCHED_IDLE`, a server's link thread at
-//!   +19 still weighed 15 against the runnable clients' 3,000. Woken by an
-//!   update it waited for a CPU 1.7 ms on average and up to 74 ms in 8 s
-//!   (`perf sched`), and once in a 150-minute soak longer than
-//!   `request_timeout_ms` (5 s), so its client counted an ack timeout. At
-//!   nice 0 it weighs 1024: 0.07 ms on average and at most 6.8 ms, a 250 ms
-//!   timeout used as a probe fired 0 times in 270 s instead of 466, and a
-//!   5 s run still ends after 6.0 s.
+//! 1024, nice +19 15 and `SCHED_IDLE` 3. How each rank was chosen, with
+//! its measurements: docs/DECISIONS.md, "Thread ranks".
 //!
 //! `cpu_affinity: "off"` leaves placement to the OS scheduler. Pinning is
 //! done on Linux (sched_setaffinity) and Windows (SetThreadAffinityMask);
