@@ -3,15 +3,11 @@
 //!
 //! # Why not one message per update?
 //!
-//! The card asks for crossbeam channels to a store thread, and the obvious
-//! design sends every update to it as a message. Measured on this 2-vCPU
-//! machine at the seed's scale (100 clients x 10 servers, so 100 link threads
-//! per server and 1,000 in all), that design collapses: the store thread is
-//! one runnable thread among a thousand and gets about 2% of the CPU, so with
-//! a bounded channel the link threads block on a full queue (67k updates/s,
-//! seconds of tail latency) and with an unbounded one the backlog grows by
-//! about 0.9 MB/s. A hot path must never wait for one particular thread to be
-//! scheduled.
+//! The obvious design sends every update to the store thread as a message.
+//! At the seed's scale that thread is one runnable thread among a thousand
+//! and the whole server waits for it (docs/DECISIONS.md, "The store: no
+//! message per update"). A hot path must never wait for one particular
+//! thread to be scheduled.
 //!
 //! So the work is split by what each part is good at:
 //!
