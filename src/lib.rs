@@ -30,6 +30,8 @@
 //! * [`ops`]: the operations client and the omclient commands.
 //! * [`sys`]: everything that talks to the OS (process figures, affinity and
 //!   priority, the malloc arena, socket options); the only room with `unsafe`.
+//! * [`access`]: who may reach an operations surface: loopback, or the
+//!   `ops_token`, compared in constant time.
 //! * [`cli`]: the tiny argument parser the programs share, `--version`
 //!   and `HOST:PORT` addresses included.
 //! * [`suggest`]: "did you mean", for config keys and omclient commands.
@@ -52,6 +54,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod cli;
 pub mod client;
 pub mod config;
