@@ -5,9 +5,9 @@
 //! Startup's own verdict and omclient's merged one used to walk the keys
 //! twice, in two engines with two rule books. Here a key's fate is decided
 //! once, by [`outcome`], and recorded once, in a [`Tally`] that holds every
-//! figure either verdict publishes. The verdicts (`verdict.rs`) only choose
-//! which figures to show and how strict to be: they cannot drift apart on
-//! what "in flight" or "mismatched" means.
+//! figure either verdict publishes. The verdicts (`count_verdict.rs`) only
+//! choose which figures to show and how strict to be: they cannot drift
+//! apart on what "in flight" or "mismatched" means.
 //!
 //! The pair of types a key ends in is shared by both verdicts: [`Outcome`],
 //! what a key came to, and [`Mismatch`], the record of a key that did not

@@ -1,4 +1,4 @@
-//! Turning a merged [`Verdict`] into text or JSON: one line per host's
+//! Turning a merged [`ReportsVerdict`] into text or JSON: one line per host's
 //! report, then the verdict over all of them, with what to look at when it
 //! fails.
 //!
@@ -9,11 +9,11 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::reports::{HostReport, Verdict};
+use super::reports::{HostReport, ReportsVerdict};
 use crate::verify::Merged;
 
 /// What `verdict` looks like as text, or as JSON when `json`.
-pub fn render(verdict: &Verdict, json: bool) -> String {
+pub fn render(verdict: &ReportsVerdict, json: bool) -> String {
     if json {
         let hosts: Vec<Value> = verdict
             .hosts
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn a_failed_verdict_names_what_to_look_at() {
-        let verdict = Verdict {
+        let verdict = ReportsVerdict {
             hosts: two_hosts(),
             merged: failed(),
         };
@@ -298,7 +298,7 @@ merged verdict over 2 reports, 2 servers, 3 keys:
         let (name, mut report) = two_hosts().remove(0);
         report.children_died.clear();
         report.unacked_by_server.clear();
-        let verdict = Verdict {
+        let verdict = ReportsVerdict {
             hosts: vec![(name, report)],
             merged: Merged {
                 ok: true,
@@ -329,7 +329,7 @@ merged verdict over 1 reports, 2 servers, 2 keys:
 
     #[test]
     fn json_carries_each_host_and_the_merged_verdict_whole() {
-        let verdict = Verdict {
+        let verdict = ReportsVerdict {
             hosts: two_hosts(),
             merged: failed(),
         };
