@@ -197,11 +197,8 @@ fn verify(name: &str, threads: usize, results: &[WorkerResult], counts: &HashMap
 
 /// Threads in this process, where the OS tells (Linux).
 fn os_threads() -> Option<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
+    let own = hostinfo::process::read(std::process::id(), false)?;
+    Some(own.threads as usize)
 }
 
 /// No leaks between points: 1000 workers and a store thread per design must

@@ -6,12 +6,13 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use hostinfo::process::cpu_with_children_s;
 use serde_json::{Value, json};
 
 use crate::fleet::{free_ports, wait_until};
 use crate::machine::cpus;
 use crate::options::{Measure, Point};
-use crate::{INTERVAL_MS, SERVERS, other_cpu};
+use crate::{INTERVAL_MS, SERVERS};
 
 pub fn run_system(p: &Point, duration: Duration, out: &Path) -> Result<Measure, String> {
     let ports = free_ports(SERVERS)?;
@@ -32,7 +33,7 @@ pub fn run_system(p: &Point, duration: Duration, out: &Path) -> Result<Measure, 
         .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
     let log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
-    let cpu_before = other_cpu::ours_s();
+    let cpu_before = cpu_with_children_s();
     let mut child = Command::new(env!("CARGO_BIN_EXE_startup"))
         .arg("--config")
         .arg(&config_path)
@@ -59,7 +60,7 @@ pub fn run_system(p: &Point, duration: Duration, out: &Path) -> Result<Measure, 
         ));
     };
     // startup, and every child it reaped, as a cross-check of the report.
-    let whole_cpu_s = cpu_before.zip(other_cpu::ours_s()).map(|(a, b)| b - a);
+    let whole_cpu_s = cpu_before.zip(cpu_with_children_s()).map(|(a, b)| b - a);
     let text = std::fs::read_to_string(&report_path).map_err(|_| {
         format!(
             "startup exited ({status}) without a report; see {}",
