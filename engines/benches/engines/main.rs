@@ -84,6 +84,7 @@ mod measure;
 mod options;
 mod output;
 mod procfs;
+mod procs;
 mod redis;
 
 use std::io::Write as _;
