@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+use hostinfo::process::{self, Figures};
 use mass_connect::client::schedule::unix_micros;
 
 use crate::fleet::{Fleet, free_ports};
 use crate::machine::{cpus, fd_shortfall};
 use crate::options::{Floor, Measure, Point};
-use crate::{SERVERS, pingpong, proc_stat};
+use crate::{SERVERS, pingpong};
 
 /// How far ahead of the `go` lines the ping-pong's common start is set.
 const GO_AHEAD: Duration = Duration::from_millis(300);
@@ -54,10 +55,10 @@ pub fn run_pingpong(
         fleet.expect(&rx, runners.clone(), connect, "ready")?;
         // The window: from just before the go to just after the last count,
         // while every thread is still alive (a thread's switch counts die with it).
-        let before = proc_stat::sample_all(&fleet.pids());
+        let before = read_each(&fleet.pids());
         go(&mut fleet, runners.clone());
         let lines = fleet.expect(&rx, runners, duration + Duration::from_secs(30), "")?;
-        let after = proc_stat::sample_all(&fleet.pids());
+        let after = read_each(&fleet.pids());
         let (ops, errors) = counts(&lines)?;
         if errors > 0 {
             eprintln!(
@@ -72,6 +73,12 @@ pub fn run_pingpong(
     })();
     fleet.shut_down();
     result
+}
+
+/// Every process's figures, switches included, by the reader startup's
+/// own sampling uses, so the floor and the system are measured alike.
+fn read_each(pids: &[u32]) -> Vec<Option<Figures>> {
+    pids.iter().map(|&pid| process::read(pid, true)).collect()
 }
 
 /// The CPU of each server's links, as both layouts' link threads take it.
@@ -170,11 +177,11 @@ fn counts(lines: &[String]) -> Result<(u64, u64), String> {
 
 /// The largest server and client processes' memory, and notes on figures
 /// that cannot both be right and on failed links.
-fn explain(m: &mut Measure, floor: Floor, after: &[Option<proc_stat::Sample>], errors: u64) {
+fn explain(m: &mut Measure, floor: Floor, after: &[Option<Figures>], errors: u64) {
     // One process holding both ends is neither a server nor a client, so
     // pingpong-1p leaves both empty.
     if floor == Floor::Processes {
-        let rss = |s: &[Option<proc_stat::Sample>]| {
+        let rss = |s: &[Option<Figures>]| {
             s.iter()
                 .flatten()
                 .map(|s| s.rss_bytes)
@@ -212,8 +219,8 @@ fn measure_pingpong(
     p: &Point,
     duration: Duration,
     ops: u64,
-    before: &[Option<proc_stat::Sample>],
-    after: &[Option<proc_stat::Sample>],
+    before: &[Option<Figures>],
+    after: &[Option<Figures>],
 ) -> Measure {
     let secs = duration.as_secs_f64();
     let target = p.target_per_s();
@@ -225,8 +232,8 @@ fn measure_pingpong(
         .map(|(a, b)| {
             let (a, b) = ((*a)?, (*b)?);
             Some((
-                (b.cpu_s - a.cpu_s).max(0.0),
-                b.ctx_switches.saturating_sub(a.ctx_switches),
+                (b.cpu_s() - a.cpu_s()).max(0.0),
+                b.switches().saturating_sub(a.switches()),
             ))
         })
         .collect();

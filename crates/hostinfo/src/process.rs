@@ -35,6 +35,33 @@ impl Figures {
     pub fn switches(&self) -> u64 {
         self.voluntary_ctx.unwrap_or(0) + self.involuntary_ctx.unwrap_or(0)
     }
+
+    /// What was spent since `earlier` (CPU, switches); memory, threads and
+    /// descriptors as they are now.
+    pub fn since(&self, earlier: &Figures) -> Figures {
+        let less = |a: Option<u64>, b: Option<u64>| a.zip(b).map(|(a, b)| a.saturating_sub(b));
+        Figures {
+            user_s: self.user_s - earlier.user_s,
+            sys_s: self.sys_s - earlier.sys_s,
+            voluntary_ctx: less(self.voluntary_ctx, earlier.voluntary_ctx),
+            involuntary_ctx: less(self.involuntary_ctx, earlier.involuntary_ctx),
+            ..*self
+        }
+    }
+
+    /// Two processes' figures as one: every figure summed.
+    pub fn plus(&self, other: &Figures) -> Figures {
+        let sum = |a: Option<u64>, b: Option<u64>| a.zip(b).map(|(a, b)| a + b);
+        Figures {
+            user_s: self.user_s + other.user_s,
+            sys_s: self.sys_s + other.sys_s,
+            rss_bytes: self.rss_bytes + other.rss_bytes,
+            threads: self.threads + other.threads,
+            voluntary_ctx: sum(self.voluntary_ctx, other.voluntary_ctx),
+            involuntary_ctx: sum(self.involuntary_ctx, other.involuntary_ctx),
+            fds: sum(self.fds, other.fds),
+        }
+    }
 }
 
 /// Reads process `pid`, or `None` if it is gone or the OS gives no figures.
@@ -52,6 +79,14 @@ pub fn read(pid: u32, with_switches: bool) -> Option<Figures> {
         let _ = (pid, with_switches);
         None
     }
+}
+
+/// The sum of `pids`' figures, switches included; `None` if any of them
+/// cannot be read.
+pub fn read_all(pids: &[u32]) -> Option<Figures> {
+    let mut each = pids.iter().map(|&pid| read(pid, true));
+    let first = each.next()??;
+    each.try_fold(first, |sum, f| Some(sum.plus(&f?)))
 }
 
 /// This process's whole-life figures, read from inside it: CPU and

@@ -18,6 +18,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use hostinfo::process::{self, Figures};
 use mass_connect::client::schedule::Window;
 use mass_connect::messages::{ClientReport, ClientStatus, KeyCount, ServerDump};
 use mass_connect::metrics::Snapshot;
@@ -27,7 +28,6 @@ use mass_connect::wire::control::{self, Control};
 use crate::SERVERS;
 use crate::measure::Measure;
 use crate::options::{Engine, Point, Schedule};
-use crate::procfs;
 use crate::procs::Procs;
 
 /// Free ports on 127.0.0.1 (bound together, then released).
@@ -275,7 +275,7 @@ impl Run<'_> {
             end: Some(start + duration),
         };
         let all = self.procs.pids(0..self.procs.children.len());
-        let before = procfs::usage(&all);
+        let before = process::read_all(&all);
         for &c in clients {
             self.procs.tell(c, &window.to_go().line())?;
         }
@@ -283,7 +283,7 @@ impl Run<'_> {
         std::thread::sleep(
             end.saturating_duration_since(Instant::now()) + Duration::from_millis(100),
         );
-        Ok((before, procfs::usage(&all)))
+        Ok((before, process::read_all(&all)))
     }
 
     /// Stops the clients, reads their reports and the servers' counts.
@@ -317,7 +317,7 @@ impl Run<'_> {
 }
 
 /// Usage before and after a window.
-type UsagePair = (Option<procfs::Usage>, Option<procfs::Usage>);
+type UsagePair = (Option<Figures>, Option<Figures>);
 
 fn exe(name: &str) -> String {
     format!("{name}{}", std::env::consts::EXE_SUFFIX)

@@ -83,7 +83,6 @@ mod machine;
 mod measure;
 mod options;
 mod output;
-mod procfs;
 mod procs;
 mod redis;
 

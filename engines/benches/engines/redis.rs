@@ -18,9 +18,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use hostinfo::process::{self, Figures};
+
 use crate::measure::{CCDF_QUANTILES, Measure};
 use crate::options::Point;
-use crate::procfs;
 
 /// Where a program is on PATH, if it is.
 fn which(name: &str) -> Option<std::path::PathBuf> {
@@ -107,7 +108,7 @@ fn measure(
 ) -> Result<Measure, String> {
     await_pong(port)?;
     let requests = (100_000.0 * duration.as_secs_f64()).max(10_000.0) as u64;
-    let before = procfs::usage(&[server_pid]);
+    let before = process::read_all(&[server_pid]);
     let ran = run_benchmark(bench, port, p.links(), requests, duration, server_pid)?;
     let rps = ran
         .text
@@ -133,13 +134,7 @@ fn measure(
         ..Measure::default()
     };
     if let (Some(b), Some(a), Some(bench)) = (before, ran.server_after, ran.usage) {
-        let mut used = a.since(&b);
-        used.user_s += bench.user_s;
-        used.sys_s += bench.sys_s;
-        used.ctx += bench.ctx;
-        used.rss_bytes += bench.rss_bytes;
-        used.threads += bench.threads;
-        m.set_usage(&used, p.links());
+        m.set_usage(&a.since(&b).plus(&bench), p.links());
     }
     set_latency(&mut m, &ran.text);
     m.notes
@@ -173,9 +168,9 @@ struct Ran {
     text: String,
     errors: String,
     status: std::process::ExitStatus,
-    usage: Option<procfs::Usage>,
+    usage: Option<Figures>,
     /// The server's usage as the benchmark ended.
-    server_after: Option<procfs::Usage>,
+    server_after: Option<Figures>,
 }
 
 /// Runs redis-benchmark's `INCR` over `links` connections, `requests` in
@@ -221,7 +216,7 @@ fn run_benchmark(
             .status();
     });
     let waited = wait(&mut child);
-    let server_after = procfs::usage(&[server_pid]);
+    let server_after = process::read_all(&[server_pid]);
     let text = read_out.join().unwrap_or_default();
     let errors = read_err.join().unwrap_or_default();
     let _ = watchdog.join();
@@ -263,15 +258,11 @@ fn set_latency(m: &mut Measure, text: &str) {
 }
 
 #[cfg(target_os = "linux")]
-fn wait(
-    child: &mut std::process::Child,
-) -> Option<(std::process::ExitStatus, Option<procfs::Usage>)> {
-    procfs::wait_with_usage(child).map(|(s, u)| (s, Some(u)))
+fn wait(child: &mut std::process::Child) -> Option<(std::process::ExitStatus, Option<Figures>)> {
+    process::wait(child).map(|(s, u)| (s, Some(u)))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn wait(
-    child: &mut std::process::Child,
-) -> Option<(std::process::ExitStatus, Option<procfs::Usage>)> {
+fn wait(child: &mut std::process::Child) -> Option<(std::process::ExitStatus, Option<Figures>)> {
     child.wait().ok().map(|s| (s, None))
 }
