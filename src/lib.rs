@@ -30,6 +30,10 @@
 //! * [`ops`]: the operations client and the omclient commands.
 //! * [`sys`]: everything that talks to the OS (process figures, affinity and
 //!   priority, the malloc arena, socket options); the only room with `unsafe`.
+//!   `/proc` and the OS limits it reads through the workspace's `hostinfo`
+//!   crate, which the benches share.
+//! * [`access`]: who may reach an operations surface: loopback, or the
+//!   `ops_token`, compared in constant time.
 //! * [`cli`]: the tiny argument parser the programs share, `--version`
 //!   and `HOST:PORT` addresses included.
 //! * [`suggest`]: "did you mean", for config keys and omclient commands.
@@ -39,9 +43,9 @@
 //! * [`utc`]: ISO 8601 UTC timestamps for reports and logs.
 //!
 //! Imports run one way: `messages`, `wire` and `error` import nothing of the
-//! crate but each other's types, and `suggest` nothing at all; `server` and
-//! `client` import those and `sys`; `verify` reads only `messages` (and
-//! `error`); `launcher` and `ops` sit on top. No room imports one that
+//! crate but each other's types, and `suggest` and `access` nothing at all;
+//! `server` and `client` import those and `sys`; `verify` reads only
+//! `messages` (and `error`); `launcher` and `ops` sit on top. No room imports one that
 //! imports it back.
 //!
 //! docs/ARCHITECTURE.md walks through the threads and who wakes whom;
@@ -52,6 +56,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod cli;
 pub mod client;
 pub mod config;

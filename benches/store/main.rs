@@ -124,8 +124,8 @@ fn timer_cost_ns() -> f64 {
 }
 
 fn load_average() -> Option<String> {
-    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
-    Some(s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+    let [a, b, c] = hostinfo::machine::load_average()?;
+    Some(format!("{a:.2} {b:.2} {c:.2}"))
 }
 
 fn main() {

@@ -39,19 +39,63 @@ fn run_point<D: Design>(threads: usize, mode: Mode, seconds: f64) -> Point {
         mode,
         threads,
     };
+    let name = D::NAME;
+    let ran = run_window(&design, &shared, seconds)
+        .unwrap_or_else(|problem| panic!("{name} x {threads}: {problem}"));
+    let finished = design.finish();
+    verify(name, threads, &ran.results, &finished.counts);
+    wait_for_threads_to_exit(name, threads, threads_before);
+
+    let updates: u64 = ran.results.iter().map(|r| r.done).sum();
+    let mut merged = ns_histogram();
+    for r in &ran.results {
+        merged
+            .add(&r.latency_ns)
+            .expect("histograms with the same bounds add");
+    }
+    let p = Percentiles::of(&merged);
+    let secs = ran.window.as_secs_f64();
+    let cut = shared.cut.load(Ordering::Relaxed);
+    let notes = notes(&p, &shared, cut, &ran, finished.store_done, updates);
+    Point {
+        design: name,
+        mode,
+        threads,
+        seconds: secs,
+        updates,
+        updates_per_s: updates as f64 / secs,
+        p50_ns: p.p50,
+        p99_ns: p.p99,
+        notes: notes.join("; "),
+    }
+}
+
+/// What a point's timed window brought back.
+struct Ran {
+    results: Vec<WorkerResult>,
+    /// From the go to the stop.
+    window: Duration,
+    stopped_at: Instant,
+    /// The design's queue at the stop, where it has one.
+    backlog: Option<usize>,
+}
+
+/// Starts the workers together, lets them run `seconds` (or until one cuts
+/// the point short) and joins them. A worker that could not start or get
+/// ready is the error; the others are stopped and joined first.
+fn run_window<D: Design>(design: &D, shared: &Shared, seconds: f64) -> Result<Ran, String> {
     // A barrier that can be abandoned: `std::sync::Barrier` would leave the
     // spawned threads waiting forever if one spawn failed or one setup
     // panicked. Workers report ready, then block on `go` until the main
     // thread drops its sender (always, even while unwinding).
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded::<()>();
     let (go_tx, go_rx) = crossbeam_channel::bounded::<()>(1);
-
-    let (results, window, stopped_at, backlog, problem) = thread::scope(|scope| {
+    thread::scope(|scope| {
         let go_tx = go_tx;
-        let mut handles = Vec::with_capacity(threads);
+        let mut handles = Vec::with_capacity(shared.threads);
         let mut problem = None;
-        for i in 0..threads {
-            let (design, shared, ready, go) = (&design, &shared, ready_tx.clone(), go_rx.clone());
+        for i in 0..shared.threads {
+            let (ready, go) = (ready_tx.clone(), go_rx.clone());
             let spawned = thread::Builder::new()
                 .stack_size(STACK)
                 .spawn_scoped(scope, move || worker(design, i, shared, ready, go));
@@ -64,31 +108,16 @@ fn run_point<D: Design>(threads: usize, mode: Mode, seconds: f64) -> Point {
             }
         }
         drop(ready_tx);
-        let setup_deadline = Instant::now() + SETUP_TIMEOUT;
-        let mut ready = 0;
-        while problem.is_none() && ready < threads {
-            if ready_rx.recv_deadline(setup_deadline).is_err() {
-                problem = Some(format!(
-                    "only {ready} of {threads} threads got ready (one panicked or setup took over {SETUP_TIMEOUT:?})"
-                ));
-            } else {
-                ready += 1;
-            }
+        if problem.is_none() {
+            problem = all_ready(&ready_rx, shared.threads).err();
         }
         if problem.is_some() {
             shared.stop.store(true, Ordering::Relaxed);
         }
-
         drop(go_tx);
         let start = Instant::now();
-        let end = start + Duration::from_secs_f64(seconds);
-        // Short sleeps so a point cut short (backlog cap) ends promptly.
-        while problem.is_none() && !shared.stop.load(Ordering::Relaxed) {
-            let now = Instant::now();
-            if now >= end {
-                break;
-            }
-            thread::sleep((end - now).min(Duration::from_millis(10)));
+        if problem.is_none() {
+            wait_out(shared, start + Duration::from_secs_f64(seconds));
         }
         shared.stop.store(true, Ordering::Relaxed);
         let stopped_at = Instant::now();
@@ -97,27 +126,54 @@ fn run_point<D: Design>(threads: usize, mode: Mode, seconds: f64) -> Point {
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect();
-        (results, stopped_at - start, stopped_at, backlog, problem)
-    });
-    if let Some(problem) = problem {
-        panic!("{} x {threads}: {problem}", D::NAME);
+        match problem {
+            Some(problem) => Err(problem),
+            None => Ok(Ran {
+                results,
+                window: stopped_at - start,
+                stopped_at,
+                backlog,
+            }),
+        }
+    })
+}
+
+/// Waits until every one of `threads` workers has said it is ready.
+fn all_ready(ready: &crossbeam_channel::Receiver<()>, threads: usize) -> Result<(), String> {
+    let setup_deadline = Instant::now() + SETUP_TIMEOUT;
+    for got in 0..threads {
+        if ready.recv_deadline(setup_deadline).is_err() {
+            return Err(format!(
+                "only {got} of {threads} threads got ready (one panicked or setup took over {SETUP_TIMEOUT:?})"
+            ));
+        }
     }
+    Ok(())
+}
 
-    let finished = design.finish();
-    let name = D::NAME;
-    verify(name, threads, &results, &finished.counts);
-    wait_for_threads_to_exit(name, threads, threads_before);
-
-    let updates: u64 = results.iter().map(|r| r.done).sum();
-    let mut merged = ns_histogram();
-    for r in &results {
-        merged
-            .add(&r.latency_ns)
-            .expect("histograms with the same bounds add");
+/// Sleeps until `end`, in short sleeps so a point cut short (backlog cap)
+/// ends promptly.
+fn wait_out(shared: &Shared, end: Instant) {
+    while !shared.stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        thread::sleep((end - now).min(Duration::from_millis(10)));
     }
-    let p = Percentiles::of(&merged);
-    let secs = window.as_secs_f64();
+}
 
+/// The point's notes: the tail, the pacing, why it was cut short, and the
+/// store thread's backlog and drain where the design has one.
+fn notes(
+    p: &Percentiles,
+    shared: &Shared,
+    cut: u8,
+    ran: &Ran,
+    store_done: Option<Instant>,
+    updates: u64,
+) -> Vec<String> {
+    let secs = ran.window.as_secs_f64();
     // The tail beyond p99 is where "visible thread blocking" shows: an update
     // stuck behind a descheduled lock holder or a starved store thread.
     let mut notes = vec![format!(
@@ -125,13 +181,13 @@ fn run_point<D: Design>(threads: usize, mode: Mode, seconds: f64) -> Point {
         group(p.p999),
         group(p.max)
     )];
-    if mode == Mode::Paced {
+    if shared.mode == Mode::Paced {
         notes.push(format!(
             "paced 10 ms (target {}/s)",
-            group(threads as u64 * 100)
+            group(shared.threads as u64 * 100)
         ));
     }
-    match shared.cut.load(Ordering::Relaxed) {
+    match cut {
         CUT_BACKLOG => notes.push(format!(
             "cut short at {secs:.2} s: backlog passed {} msgs",
             group(MAX_BACKLOG as u64)
@@ -139,8 +195,8 @@ fn run_point<D: Design>(threads: usize, mode: Mode, seconds: f64) -> Point {
         CUT_COUNT => notes.push(format!("cut short at {secs:.2} s: per-thread update cap")),
         _ => {}
     }
-    if let (Some(backlog), Some(done)) = (backlog, finished.store_done) {
-        let drain = done.saturating_duration_since(stopped_at);
+    if let (Some(backlog), Some(done)) = (ran.backlog, store_done) {
+        let drain = done.saturating_duration_since(ran.stopped_at);
         notes.push(format!(
             "backlog {} msgs at stop, store thread done {:.0} ms after",
             group(backlog as u64),
@@ -155,18 +211,7 @@ fn run_point<D: Design>(threads: usize, mode: Mode, seconds: f64) -> Point {
             ));
         }
     }
-
-    Point {
-        design: name,
-        mode,
-        threads,
-        seconds: secs,
-        updates,
-        updates_per_s: updates as f64 / secs,
-        p50_ns: p.p50,
-        p99_ns: p.p99,
-        notes: notes.join("; "),
-    }
+    notes
 }
 
 /// A bench must not measure a broken design: every update a thread made is
@@ -197,11 +242,8 @@ fn verify(name: &str, threads: usize, results: &[WorkerResult], counts: &HashMap
 
 /// Threads in this process, where the OS tells (Linux).
 fn os_threads() -> Option<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
+    let own = hostinfo::process::read(std::process::id(), false)?;
+    Some(own.threads as usize)
 }
 
 /// No leaks between points: 1000 workers and a store thread per design must

@@ -139,7 +139,6 @@ mod options;
 mod other_cpu;
 mod output;
 mod pingpong;
-mod proc_stat;
 mod system_run;
 
 use std::io::Write as _;

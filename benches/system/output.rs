@@ -76,23 +76,6 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> std::io::Result<()> {
 }
 
 pub fn table(rows: &[Row]) -> String {
-    let opt = |v: Option<f64>, prec: usize| match v.filter(|x| x.is_finite()) {
-        Some(x) => format!("{x:.prec$}"),
-        None => "-".to_string(),
-    };
-    let pct = |v: Option<f64>| opt(v.map(|r| r * 100.0), 1);
-    // A floor's four cells (38 columns with the bar), or why it has none.
-    let floor_cells = |run: Option<&Result<Measure, String>>| match run {
-        Some(Ok(m)) => format!(
-            " {:>10} {:>6} {:>9} {:>7} |",
-            opt(Some(m.achieved_per_s), 0),
-            pct(m.achieved_ratio),
-            opt(m.cpu_us_per_op, 1),
-            opt(m.ctx_per_op, 2)
-        ),
-        Some(Err(e)) => format!(" {:<35} |", format!("ERROR: {e}")),
-        None => format!(" {:<35} |", "not run (--floors)"),
-    };
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -119,31 +102,7 @@ pub fn table(rows: &[Row]) -> String {
     );
     for row in rows {
         let _ = write!(s, "{:<38} |", row.point.label());
-        match &row.system {
-            Ok(m) => {
-                let rss = format!("{}/{}", opt(m.server_rss_mb, 1), opt(m.client_rss_mb, 1));
-                let verify = match m.verify_ok {
-                    Some(true) => "ok",
-                    Some(false) => "FAILED",
-                    None => "-",
-                };
-                let _ = write!(
-                    s,
-                    " {:>10} {:>6} {:>9} {:>7} {:>7} {:>8} {:>11} {:>6} |",
-                    opt(Some(m.achieved_per_s), 0),
-                    pct(m.achieved_ratio),
-                    opt(m.cpu_us_per_op, 1),
-                    opt(m.ctx_per_op, 2),
-                    opt(m.latency_p99_us, 0),
-                    opt(m.lateness_p99_us, 0),
-                    rss,
-                    verify
-                );
-            }
-            Err(e) => {
-                let _ = write!(s, " {:<71} |", format!("ERROR: {e}"));
-            }
-        }
+        s.push_str(&system_cells(&row.system));
         let pp = row.floor(Floor::Processes);
         s.push_str(&floor_cells(pp));
         let sys_pp = ratio(Some(&row.system), pp, |m| m.cpu_us_per_op);
@@ -152,29 +111,7 @@ pub fn table(rows: &[Row]) -> String {
     // The one-process floor gets a table of its own, row for row, rather
     // than 40 more columns on a line already 160 wide.
     if rows.iter().any(|r| r.floor(Floor::OneProcess).is_some()) {
-        s.push('\n');
-        let _ = writeln!(
-            s,
-            "{:<38} | {:<35} | 1p/pp",
-            "", "pingpong-1p (one process)"
-        );
-        let _ = writeln!(
-            s,
-            "{:<38} | {:>10} {:>6} {:>9} {:>7} | {:>7} {:>7}",
-            "point", "trips/s", "%tgt", "CPU us/op", "ctx/op", "CPU", "ctx"
-        );
-        for row in rows {
-            let one = row.floor(Floor::OneProcess);
-            let pp = row.floor(Floor::Processes);
-            let _ = writeln!(
-                s,
-                "{:<38} |{} {:>7} {:>7}",
-                row.point.label(),
-                floor_cells(one),
-                opt(ratio(one, pp, |m| m.cpu_us_per_op), 2),
-                opt(ratio(one, pp, |m| m.ctx_per_op), 2)
-            );
-        }
+        s.push_str(&one_process_table(rows));
     }
     for row in rows {
         for (kind, m) in row.runs() {
@@ -191,6 +128,87 @@ pub fn table(rows: &[Row]) -> String {
          the process layout costs nothing and the floor is loopback TCP and thread wakeups; \
          well below 1, switching between processes is part of the floor.\n",
     );
+    s
+}
+
+/// A figure to `prec` decimals, or `-`.
+fn opt(v: Option<f64>, prec: usize) -> String {
+    match v.filter(|x| x.is_finite()) {
+        Some(x) => format!("{x:.prec$}"),
+        None => "-".to_string(),
+    }
+}
+
+/// A ratio as a percentage, one decimal.
+fn pct(v: Option<f64>) -> String {
+    opt(v.map(|r| r * 100.0), 1)
+}
+
+/// The system run's eight cells (72 columns with the bar), or its error.
+fn system_cells(run: &Result<Measure, String>) -> String {
+    let m = match run {
+        Ok(m) => m,
+        Err(e) => return format!(" {:<71} |", format!("ERROR: {e}")),
+    };
+    let rss = format!("{}/{}", opt(m.server_rss_mb, 1), opt(m.client_rss_mb, 1));
+    let verify = match m.verify_ok {
+        Some(true) => "ok",
+        Some(false) => "FAILED",
+        None => "-",
+    };
+    format!(
+        " {:>10} {:>6} {:>9} {:>7} {:>7} {:>8} {:>11} {:>6} |",
+        opt(Some(m.achieved_per_s), 0),
+        pct(m.achieved_ratio),
+        opt(m.cpu_us_per_op, 1),
+        opt(m.ctx_per_op, 2),
+        opt(m.latency_p99_us, 0),
+        opt(m.lateness_p99_us, 0),
+        rss,
+        verify
+    )
+}
+
+/// A floor's four cells (38 columns with the bar), or why it has none.
+fn floor_cells(run: Option<&Result<Measure, String>>) -> String {
+    match run {
+        Some(Ok(m)) => format!(
+            " {:>10} {:>6} {:>9} {:>7} |",
+            opt(Some(m.achieved_per_s), 0),
+            pct(m.achieved_ratio),
+            opt(m.cpu_us_per_op, 1),
+            opt(m.ctx_per_op, 2)
+        ),
+        Some(Err(e)) => format!(" {:<35} |", format!("ERROR: {e}")),
+        None => format!(" {:<35} |", "not run (--floors)"),
+    }
+}
+
+/// The one-process floor, row for row, against the processes floor.
+fn one_process_table(rows: &[Row]) -> String {
+    let mut s = String::from("\n");
+    let _ = writeln!(
+        s,
+        "{:<38} | {:<35} | 1p/pp",
+        "", "pingpong-1p (one process)"
+    );
+    let _ = writeln!(
+        s,
+        "{:<38} | {:>10} {:>6} {:>9} {:>7} | {:>7} {:>7}",
+        "point", "trips/s", "%tgt", "CPU us/op", "ctx/op", "CPU", "ctx"
+    );
+    for row in rows {
+        let one = row.floor(Floor::OneProcess);
+        let pp = row.floor(Floor::Processes);
+        let _ = writeln!(
+            s,
+            "{:<38} |{} {:>7} {:>7}",
+            row.point.label(),
+            floor_cells(one),
+            opt(ratio(one, pp, |m| m.cpu_us_per_op), 2),
+            opt(ratio(one, pp, |m| m.ctx_per_op), 2)
+        );
+    }
     s
 }
 

@@ -101,6 +101,37 @@ config_keys! {
     }
 }
 
+// The `*_ms` keys as `Duration`s: the one place their milliseconds are
+// turned into time, so no caller converts them on its own.
+macro_rules! durations {
+    ($($(#[$doc:meta])* $name:ident = $key:ident;)*) => {
+        impl Config {
+            $($(#[$doc])* pub fn $name(&self) -> Duration {
+                Duration::from_millis(self.$key)
+            })*
+        }
+    };
+}
+
+durations! {
+    /// The interval between two updates of one link (`update_intervals`).
+    interval = update_intervals;
+    /// How long one connection attempt may take (`connect_timeout_ms`).
+    connect_timeout = connect_timeout_ms;
+    /// How long a client waits for an ack (`request_timeout_ms`).
+    request_timeout = request_timeout_ms;
+    /// The first pause before a reconnect (`reconnect_initial_ms`).
+    reconnect_initial = reconnect_initial_ms;
+    /// The longest pause between reconnects (`reconnect_max_ms`).
+    reconnect_max = reconnect_max_ms;
+    /// How long a server link may sit idle (`idle_timeout_ms`).
+    idle_timeout = idle_timeout_ms;
+    /// How long a server waits for a peer to take a reply (`write_timeout_ms`).
+    write_timeout = write_timeout_ms;
+    /// How long children get to stop before they are killed (`stop_timeout_ms`).
+    stop_timeout = stop_timeout_ms;
+}
+
 impl Config {
     /// Reads and validates a config file.
     ///
@@ -168,9 +199,13 @@ impl Config {
         Ok(())
     }
 
-    /// The interval between two updates of one link.
-    pub fn interval(&self) -> Duration {
-        Duration::from_millis(self.update_intervals)
+    /// How long one operations question to one server may take (startup's
+    /// checks, the dashboard's polls, omclient): `connect_timeout_ms`, kept
+    /// within 1-3 s. A load test's generous connect timeout should not keep
+    /// an operator waiting, and a tight one should not fail a `stats` that a
+    /// busy server answers a little late.
+    pub fn ops_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms.clamp(1_000, 3_000))
     }
 
     /// The servers this host runs: every port of the one `server_ip_list`

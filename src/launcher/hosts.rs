@@ -109,7 +109,9 @@ pub fn wait_for_other_servers(
     let mut announced = false;
     loop {
         let answers =
-            connection::ask_each(&missing, &config.ops_token, timeout(config), |c| c.ping());
+            connection::ask_each(&missing, &config.ops_token, config.ops_timeout(), |c| {
+                c.ping()
+            });
         missing = missing
             .into_iter()
             .zip(answers)
@@ -173,7 +175,7 @@ pub fn read_servers(
         .into_iter()
         .filter(|a| !local.contains(a))
         .collect();
-    let answers = connection::ask_each(&others, &config.ops_token, timeout(config), |c| {
+    let answers = connection::ask_each(&others, &config.ops_token, config.ops_timeout(), |c| {
         let dump = c.dump()?;
         let stats = c.stats()?;
         Ok((dump, stats))
@@ -212,7 +214,7 @@ pub fn read_servers(
     let open = drain(config, local, own_keys, drain_timeout, quiet, interrupts);
     end.drain_s = started.elapsed().as_secs_f64();
 
-    let answers = connection::ask_each(local, &config.ops_token, timeout(config), |c| {
+    let answers = connection::ask_each(local, &config.ops_token, config.ops_timeout(), |c| {
         let dump = c.dump()?;
         let stats = c.stats()?;
         Ok((dump, stats))
@@ -261,8 +263,9 @@ fn drain(
     let mut quiet_since: Option<Instant> = None;
     let mut announced = false;
     loop {
-        let answers =
-            connection::ask_each(local, &config.ops_token, timeout(config), |c| c.stats());
+        let answers = connection::ask_each(local, &config.ops_token, config.ops_timeout(), |c| {
+            c.stats()
+        });
         // A server that does not answer has died: nothing to wait for.
         let up: Vec<ServerStats> = answers.into_iter().filter_map(|a| a.ok()).collect();
         let open: Vec<(String, u64)> = up
@@ -313,12 +316,6 @@ fn drain(
             return open.into_iter().collect();
         }
     }
-}
-
-/// How long one question to one server may take (the dashboard's polls
-/// take the same).
-pub(crate) fn timeout(config: &Config) -> Duration {
-    Duration::from_millis(config.connect_timeout_ms.clamp(1_000, 3_000))
 }
 
 fn list(addrs: &[SocketAddr]) -> String {

@@ -156,7 +156,7 @@ pub fn run(options: &Options) -> Result<Finished> {
             d.poll_servers(
                 local_servers.clone(),
                 config.ops_token.clone(),
-                hosts::timeout(config),
+                config.ops_timeout(),
             );
         }
     }
@@ -260,7 +260,7 @@ pub fn run(options: &Options) -> Result<Finished> {
     for server in &mut fleet.servers {
         server.close_stdin();
     }
-    let stop_timeout = Duration::from_millis(config.stop_timeout_ms);
+    let stop_timeout = config.stop_timeout();
     for (index, server) in fleet.servers.iter_mut().enumerate() {
         if !run.server_gone(index) {
             server.reap(stop_timeout);

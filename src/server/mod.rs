@@ -151,14 +151,15 @@ pub struct Counters {
 /// # Errors
 /// The address is not loopback and the config has no token.
 pub fn may_listen(config: &Config, addr: SocketAddr) -> Result<()> {
-    if !addr.ip().is_loopback() && config.ops_token.is_empty() {
-        return Err(Error::msg(format!(
-            "refusing to listen on {addr} without an operations token: `stop` and `dump` \
-             would be open to anyone who can reach it. Set \"ops_token\" in the config \
-             (or listen on 127.0.0.1)"
-        )));
-    }
-    Ok(())
+    crate::access::required_token(addr, &config.ops_token)
+        .map(|_| ())
+        .map_err(|_| {
+            Error::msg(format!(
+                "refusing to listen on {addr} without an operations token: `stop` and `dump` \
+                 would be open to anyone who can reach it. Set \"ops_token\" in the config \
+                 (or listen on 127.0.0.1)"
+            ))
+        })
 }
 
 /// The error of a bind that failed, naming the address and the likely cause.

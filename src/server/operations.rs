@@ -1,12 +1,13 @@
 //! The operations commands a server answers (`ping`, `stats`, `dump`,
 //! `stop`, `auth`): rare requests, so they may allocate, ask the store
 //! thread and format JSON. `stop` and `dump` need the `ops_token` when one
-//! is set; the token is compared in constant time.
+//! is set; the token is compared in constant time (`crate::access`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use super::{ServerCore, Shared};
+use crate::access;
 use crate::messages::{ServerDump, ServerStats};
 use crate::server::store::Store;
 use crate::sys::procstat;
@@ -70,7 +71,7 @@ pub fn answer(
             protocol::encode_ok(out, &json);
         }
         Request::Auth { token } => {
-            if constant_time_eq(token.as_bytes(), shared.config.ops_token.as_bytes()) {
+            if access::token_matches(token.as_bytes(), shared.config.ops_token.as_bytes()) {
                 *authorized = true;
                 protocol::encode_ok(out, "{\"auth\":true}");
             } else {
@@ -98,15 +99,6 @@ pub fn answer(
     false
 }
 
-/// Compares two byte strings in time that depends only on their lengths, so
-/// a wrong token's reply time says nothing about how much of it was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 pub(super) fn stats(shared: &Shared, store: &Store) -> ServerStats {
     stats_of(shared, store, shared.links.lock().len() as u64)
 }
@@ -131,18 +123,5 @@ pub fn stats_of(shared: &ServerCore, store: &Store, links: u64) -> ServerStats {
         auth_failures: c.auth_failures.load(Ordering::Relaxed),
         uptime_s: shared.started.elapsed().as_secs_f64(),
         process: procstat::own(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn token_comparison() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-        assert!(constant_time_eq(b"", b""));
     }
 }

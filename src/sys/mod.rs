@@ -9,12 +9,13 @@
 //! crate is the same on every platform.
 //!
 //! * [`procstat`]: a process's CPU time, memory, threads and context
-//!   switches (Linux `/proc`; Windows through `windows`).
+//!   switches (Linux through the `hostinfo` crate, the workspace's one
+//!   reader of `/proc`; Windows through `windows`).
 //! * [`affinity`]: pinning a link's threads to a CPU, and their priority.
 //! * [`footprint`]: one malloc arena per process, to keep memory small.
 //! * [`net`]: socket options, timeouts, locality of an address, limit hints.
 //! * [`limits`]: the OS limits a layout meets (open files, tasks, local
-//!   ports), read for startup's pre-flight.
+//!   ports), read for startup's pre-flight: `hostinfo::limits`, re-exported.
 //! * `windows`: the Win32 calls (process figures, thread placement, the job
 //!   object that ties children to startup); Windows only.
 
@@ -22,8 +23,10 @@
 
 pub mod affinity;
 pub mod footprint;
-pub mod limits;
 pub mod net;
 pub mod procstat;
+
+/// The OS limits a layout meets, from the workspace's one reader.
+pub use hostinfo::limits;
 #[cfg(windows)]
 pub mod windows;

@@ -5,9 +5,9 @@
 //! Startup's own verdict and omclient's merged one used to walk the keys
 //! twice, in two engines with two rule books. Here a key's fate is decided
 //! once, by [`outcome`], and recorded once, in a [`Tally`] that holds every
-//! figure either verdict publishes. The verdicts (`verdict.rs`) only choose
-//! which figures to show and how strict to be: they cannot drift apart on
-//! what "in flight" or "mismatched" means.
+//! figure either verdict publishes. The verdicts (`count_verdict.rs`) only
+//! choose which figures to show and how strict to be: they cannot drift
+//! apart on what "in flight" or "mismatched" means.
 //!
 //! The pair of types a key ends in is shared by both verdicts: [`Outcome`],
 //! what a key came to, and [`Mismatch`], the record of a key that did not
@@ -183,6 +183,13 @@ pub(super) fn add_unacked(by_server: &mut BTreeMap<String, u64>, keys: &[KeyCoun
     }
 }
 
+/// Every server's counts, by address. A BTreeMap keeps the servers in
+/// address order, the order `servers_not_drained` lists them in.
+type ServerCounts<'a> = BTreeMap<&'a str, Counts<'a>>;
+
+/// Every claim, by (server, key): the order mismatches are listed in.
+type Claims<'a> = BTreeMap<(String, &'a str), Claim<'a>>;
+
 /// Checks every host's claims against every server's counts.
 ///
 /// `expected` names servers that must have counts even if no key claims
@@ -193,10 +200,18 @@ pub(super) fn check(hosts: &[Host<'_>], expected: &[String], restarted: &[String
         reports: hosts.len() as u64,
         ..Tally::default()
     };
+    let counts = server_counts(hosts, &mut t);
+    t.servers = counts.len() as u64;
+    let claims = claims(hosts, &mut t);
+    tally_claims(&mut t, &counts, &claims, expected, restarted);
+    tally_unclaimed(&mut t, &counts, &claims);
+    t
+}
 
-    // Every server's counts, by address. A BTreeMap keeps the servers in
-    // address order, the order `servers_not_drained` lists them in.
-    let mut counts: BTreeMap<&str, Counts<'_>> = BTreeMap::new();
+/// Gathers the servers' counts; a server whose counts come twice is noted
+/// in `t.twice` and its later counts stand.
+fn server_counts<'a>(hosts: &[Host<'a>], t: &mut Tally) -> ServerCounts<'a> {
+    let mut counts = ServerCounts::new();
     for host in hosts {
         for &(dump, links_open) in &host.dumps {
             let keys = dump.keys.iter().map(|(k, n)| (k.as_str(), *n)).collect();
@@ -214,10 +229,13 @@ pub(super) fn check(hosts: &[Host<'_>], expected: &[String], restarted: &[String
             }
         }
     }
-    t.servers = counts.len() as u64;
+    counts
+}
 
-    // Every claim, by (server, key): the order mismatches are listed in.
-    let mut claims: BTreeMap<(String, &str), Claim<'_>> = BTreeMap::new();
+/// Sums every host's claims per (server, key), and their unacked updates
+/// per server into `t`.
+fn claims<'a>(hosts: &[Host<'a>], t: &mut Tally) -> Claims<'a> {
+    let mut claims = Claims::new();
     for host in hosts {
         for k in host.keys {
             let claim = claims
@@ -235,13 +253,23 @@ pub(super) fn check(hosts: &[Host<'_>], expected: &[String], restarted: &[String
         }
         add_unacked(&mut t.unacked_by_server, host.keys);
     }
+    claims
+}
 
+/// Decides every claimed key and counts what it came to.
+fn tally_claims(
+    t: &mut Tally,
+    counts: &ServerCounts<'_>,
+    claims: &Claims<'_>,
+    expected: &[String],
+    restarted: &[String],
+) {
     let mut without: BTreeSet<String> = expected
         .iter()
         .filter(|s| !counts.contains_key(s.as_str()))
         .cloned()
         .collect();
-    for ((server, key), claim) in &claims {
+    for ((server, key), claim) in claims {
         t.claimed_acked += claim.acked;
         let was_restarted = restarted.contains(server);
         let server_count = match outcome(counts.get(server.as_str()), key, claim, was_restarted) {
@@ -264,14 +292,8 @@ pub(super) fn check(hosts: &[Host<'_>], expected: &[String], restarted: &[String
             Outcome::Mismatched { server_count } => {
                 t.mismatched_keys += 1;
                 if t.mismatches.len() < LISTED {
-                    t.mismatches.push(Mismatch {
-                        server: server.clone(),
-                        key: key.to_string(),
-                        server_count,
-                        client_acked: claim.acked,
-                        client_unacked: claim.unacked,
-                        reports: claim.reports.iter().map(|r| r.to_string()).collect(),
-                    });
+                    t.mismatches
+                        .push(mismatch(server, key, server_count, claim));
                 }
                 server_count
             }
@@ -282,9 +304,23 @@ pub(super) fn check(hosts: &[Host<'_>], expected: &[String], restarted: &[String
         t.checked_client_acked += claim.acked;
     }
     t.servers_without_counts = without.into_iter().collect();
+}
 
-    // What the servers hold that no claim explains.
-    for (server, c) in &counts {
+fn mismatch(server: &str, key: &str, server_count: u64, claim: &Claim<'_>) -> Mismatch {
+    Mismatch {
+        server: server.to_string(),
+        key: key.to_string(),
+        server_count,
+        client_acked: claim.acked,
+        client_unacked: claim.unacked,
+        reports: claim.reports.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+/// What the servers hold that no claim explains, and which servers still
+/// had links open.
+fn tally_unclaimed(t: &mut Tally, counts: &ServerCounts<'_>, claims: &Claims<'_>) {
+    for (server, c) in counts {
         if c.links_open > 0 {
             t.servers_not_drained
                 .push(format!("{server} ({} links open)", c.links_open));
@@ -301,5 +337,4 @@ pub(super) fn check(hosts: &[Host<'_>], expected: &[String], restarted: &[String
             }
         }
     }
-    t
 }

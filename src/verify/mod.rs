@@ -36,13 +36,13 @@
 //! engine (`check.rs`), which decides each key's outcome and tallies every
 //! figure either verdict needs; a key that did not verify is a [`Mismatch`]
 //! in both. What differs is only what each verdict can know, and so what it
-//! publishes (`verdict.rs`): one host names the servers that did not answer
-//! and excuses keys lost with a restart, and cannot blame unclaimed keys on
-//! anyone; the merged verdict has every report, so it demands that nothing
-//! is left unexplained.
+//! publishes (`count_verdict.rs`): one host names the servers that did not
+//! answer and excuses keys lost with a restart, and cannot blame unclaimed
+//! keys on anyone; the merged verdict has every report, so it demands that
+//! nothing is left unexplained.
 
 mod check;
-mod verdict;
+mod count_verdict;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -52,7 +52,7 @@ use crate::messages::{FinalDump, KeyCount, ServerDump};
 
 use check::Host;
 pub use check::Mismatch;
-pub use verdict::{Merged, Verify};
+pub use count_verdict::{Merged, Verify};
 
 /// Compares the clients' keys with the servers' dumps. `down` lists servers
 /// that did not answer, `restarted` servers whose process was replaced.

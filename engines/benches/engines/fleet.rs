@@ -14,13 +14,11 @@
 //! are killed.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use hostinfo::process::{self, Figures};
 use mass_connect::client::schedule::Window;
 use mass_connect::messages::{ClientReport, ClientStatus, KeyCount, ServerDump};
 use mass_connect::metrics::Snapshot;
@@ -30,127 +28,7 @@ use mass_connect::wire::control::{self, Control};
 use crate::SERVERS;
 use crate::measure::Measure;
 use crate::options::{Engine, Point, Schedule};
-use crate::procfs;
-
-/// A line from a child's stdout, or its end.
-enum Said {
-    Line(usize, String),
-    End(usize),
-}
-
-/// The point's processes; killed if still running when dropped.
-struct Procs {
-    children: Vec<Child>,
-    stdins: Vec<Option<ChildStdin>>,
-    tx: Sender<Said>,
-    rx: Receiver<Said>,
-}
-
-impl Procs {
-    fn new() -> Procs {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        Procs {
-            children: Vec::new(),
-            stdins: Vec::new(),
-            tx,
-            rx,
-        }
-    }
-
-    fn spawn(&mut self, program: &Path, args: &[String], log: &File) -> Result<usize, String> {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log.try_clone().map_err(|e| e.to_string())?)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
-        let index = self.children.len();
-        let stdout = child.stdout.take().expect("piped");
-        let tx = self.tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(Said::Line(index, line)).is_err() {
-                    return;
-                }
-            }
-            let _ = tx.send(Said::End(index));
-        });
-        self.stdins.push(child.stdin.take());
-        self.children.push(child);
-        Ok(index)
-    }
-
-    fn tell(&mut self, i: usize, line: &str) -> Result<(), String> {
-        let stdin = self.stdins[i].as_mut().ok_or("stdin closed")?;
-        stdin
-            .write_all(line.as_bytes())
-            .and_then(|_| stdin.flush())
-            .map_err(|e| format!("process {i} stopped listening: {e}"))
-    }
-
-    /// The next line of each of `who`, within `deadline`.
-    fn answers(&self, who: &[usize], deadline: Instant) -> Result<Vec<String>, String> {
-        let mut got: Vec<Option<String>> = vec![None; who.len()];
-        let mut missing = who.len();
-        while missing > 0 {
-            match self.rx.recv_deadline(deadline) {
-                Ok(Said::Line(i, line)) => {
-                    if let Some(k) = who.iter().position(|w| *w == i) {
-                        if got[k].is_none() {
-                            missing -= 1;
-                            got[k] = Some(line);
-                        }
-                    }
-                }
-                Ok(Said::End(i)) => {
-                    // An end after its answer is a process that stopped as
-                    // told; before it, one that died.
-                    if let Some(k) = who.iter().position(|w| *w == i) {
-                        if got[k].is_none() {
-                            return Err(format!("process {i} exited"));
-                        }
-                    }
-                }
-                Err(_) => return Err(format!("{missing} process(es) did not answer in time")),
-            }
-        }
-        Ok(got.into_iter().flatten().collect())
-    }
-
-    fn pids(&self, range: std::ops::Range<usize>) -> Vec<u32> {
-        self.children[range].iter().map(Child::id).collect()
-    }
-
-    /// Closes every stdin (each program stops on it) and waits until
-    /// `deadline`; kills what is left.
-    fn end(&mut self, deadline: Instant) {
-        self.stdins.clear();
-        for child in &mut self.children {
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    _ => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                }
-            }
-        }
-        self.children.clear();
-    }
-}
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        self.end(Instant::now());
-    }
-}
+use crate::procs::Procs;
 
 /// Free ports on 127.0.0.1 (bound together, then released).
 fn free_ports(n: usize) -> Result<Vec<u16>, String> {
@@ -206,8 +84,58 @@ fn run(
     let Engine::Pair { client, server } = &p.engine else {
         return Err("not an engine pair".into());
     };
-    let links = p.links();
     let ports = free_ports(SERVERS)?;
+    let mut run = Run {
+        p,
+        bin,
+        log,
+        threads,
+        config_arg: write_config(p, &ports, out)?,
+        // Generous, but bounded: spawning and connecting 100,000 links takes
+        // a while, and an overloaded engine is slow to stop.
+        slack: Duration::from_secs(30) + Duration::from_millis(p.links() as u64 / 2),
+        procs: Procs::new(),
+    };
+    let addrs = run.start_servers(server, &ports)?;
+    let started = Instant::now();
+    let clients = run.start_clients(client, &addrs)?;
+    let connect_s = run.await_links(&clients, started)?;
+    let (before, after) = run.window(&clients, duration)?;
+    let got = run.collect(&clients, &addrs)?;
+    run.procs.end(Instant::now() + Duration::from_secs(20));
+
+    let verify = mass_connect::verify::verify(&got.keys, &got.dumps, &[], &[]);
+    let acked: u64 = got.keys.iter().map(|k| k.acked).sum();
+    let mut m = Measure {
+        duration_s: duration.as_secs_f64(),
+        target_per_s: p.target_per_s(),
+        achieved_per_s: acked as f64 / duration.as_secs_f64(),
+        acked,
+        processes: SERVERS + p.client_processes(),
+        connect_s: Some(connect_s),
+        verify_ok: Some(verify.ok),
+        ..Measure::default()
+    };
+    if let (Some(b), Some(a)) = (before, after) {
+        m.set_usage(&a.since(&b), p.links());
+    }
+    m.set_histograms(&got.histograms, p.schedule == Schedule::ClosedLoop);
+    m.set_fairness(&got.keys);
+    if got.errors > 0 {
+        m.notes
+            .push(format!("{} error(s) and reconnect(s)", got.errors));
+    }
+    if !verify.ok {
+        m.notes.push(format!(
+            "verify FAILED: {} mismatched keys, servers {} vs clients {}",
+            verify.mismatched_keys, verify.server_total, verify.client_acked
+        ));
+    }
+    Ok(m)
+}
+
+/// Writes the point's config beside its log; returns its path as an argument.
+fn write_config(p: &Point, ports: &[u16], out: &Path) -> Result<String, String> {
     let (schedule, interval) = p.schedule.config();
     let config = serde_json::json!({
         "server_ip_list": "127.0.0.1",
@@ -221,155 +149,175 @@ fn run(
     });
     let config_path = out.join(format!("{}.config.json", p.file_stem()));
     std::fs::write(&config_path, format!("{config:#}\n")).map_err(|e| e.to_string())?;
-    let config_arg = config_path.to_string_lossy().into_owned();
-    let threads_args = |engine: &str| -> Vec<String> {
-        match threads {
+    Ok(config_path.to_string_lossy().into_owned())
+}
+
+/// One engine pair's run: its processes and what each is started with.
+struct Run<'a> {
+    p: &'a Point,
+    bin: &'a Path,
+    log: &'a File,
+    threads: Option<usize>,
+    config_arg: String,
+    /// How long starting, connecting or stopping may take.
+    slack: Duration,
+    procs: Procs,
+}
+
+/// What the clients and servers said at the end.
+struct Collected {
+    keys: Vec<KeyCount>,
+    histograms: Snapshot,
+    /// Errors and reconnects, summed.
+    errors: u64,
+    dumps: Vec<ServerDump>,
+}
+
+impl Run<'_> {
+    /// `--threads N` for an engine with worker threads to size.
+    fn threads_args(&self, engine: &str) -> Vec<String> {
+        match self.threads {
             Some(t) if engine != "threads" => vec!["--threads".into(), t.to_string()],
             _ => Vec::new(),
         }
-    };
-    // Generous, but bounded: spawning and connecting 100,000 links takes a
-    // while, and an overloaded engine is slow to stop.
-    let slack = Duration::from_secs(30) + Duration::from_millis(links as u64 / 2);
-
-    let mut procs = Procs::new();
-    let server_program = bin.join(exe(Engine::program(server, true)));
-    let mut addrs = Vec::new();
-    for &port in &ports {
-        let mut args = vec![
-            "--config".into(),
-            config_arg.clone(),
-            "--ip".into(),
-            "127.0.0.1".into(),
-            "--port".into(),
-            port.to_string(),
-            "--supervised".into(),
-        ];
-        args.extend(threads_args(server));
-        procs.spawn(&server_program, &args, log)?;
-        addrs.push(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
-    }
-    let servers: Vec<usize> = (0..SERVERS).collect();
-    for line in procs.answers(&servers, Instant::now() + slack)? {
-        if control::parse_listening(&line).is_none() {
-            return Err(format!("a server said {line:?}"));
-        }
     }
 
-    // The clients: links packed into a few processes, spread over servers.
-    let client_program = bin.join(exe(Engine::program(client, false)));
-    let procs_n = p.client_processes();
-    let started = Instant::now();
-    let mut clients = Vec::new();
-    for i in 0..procs_n {
-        let mine = links / procs_n + usize::from(i < links % procs_n);
-        let mut args = vec![
-            "--config".into(),
-            config_arg.clone(),
-            "--supervised".into(),
-            "--id".into(),
-            i.to_string(),
-            "--clients".into(),
-            procs_n.to_string(),
-        ];
-        for k in 0..mine {
-            args.push("--server".into());
-            args.push(addrs[(i + k) % SERVERS].to_string());
+    /// Starts a server per port and waits until each listens.
+    fn start_servers(&mut self, server: &str, ports: &[u16]) -> Result<Vec<SocketAddr>, String> {
+        let program = self.bin.join(exe(Engine::program(server, true)));
+        let mut addrs = Vec::new();
+        for &port in ports {
+            let mut args = vec![
+                "--config".into(),
+                self.config_arg.clone(),
+                "--ip".into(),
+                "127.0.0.1".into(),
+                "--port".into(),
+                port.to_string(),
+                "--supervised".into(),
+            ];
+            args.extend(self.threads_args(server));
+            self.procs.spawn(&program, &args, self.log)?;
+            addrs.push(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
         }
-        args.extend(threads_args(client));
-        clients.push(procs.spawn(&client_program, &args, log)?);
+        let servers: Vec<usize> = (0..SERVERS).collect();
+        for line in self.procs.answers(&servers, Instant::now() + self.slack)? {
+            if control::parse_listening(&line).is_none() {
+                return Err(format!("a server said {line:?}"));
+            }
+        }
+        Ok(addrs)
     }
-    let connect_by = started + slack;
-    let connect_s = loop {
-        let mut up = 0;
-        for &c in &clients {
-            procs.tell(c, &Control::Ready.line())?;
-        }
-        for line in procs.answers(&clients, connect_by)? {
-            let s: ClientStatus =
-                serde_json::from_str(&line).map_err(|e| format!("bad ready answer: {e}"))?;
-            up += s.links_up as usize;
-        }
-        if up >= links {
-            break started.elapsed().as_secs_f64();
-        }
-        if Instant::now() >= connect_by {
-            return Err(format!(
-                "only {up} of {links} links connected in {:.0} s",
-                slack.as_secs_f64()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
 
-    // The window: far enough ahead that the go's wakeups are over first.
-    let lead = Duration::from_millis(200) + Duration::from_micros(50 * links as u64);
-    let start = Instant::now() + lead;
-    let window = Window {
-        start,
-        end: Some(start + duration),
-    };
-    let all = procs.pids(0..procs.children.len());
-    let before = procfs::usage(&all);
-    for &c in &clients {
-        procs.tell(c, &window.to_go().line())?;
-    }
-    let end = start + duration;
-    std::thread::sleep(end.saturating_duration_since(Instant::now()) + Duration::from_millis(100));
-    let after = procfs::usage(&all);
-
-    for &c in &clients {
-        procs.tell(c, &Control::Stop.line())?;
-    }
-    let mut keys: Vec<KeyCount> = Vec::new();
-    let mut histograms = Snapshot::default();
-    let mut errors = 0;
-    for line in procs.answers(&clients, Instant::now() + slack)? {
-        let r: ClientReport =
-            serde_json::from_str(&line).map_err(|e| format!("bad client report: {e}"))?;
-        errors += r.status.errors + r.status.reconnects;
-        if let Some(h) = r.histograms.decode() {
-            histograms.add(&h);
+    /// Starts the clients: links packed into a few processes, spread over
+    /// the servers. Returns their places among the processes.
+    fn start_clients(&mut self, client: &str, addrs: &[SocketAddr]) -> Result<Vec<usize>, String> {
+        let program = self.bin.join(exe(Engine::program(client, false)));
+        let (links, procs_n) = (self.p.links(), self.p.client_processes());
+        let mut clients = Vec::new();
+        for i in 0..procs_n {
+            let mine = links / procs_n + usize::from(i < links % procs_n);
+            let mut args = vec![
+                "--config".into(),
+                self.config_arg.clone(),
+                "--supervised".into(),
+                "--id".into(),
+                i.to_string(),
+                "--clients".into(),
+                procs_n.to_string(),
+            ];
+            for k in 0..mine {
+                args.push("--server".into());
+                args.push(addrs[(i + k) % SERVERS].to_string());
+            }
+            args.extend(self.threads_args(client));
+            clients.push(self.procs.spawn(&program, &args, self.log)?);
         }
-        keys.extend(r.keys);
+        Ok(clients)
     }
-    let mut dumps: Vec<ServerDump> = Vec::new();
-    for &addr in &addrs {
-        let dump = OpsConnection::open(addr, "", Duration::from_secs(30))
-            .and_then(|mut c| c.dump())
-            .map_err(|e| format!("cannot read {addr}'s counts: {e}"))?;
-        dumps.push(dump);
-    }
-    procs.end(Instant::now() + Duration::from_secs(20));
-    let verify = mass_connect::verify::verify(&keys, &dumps, &[], &[]);
 
-    let acked: u64 = keys.iter().map(|k| k.acked).sum();
-    let mut m = Measure {
-        duration_s: duration.as_secs_f64(),
-        target_per_s: p.target_per_s(),
-        achieved_per_s: acked as f64 / duration.as_secs_f64(),
-        acked,
-        processes: SERVERS + procs_n,
-        connect_s: Some(connect_s),
-        verify_ok: Some(verify.ok),
-        ..Measure::default()
-    };
-    if let (Some(b), Some(a)) = (before, after) {
-        m.set_usage(&a.since(&b), links);
+    /// Asks the clients until every link is up; returns the seconds since
+    /// `started` that took.
+    fn await_links(&mut self, clients: &[usize], started: Instant) -> Result<f64, String> {
+        let links = self.p.links();
+        let connect_by = started + self.slack;
+        loop {
+            let mut up = 0;
+            for &c in clients {
+                self.procs.tell(c, &Control::Ready.line())?;
+            }
+            for line in self.procs.answers(clients, connect_by)? {
+                let s: ClientStatus =
+                    serde_json::from_str(&line).map_err(|e| format!("bad ready answer: {e}"))?;
+                up += s.links_up as usize;
+            }
+            if up >= links {
+                return Ok(started.elapsed().as_secs_f64());
+            }
+            if Instant::now() >= connect_by {
+                return Err(format!(
+                    "only {up} of {links} links connected in {:.0} s",
+                    self.slack.as_secs_f64()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
-    m.set_histograms(&histograms, p.schedule == Schedule::ClosedLoop);
-    m.set_fairness(&keys);
-    if errors > 0 {
-        m.notes.push(format!("{errors} error(s) and reconnect(s)"));
+
+    /// Tells the clients the window and waits it out; returns every
+    /// process's usage before and after it.
+    fn window(&mut self, clients: &[usize], duration: Duration) -> Result<UsagePair, String> {
+        // Far enough ahead that the go's wakeups are over first.
+        let lead = Duration::from_millis(200) + Duration::from_micros(50 * self.p.links() as u64);
+        let start = Instant::now() + lead;
+        let window = Window {
+            start,
+            end: Some(start + duration),
+        };
+        let all = self.procs.pids(0..self.procs.children.len());
+        let before = process::read_all(&all);
+        for &c in clients {
+            self.procs.tell(c, &window.to_go().line())?;
+        }
+        let end = start + duration;
+        std::thread::sleep(
+            end.saturating_duration_since(Instant::now()) + Duration::from_millis(100),
+        );
+        Ok((before, process::read_all(&all)))
     }
-    if !verify.ok {
-        m.notes.push(format!(
-            "verify FAILED: {} mismatched keys, servers {} vs clients {}",
-            verify.mismatched_keys, verify.server_total, verify.client_acked
-        ));
+
+    /// Stops the clients, reads their reports and the servers' counts.
+    fn collect(&mut self, clients: &[usize], addrs: &[SocketAddr]) -> Result<Collected, String> {
+        for &c in clients {
+            self.procs.tell(c, &Control::Stop.line())?;
+        }
+        let mut got = Collected {
+            keys: Vec::new(),
+            histograms: Snapshot::default(),
+            errors: 0,
+            dumps: Vec::new(),
+        };
+        for line in self.procs.answers(clients, Instant::now() + self.slack)? {
+            let r: ClientReport =
+                serde_json::from_str(&line).map_err(|e| format!("bad client report: {e}"))?;
+            got.errors += r.status.errors + r.status.reconnects;
+            if let Some(h) = r.histograms.decode() {
+                got.histograms.add(&h);
+            }
+            got.keys.extend(r.keys);
+        }
+        for &addr in addrs {
+            let dump = OpsConnection::open(addr, "", Duration::from_secs(30))
+                .and_then(|mut c| c.dump())
+                .map_err(|e| format!("cannot read {addr}'s counts: {e}"))?;
+            got.dumps.push(dump);
+        }
+        Ok(got)
     }
-    Ok(m)
 }
+
+/// Usage before and after a window.
+type UsagePair = (Option<Figures>, Option<Figures>);
 
 fn exe(name: &str) -> String {
     format!("{name}{}", std::env::consts::EXE_SUFFIX)

@@ -83,7 +83,7 @@ mod machine;
 mod measure;
 mod options;
 mod output;
-mod procfs;
+mod procs;
 mod redis;
 
 use std::io::Write as _;

@@ -4,7 +4,7 @@
 use mass_connect::messages::KeyCount;
 use mass_connect::metrics::Snapshot;
 
-use crate::procfs::Usage;
+use hostinfo::process::Figures;
 
 /// The quantiles of the CCDF data kept per point.
 pub const CCDF_QUANTILES: [f64; 12] = [
@@ -52,12 +52,12 @@ impl Measure {
     }
 
     /// The per-update CPU and switches of `used` over `acked` updates.
-    pub fn set_usage(&mut self, used: &Usage, links: usize) {
+    pub fn set_usage(&mut self, used: &Figures, links: usize) {
         if self.acked > 0 {
             let n = self.acked as f64;
             self.cpu_user_us_per_op = Some(used.user_s * 1e6 / n);
             self.cpu_sys_us_per_op = Some(used.sys_s * 1e6 / n);
-            self.ctx_per_op = Some(used.ctx as f64 / n);
+            self.ctx_per_op = Some(used.switches() as f64 / n);
         }
         if used.rss_bytes > 0 {
             self.rss_mb = Some(used.rss_bytes as f64 / 1e6);

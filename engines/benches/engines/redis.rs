@@ -18,9 +18,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use hostinfo::process::{self, Figures};
+
 use crate::measure::{CCDF_QUANTILES, Measure};
 use crate::options::Point;
-use crate::procfs;
 
 /// Where a program is on PATH, if it is.
 fn which(name: &str) -> Option<std::path::PathBuf> {
@@ -105,78 +106,22 @@ fn measure(
     bench: &Path,
     server_pid: u32,
 ) -> Result<Measure, String> {
-    // Up when it answers PING (bounded: 10 s).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let pong = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).and_then(|mut s| {
-            s.set_read_timeout(Some(Duration::from_secs(1)))?;
-            s.write_all(b"PING\r\n")?;
-            let mut buf = [0u8; 7];
-            s.read_exact(&mut buf)?;
-            Ok(buf.starts_with(b"+PONG"))
-        });
-        if pong.unwrap_or(false) {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err("redis-server did not answer PING within 10 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    await_pong(port)?;
     let requests = (100_000.0 * duration.as_secs_f64()).max(10_000.0) as u64;
-    let before = procfs::usage(&[server_pid]);
-    let mut child = Command::new(bench)
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "incr"])
-        .args(["-c", &p.links().to_string(), "-n", &requests.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start redis-benchmark: {e}"))?;
-    // Its output is read on threads so a full pipe never stalls it.
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let read_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let read_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    // Bounded: a benchmark that runs far past its expected time is killed.
-    let limit = duration * 6 + Duration::from_secs(60);
-    let pid = child.id();
-    let watchdog = std::thread::spawn(move || {
-        let t = Instant::now();
-        while t.elapsed() < limit {
-            std::thread::sleep(Duration::from_millis(200));
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                return;
-            }
-        }
-        let _ = Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status();
-    });
-    let waited = wait(&mut child);
-    let after = procfs::usage(&[server_pid]);
-    let text = read_out.join().unwrap_or_default();
-    let errors = read_err.join().unwrap_or_default();
-    let _ = watchdog.join();
-    let (status, bench_usage) = waited.ok_or("cannot wait for redis-benchmark")?;
-    let rps = text
+    let before = process::read_all(&[server_pid]);
+    let ran = run_benchmark(bench, port, p.links(), requests, duration, server_pid)?;
+    let rps = ran
+        .text
         .lines()
         .find_map(|l| l.split("throughput summary:").nth(1))
         .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
         .ok_or_else(|| {
             format!(
-                "redis-benchmark ({status}) printed no throughput: {}",
-                errors
+                "redis-benchmark ({}) printed no throughput: {}",
+                ran.status,
+                ran.errors
                     .lines()
-                    .chain(text.lines().rev())
+                    .chain(ran.text.lines().rev())
                     .next()
                     .unwrap_or("")
             )
@@ -188,16 +133,106 @@ fn measure(
         processes: 2,
         ..Measure::default()
     };
-    if let (Some(b), Some(a), Some(bench)) = (before, after, bench_usage) {
-        let mut used = a.since(&b);
-        used.user_s += bench.user_s;
-        used.sys_s += bench.sys_s;
-        used.ctx += bench.ctx;
-        used.rss_bytes += bench.rss_bytes;
-        used.threads += bench.threads;
-        m.set_usage(&used, p.links());
+    if let (Some(b), Some(a), Some(bench)) = (before, ran.server_after, ran.usage) {
+        m.set_usage(&a.since(&b).plus(&bench), p.links());
     }
-    // "99.900% <= 1.231 milliseconds (cumulative count 99903)"
+    set_latency(&mut m, &ran.text);
+    m.notes
+        .push("redis: latency from redis-benchmark's own distribution (ms, 3 decimals)".into());
+    Ok(m)
+}
+
+/// Waits until redis-server answers PING (bounded: 10 s).
+fn await_pong(port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pong = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(1)))?;
+            s.write_all(b"PING\r\n")?;
+            let mut buf = [0u8; 7];
+            s.read_exact(&mut buf)?;
+            Ok(buf.starts_with(b"+PONG"))
+        });
+        if pong.unwrap_or(false) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err("redis-server did not answer PING within 10 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What redis-benchmark printed, how it ended and what it cost.
+struct Ran {
+    text: String,
+    errors: String,
+    status: std::process::ExitStatus,
+    usage: Option<Figures>,
+    /// The server's usage as the benchmark ended.
+    server_after: Option<Figures>,
+}
+
+/// Runs redis-benchmark's `INCR` over `links` connections, `requests` in
+/// all; killed if it runs far past what `duration` leads to expect.
+fn run_benchmark(
+    bench: &Path,
+    port: u16,
+    links: usize,
+    requests: u64,
+    duration: Duration,
+    server_pid: u32,
+) -> Result<Ran, String> {
+    let mut child = Command::new(bench)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "incr"])
+        .args(["-c", &links.to_string(), "-n", &requests.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start redis-benchmark: {e}"))?;
+    // Its output is read on threads so a full pipe never stalls it.
+    let read_all = |mut from: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = from.read_to_string(&mut s);
+            s
+        })
+    };
+    let read_out = read_all(Box::new(child.stdout.take().expect("piped")));
+    let read_err = read_all(Box::new(child.stderr.take().expect("piped")));
+    let limit = duration * 6 + Duration::from_secs(60);
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        let t = Instant::now();
+        while t.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(200));
+            if hostinfo::process::read(pid, false).is_none() {
+                return;
+            }
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    });
+    let waited = wait(&mut child);
+    let server_after = process::read_all(&[server_pid]);
+    let text = read_out.join().unwrap_or_default();
+    let errors = read_err.join().unwrap_or_default();
+    let _ = watchdog.join();
+    let (status, usage) = waited.ok_or("cannot wait for redis-benchmark")?;
+    Ok(Ran {
+        text,
+        errors,
+        status,
+        usage,
+        server_after,
+    })
+}
+
+/// The latency figures from redis-benchmark's cumulative distribution,
+/// lines like "99.900% <= 1.231 milliseconds (cumulative count 99903)".
+fn set_latency(m: &mut Measure, text: &str) {
     let dist: Vec<(f64, u64)> = text
         .lines()
         .filter_map(|l| {
@@ -209,31 +244,25 @@ fn measure(
             ))
         })
         .collect();
-    if !dist.is_empty() {
-        let at = |q: f64| {
-            dist.iter()
-                .find(|(p, _)| *p >= q)
-                .or(dist.last())
-                .map_or(0, |(_, v)| *v)
-        };
-        m.latency_us = Some([at(0.5), at(0.99), at(0.999)]);
-        m.ccdf = CCDF_QUANTILES.iter().map(|&q| (q, at(q))).collect();
+    if dist.is_empty() {
+        return;
     }
-    m.notes
-        .push("redis: latency from redis-benchmark's own distribution (ms, 3 decimals)".into());
-    Ok(m)
+    let at = |q: f64| {
+        dist.iter()
+            .find(|(p, _)| *p >= q)
+            .or(dist.last())
+            .map_or(0, |(_, v)| *v)
+    };
+    m.latency_us = Some([at(0.5), at(0.99), at(0.999)]);
+    m.ccdf = CCDF_QUANTILES.iter().map(|&q| (q, at(q))).collect();
 }
 
 #[cfg(target_os = "linux")]
-fn wait(
-    child: &mut std::process::Child,
-) -> Option<(std::process::ExitStatus, Option<procfs::Usage>)> {
-    procfs::wait_with_usage(child).map(|(s, u)| (s, Some(u)))
+fn wait(child: &mut std::process::Child) -> Option<(std::process::ExitStatus, Option<Figures>)> {
+    process::wait(child).map(|(s, u)| (s, Some(u)))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn wait(
-    child: &mut std::process::Child,
-) -> Option<(std::process::ExitStatus, Option<procfs::Usage>)> {
+fn wait(child: &mut std::process::Child) -> Option<(std::process::ExitStatus, Option<Figures>)> {
     child.wait().ok().map(|s| (s, None))
 }

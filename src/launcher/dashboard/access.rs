@@ -1,5 +1,5 @@
 //! Who may read the dashboard: the servers' rule for the operations
-//! token, applied to HTTP.
+//! token (`crate::access`), applied to HTTP.
 //!
 //! On a loopback address anyone on this machine may read it (they could
 //! run `omclient stats` as well), but only through a loopback or
@@ -12,6 +12,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::access::{required_token, token_matches};
 use crate::error::{Error, Result};
 
 /// The rule for one listening address.
@@ -37,19 +38,16 @@ impl Access {
     /// `addr` is not loopback and `ops_token` is empty: the run's figures
     /// would be open to anyone who can reach the address.
     pub fn for_addr(addr: SocketAddr, ops_token: &str) -> Result<Access> {
-        if addr.ip().is_loopback() {
-            return Ok(Access { token: None });
-        }
-        if ops_token.is_empty() {
-            return Err(Error::msg(format!(
+        let token = required_token(addr, ops_token).map_err(|_| {
+            Error::msg(format!(
                 "refusing to serve the dashboard on {addr}: outside loopback it would be open to \
                  anyone who can reach it. Set \"ops_token\" in the config (every request then \
                  needs it), or serve it on 127.0.0.1 and reach it through an SSH tunnel \
                  (README: \"The dashboard\")"
-            )));
-        }
+            ))
+        })?;
         Ok(Access {
-            token: Some(ops_token.to_string()),
+            token: token.map(str::to_string),
         })
     }
 
@@ -80,7 +78,7 @@ impl Access {
             .map(str::trim);
         let given = bearer.map(str::to_string).or_else(|| query(url, "token"));
         match given {
-            Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(()),
+            Some(given) if token_matches(given.as_bytes(), token.as_bytes()) => Ok(()),
             Some(_) => Err(Refusal {
                 status: 401,
                 why: "wrong token",
@@ -139,12 +137,6 @@ fn percent_decode(text: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Compares without stopping at the first difference, so the time a
-/// refusal takes does not tell how much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -306,7 +306,7 @@ impl<'a> Monitor<'a> {
         events: &Receiver<Event>,
         interrupts: &Receiver<()>,
     ) -> Vec<ClientReport> {
-        let timeout = Duration::from_millis(self.options.config.stop_timeout_ms);
+        let timeout = self.options.config.stop_timeout();
         let deadline = crossbeam_channel::at(Instant::now() + timeout);
         let mut waiting: Vec<usize> = (0..fleet.clients.len())
             .filter(|&i| !self.deaths.client_gone(i))

@@ -59,12 +59,6 @@ impl Target<'_> {
         }
     }
 
-    /// How long to wait for one server. Capped: an operator at a prompt
-    /// should not wait out a load test's generous connect timeout.
-    fn timeout(&self) -> Duration {
-        Duration::from_millis(self.config.connect_timeout_ms.min(3_000))
-    }
-
     /// Runs `question` on every server at once; a failure becomes a
     /// [`Down`] answer.
     fn each<T: Send>(
@@ -72,7 +66,7 @@ impl Target<'_> {
         question: impl Fn(&mut OpsConnection) -> Result<T> + Sync,
     ) -> Vec<Answer<T>> {
         let servers = self.servers();
-        let timeout = self.timeout();
+        let timeout = self.config.ops_timeout();
         let replies = connection::ask_each(&servers, &self.config.ops_token, timeout, question);
         servers
             .into_iter()
@@ -102,9 +96,9 @@ impl Target<'_> {
         let Some(server) = self.server else {
             return Ok(Gathered::Config(value));
         };
-        let reply = OpsConnection::open(server, &self.config.ops_token, self.timeout())
+        let reply = OpsConnection::open(server, &self.config.ops_token, self.config.ops_timeout())
             .and_then(|mut c| c.config())
-            .map_err(|e| Down::from_error(&e, self.timeout()));
+            .map_err(|e| Down::from_error(&e, self.config.ops_timeout()));
         Ok(Gathered::ServerConfig(Answer { server, reply }))
     }
 }

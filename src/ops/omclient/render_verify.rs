@@ -1,19 +1,20 @@
-//! Turning a merged [`Verdict`] into text or JSON: one line per host's
+//! Turning a merged [`ReportsVerdict`] into text or JSON: one line per host's
 //! report, then the verdict over all of them, with what to look at when it
 //! fails.
 //!
 //! Pure, like `render`: a verdict built by hand gives the same bytes as one
 //! read from files, which is how the tests below pin the output.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::reports::{HostReport, Verdict};
+use super::reports::{HostReport, ReportsVerdict};
 use crate::verify::Merged;
 
 /// What `verdict` looks like as text, or as JSON when `json`.
-pub fn render(verdict: &Verdict, json: bool) -> String {
+pub fn render(verdict: &ReportsVerdict, json: bool) -> String {
     if json {
         let hosts: Vec<Value> = verdict
             .hosts
@@ -88,12 +89,8 @@ fn hosts_text(reports: &[(String, HostReport)]) -> String {
     if !with_unacked.is_empty() {
         writeln!(t, "\nunacked updates (sent, never acked) per server:").ok();
         for (name, r) in with_unacked {
-            let list: Vec<String> = r
-                .unacked_by_server
-                .iter()
-                .map(|(server, n)| format!("{server} {n}"))
-                .collect();
-            writeln!(t, "  {name:<width$}  {}", list.join(", ")).ok();
+            let list = per_server(&r.unacked_by_server);
+            writeln!(t, "  {name:<width$}  {list}").ok();
         }
     }
     t
@@ -114,12 +111,8 @@ fn merged_text(m: &Merged) -> String {
     )
     .ok();
     if !m.unacked_by_server.is_empty() {
-        let list: Vec<String> = m
-            .unacked_by_server
-            .iter()
-            .map(|(server, n)| format!("{server} {n}"))
-            .collect();
-        writeln!(t, "  unacked by server    {}", list.join(", ")).ok();
+        let list = per_server(&m.unacked_by_server);
+        writeln!(t, "  unacked by server    {list}").ok();
     }
     for server in &m.servers_not_drained {
         writeln!(
@@ -128,6 +121,30 @@ fn merged_text(m: &Merged) -> String {
         )
         .ok();
     }
+    what_failed(&mut t, m);
+    if m.ok {
+        writeln!(
+            t,
+            "  OK: {} = {} acked + {} in flight; every server's final count equals the acked \
+             updates of every host's clients, key by key",
+            m.server_total, m.client_acked, m.in_flight_updates
+        )
+        .ok();
+    } else {
+        writeln!(t, "  FAILED").ok();
+    }
+    t
+}
+
+/// `server n, server n`, in the map's (address) order.
+fn per_server(counts: &BTreeMap<String, u64>) -> String {
+    let list: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    list.join(", ")
+}
+
+/// The lines that explain a failure: mismatched keys, keys no report
+/// claims, servers without final counts.
+fn what_failed(t: &mut String, m: &Merged) {
     if m.mismatched_keys > 0 {
         writeln!(t, "  mismatched keys      {}", m.mismatched_keys).ok();
     }
@@ -170,18 +187,6 @@ fn merged_text(m: &Merged) -> String {
         )
         .ok();
     }
-    if m.ok {
-        writeln!(
-            t,
-            "  OK: {} = {} acked + {} in flight; every server's final count equals the acked \
-             updates of every host's clients, key by key",
-            m.server_total, m.client_acked, m.in_flight_updates
-        )
-        .ok();
-    } else {
-        writeln!(t, "  FAILED").ok();
-    }
-    t
 }
 
 #[cfg(test)]
@@ -264,7 +269,7 @@ mod tests {
 
     #[test]
     fn a_failed_verdict_names_what_to_look_at() {
-        let verdict = Verdict {
+        let verdict = ReportsVerdict {
             hosts: two_hosts(),
             merged: failed(),
         };
@@ -298,7 +303,7 @@ merged verdict over 2 reports, 2 servers, 3 keys:
         let (name, mut report) = two_hosts().remove(0);
         report.children_died.clear();
         report.unacked_by_server.clear();
-        let verdict = Verdict {
+        let verdict = ReportsVerdict {
             hosts: vec![(name, report)],
             merged: Merged {
                 ok: true,
@@ -329,7 +334,7 @@ merged verdict over 1 reports, 2 servers, 2 keys:
 
     #[test]
     fn json_carries_each_host_and_the_merged_verdict_whole() {
-        let verdict = Verdict {
+        let verdict = ReportsVerdict {
             hosts: two_hosts(),
             merged: failed(),
         };

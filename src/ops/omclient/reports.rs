@@ -4,7 +4,7 @@
 //! No server is asked: by the time the reports exist, the servers may be
 //! gone. Each host's startup wrote its clients' keys and, on a server host,
 //! its servers' final counts; `verify::merge` checks them against each
-//! other key by key. What it found is a [`Verdict`], which
+//! other key by key. What it found is a [`ReportsVerdict`], which
 //! `render_verify` turns into text or JSON.
 
 use std::collections::BTreeMap;
@@ -96,7 +96,7 @@ impl HostReport {
 
 /// Every report, named by its file, and what merging them found.
 #[derive(Debug, Clone)]
-pub struct Verdict {
+pub struct ReportsVerdict {
     /// Each report as given on the command line, with its file name.
     pub hosts: Vec<(String, HostReport)>,
     /// The merged verdict.
@@ -110,7 +110,7 @@ pub struct Verdict {
 /// No report given; a report cannot be read or is not a startup report; the
 /// same report is given twice; two reports carry final counts for one
 /// server.
-pub fn read(paths: &[PathBuf], expected: &[String]) -> Result<Verdict> {
+pub fn read(paths: &[PathBuf], expected: &[String]) -> Result<ReportsVerdict> {
     if paths.is_empty() {
         return Err(Error::msg(
             "verify needs the reports of every host: omclient verify --reports a.json b.json ...",
@@ -154,7 +154,7 @@ pub fn read(paths: &[PathBuf], expected: &[String]) -> Result<Verdict> {
         })
         .collect();
     let merged = verify::merge(&parts, expected)?;
-    Ok(Verdict { hosts, merged })
+    Ok(ReportsVerdict { hosts, merged })
 }
 
 #[cfg(test)]

@@ -1,0 +1,23 @@
+//! What this host allows and what its processes cost, read from the OS.
+//!
+//! The product's programs (startup's pre-flight and resource figures, a
+//! server's `stats`, a client's report) and both benches read the same
+//! figures; this crate is the one reader, so a field of `/proc` is parsed
+//! in one place and means one thing everywhere.
+//!
+//! * [`process`]: one process's CPU time, memory, threads, context
+//!   switches and descriptors.
+//! * [`machine`]: the whole machine's load and busy CPU time.
+//! * [`limits`]: the OS limits a layout meets (open files, tasks, local
+//!   ports), and raising the ones a process may raise itself.
+//!
+//! Linux is read through `/proc` and libc; Windows only for its dynamic
+//! port range (the product reads Windows process figures through Win32 in
+//! its own `sys` room); elsewhere every figure is `None`. The `unsafe`
+//! blocks are single libc calls, each with a note on why it is sound.
+
+#![deny(missing_docs)]
+
+pub mod limits;
+pub mod machine;
+pub mod process;
