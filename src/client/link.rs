@@ -94,7 +94,7 @@ impl ClientLink {
             slot: 0,
             pacer: None,
             in_flight: None,
-            backoff: Duration::from_millis(config.reconnect_initial_ms),
+            backoff: config.reconnect_initial(),
             connected_before: false,
             reused_ports: 0,
             failures: 0,
@@ -126,7 +126,7 @@ impl ClientLink {
             self.failures,
             wait.as_millis()
         );
-        self.backoff = (self.backoff * 2).min(Duration::from_millis(config.reconnect_max_ms));
+        self.backoff = (self.backoff * 2).min(config.reconnect_max());
         wait
     }
 
@@ -148,7 +148,7 @@ impl ClientLink {
             return false;
         }
         self.reused_ports = 0;
-        self.backoff = Duration::from_millis(config.reconnect_initial_ms);
+        self.backoff = config.reconnect_initial();
         if self.connected_before {
             LinkCounters::bump(&self.counters.reconnects);
         }

@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::counters::LinkError;
 use super::link::{ClientLink, Outcome, refuse_self_connect};
@@ -109,10 +109,10 @@ pub(super) fn run_link(mut plan: LinkPlan) -> Vec<KeyCount> {
 /// A blocking connect within `connect_timeout_ms`, tuned for the link: no
 /// Nagle, and the ack's wait bounded by `request_timeout_ms`.
 fn connect(link: &ClientLink, config: &Config) -> io::Result<TcpStream> {
-    let timeout = Duration::from_millis(config.connect_timeout_ms);
+    let timeout = config.connect_timeout();
     let stream = TcpStream::connect_timeout(&link.server, timeout)?;
     refuse_self_connect(link.server, stream.local_addr()?)?;
-    let ack_limit = Duration::from_millis(config.request_timeout_ms);
+    let ack_limit = config.request_timeout();
     net::tune(&stream, ack_limit, ack_limit)?;
     Ok(stream)
 }

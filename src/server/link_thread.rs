@@ -33,8 +33,8 @@ pub(super) fn serve_link(shared: &Shared, store: &Store, stream: &TcpStream, pee
         ));
     }
     let mut link = ServerLink::new(shared, peer);
-    let idle = Duration::from_millis(config.idle_timeout_ms);
-    let write_limit = Duration::from_millis(config.write_timeout_ms);
+    let idle = config.idle_timeout();
+    let write_limit = config.write_timeout();
     let why = match net::tune(stream, idle, write_limit) {
         Ok(()) => serve(shared, store, stream, &mut link, idle, write_limit),
         Err(e) => Some(format!("cannot set up the link: {e}")),

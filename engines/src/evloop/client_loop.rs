@@ -92,8 +92,8 @@ impl ClientLoop {
     /// out); returns each link's server and keys.
     pub(super) fn run(mut self) -> Vec<(SocketAddr, Vec<KeyCount>)> {
         let config = self.shared.config.clone();
-        let connect_limit = Duration::from_millis(config.connect_timeout_ms);
-        let ack_limit = Duration::from_millis(config.request_timeout_ms);
+        let connect_limit = config.connect_timeout();
+        let ack_limit = config.request_timeout();
         let sweep_every = (connect_limit.min(ack_limit) / 8)
             .clamp(Duration::from_millis(5), Duration::from_secs(1));
         let mut next_sweep = Instant::now() + sweep_every;

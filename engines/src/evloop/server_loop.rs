@@ -105,8 +105,8 @@ impl ServerLoop {
     /// until the server stops.
     pub(super) fn run(mut self) {
         let config = self.shared.core.config.clone();
-        let idle = Duration::from_millis(config.idle_timeout_ms);
-        let write_limit = Duration::from_millis(config.write_timeout_ms);
+        let idle = config.idle_timeout();
+        let write_limit = config.write_timeout();
         // Timeouts are found by a sweep a few times per timeout: no timer
         // per update, and a peer is closed at most an eighth late.
         let sweep_every =

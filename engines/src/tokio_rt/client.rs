@@ -207,7 +207,7 @@ async fn connect(
     config: &Config,
 ) -> std::io::Result<TcpStream> {
     let _permit = shared.connecting.acquire().await;
-    let limit = Duration::from_millis(config.connect_timeout_ms);
+    let limit = config.connect_timeout();
     let stream = match tokio::time::timeout(limit, TcpStream::connect(link.server)).await {
         Ok(connected) => connected?,
         Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
@@ -225,7 +225,7 @@ async fn run_connection(
     stream: TcpStream,
     told: &mut watch::Receiver<Told>,
 ) -> bool {
-    let ack_limit = Duration::from_millis(shared.config.request_timeout_ms);
+    let ack_limit = shared.config.request_timeout();
     let mut reader = LineReader::new(TaskSock { stream }, MAX_LINE);
     let mut out = Vec::with_capacity(128);
     loop {

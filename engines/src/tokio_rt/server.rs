@@ -180,8 +180,8 @@ async fn accept_until_stopped(shared: &Arc<Shared>, listener: &TcpListener) {
 async fn serve(shared: &Arc<Shared>, stream: TcpStream, link: &mut ServerLink) -> Option<String> {
     let core = &shared.core;
     let config = &core.config;
-    let idle = Duration::from_millis(config.idle_timeout_ms);
-    let write_limit = Duration::from_millis(config.write_timeout_ms);
+    let idle = config.idle_timeout();
+    let write_limit = config.write_timeout();
     let _ = stream.set_nodelay(true);
     let mut reader = LineReader::new(TaskSock { stream }, MAX_LINE);
     let mut out = Vec::with_capacity(64);
