@@ -30,6 +30,9 @@ pub struct ClientStatus {
     pub acked: u64,
     /// Updates sent after their due time (fixed-rate only).
     pub late: u64,
+    /// Ticks dropped, not sent, for being more than `max_lag_ms` behind.
+    #[serde(default)]
+    pub dropped: u64,
     /// Failed connects, broken links and error replies.
     pub errors: u64,
     /// `errors` by what went wrong.

@@ -385,6 +385,82 @@ fn ready_names_a_link_that_is_down_and_why() {
     assert_eq!(report["status"]["down"][0]["reason"], "refused", "{report}");
 }
 
+/// A server that answers each update `delay` late, on one connection:
+/// a link behind its schedule on every tick. Ends when the client closes.
+fn slow_server(delay: Duration) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut lines = BufReader::new(stream.try_clone().unwrap());
+        let mut out = stream;
+        let mut line = String::new();
+        while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+            if let Some(count) = line.trim_end().strip_prefix("update;") {
+                let count = count.rsplit(';').next().unwrap_or("0").to_string();
+                std::thread::sleep(delay);
+                if writeln!(out, "ack;{count}").is_err() {
+                    return;
+                }
+            }
+            line.clear();
+        }
+    });
+    addr
+}
+
+/// A link whose round trip is twelve intervals long cannot keep a fixed
+/// rate. With `max_lag_ms` the ticks too far behind are dropped and
+/// counted, never sent; with 0 none are dropped and the link works
+/// through its backlog.
+#[test]
+fn ticks_too_far_behind_are_dropped_and_counted() {
+    use mass_connect::client::schedule::Window;
+    use std::time::Instant;
+
+    const TICKS: u64 = 120; // 1.2 s at 10 ms
+    for max_lag_ms in [30, 0] {
+        let dir = TempDir::new("dropped");
+        let extra = format!(r#", "max_lag_ms": {max_lag_ms}"#);
+        let config = dir.write("config.json", &config_json(&[1], 0, &extra));
+        let server = slow_server(Duration::from_millis(120));
+        let mut client = Supervised::start(&config, server);
+        client.ready();
+        let start = Instant::now() + Duration::from_millis(200);
+        let end = start + Duration::from_millis(10 * TICKS);
+        client.tell(
+            &Window {
+                start,
+                end: Some(end),
+            }
+            .to_go()
+            .line(),
+        );
+        while Instant::now() < end + Duration::from_millis(300) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let status = client.ask("status")["status"].clone();
+        let (sent, dropped) = (
+            status["sent"].as_u64().unwrap(),
+            status["dropped"].as_u64().unwrap(),
+        );
+        if max_lag_ms > 0 {
+            // At most one tick in twelve can be sent; the rest of those that
+            // came due were dropped, and none was both.
+            assert!(dropped >= TICKS / 2, "{status}");
+            assert!(sent + dropped <= TICKS, "{status}");
+        } else {
+            assert_eq!(dropped, 0, "{status}");
+        }
+        assert!(sent >= 2, "{status}");
+        let report = client.ask("stop");
+        assert_eq!(report["status"]["dropped"], status["dropped"], "{report}");
+    }
+}
+
 // The same tests with the workspace's other engines' clients, each against
 // its own engine's server (issue 15).
 on_engines!(
@@ -397,5 +473,6 @@ on_engines!(
         a_supervised_client_connects_first_and_sends_only_after_go,
         a_window_with_an_end_sends_its_ticks_and_then_waits_connected,
         ready_names_a_link_that_is_down_and_why,
+        ticks_too_far_behind_are_dropped_and_counted,
     ]
 );

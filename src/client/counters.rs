@@ -23,6 +23,8 @@ pub struct LinkCounters {
     pub acked: AtomicU64,
     /// Updates sent more than [`super::link::LATE`] after their due time.
     pub late: AtomicU64,
+    /// Ticks dropped for being more than `max_lag_ms` behind.
+    pub dropped: AtomicU64,
     /// Failed connects, broken links and error replies.
     pub errors: AtomicU64,
     /// `errors` by [`LinkError`], indexed by its number.
@@ -173,6 +175,7 @@ pub fn status_of<'a>(
         s.sent += c.sent.load(Ordering::Relaxed);
         s.acked += c.acked.load(Ordering::Relaxed);
         s.late += c.late.load(Ordering::Relaxed);
+        s.dropped += c.dropped.load(Ordering::Relaxed);
         s.errors += c.errors.load(Ordering::Relaxed);
         s.error_kinds.add(&c.error_kinds());
         s.reconnects += c.reconnects.load(Ordering::Relaxed);

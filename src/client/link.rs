@@ -203,6 +203,7 @@ impl ClientLink {
                 window.start + offset,
                 window.end,
             )
+            .with_max_lag(config.max_lag())
         });
         pacer.restart(now);
     }
@@ -219,9 +220,14 @@ impl ClientLink {
         let Some(pacer) = &mut self.pacer else {
             return false;
         };
-        if pacer.take(due, now).is_none() {
-            return false;
+        let taken = pacer.take(due, now);
+        let dropped = pacer.take_dropped();
+        if dropped > 0 {
+            self.counters.dropped.fetch_add(dropped, Ordering::Relaxed);
         }
+        let Some(due) = taken else {
+            return false;
+        };
         if now.saturating_duration_since(due) > LATE {
             LinkCounters::bump(&self.counters.late);
         }

@@ -124,6 +124,11 @@ pub struct Pacer {
     interval: Duration,
     next_due: Instant,
     end: Option<Instant>,
+    /// Fixed rate: ticks more than this far behind are dropped, not sent
+    /// (`max_lag_ms`; `None` catches up on the whole backlog).
+    max_lag: Option<Duration>,
+    /// Ticks dropped since [`Pacer::take_dropped`] last asked.
+    dropped: u64,
 }
 
 impl Pacer {
@@ -140,7 +145,20 @@ impl Pacer {
             interval,
             next_due: first_due,
             end,
+            max_lag: None,
+            dropped: 0,
         }
+    }
+
+    /// Bounds a fixed-rate backlog: a tick more than `max_lag` behind when
+    /// its turn comes is dropped and counted, as a load tool drops an
+    /// iteration it cannot start on time (k6's dropped iterations), so a
+    /// saturated run keeps its rate steady instead of coming in waves. The
+    /// newest tick due by then is always sent, so a bound below one
+    /// interval acts as one interval.
+    pub fn with_max_lag(mut self, max_lag: Option<Duration>) -> Pacer {
+        self.max_lag = max_lag;
+        self
     }
 
     /// Waits until the next update is due and returns its due time, or
@@ -174,20 +192,47 @@ impl Pacer {
     }
 
     /// Takes the update due at `due` (from [`Pacer::next_due`]) for sending
-    /// at `now`, and returns `due`; `None` (send nothing) once `now` is at
-    /// or past the end.
+    /// at `now`, and returns its due time: `due`, or under a lag bound the
+    /// first tick not dropped; `None` (send nothing) once `now` is at or
+    /// past the end.
     pub fn take(&mut self, due: Instant, now: Instant) -> Option<Instant> {
         // A link running behind sends nothing after the end either: the run
         // counts what was sent inside its window, over the window's length.
         if self.end.is_some_and(|end| now >= end) {
             return None;
         }
+        let mut due = due;
         if self.kind == Schedule::FixedRate {
-            // Never skip a tick: a late one is sent now and the next stays on
-            // the original grid, so the link catches up instead of drifting.
+            due += self.interval * self.drop_behind(due, now);
+            // A late tick is sent now and the next stays on the original
+            // grid, so the link catches up instead of drifting.
             self.next_due = due + self.interval;
         }
         Some(due)
+    }
+
+    /// How many ticks from `due` on are more than the lag bound behind at
+    /// `now` (none without a bound), short of the newest one due by `now`;
+    /// counted as dropped.
+    fn drop_behind(&mut self, due: Instant, now: Instant) -> u32 {
+        let Some(max_lag) = self.max_lag else {
+            return 0;
+        };
+        let behind = now.saturating_duration_since(due);
+        if behind <= max_lag {
+            return 0;
+        }
+        let step = self.interval.as_nanos().max(1);
+        let beyond = (behind - max_lag).as_nanos().div_ceil(step);
+        let newest = behind.as_nanos() / step;
+        let ticks = u32::try_from(beyond.min(newest)).unwrap_or(u32::MAX);
+        self.dropped += u64::from(ticks);
+        ticks
+    }
+
+    /// The ticks dropped since the last call.
+    pub fn take_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped)
     }
 
     /// Tells the pacer the update's round trip ended at `at`; the seed's
@@ -260,6 +305,46 @@ pub fn wait_for_stop(stop: &AtomicBool) {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn a_lag_bound_drops_the_ticks_too_far_behind_and_counts_them() {
+        let ms = Duration::from_millis;
+        let start = Instant::now();
+        let mut p = Pacer::new(Schedule::FixedRate, ms(10), start, None).with_max_lag(Some(ms(25)));
+        // 53 ms late: ticks due at 0, 10 and 20 ms are over 25 ms behind,
+        // the one due at 30 ms is not. It is sent; three are dropped.
+        assert_eq!(p.take(start, start + ms(53)), Some(start + ms(30)));
+        assert_eq!(p.take_dropped(), 3);
+        assert_eq!(p.take_dropped(), 0, "a count is taken once");
+        assert_eq!(p.next_due(), Some(start + ms(40)), "the grid is kept");
+        // Within the bound nothing is dropped.
+        assert_eq!(p.take(start + ms(40), start + ms(60)), Some(start + ms(40)));
+        assert_eq!(p.take_dropped(), 0);
+    }
+
+    #[test]
+    fn a_lag_bound_below_one_interval_still_sends_the_newest_tick() {
+        let ms = Duration::from_millis;
+        let start = Instant::now();
+        let mut p = Pacer::new(Schedule::FixedRate, ms(10), start, None).with_max_lag(Some(ms(1)));
+        // 5 ms late: the tick at 0 is the newest due; nothing later is due yet.
+        assert_eq!(p.take(start, start + ms(5)), Some(start));
+        assert_eq!(p.take_dropped(), 0);
+        // 27 ms late for the tick at 10: the one at 30 is not due yet, so
+        // the one at 30 - 10 = 20 is sent and the one at 10 dropped.
+        assert_eq!(p.take(start + ms(10), start + ms(27)), Some(start + ms(20)));
+        assert_eq!(p.take_dropped(), 1);
+    }
+
+    #[test]
+    fn without_a_lag_bound_every_late_tick_is_sent() {
+        let ms = Duration::from_millis;
+        let start = Instant::now();
+        let mut p = Pacer::new(Schedule::FixedRate, ms(10), start, None);
+        assert_eq!(p.take(start, start + ms(500)), Some(start));
+        assert_eq!(p.take_dropped(), 0);
+        assert_eq!(p.next_due(), Some(start + ms(10)));
+    }
 
     #[test]
     fn fixed_rate_keeps_the_grid_when_late() {

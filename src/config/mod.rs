@@ -68,6 +68,9 @@ config_keys! {
         log_max_mb: u64 = 20, Whole(1..=1_000_000);
         /// How links pace their updates.
         schedule: Schedule = Schedule::FixedRate, Named;
+        /// Client, fixed rate: a tick more than this far behind its due time
+        /// is dropped and counted, not sent (0: catch up on every tick).
+        max_lag_ms: u64 = 0, Whole(0..=86_400_000);
         /// Client: how long one connection attempt may take.
         connect_timeout_ms: u64 = 3_000, Whole(1..=600_000);
         /// Client: how long to wait for an ack before the link is called broken.
@@ -111,6 +114,13 @@ macro_rules! durations {
             })*
         }
     };
+}
+
+impl Config {
+    /// The fixed-rate backlog's bound (`max_lag_ms`), `None` when unbounded.
+    pub fn max_lag(&self) -> Option<Duration> {
+        (self.max_lag_ms > 0).then(|| Duration::from_millis(self.max_lag_ms))
+    }
 }
 
 durations! {
@@ -512,6 +522,7 @@ mod tests {
         r#""log_dir":"logs","#,
         r#""log_max_mb":20,"#,
         r#""schedule":"fixed-rate","#,
+        r#""max_lag_ms":0,"#,
         r#""connect_timeout_ms":3000,"#,
         r#""request_timeout_ms":5000,"#,
         r#""reconnect_initial_ms":50,"#,
