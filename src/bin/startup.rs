@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use mass_connect::cli::{self, Args};
 use mass_connect::launcher::dashboard;
+use mass_connect::launcher::run_verdict::Thresholds;
 use mass_connect::launcher::startup::{self, Options};
-use mass_connect::launcher::verdict::Thresholds;
 use mass_connect::logging::{self, Process};
 use mass_connect::{Error, Result};
 

@@ -15,7 +15,7 @@
 //! * [`status`]: the once-a-second status line.
 //! * [`samples`]: the soak CSV, one row per sample.
 //! * [`usage`]: what each kind of process cost, from its samples.
-//! * [`verdict`]: PASS or FAIL, every rule in one place, with reasons.
+//! * [`run_verdict`]: PASS or FAIL, every rule in one place, with reasons.
 //! * [`report`]: the run report, as text and JSON.
 //! * [`dashboard`]: the run in a browser: the live page, `/api/run`, and
 //!   the HTML report.
@@ -27,8 +27,8 @@ pub mod monitor;
 pub mod preflight;
 pub mod proxy;
 pub mod report;
+pub mod run_verdict;
 pub mod samples;
 pub mod startup;
 pub mod status;
 pub mod usage;
-pub mod verdict;

@@ -34,7 +34,7 @@ use crate::launcher::hosts;
 use crate::launcher::monitor::{self, Monitor};
 use crate::launcher::proxy::{Event, Kind};
 use crate::launcher::report::RunReport;
-use crate::launcher::verdict::{self, Thresholds};
+use crate::launcher::run_verdict::{self, Thresholds};
 use crate::verify;
 
 /// What the user asked startup to do.
@@ -342,8 +342,8 @@ fn describe(report: &mut RunReport, options: &Options, role: String, began: (Ins
     // Config's serialization leaves the operations token out.
     report.config = serde_json::to_value(&*options.config).unwrap_or_default();
     report.thresholds = options.thresholds;
-    report.generator_saturated = verdict::saturation(report).is_some();
-    report.verdict_reasons = verdict::reasons(report, &options.thresholds);
+    report.generator_saturated = run_verdict::saturation(report).is_some();
+    report.verdict_reasons = run_verdict::reasons(report, &options.thresholds);
     report.verdict = if report.verdict_reasons.is_empty() {
         "pass"
     } else {

@@ -23,7 +23,7 @@ mod text;
 /// `#[serde(default)]`, so `omclient verify --reports` still reads those.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunReport {
-    /// `pass` or `fail` (see `launcher::verdict` for the rules).
+    /// `pass` or `fail` (see `launcher::run_verdict` for the rules).
     #[serde(default)]
     pub verdict: String,
     /// Why the run failed, one reason each naming its server, client or
@@ -31,7 +31,7 @@ pub struct RunReport {
     #[serde(default)]
     pub verdict_reasons: Vec<String>,
     /// The clients could not keep their schedule: the achieved rate then
-    /// measures this machine, not the servers (`launcher::verdict::saturation`).
+    /// measures this machine, not the servers (`launcher::run_verdict::saturation`).
     #[serde(default)]
     pub generator_saturated: bool,
     /// The thresholds the run was held to (`--min-rate`, `--max-p99`,

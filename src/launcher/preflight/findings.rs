@@ -1,4 +1,4 @@
-//! The verdict: each limit against the need, as the findings the user
+//! Each limit against the need, as the findings the user
 //! reads (the limit, the need, the current value, the command that raises
 //! it). Pure: it takes the limits as figures, so tests give fixed ones.
 
@@ -49,7 +49,7 @@ impl Os {
 
 /// Every finding for `layout` under `limits` on `os`, with this host's
 /// servers listening on `server_ports`. Pure: tests give fixed limits.
-pub fn verdict(layout: &Layout, limits: &Limits, server_ports: &[u16], os: Os) -> Vec<Finding> {
+pub fn findings(layout: &Layout, limits: &Limits, server_ports: &[u16], os: Os) -> Vec<Finding> {
     let needs = Needs::of(layout);
     let mut found = Vec::new();
     if let Some(rl) = limits.nofile {
@@ -427,19 +427,19 @@ mod tests {
     #[test]
     fn enough_says_nothing() {
         for (n, s) in [(1, 3), (100, 3), (5000, 3)] {
-            let found = verdict(&layout(n, s), &roomy(), &[], Os::Linux);
+            let found = findings(&layout(n, s), &roomy(), &[], Os::Linux);
             assert!(found.is_empty(), "{n} x {s}: {found:?}");
         }
         // Nothing is known elsewhere: nothing is said.
         let unknown = Limits::default();
-        assert!(verdict(&layout(5000, 3), &unknown, &[38677], Os::Other).is_empty());
+        assert!(findings(&layout(5000, 3), &unknown, &[38677], Os::Other).is_empty());
     }
 
     #[test]
     fn too_few_open_files_names_the_limit_the_need_and_the_command() {
         let big = layout(5000, 3);
         let limits = with(|l| l.nofile = rlimit(Some(1024), Some(4096)));
-        let found = verdict(&big, &limits, &[], Os::Linux);
+        let found = findings(&big, &limits, &[], Os::Linux);
         let e = the(
             &found,
             Level::Error,
@@ -453,7 +453,7 @@ mod tests {
         assert!(e.starts_with("open files per process: "), "{e}");
         // The hard limit allows it but the soft one could not be raised.
         let limits = with(|l| l.nofile = rlimit(Some(1024), None));
-        let found = verdict(&big, &limits, &[], Os::Linux);
+        let found = findings(&big, &limits, &[], Os::Linux);
         the(
             &found,
             Level::Error,
@@ -467,7 +467,7 @@ mod tests {
         let need = Needs::of(&big).threads; // 40029
         let limits = with(|l| (l.pid_max, l.tasks) = (Some(32768), Some(2345)));
         let e = the(
-            &verdict(&big, &limits, &[], Os::Linux),
+            &findings(&big, &limits, &[], Os::Linux),
             Level::Error,
             &[
                 "(startup 5008 + 3 servers x 5007 + 5000 clients x 4) and 2345 run already, 42374 in all",
@@ -482,7 +482,7 @@ mod tests {
 
         // Tight: over 80% of threads-max, with what runs already.
         let limits = with(|l| (l.threads_max, l.tasks) = (Some(need + 2345 + 1000), Some(2345)));
-        let found = verdict(&big, &limits, &[], Os::Linux);
+        let found = findings(&big, &limits, &[], Os::Linux);
         assert!(found.iter().all(|f| f.level == Level::Warning), "{found:?}");
         let w = the(
             &found,
@@ -503,7 +503,7 @@ mod tests {
             })
         });
         the(
-            &verdict(&layout(100, 3), &limits, &[], Os::Linux),
+            &findings(&layout(100, 3), &limits, &[], Os::Linux),
             Level::Error,
             &[
                 "829 threads",
@@ -517,7 +517,7 @@ mod tests {
         let limits =
             with(|l| (l.nproc, l.user_tasks) = (rlimit(Some(1024), Some(1024)), Some(300)));
         the(
-            &verdict(&layout(100, 3), &limits, &[], Os::Linux),
+            &findings(&layout(100, 3), &limits, &[], Os::Linux),
             Level::Error,
             &[
                 "threads of this user",
@@ -531,7 +531,7 @@ mod tests {
     #[test]
     fn server_ports_in_the_ephemeral_range_are_a_warning_unless_reserved() {
         let (seed, ports) = (layout(100, 3), [38677, 38678, 38679]);
-        let found = verdict(&seed, &roomy(), &ports, Os::Linux);
+        let found = findings(&seed, &roomy(), &ports, Os::Linux);
         assert_eq!(found.len(), 1, "{found:?}");
         let w = the(
             &found,
@@ -545,7 +545,7 @@ mod tests {
         // What is reserved already stays in the list the command sets.
         let limits = with(|l| l.reserved_ports = vec![(38677, 38677), (50000, 50010)]);
         let w = the(
-            &verdict(&seed, &limits, &ports, Os::Linux),
+            &findings(&seed, &limits, &ports, Os::Linux),
             Level::Warning,
             &["server ports 38678-38679 lie"],
         );
@@ -554,16 +554,16 @@ mod tests {
             "{w}"
         );
         let limits = with(|l| l.reserved_ports = vec![(38677, 38679)]);
-        assert!(verdict(&seed, &limits, &ports, Os::Linux).is_empty());
+        assert!(findings(&seed, &limits, &ports, Os::Linux).is_empty());
         // Outside the range: nothing.
-        assert!(verdict(&seed, &roomy(), &[8080, 8081], Os::Linux).is_empty());
+        assert!(findings(&seed, &roomy(), &[8080, 8081], Os::Linux).is_empty());
 
         // Windows: netsh's exclusion, one command per run of ports.
         let windows = Limits {
             ports: Some(limits::WINDOWS_DEFAULT_PORTS),
             ..Limits::default()
         };
-        let found = verdict(&seed, &windows, &[50000, 50001, 50003], Os::Windows);
+        let found = findings(&seed, &windows, &[50000, 50001, 50003], Os::Windows);
         the(
             &found,
             Level::Warning,
@@ -573,13 +573,13 @@ mod tests {
              `netsh int ipv4 add excludedportrange protocol=tcp startport=50003 numberofports=1`",
             ],
         );
-        assert!(verdict(&seed, &windows, &[38677], Os::Windows).is_empty());
+        assert!(findings(&seed, &windows, &[38677], Os::Windows).is_empty());
     }
 
     #[test]
     fn local_ports_per_server_address_on_linux_per_connection_on_windows() {
         // 28,232 ports (the servers' lie outside): 30,000 clients do not fit.
-        let found = verdict(&layout(30_000, 3), &roomy(), &[8080, 8081, 8082], Os::Linux);
+        let found = findings(&layout(30_000, 3), &roomy(), &[8080, 8081, 8082], Os::Linux);
         let e = the(
             &found,
             Level::Error,
@@ -595,7 +595,7 @@ mod tests {
             ports: Some(limits::WINDOWS_DEFAULT_PORTS),
             ..Limits::default()
         };
-        let found = verdict(&layout(5000, 3), &windows, &[], Os::Windows);
+        let found = findings(&layout(5000, 3), &windows, &[], Os::Windows);
         assert_eq!(found.len(), 1, "{found:?}");
         the(
             &found,
