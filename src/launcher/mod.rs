@@ -17,6 +17,8 @@
 //! * [`usage`]: what each kind of process cost, from its samples.
 //! * [`run_verdict`]: PASS or FAIL, every rule in one place, with reasons.
 //! * [`report`]: the run report, as text and JSON.
+//! * [`record`]: the run's record, phase by phase and round by round, and
+//!   its announcer; plain data that the report and the dashboard render.
 //! * [`dashboard`]: the run in a browser: the live page, `/api/run`, and
 //!   the HTML report.
 
@@ -26,6 +28,7 @@ pub mod hosts;
 pub mod monitor;
 pub mod preflight;
 pub mod proxy;
+pub mod record;
 pub mod report;
 pub mod run_verdict;
 pub mod samples;

@@ -24,7 +24,9 @@
 //!   [`Feed`]: the dashboard's and the HTML report's charts.
 //! * `start.rs`: the start: every link connected (or the connect deadline
 //!   passed, with the links still down named), then one go for all.
-//! * `assemble.rs`: [`Monitor::report`], the run report's run-wide figures.
+//!
+//! At the end [`Monitor::watched`] hands what it saw to the report
+//! (`report::assemble`) as plain data.
 //!
 //! Each part is a struct that owns its state; the monitor holds one of
 //! each and hands a part what it needs of the others (the clock, the latest
@@ -44,7 +46,6 @@
 //! [`Feed`] it reports each round to sends the dashboard's copy over an
 //! unbounded channel: a browser never makes this thread wait.
 
-mod assemble;
 mod deaths;
 mod points;
 mod resources;
@@ -62,11 +63,12 @@ use crossbeam_channel::{Receiver, select};
 use crate::config::Config;
 use crate::error::Result;
 use crate::launcher::children::{Fleet, ServerLauncher, reap_together};
-use crate::launcher::dashboard::Feed;
 use crate::launcher::proxy::{Event, Kind, ToClient};
+use crate::launcher::record::Feed;
+use crate::launcher::report::Watched;
 use crate::launcher::status::StatusLine;
 use crate::messages::ClientReport;
-use crate::metrics::Snapshot;
+use crate::metrics::{Percentiles, Snapshot};
 
 use deaths::Deaths;
 use points::OwnCpu;
@@ -157,10 +159,28 @@ impl<'a> Monitor<'a> {
         self.restarts = Restarts::new(launcher, limit);
     }
 
-    /// The addresses of servers that were restarted: what their clients
-    /// acked before the restart died with the old process.
-    pub fn restarted_servers(&self) -> Vec<String> {
-        self.restarts.restarted_servers()
+    /// What the monitor saw, for the report: `finals` are the clients'
+    /// final reports (the acked updates the CPU per update divides by when
+    /// no sample counted them).
+    pub fn watched(&self, finals: &[ClientReport], fleet: &Fleet) -> Watched {
+        let acked = finals.iter().map(|f| f.status.acked).sum();
+        Watched {
+            target_ops_per_s: self.target,
+            links: self.links,
+            clients: fleet.clients.len() as u64,
+            servers: fleet.servers.len() as u64,
+            children_died: self.deaths.dead().to_vec(),
+            server_restarts: self.restarts.done().to_vec(),
+            restarted: self.restarts.restarted_servers(),
+            stopped_by_ops: self.deaths.stopped_by_ops().to_vec(),
+            latency_us: [
+                Percentiles::of(&self.total.latency),
+                Percentiles::of(&self.total.lateness),
+                Percentiles::of(&self.total.corrected),
+            ],
+            links_short_s: self.rounds.short_of_links().as_secs_f64(),
+            processes: self.resources.processes(acked),
+        }
     }
 
     /// True if this server died during the run.
@@ -231,14 +251,18 @@ impl<'a> Monitor<'a> {
                 recv(end) -> _ => break,
             }
         }
+        self.last_round(fleet, events);
+    }
+
+    /// The resource figures end where the load ends, and CPU per update
+    /// needs the updates of that same window: one last status round,
+    /// answered (or given up on after a few seconds) before the sample.
+    fn last_round(&mut self, fleet: &mut Fleet, events: &Receiver<Event>) {
         self.status.finish();
         log::info!(
             "run over after {:.1} s; last status round",
             self.started.elapsed().as_secs_f64()
         );
-        // The resource figures end where the load ends, and CPU per update
-        // needs the updates of that same window: one last status round,
-        // answered (or given up on after a few seconds) before the sample.
         self.rounds
             .poll(fleet, self.deaths.clients(), Duration::ZERO);
         self.rounds.silence(); // no status line for this round

@@ -27,8 +27,8 @@ use crossbeam_channel::{Receiver, select};
 use super::Monitor;
 use crate::client::schedule::Window;
 use crate::launcher::children::Fleet;
-use crate::launcher::dashboard::{Phase, Update};
 use crate::launcher::proxy::{Event, Kind, ToClient};
+use crate::launcher::record::{Phase, Update};
 use crate::messages::LinkDown;
 
 /// How soon a client whose links are not all up is asked again.
@@ -67,6 +67,24 @@ impl Monitor<'_> {
         interrupts: &Receiver<()>,
         deadline: Instant,
     ) -> bool {
+        match self.wait_ready(fleet, events, interrupts, deadline) {
+            Some(ready) => {
+                self.go(fleet, ready);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Asks every client `ready` until all links are up, the deadline
+    /// passes or every client answered; `None` on Ctrl-C.
+    fn wait_ready(
+        &mut self,
+        fleet: &mut Fleet,
+        events: &Receiver<Event>,
+        interrupts: &Receiver<()>,
+        deadline: Instant,
+    ) -> Option<Ready> {
         let asked = Instant::now();
         // Each client's latest answer: links up and the links still down.
         let mut answers: HashMap<usize, (u64, Vec<LinkDown>)> = HashMap::new();
@@ -100,15 +118,31 @@ impl Monitor<'_> {
                 },
                 recv(progress) -> _ => {
                     let line = connecting_line(&answers, self.links, deadline);
-                    self.say(&line);
+                    self.status.finish();
+                    self.feed.say(line);
                 }
                 recv(interrupts) -> _ => {
                     eprintln!("startup: interrupted before the clients started; stopping");
-                    return false;
+                    return None;
                 }
                 recv(give_up) -> _ => break,
             }
         }
+        Some(Ready {
+            asked,
+            answers,
+            pending,
+        })
+    }
+
+    /// Gives every live client the one window, starts the run's clock at
+    /// its start, and says which links are still down.
+    fn go(&mut self, fleet: &Fleet, ready: Ready) {
+        let Ready {
+            asked,
+            answers,
+            pending,
+        } = ready;
         let links_up: u64 = answers.values().map(|(up, _)| up).sum();
         self.rounds
             .at_go(answers.iter().map(|(&i, (up, _))| (i, *up)));
@@ -132,8 +166,8 @@ impl Monitor<'_> {
             "{links_up} of {} links connected in {took:.1} s; go",
             self.links
         );
-        self.feed.phase(Phase::Running, line.clone());
-        self.say(&line);
+        self.status.finish();
+        self.feed.announce(Phase::Running, line);
         if !down.is_empty() {
             let line = format!(
                 "{} links not up after {:.1} s: {}; they keep trying",
@@ -154,19 +188,17 @@ impl Monitor<'_> {
                 asked.elapsed().as_secs_f64()
             );
         }
-        true
     }
+}
 
-    /// A progress line on stderr (unless `--quiet`), in the log and on the
-    /// dashboard.
-    fn say(&mut self, line: &str) {
-        log::info!("{line}");
-        self.feed.send(Update::Message(line.to_string()));
-        if !self.options.quiet {
-            self.status.finish();
-            eprintln!("startup: {line}");
-        }
-    }
+/// The clients' answers when the waiting ended.
+struct Ready {
+    /// When the first `ready` went out.
+    asked: Instant,
+    /// Each client's latest answer: links up and the links still down.
+    answers: HashMap<usize, (u64, Vec<LinkDown>)>,
+    /// The clients that never answered with every link up.
+    pending: HashSet<usize>,
 }
 
 /// `connecting: links 9870/10000 up; 127.0.0.2:29101 refused (130 links);

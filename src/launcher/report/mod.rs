@@ -1,5 +1,6 @@
 //! The run report: what startup prints at the end, and writes as JSON with
 //! `--report PATH`. Every field is documented in the README ("The report").
+//! `assemble.rs` builds it, in one place; `text.rs` renders it as text.
 //!
 //! That JSON is a public format (other hosts' omclient merges it, scripts
 //! read it), so its field set is pinned by a test below: a field cannot be
@@ -15,7 +16,10 @@ use crate::messages::{ErrorKinds, FinalDump, KeyCount, ServerStats};
 use crate::metrics::Percentiles;
 use crate::verify::Verify;
 
+mod assemble;
 mod text;
+
+pub use assemble::{About, ServerSide, Watched, assemble};
 
 /// Everything a run produced.
 ///

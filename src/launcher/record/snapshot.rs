@@ -1,5 +1,6 @@
-//! What the dashboard shows and `/api/run` serves: the run as one
-//! [`RunView`], built by a [`State`] from the [`Update`]s startup sends.
+//! The run as one [`RunView`] (what the dashboard shows, `/api/run` serves
+//! and the HTML report embeds), built by a [`State`] from the [`Update`]s
+//! startup sends.
 //!
 //! Two `State`s are fed the same updates: startup's own (inside
 //! [`super::Feed`], on its main thread), which becomes the HTML report at
