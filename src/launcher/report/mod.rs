@@ -443,21 +443,7 @@ mod tests {
     /// every nested object shows its fields (an empty list or a `null`
     /// would hide them).
     fn filled_report() -> RunReport {
-        let sample = ProcessSample {
-            cpu_s: 1.0,
-            rss_bytes: 1,
-            threads: 1,
-            voluntary_ctx: Some(1),
-            involuntary_ctx: Some(1),
-            fds: Some(1),
-        };
-        let usage = KindUsage {
-            rss_growth_percent_max: Some(1.0),
-            ctx_switches_per_op: Some(1.0),
-            voluntary_ctx_switches: Some(1),
-            involuntary_ctx_switches: Some(1),
-            ..KindUsage::default()
-        };
+        let usage = filled_usage();
         let server = "127.0.0.1:1";
         RunReport {
             processes: Processes {
@@ -484,7 +470,7 @@ mod tests {
                 at_s: 1.0,
             }],
             server_stats: vec![ServerStats {
-                process: Some(sample),
+                process: Some(filled_sample()),
                 ..ServerStats::default()
             }],
             verify: Verify {
@@ -529,6 +515,29 @@ mod tests {
             // The effective config is pinned by the config's own tests.
             config: Value::Null,
             ..RunReport::default()
+        }
+    }
+
+    /// A kind's usage with every `Option` set.
+    fn filled_usage() -> KindUsage {
+        KindUsage {
+            rss_growth_percent_max: Some(1.0),
+            ctx_switches_per_op: Some(1.0),
+            voluntary_ctx_switches: Some(1),
+            involuntary_ctx_switches: Some(1),
+            ..KindUsage::default()
+        }
+    }
+
+    /// A process sample with every `Option` set.
+    fn filled_sample() -> ProcessSample {
+        ProcessSample {
+            cpu_s: 1.0,
+            rss_bytes: 1,
+            threads: 1,
+            voluntary_ctx: Some(1),
+            involuntary_ctx: Some(1),
+            fds: Some(1),
         }
     }
 
