@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mass_connect::cli::{self, Args};
-use mass_connect::launcher::dashboard;
 use mass_connect::launcher::run_verdict::Thresholds;
 use mass_connect::launcher::startup::{self, Options};
+use mass_connect::launcher::{dashboard, monitor};
 use mass_connect::logging::{self, Process};
 use mass_connect::{Error, Result};
 
@@ -101,7 +101,7 @@ fn run() -> Result<bool> {
     let html_report = args.value("--html-report")?.map(PathBuf::from);
     args.finish()?;
 
-    if let Some(file) = logging::init(&options.config, Process::Startup)? {
+    if let Some(file) = logging::init(&options.watch.config, Process::Startup)? {
         // The run's folder: startup.log and every child's file.
         let folder = file.parent().unwrap_or(&file);
         eprintln!("startup: this run logs to {}", folder.display());
@@ -144,13 +144,15 @@ fn parse_options(args: &mut Args) -> Result<Options> {
     };
     Ok(Options {
         config_path,
-        config: Arc::new(config),
-        duration,
+        watch: monitor::Settings {
+            config: Arc::new(config),
+            duration,
+            quiet: args.flag("--quiet"),
+            samples: args.value("--samples")?.map(PathBuf::from),
+            sample_every,
+            rss_baseline,
+        },
         host,
-        quiet: args.flag("--quiet"),
-        samples: args.value("--samples")?.map(PathBuf::from),
-        sample_every,
-        rss_baseline,
         wait_servers: wait(args, "--wait-servers")?,
         drain_timeout: wait(args, "--drain-timeout")?,
         connect_deadline: args

@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use crate::error::{Context, Error, Result};
-use crate::launcher::record::{Msg, RunInfo, State};
+use crate::launcher::record::{Feed, Msg, RunInfo, State};
 use access::Access;
 use http::{Serving, Watch};
 use servers::{Poller, Polling};
@@ -71,14 +71,39 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    /// Listens on `addr` and starts the HTTP thread, whose state begins
-    /// as the run `info` describes.
+    /// Starts the dashboard if `addr` asks for one and says where, whatever
+    /// `--quiet` says: the address is what the user asked for. `feed`'s
+    /// copy of the record goes to it from then on.
     ///
     /// # Errors
     /// `addr` is outside loopback and `ops_token` is empty (see
     /// `access.rs`), the address cannot be listened on, or no thread can
     /// be started.
-    pub fn start(addr: SocketAddr, ops_token: &str, info: RunInfo) -> Result<Dashboard> {
+    pub fn open(
+        addr: Option<SocketAddr>,
+        ops_token: &str,
+        info: RunInfo,
+        feed: &mut Feed,
+    ) -> Result<Option<Dashboard>> {
+        let Some(addr) = addr else {
+            return Ok(None);
+        };
+        let d = Dashboard::start(addr, ops_token, info)?;
+        let note = if d.needs_token {
+            " (every request needs the ops_token: add ?token=<ops_token>, or send \
+             Authorization: Bearer <ops_token>)"
+        } else {
+            ""
+        };
+        log::info!("dashboard at {}", d.url);
+        eprintln!("startup: dashboard at {}{note}", d.url);
+        feed.go_live(d.updates.clone());
+        Ok(Some(d))
+    }
+
+    /// Listens on `addr` and starts the HTTP thread, whose state begins
+    /// as the run `info` describes.
+    fn start(addr: SocketAddr, ops_token: &str, info: RunInfo) -> Result<Dashboard> {
         let access = Access::for_addr(addr, ops_token)?;
         // Bound here, so a taken port fails the run before anything starts.
         let listener = TcpListener::bind(addr).map_err(|e| {
@@ -129,22 +154,6 @@ impl Dashboard {
             watch,
             since,
         })
-    }
-
-    /// Where the run's [`Feed`](crate::launcher::record::Feed) sends the
-    /// page's copy of the record.
-    pub fn live(&self) -> Sender<Msg> {
-        self.updates.clone()
-    }
-
-    /// The page's address, as printed at the start.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// True when every request needs the `ops_token`.
-    pub fn needs_token(&self) -> bool {
-        self.needs_token
     }
 
     /// Asks `servers` for `stats` every [`SERVERS_EVERY`] while a page is

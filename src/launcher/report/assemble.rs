@@ -11,28 +11,26 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use super::{
     DeadChild, LinkSpread, OpsStop, Processes, RunReport, ServerRestart, Thresholds,
     UnreachedServer,
 };
-use crate::config::Config;
 use crate::launcher::hosts::EndCounts;
+use crate::launcher::record::RunInfo;
 use crate::launcher::run_verdict;
 use crate::messages::ClientReport;
 use crate::metrics::Percentiles;
 
 /// What the run was, known before it started.
 pub struct About<'a> {
-    /// When startup started: the wall time's start, and the clock's.
-    pub began: (Instant, SystemTime),
-    /// What this host did, in one sentence.
-    pub role: &'a str,
-    /// The config file as given on the command line.
+    /// The run as the record describes it: version, start, role, config.
+    pub info: &'a RunInfo,
+    /// When startup started: the report's wall time runs from here.
+    pub began: Instant,
+    /// The config file, whose bytes the report's hash is of.
     pub config_path: &'a Path,
-    /// The loaded config.
-    pub config: &'a Config,
     /// The limits the verdict holds the run to.
     pub thresholds: Thresholds,
     /// Every server in the config: the unacked updates are counted per each.
@@ -87,9 +85,9 @@ pub fn assemble(
     servers: ServerSide,
 ) -> RunReport {
     let restarted = std::mem::take(&mut watched.restarted);
-    let mut r = from_clients(watched, finals, about.config);
-    add_servers(&mut r, servers, restarted, about);
+    let mut r = from_clients(watched, finals, about.info);
     describe(&mut r, about);
+    add_servers(&mut r, servers, restarted, about);
     r.generator_saturated = run_verdict::saturation(&r).is_some();
     r.verdict_reasons = run_verdict::reasons(&r, &about.thresholds);
     r.verdict = if r.verdict_reasons.is_empty() {
@@ -103,15 +101,15 @@ pub fn assemble(
 
 /// The run-wide figures: what the monitor saw, and the sums of the clients'
 /// final reports.
-fn from_clients(w: Watched, finals: &[ClientReport], config: &Config) -> RunReport {
+fn from_clients(w: Watched, finals: &[ClientReport], info: &RunInfo) -> RunReport {
     let [latency_us, lateness_us, corrected_latency_us] = w.latency_us;
     let mut r = RunReport {
         target_ops_per_s: w.target_ops_per_s,
         links: w.links,
         clients: w.clients,
         servers: w.servers,
-        interval_ms: config.update_intervals,
-        schedule: config.schedule.name().to_string(),
+        interval_ms: info.layout.interval_ms,
+        schedule: info.layout.schedule.clone(),
         children_died: w.children_died,
         latency_us,
         lateness_us,
@@ -182,16 +180,17 @@ fn add_servers(r: &mut RunReport, servers: ServerSide, mut restarted: Vec<String
 
 /// What the run was: version, start, config, this host's role.
 fn describe(r: &mut RunReport, about: &About) {
-    r.version = env!("CARGO_PKG_VERSION").to_string();
-    r.started_utc = crate::utc::iso8601(about.began.1, false);
-    r.wall_s = about.began.0.elapsed().as_secs_f64();
-    r.host_role = about.role.to_string();
-    r.config_path = about.config_path.display().to_string();
+    let info = about.info;
+    r.version.clone_from(&info.version);
+    r.started_utc.clone_from(&info.started_utc);
+    r.wall_s = about.began.elapsed().as_secs_f64();
+    r.host_role.clone_from(&info.host_role);
+    r.config_path.clone_from(&info.config_path);
     r.config_hash = std::fs::read(about.config_path)
         .map(|bytes| format!("fnv1a64:{:016x}", fnv1a64(&bytes)))
         .unwrap_or_else(|e| format!("unreadable: {e}"));
-    // Config's serialization leaves the operations token out.
-    r.config = serde_json::to_value(about.config).unwrap_or_default();
+    // Without the operations token: the record's copy never had it.
+    r.config = info.config.clone();
     r.thresholds = about.thresholds;
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::launcher::record::FinalReport;
 use crate::launcher::usage::KindUsage;
 use crate::messages::{ErrorKinds, FinalDump, KeyCount, ServerStats};
 use crate::metrics::Percentiles;
@@ -140,6 +141,23 @@ pub struct RunReport {
     /// Seconds this host's servers stayed up for other hosts' clients after
     /// its own clients stopped.
     pub drain_s: f64,
+}
+
+impl RunReport {
+    /// The report as the dashboard and the HTML report show it: the JSON
+    /// without `client_keys` and `server_dumps` (for `omclient verify
+    /// --reports`, in `--report`; they grow with the run), and the text.
+    pub fn for_page(&self) -> FinalReport {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let serde_json::Value::Object(fields) = &mut value {
+            fields.remove("client_keys");
+            fields.remove("server_dumps");
+        }
+        FinalReport {
+            report: value,
+            text: self.to_text(),
+        }
+    }
 }
 
 /// Resource figures per kind of process.
@@ -277,6 +295,20 @@ mod tests {
     use super::*;
     use crate::messages::{ProcessSample, ServerDump};
     use crate::verify::Mismatch;
+
+    #[test]
+    fn the_final_report_leaves_the_merge_lists_out() {
+        let report = RunReport {
+            verdict: "pass".into(),
+            ..RunReport::default()
+        };
+        let f = report.for_page();
+        assert_eq!(f.report["verdict"], "pass");
+        assert!(f.report.get("client_keys").is_none());
+        assert!(f.report.get("server_dumps").is_none());
+        assert!(f.report.get("verify").is_some());
+        assert!(f.text.starts_with("PASS"), "{}", f.text);
+    }
 
     #[test]
     fn link_spread_finds_starved_and_greedy_links() {

@@ -3,8 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use super::Options;
 use crate::config::Config;
@@ -12,9 +11,11 @@ use crate::error::{Context, Error, Result};
 use crate::launcher::record::RunInfo;
 
 /// What this host runs, and the run as the record describes it.
-pub(super) struct Plan {
+pub(super) struct Plan<'a> {
+    /// What the user asked.
+    pub options: &'a Options,
     /// The loaded config.
-    pub config: Arc<Config>,
+    pub config: &'a Config,
     /// The config file as the children get it: absolute, so a child whose
     /// working folder differs still finds it.
     pub config_arg: String,
@@ -34,13 +35,6 @@ pub(super) struct Plan {
     pub info: RunInfo,
     /// When startup started: the wall time's start, and the clock's.
     pub began: (Instant, SystemTime),
-    /// Longest wait for the other hosts' servers before the clients start.
-    pub wait_servers: Duration,
-    /// Longest wait for the other hosts' clients to leave this host's
-    /// servers before their final counts are read.
-    pub drain_timeout: Duration,
-    /// No progress lines on the terminal.
-    pub quiet: bool,
 }
 
 /// The programs this host starts (`None` where it starts none).
@@ -49,20 +43,20 @@ pub(super) struct Programs {
     pub client: Option<PathBuf>,
 }
 
-impl Plan {
+impl<'a> Plan<'a> {
     /// The plan of the run `options` ask for.
     ///
     /// # Errors
     /// The host is not in the config, or would run nothing.
-    pub fn of(options: &Options) -> Result<Plan> {
+    pub fn of(options: &'a Options) -> Result<Plan<'a>> {
         let began = (Instant::now(), SystemTime::now());
-        let config = options.config.clone();
+        let config = &*options.watch.config;
         let local = config.host_servers(options.host)?;
-        let role = host_role(&config, options.host, &local)?;
+        let role = host_role(config, options.host, &local)?;
         let info = RunInfo::of(
-            &config,
+            config,
             &options.config_path,
-            options.duration,
+            options.watch.duration,
             &role,
             &local,
             began.1,
@@ -85,9 +79,7 @@ impl Plan {
             role,
             info,
             began,
-            wait_servers: options.wait_servers,
-            drain_timeout: options.drain_timeout,
-            quiet: options.quiet,
+            options,
         })
     }
 
@@ -96,7 +88,7 @@ impl Plan {
     /// # Errors
     /// One is missing; the message says where it looked.
     pub fn programs(&self) -> Result<Programs> {
-        let config = &self.config;
+        let config = self.config;
         let server = (!self.local.is_empty())
             .then(|| find_program(&config.server_app_name, "server_app_name"))
             .transpose()?;
