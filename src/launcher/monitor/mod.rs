@@ -1,50 +1,27 @@
 //! What startup watches while the clients run: their statuses and
-//! histograms, every child's CPU and memory, deaths, the status line and the
-//! soak CSV. startup's main thread owns one [`Monitor`] and feeds it events.
+//! histograms, every child's CPU and memory, deaths, the status line and
+//! the soak CSV. Status answers carry the histograms since the client's
+//! previous answer, added to the round (status line), the sample (CSV row)
+//! and the whole run (report); a late answer counts in the next round.
 //!
-//! Status answers carry the histograms of what happened since the client's
-//! previous answer, added to three accumulators: the round (status line),
-//! the current sample (CSV row) and the whole run (report). An answer that
-//! comes late counts in the next round; nothing is lost.
+//! * `mod.rs` (here): [`Settings`], the [`Monitor`], the watch (`watch`)
+//!   and one event at a time (`on_event`).
+//! * `start.rs` / `stop.rs`: every link up, then one go for all; every
+//!   client's final report, then its exit.
+//! * `rounds.rs`: status rounds and their line; `points.rs`: a point per
+//!   round for the run's [`Feed`]; `rows.rs`: the soak CSV's rows.
+//! * `resources.rs`: every child's CPU and memory, a few at a time.
+//! * `deaths.rs`, `restarts.rs`: who died or was stopped; server restarts.
+//! * `watched.rs`: what the monitor saw, handed to the report.
 //!
-//! # The room
+//! Each part owns its state, and the monitor hands a part what it needs of
+//! the others, so the parts never hold references to each other.
 //!
-//! * `mod.rs` (here): [`Settings`], the [`Monitor`] and its event loop: the
-//!   start (`start_together`), the watch (`watch`), one event at a time
-//!   (`on_event`) and the stop (`stop_clients`). It holds what all parts
-//!   read: the run's clock, the status line, the whole run's histograms.
-//! * `rounds.rs`: status rounds: polling the clients, their latest answers,
-//!   the round's histograms, the rate meters; a closed round is one line.
-//! * `resources.rs`: every child's CPU and memory, read a few children at a
-//!   time, and the process figures of the rows and the report.
-//! * `deaths.rs`: who died or was stopped by an operator, who is down now.
-//! * `restarts.rs`: server restarts: allowed, queued, done.
-//! * `rows.rs`: the soak CSV's rows.
-//! * `points.rs`: one point per closed round for the run's
-//!   [`Feed`]: the dashboard's and the HTML report's charts.
-//! * `start.rs`: the start: every link connected (or the connect deadline
-//!   passed, with the links still down named), then one go for all.
-//!
-//! At the end [`Monitor::watched`] hands what it saw to the report
-//! (`report::assemble`) as plain data.
-//!
-//! Each part is a struct that owns its state; the monitor holds one of
-//! each and hands a part what it needs of the others (the clock, the latest
-//! answers), so the parts never hold references to each other.
-//!
-//! # Threads
-//!
-//! There is one: startup's main thread owns the Monitor and all in it, so
-//! nothing here is shared, locked or atomic. The children's proxy threads
-//! (`children.rs`) own the pipes and turn what the children say into
-//! [`Event`]s on one unbounded channel; a request to a client is a send to
-//! its proxy, never a wait. `watch` selects over that channel and its
-//! tickers (restarts each second, a resource step each `SAMPLE_STEP`, a
-//! round each period, a row each `--sample-every`), and each tick's work
-//! is short: a long burst on this thread, which runs above the link
-//! threads, would be latency for every link waiting behind it. The
-//! [`Feed`] it reports each round to sends the dashboard's copy over an
-//! unbounded channel: a browser never makes this thread wait.
+//! One thread, startup's main one, owns it all: nothing here is shared or
+//! locked. The proxy threads (`children.rs`) turn what the children say
+//! into [`Event`]s on one channel, and a request to a client is a send,
+//! never a wait. Each tick's work is short: this thread runs above the link
+//! threads, so a long burst here is latency for every link behind it.
 
 mod deaths;
 mod points;
@@ -53,6 +30,8 @@ mod restarts;
 mod rounds;
 mod rows;
 mod start;
+mod stop;
+mod watched;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,13 +41,11 @@ use crossbeam_channel::{Receiver, select};
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::launcher::children::{Fleet, ServerLauncher, reap_together};
-use crate::launcher::proxy::{Event, Kind, ToClient};
+use crate::launcher::children::{Fleet, ServerLauncher};
+use crate::launcher::proxy::{Event, Kind};
 use crate::launcher::record::Feed;
-use crate::launcher::report::Watched;
 use crate::launcher::status::StatusLine;
-use crate::messages::ClientReport;
-use crate::metrics::{Percentiles, Snapshot};
+use crate::metrics::Snapshot;
 
 use deaths::Deaths;
 use points::OwnCpu;
@@ -157,35 +134,6 @@ impl<'a> Monitor<'a> {
     /// Restarts servers that die, each at most `limit` times, with `launcher`.
     pub fn restart_dead_servers(&mut self, launcher: Option<ServerLauncher>, limit: u32) {
         self.restarts = Restarts::new(launcher, limit);
-    }
-
-    /// What the monitor saw, for the report: `finals` are the clients'
-    /// final reports (the acked updates the CPU per update divides by when
-    /// no sample counted them).
-    pub fn watched(&self, finals: &[ClientReport], fleet: &Fleet) -> Watched {
-        let acked = finals.iter().map(|f| f.status.acked).sum();
-        Watched {
-            target_ops_per_s: self.target,
-            links: self.links,
-            clients: fleet.clients.len() as u64,
-            servers: fleet.servers.len() as u64,
-            children_died: self.deaths.dead().to_vec(),
-            server_restarts: self.restarts.done().to_vec(),
-            restarted: self.restarts.restarted_servers(),
-            stopped_by_ops: self.deaths.stopped_by_ops().to_vec(),
-            latency_us: [
-                Percentiles::of(&self.total.latency),
-                Percentiles::of(&self.total.lateness),
-                Percentiles::of(&self.total.corrected),
-            ],
-            links_short_s: self.rounds.short_of_links().as_secs_f64(),
-            processes: self.resources.processes(acked),
-        }
-    }
-
-    /// True if this server died during the run.
-    pub fn server_gone(&self, index: usize) -> bool {
-        self.deaths.server_gone(index)
     }
 
     /// Watches until the duration ends, Ctrl-C, or every client is gone.
@@ -321,71 +269,6 @@ impl<'a> Monitor<'a> {
             Event::ServerStoppedByOps { index, by } => self.deaths.stopping_by_ops(index, by),
             Event::ClientFinal { .. } | Event::ClientReady { .. } => {}
         }
-    }
-
-    /// Asks every live client to stop and waits for their final reports.
-    pub fn stop_clients(
-        &mut self,
-        fleet: &mut Fleet,
-        events: &Receiver<Event>,
-        interrupts: &Receiver<()>,
-    ) -> Vec<ClientReport> {
-        let timeout = Duration::from_millis(self.options.config.stop_timeout_ms);
-        let deadline = crossbeam_channel::at(Instant::now() + timeout);
-        let mut waiting: Vec<usize> = (0..fleet.clients.len())
-            .filter(|&i| !self.deaths.client_gone(i))
-            .collect();
-        for &i in &waiting {
-            fleet.clients[i].request(ToClient::Stop);
-        }
-        let mut finals = Vec::new();
-        while !waiting.is_empty() {
-            select! {
-                recv(events) -> event => match event {
-                    Ok(Event::ClientFinal { index, report }) => {
-                        waiting.retain(|i| *i != index);
-                        // The final totals close the last CSV row.
-                        self.rounds.set_final(index, report.status.clone());
-                        if let Some(rest) = report.histograms.decode() {
-                            self.total.add(&rest);
-                        }
-                        finals.push(*report);
-                    }
-                    Ok(Event::Gone { kind: Kind::Client, index, .. }) if !waiting.contains(&index) => {}
-                    // A server's stop by an operator comes before its `Gone`.
-                    Ok(event @ (Event::Gone { .. } | Event::ServerStoppedByOps { .. })) => {
-                        if let Event::Gone { kind: Kind::Client, index, .. } = event {
-                            waiting.retain(|i| *i != index);
-                        }
-                        self.on_event(fleet, event);
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                },
-                recv(interrupts) -> _ => {
-                    eprintln!("startup: aborting: killing every child");
-                    return finals;
-                }
-                recv(deadline) -> _ => {
-                    for &i in &waiting {
-                        eprintln!("startup: {} did not report within {} ms", fleet.clients[i].name, timeout.as_millis());
-                    }
-                    break;
-                }
-            }
-        }
-        self.rows
-            .write(&self.rounds, &mut self.resources, self.started);
-        // Clients exit once they have reported; one that does not within
-        // 2 s is killed, and said so (the run's figures are already in).
-        let deaths = &self.deaths;
-        let exiting = (fleet.clients.iter_mut().enumerate())
-            .filter(|(i, _)| !deaths.client_gone(*i))
-            .map(|(_, client)| client);
-        for name in reap_together(exiting, Duration::from_secs(2)) {
-            eprintln!("startup: {name} did not exit within 2 s of its stop and was killed");
-        }
-        finals
     }
 
     /// Starts the dead servers whose restart is due, and tracks them.

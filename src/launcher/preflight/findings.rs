@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::needs::{Layout, Needs, suggest};
+use super::needs::{Layout, Needs};
 use crate::sys::limits::{Limits, PortRange, Rlimit};
 
 /// How serious a finding is.
@@ -53,7 +53,8 @@ pub fn findings(layout: &Layout, limits: &Limits, server_ports: &[u16], os: Os) 
     let needs = Needs::of(layout);
     let mut found = Vec::new();
     if let Some(rl) = limits.nofile {
-        let (who, need, sum) = needs.most_files(layout);
+        let (who, need, sum) = &needs.most_files;
+        let need = *need;
         let n = suggest(need).max(65_536);
         let fix = format!(
             "`ulimit -n {n}` in the shell that runs startup (above the hard limit, only root \
@@ -75,8 +76,7 @@ pub fn findings(layout: &Layout, limits: &Limits, server_ports: &[u16], os: Os) 
         let total = needs.files + open;
         let need_text = format!(
             "the layout opens {} ({}) and {open} are open already, {total} in all",
-            needs.files,
-            needs.sum(layout, |p| p.files)
+            needs.files, needs.files_sum
         );
         let fix = format!("`sysctl -w fs.file-max={}`", suggest(total));
         found.extend(against(
@@ -88,7 +88,7 @@ pub fn findings(layout: &Layout, limits: &Limits, server_ports: &[u16], os: Os) 
             &fix,
         ));
     }
-    found.extend(task_limits(layout, &needs, limits));
+    found.extend(task_limits(&needs, limits));
     if let Some(range) = limits.ports {
         let reserved = &limits.reserved_ports;
         found.extend(local_ports(
@@ -106,9 +106,9 @@ pub fn findings(layout: &Layout, limits: &Limits, server_ports: &[u16], os: Os) 
 
 /// RLIMIT_NPROC, `threads-max`, `pid_max` and the cgroup's `pids.max`:
 /// each counts threads, against the layout's plus those running now.
-fn task_limits(layout: &Layout, needs: &Needs, limits: &Limits) -> Vec<Finding> {
+fn task_limits(needs: &Needs, limits: &Limits) -> Vec<Finding> {
     let threads = needs.threads;
-    let sum = needs.sum(layout, |p| p.threads);
+    let sum = &needs.threads_sum;
     let runs = |running: u64, whose: &str| {
         let total = threads + running;
         let text = format!(
@@ -393,6 +393,11 @@ fn list(runs: &[(u16, u16)]) -> String {
         })
         .collect();
     items.join(",")
+}
+
+/// A round figure with a quarter to spare: the next power of two.
+pub(super) fn suggest(need: u64) -> u64 {
+    (need + need / 4).next_power_of_two()
 }
 
 #[cfg(test)]

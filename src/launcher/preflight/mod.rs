@@ -48,8 +48,7 @@ use std::io;
 use std::net::SocketAddr;
 
 pub use self::findings::{Finding, Level, Os, findings};
-use self::findings::{level, shown};
-use self::needs::suggest;
+use self::findings::{level, shown, suggest};
 pub use self::needs::{Layout, Needs, Process};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -108,7 +107,7 @@ pub fn raise_soft_limits(
     raise: impl Fn(Resource, u64) -> io::Result<()>,
 ) -> Vec<String> {
     let needs = Needs::of(layout);
-    let (who, files, _) = needs.most_files(layout);
+    let (who, files, _) = needs.most_files;
     let tasks = needs.threads + limits.user_tasks.unwrap_or(0);
     let wanted = [
         // 65536: the figure the README gives, room for any seed-scale run.
