@@ -1,23 +1,30 @@
 //! The report as a person reads it: the verdict first, then the run's
 //! figures, the processes beside the original's, and the verification.
-//!
-//! Most lines are one labelled row (`  label                  value`);
-//! [`row`] writes those, so each section below reads as its list of rows.
+//! Most lines are one labelled row, `row!(t, label, format...)`, so each
+//! section reads as its list of rows.
 
-use std::fmt::{Display, Write as _};
+use std::fmt::Write as _;
 
 use super::{RunReport, SEED_FIGURES};
 use crate::launcher::usage::KindUsage;
+
+/// One labelled row: two spaces, the label in 22 columns, a space, then
+/// the value as `format!` would write it.
+macro_rules! row {
+    ($t:expr, $label:expr, $($value:tt)+) => {{
+        let _ = writeln!($t, "  {:<22} {}", $label, format_args!($($value)+));
+    }};
+}
 
 impl RunReport {
     /// The human-readable report.
     pub fn to_text(&self) -> String {
         let mut t = String::new();
+        let (version, started) = (&self.version, &self.started_utc);
         let _ = writeln!(t, "{}", self.verdict_line());
         let _ = writeln!(
             t,
-            "mass_connect run report (version {}, started {})",
-            self.version, self.started_utc
+            "mass_connect run report (version {version}, started {started})"
         );
         self.run_text(&mut t);
         self.events_text(&mut t);
@@ -38,44 +45,47 @@ impl RunReport {
 
     /// What ran, how long, and what it achieved.
     fn run_text(&self, t: &mut String) {
-        let (path, hash) = (&self.config_path, &self.config_hash);
-        row(t, "config", format_args!("{path} ({hash})"));
-        let (schedule, ms) = (&self.schedule, self.interval_ms);
-        row(t, "schedule", format_args!("{schedule} every {ms} ms"));
-        let (ran, wall, servers) = (self.duration_s, self.wall_s, count(self.servers, "server"));
+        row!(t, "config", "{} ({})", self.config_path, self.config_hash);
+        row!(
+            t,
+            "schedule",
+            "{} every {} ms",
+            self.schedule,
+            self.interval_ms
+        );
+        let (ran, wall) = (self.duration_s, self.wall_s);
         if self.clients == 0 {
             // A servers-only host: its figures are its servers'.
-            row(
-                t,
-                "layout",
-                format_args!("no clients on this host; {servers}"),
-            );
-            row(t, "duration", format_args!("servers up {wall:.1} s"));
+            let servers = count(self.servers, "server");
+            row!(t, "layout", "no clients on this host; {servers}");
+            row!(t, "duration", "servers up {wall:.1} s");
         } else {
             let (clients, links) = (count(self.clients, "client"), count(self.links, "link"));
             let servers = count(self.servers_per_client(), "server");
-            row(t, "layout", format_args!("{clients} x {servers} = {links}"));
-            row(
-                t,
-                "duration",
-                format_args!("{ran:.1} s (whole run {wall:.1} s)"),
-            );
+            row!(t, "layout", "{clients} x {servers} = {links}");
+            row!(t, "duration", "{ran:.1} s (whole run {wall:.1} s)");
         }
-        row(t, "host", self.host_text());
+        row!(t, "host", "{}", self.host_text());
         let (done, target) = (self.achieved_ops_per_s, self.target_ops_per_s);
-        let ratio = format!("({:.2}%)", self.achieved_ratio * 100.0);
-        row(
+        let ratio = self.achieved_ratio * 100.0;
+        row!(
             t,
             "throughput",
-            format_args!("{done:.0} updates/s of {target:.0} target {ratio}"),
+            "{done:.0} updates/s of {target:.0} target ({ratio:.2}%)"
         );
         let (sent, acked, unacked, late) = (self.sent, self.acked, self.unacked, self.late_sends);
-        let updates = format!("sent {sent}  acked {acked}  unacked {unacked}  late {late}");
-        row(t, "updates", updates);
+        row!(
+            t,
+            "updates",
+            "sent {sent}  acked {acked}  unacked {unacked}  late {late}"
+        );
         if self.generator_saturated {
-            let why = "SATURATED: the clients could not keep their schedule; the rate \
-                       measures this machine, not the servers";
-            row(t, "load generator", why);
+            let why = "the rate measures this machine, not the servers";
+            row!(
+                t,
+                "load generator",
+                "SATURATED: the clients could not keep their schedule; {why}"
+            );
         }
         // What the errors were, when there were any: `errors 4 (ack_timeout 4)`.
         let kinds = self.error_kinds.nonzero();
@@ -86,49 +96,55 @@ impl RunReport {
             format!(" ({})", named.join(", "))
         };
         let (errors, reconnects, anomalies) = (self.errors, self.reconnects, self.anomalies);
-        let faults =
-            format!("errors {errors}{kinds}  reconnects {reconnects}  anomalies {anomalies}");
-        row(t, "faults", faults);
+        row!(
+            t,
+            "faults",
+            "errors {errors}{kinds}  reconnects {reconnects}  anomalies {anomalies}"
+        );
         let p = &self.per_link;
-        let (min, median, max, out, links) =
-            (p.min, p.median, p.max, p.outside_half_median, p.links);
-        let spread = format!("min {min}  median {median}  max {max}  ");
-        let outside = format!("({out} of {links} links outside 0.5-1.5x the median)");
-        row(t, "acked per link", spread + &outside);
+        let outside = format!(
+            "{} of {} links outside 0.5-1.5x the median",
+            p.outside_half_median, p.links
+        );
+        row!(
+            t,
+            "acked per link",
+            "min {}  median {}  max {}  ({outside})",
+            p.min,
+            p.median,
+            p.max
+        );
     }
 
     /// Losses, restarts, operators' stops and deaths, one row each.
     fn events_text(&self, t: &mut String) {
         // The JSON lists every server; the text only those with a loss.
         for (server, n) in self.unacked_by_server.iter().filter(|(_, n)| **n > 0) {
-            row(
-                t,
-                "unacked",
-                format_args!("{server}: {n} sent but never acked"),
-            );
+            row!(t, "unacked", "{server}: {n} sent but never acked");
         }
         for r in &self.server_restarts {
-            let (name, at, old, new) = (&r.name, r.at_s, r.old_pid, r.new_pid);
-            row(
-                t,
-                "RESTARTED",
-                format_args!("{name} at {at:.1} s (pid {old} -> {new})"),
-            );
+            let pids = format!("(pid {} -> {})", r.old_pid, r.new_pid);
+            row!(t, "RESTARTED", "{} at {:.1} s {pids}", r.name, r.at_s);
         }
         for s in &self.stopped_by_ops {
-            let (name, by, at) = (&s.name, &s.by, s.at_s);
-            row(
+            row!(
                 t,
                 "STOPPED BY OPS",
-                format_args!("{name} by {by} at {at:.1} s"),
+                "{} by {} at {:.1} s",
+                s.name,
+                s.by,
+                s.at_s
             );
         }
         for d in &self.children_died {
-            let (name, pid, status, at) = (&d.name, d.pid, &d.status, d.at_s);
-            row(
+            row!(
                 t,
                 "DIED",
-                format_args!("{name} (pid {pid}) {status} at {at:.1} s"),
+                "{} (pid {}) {} at {:.1} s",
+                d.name,
+                d.pid,
+                d.status,
+                d.at_s
             );
         }
     }
@@ -136,21 +152,15 @@ impl RunReport {
     /// Latency, lateness and corrected latency, as a table.
     fn percentiles_text(&self, t: &mut String) {
         let _ = writeln!(t);
-        let head = format_args!(
-            "{:>9} {:>9} {:>9} {:>9} {:>9}",
-            "p50", "p90", "p99", "p99.9", "max"
-        );
-        row(t, "microseconds", head);
+        let head = ["p50", "p90", "p99", "p99.9", "max"].map(|h| format!("{h:>9}"));
+        row!(t, "microseconds", "{}", head.join(" "));
         for (name, p) in [
             ("latency", &self.latency_us),
             ("lateness", &self.lateness_us),
             ("corrected latency", &self.corrected_latency_us),
         ] {
-            let cells = format_args!(
-                "{:>9} {:>9} {:>9} {:>9} {:>9}",
-                p.p50, p.p90, p.p99, p.p999, p.max
-            );
-            row(t, name, cells);
+            let cells = [p.p50, p.p90, p.p99, p.p999, p.max].map(|n| format!("{n:>9}"));
+            row!(t, name, "{}", cells.join(" "));
         }
     }
 
@@ -158,14 +168,14 @@ impl RunReport {
     /// the layout is the one it measured.
     fn processes_text(&self, t: &mut String) {
         let seed_layout = self.clients == 100 && self.servers_per_client() == 10;
-        let seed_head = if seed_layout {
+        let original = if seed_layout {
             "   original (Windows, 100x10)"
         } else {
             ""
         };
         let _ = writeln!(
             t,
-            "\n  {:<10} {:>5} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9}{seed_head}",
+            "\n  {:<10} {:>5} {:>10} {:>10} {:>10} {:>8} {:>8} {:>8} {:>9}{original}",
             "processes",
             "count",
             "cpu% avg",
@@ -196,24 +206,23 @@ impl RunReport {
             self.process_row(t, name, k, &seed);
         }
         let (server, client) = (&self.processes.server, &self.processes.client);
+        let (a, b) = (&server.accounting, &client.accounting);
         let _ = writeln!(
             t,
-            "  {:<10} per-op figures: server {}, client {} (README: \"accounting\")",
-            "", server.accounting, client.accounting
+            "  {:<10} per-op figures: server {a}, client {b} (README: \"accounting\")",
+            ""
         );
         let growth = |k: &KindUsage| {
             k.rss_growth_percent_max
-                .map(|g| format!("{g:+.1}%"))
-                .unwrap_or_else(|| "n/a".into())
+                .map_or_else(|| "n/a".into(), |g| format!("{g:+.1}%"))
         };
-        let _ = writeln!(
-            t,
-            "  {:<10} memory growth since {:.0} s, largest of any process: server {}, client {}",
-            "",
+        let (since, a, b) = (
             self.processes.rss_baseline_s,
             growth(server),
-            growth(client)
+            growth(client),
         );
+        let line = format!("memory growth since {since:.0} s, largest of any process");
+        let _ = writeln!(t, "  {:<10} {line}: server {a}, client {b}", "");
     }
 
     /// One kind of process's row of the table, `seed` after it.
@@ -226,15 +235,12 @@ impl RunReport {
         let ctx = ctx.map_or_else(|| "-".into(), |c| format!("{c:.2}"));
         let cpu_per_op = known.then(|| format!("{:.1}", k.cpu_us_per_op));
         let cpu_per_op = cpu_per_op.as_deref().unwrap_or("-");
+        let (count, avg, machine) = (k.count, k.cpu_percent_avg, k.cpu_percent_of_machine_avg);
+        let _ = write!(t, "  {name:<10} {count:>5} {avg:>10.1} {machine:>10.2}");
+        let (max, rss, threads) = (k.cpu_percent_max, k.rss_mb_max, k.threads_max);
         let _ = writeln!(
             t,
-            "  {name:<10} {:>5} {:>10.1} {:>10.2} {:>10.1} {:>8.1} {:>8} {cpu_per_op:>8} {ctx:>9}{seed}",
-            k.count,
-            k.cpu_percent_avg,
-            k.cpu_percent_of_machine_avg,
-            k.cpu_percent_max,
-            k.rss_mb_max,
-            k.threads_max,
+            " {max:>10.1} {rss:>8.1} {threads:>8} {cpu_per_op:>8} {ctx:>9}{seed}"
         );
     }
 
@@ -244,50 +250,34 @@ impl RunReport {
         let _ = writeln!(t);
         let verdict = if v.ok { "OK" } else { "FAILED" };
         let (total, keys, acked) = (v.server_total, v.keys_checked, v.client_acked);
-        row(
+        let counted = format!("servers counted {total} updates on {keys} keys");
+        row!(
             t,
             "verify",
-            format_args!(
-                "{verdict}: servers counted {total} updates on {keys} keys, clients saw {acked} acked"
-            ),
+            "{verdict}: {counted}, clients saw {acked} acked"
         );
         if v.lost_keys > 0 {
             let (updates, keys) = (v.lost_updates, v.lost_keys);
-            row(
-                t,
-                "",
-                format_args!(
-                    "{updates} acked updates on {keys} keys died with restarted servers' processes"
-                ),
-            );
+            let died = "died with restarted servers' processes";
+            row!(t, "", "{updates} acked updates on {keys} keys {died}");
         }
         if v.mismatched_keys + v.in_flight_keys + v.unverifiable_keys + v.unclaimed_keys > 0 {
-            row(
+            let (mismatched, in_flight) = (v.mismatched_keys, v.in_flight_keys);
+            let (unverifiable, unclaimed) = (v.unverifiable_keys, v.unclaimed_keys);
+            let updates = v.unclaimed_updates;
+            let keys = format!("mismatched {mismatched}  in flight {in_flight}");
+            row!(
                 t,
                 "",
-                format_args!(
-                    "mismatched {}  in flight {}  unverifiable {}  unclaimed {} ({} updates)",
-                    v.mismatched_keys,
-                    v.in_flight_keys,
-                    v.unverifiable_keys,
-                    v.unclaimed_keys,
-                    v.unclaimed_updates
-                ),
+                "{keys}  unverifiable {unverifiable}  unclaimed {unclaimed} ({updates} updates)"
             );
         }
         for server in &v.servers_down {
-            row(
-                t,
-                "server down",
-                format_args!("{server} did not answer at the end"),
-            );
+            row!(t, "server down", "{server} did not answer at the end");
         }
         for m in &v.mismatches {
-            let line = format_args!(
-                "{} key {}: server {} vs acked {}",
-                m.server, m.key, m.server_count, m.client_acked
-            );
-            row(t, "mismatch", line);
+            let counts = format!("server {} vs acked {}", m.server_count, m.client_acked);
+            row!(t, "mismatch", "{} key {}: {counts}", m.server, m.key);
         }
     }
 
@@ -310,11 +300,6 @@ impl RunReport {
     fn servers_per_client(&self) -> u64 {
         self.links.checked_div(self.clients).unwrap_or(0)
     }
-}
-
-/// One labelled row: `  label` in 22 columns, a space, the value.
-fn row(t: &mut String, label: &str, value: impl Display) {
-    let _ = writeln!(t, "  {label:<22} {value}");
 }
 
 /// `1 server`, `3 servers`.
