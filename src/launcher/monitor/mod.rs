@@ -43,7 +43,7 @@ use crate::config::Config;
 use crate::error::Result;
 use crate::launcher::children::{Fleet, ServerLauncher};
 use crate::launcher::proxy::{Event, Kind};
-use crate::launcher::record::Feed;
+use crate::launcher::record::{Feed, Layout};
 use crate::launcher::status::StatusLine;
 use crate::metrics::Snapshot;
 
@@ -96,16 +96,16 @@ pub struct Monitor<'a> {
 }
 
 impl<'a> Monitor<'a> {
-    /// A monitor for a run whose clients started at `started`, reporting
-    /// the run to `feed`.
+    /// A monitor for a run of this `layout` (its links and target rate)
+    /// whose clients started at `started`, reporting the run to `feed`.
     pub fn new(
         options: &'a Settings,
         fleet: &Fleet,
-        target: f64,
-        links: u64,
+        layout: &Layout,
         started: Instant,
         feed: Feed,
     ) -> Result<Monitor<'a>> {
+        let (target, links) = (layout.target_per_s, layout.links);
         // The CSV first: a bad path fails the run before anything is read.
         let rows = Rows::open(options.samples.as_deref(), target)?;
         Ok(Monitor {

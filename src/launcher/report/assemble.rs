@@ -4,7 +4,7 @@
 //!
 //! The parts: [`About`] (what the run was, known before it started),
 //! [`Watched`] (what the monitor saw while the clients ran), the clients'
-//! final reports, and [`ServerSide`] (the servers' counts at the end). None
+//! final reports, and the servers' counts at the end (`hosts::EndCounts`). None
 //! of them knows the report; this file alone knows which field comes from
 //! where.
 
@@ -67,27 +67,17 @@ pub struct Watched {
     pub processes: Processes,
 }
 
-/// The servers' side at the end: what [`crate::launcher::hosts::read_servers`]
-/// read, and how many servers this host ran.
-pub struct ServerSide {
-    /// Every server's counts.
-    pub end: EndCounts,
-    /// The servers this host started (their own accounting replaces the
-    /// sampled one only when every one of them answered).
-    pub ran: usize,
-}
-
 /// The report of a run, from every part of it.
 pub fn assemble(
     about: &About,
     mut watched: Watched,
     finals: &[ClientReport],
-    servers: ServerSide,
+    end: EndCounts,
 ) -> RunReport {
     let restarted = std::mem::take(&mut watched.restarted);
     let mut r = from_clients(watched, finals, about.info);
     describe(&mut r, about);
-    add_servers(&mut r, servers, restarted, about);
+    add_servers(&mut r, end, restarted, about);
     r.generator_saturated = run_verdict::saturation(&r).is_some();
     r.verdict_reasons = run_verdict::reasons(&r, &about.thresholds);
     r.verdict = if r.verdict_reasons.is_empty() {
@@ -154,8 +144,7 @@ fn from_clients(w: Watched, finals: &[ClientReport], info: &RunInfo) -> RunRepor
 
 /// The servers' side: the verification, their own figures, and what
 /// `omclient verify --reports` merges across hosts.
-fn add_servers(r: &mut RunReport, servers: ServerSide, mut restarted: Vec<String>, about: &About) {
-    let ServerSide { end, ran } = servers;
+fn add_servers(r: &mut RunReport, end: EndCounts, mut restarted: Vec<String>, about: &About) {
     // Restarted here, or by another host while our clients used it.
     restarted.extend(end.restarted.iter().cloned());
     r.verify = crate::verify::verify(&r.client_keys, &end.dumps, &end.down, &restarted);
@@ -165,7 +154,7 @@ fn add_servers(r: &mut RunReport, servers: ServerSide, mut restarted: Vec<String
     // updates from other hosts' clients would be missing from the divisor).
     if r.children_died.is_empty()
         && r.verify.unclaimed_updates == 0
-        && end.server_stats.len() == ran
+        && end.server_stats.len() as u64 == r.servers
     {
         let own: Vec<_> = end.server_stats.iter().map(|s| s.process).collect();
         r.processes.server.use_own_accounting(&own, r.acked);

@@ -20,7 +20,7 @@ use crate::verify::Verify;
 mod assemble;
 mod text;
 
-pub use assemble::{About, ServerSide, Watched, assemble};
+pub use assemble::{About, Watched, assemble};
 
 /// Everything a run produced.
 ///

@@ -23,7 +23,7 @@ pub(super) fn spawn(
     stage: &mut Stage,
     feed: &mut Feed,
 ) -> Result<Instant> {
-    let clients = plan.clients;
+    let clients = plan.info.layout.clients as usize;
     feed.announce(Phase::Connecting, format!("starting {clients} clients"));
     let started = Instant::now();
     // Dropped once all are spawned: the channel then ends with the proxies.

@@ -101,20 +101,14 @@ pub fn run(options: &Options) -> Result<Finished> {
     feed.say(plan.role.clone());
     preflight::check(config, &plan.local, quiet)?;
     let info = plan.info.clone();
-    let mut dashboard = Dashboard::open(options.dashboard, &config.ops_token, info, &mut feed)?;
+    let dashboard = Dashboard::open(options.dashboard, &config.ops_token, info, &mut feed)?;
     let programs = plan.programs()?;
-    let mut stage = Stage::new()?;
+    let mut stage = Stage::new(dashboard)?;
 
-    let launcher = servers::start(
-        &plan,
-        programs.server,
-        &mut stage,
-        &mut feed,
-        &mut dashboard,
-    )?;
+    let launcher = servers::start(&plan, programs.server, &mut stage, &mut feed)?;
     let started = clients::spawn(&plan, programs.client, &mut stage, &mut feed)?;
-    let (fleet, target, links) = (&stage.fleet, plan.target, plan.links);
-    let mut run = Monitor::new(&options.watch, fleet, target, links, started, feed)?;
+    let layout = &plan.info.layout;
+    let mut run = Monitor::new(&options.watch, &stage.fleet, layout, started, feed)?;
     run.restart_dead_servers(launcher, config.server_restarts);
     let connect_by = started + options.connect_deadline;
     if run.start_together(
@@ -125,11 +119,9 @@ pub fn run(options: &Options) -> Result<Finished> {
     ) {
         run.watch(&mut stage.fleet, &stage.events, &stage.interrupts);
     }
-    let finals = stop::clients(&mut run, &mut stage, dashboard.as_mut());
+    let finals = stop::clients(&mut run, &mut stage);
     let servers = verify::read_servers(&plan, &mut run, &mut stage, &finals, started);
-    Ok(report::report(
-        &plan, run, &finals, servers, &stage, dashboard,
-    ))
+    Ok(report::report(&plan, run, &finals, servers, stage))
 }
 
 /// What the phases share: the children, what their proxies say, and
@@ -144,10 +136,13 @@ struct Stage {
     /// The other hosts' servers that did not answer before the clients
     /// started (all of them when this host runs no client).
     not_up_before: Vec<SocketAddr>,
+    /// The dashboard, with `--dashboard`: it polls this host's servers
+    /// while they run, and closes once the report is in.
+    dashboard: Option<Dashboard>,
 }
 
 impl Stage {
-    fn new() -> Result<Stage> {
+    fn new(dashboard: Option<Dashboard>) -> Result<Stage> {
         let (to_events, events) = crossbeam_channel::unbounded();
         Ok(Stage {
             fleet: Fleet::default(),
@@ -155,6 +150,7 @@ impl Stage {
             to_events: Some(to_events),
             interrupts: interrupt_channel()?,
             not_up_before: Vec::new(),
+            dashboard,
         })
     }
 }

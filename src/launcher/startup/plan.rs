@@ -23,18 +23,13 @@ pub(super) struct Plan<'a> {
     pub local: Vec<SocketAddr>,
     /// Every server of the config: each client links to all of them.
     pub all: Vec<SocketAddr>,
-    /// Client processes on this host.
-    pub clients: usize,
-    /// Links of this host's clients, and the updates per second they are
-    /// asked for.
-    pub links: u64,
-    pub target: f64,
     /// What this host does, in one sentence.
     pub role: String,
-    /// What the record says of the run before it starts.
+    /// What the record says of the run before it starts: its layout
+    /// (clients, links, the target rate) among it.
     pub info: RunInfo,
-    /// When startup started: the wall time's start, and the clock's.
-    pub began: (Instant, SystemTime),
+    /// When startup started: the report's wall time runs from here.
+    pub began: Instant,
 }
 
 /// The programs this host starts (`None` where it starts none).
@@ -62,23 +57,18 @@ impl<'a> Plan<'a> {
             began.1,
         );
         let all = config.all_servers();
-        let clients = config.client_num_per_host as usize;
-        let links = (clients * all.len()) as u64;
         let config_arg = std::fs::canonicalize(&options.config_path)
             .unwrap_or_else(|_| options.config_path.clone())
             .to_string_lossy()
             .into_owned();
         Ok(Plan {
-            target: links as f64 * config.per_link_rate(),
             config,
             config_arg,
             local,
             all,
-            clients,
-            links,
             role,
             info,
-            began,
+            began: began.0,
             options,
         })
     }
@@ -92,7 +82,7 @@ impl<'a> Plan<'a> {
         let server = (!self.local.is_empty())
             .then(|| find_program(&config.server_app_name, "server_app_name"))
             .transpose()?;
-        let client = (self.clients > 0)
+        let client = (self.info.layout.clients > 0)
             .then(|| find_program(&config.client_app_name, "client_app_name"))
             .transpose()?;
         Ok(Programs { server, client })

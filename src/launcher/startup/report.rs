@@ -4,10 +4,10 @@
 
 use super::plan::Plan;
 use super::{Finished, Stage};
-use crate::launcher::dashboard::Dashboard;
+use crate::launcher::hosts::EndCounts;
 use crate::launcher::monitor::Monitor;
 use crate::launcher::record::Update;
-use crate::launcher::report::{self, About, ServerSide};
+use crate::launcher::report::{self, About};
 use crate::messages::ClientReport;
 
 /// The run's report from every phase's part: the plan's, the monitor's,
@@ -16,13 +16,12 @@ pub(super) fn report(
     plan: &Plan,
     mut run: Monitor,
     finals: &[ClientReport],
-    servers: ServerSide,
-    stage: &Stage,
-    dashboard: Option<Dashboard>,
+    servers: EndCounts,
+    stage: Stage,
 ) -> Finished {
     let about = About {
         info: &plan.info,
-        began: plan.began.0,
+        began: plan.began,
         config_path: &plan.options.config_path,
         thresholds: plan.options.thresholds,
         all_servers: &plan.all,
@@ -34,7 +33,7 @@ pub(super) fn report(
     feed.send(Update::Message(report.verdict_line()));
     feed.send(Update::Final(Box::new(report.for_page())));
     let view = feed.view();
-    if let Some(d) = dashboard {
+    if let Some(d) = stage.dashboard {
         d.close();
     }
     Finished { report, view }

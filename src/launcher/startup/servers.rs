@@ -12,7 +12,6 @@ use super::Stage;
 use super::plan::Plan;
 use crate::error::{Error, Result};
 use crate::launcher::children::{Fleet, ServerLauncher};
-use crate::launcher::dashboard::Dashboard;
 use crate::launcher::hosts;
 use crate::launcher::proxy::{Event, Kind};
 use crate::launcher::record::{Feed, Phase};
@@ -29,7 +28,6 @@ pub(super) fn start(
     program: Option<PathBuf>,
     stage: &mut Stage,
     feed: &mut Feed,
-    dashboard: &mut Option<Dashboard>,
 ) -> Result<Option<ServerLauncher>> {
     let config = plan.config;
     let local_servers = &plan.local;
@@ -49,7 +47,7 @@ pub(super) fn start(
             stage.fleet.add_server(launcher.spawn(index)?);
         }
         wait_for_servers(&mut stage.fleet, &stage.events, &stage.interrupts)?;
-        if let Some(d) = dashboard {
+        if let Some(d) = &mut stage.dashboard {
             d.poll_servers(
                 local_servers.clone(),
                 config.ops_token.clone(),
@@ -57,7 +55,7 @@ pub(super) fn start(
             );
         }
     }
-    stage.not_up_before = if plan.clients > 0 {
+    stage.not_up_before = if plan.info.layout.clients > 0 {
         hosts::wait_for_other_servers(
             config,
             local_servers,

@@ -1,7 +1,6 @@
 //! The stop phase: the clients stop and hand in what they acked.
 
 use super::Stage;
-use crate::launcher::dashboard::Dashboard;
 use crate::launcher::monitor::Monitor;
 use crate::launcher::record::Phase;
 use crate::messages::ClientReport;
@@ -9,12 +8,8 @@ use crate::messages::ClientReport;
 /// The stop phase: the dashboard's server polls end first (the drain
 /// counts the links on the servers), then every client stops and hands in
 /// its final report.
-pub(super) fn clients(
-    run: &mut Monitor,
-    stage: &mut Stage,
-    dashboard: Option<&mut Dashboard>,
-) -> Vec<ClientReport> {
-    if let Some(d) = dashboard {
+pub(super) fn clients(run: &mut Monitor, stage: &mut Stage) -> Vec<ClientReport> {
+    if let Some(d) = &mut stage.dashboard {
         d.stop_polls();
     }
     let clients = stage.fleet.clients.len();

@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use super::Stage;
 use super::plan::Plan;
-use crate::launcher::hosts;
+use crate::launcher::hosts::{self, EndCounts};
 use crate::launcher::monitor::Monitor;
 use crate::launcher::record::Phase;
-use crate::launcher::report::ServerSide;
 use crate::messages::ClientReport;
 
 /// Reads every server's counts, then stops this host's servers. The
@@ -21,7 +20,7 @@ pub(super) fn read_servers(
     stage: &mut Stage,
     finals: &[ClientReport],
     started: Instant,
-) -> ServerSide {
+) -> EndCounts {
     run.feed().announce(
         Phase::Verifying,
         "reading the servers' counts and verifying",
@@ -51,8 +50,5 @@ pub(super) fn read_servers(
         finals.len(),
         end.down.len()
     );
-    ServerSide {
-        end,
-        ran: servers.len(),
-    }
+    end
 }
