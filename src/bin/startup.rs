@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mass_connect::cli::{self, Args};
-use mass_connect::launcher::run_verdict::Thresholds;
+use mass_connect::launcher::report::Thresholds;
 use mass_connect::launcher::startup::{self, Options};
 use mass_connect::launcher::{dashboard, monitor};
 use mass_connect::logging::{self, Process};

@@ -13,13 +13,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Instant;
 
+use super::run_verdict;
 use super::{
     DeadChild, LinkSpread, OpsStop, Processes, RunReport, ServerRestart, Thresholds,
     UnreachedServer,
 };
 use crate::launcher::hosts::EndCounts;
 use crate::launcher::record::RunInfo;
-use crate::launcher::run_verdict;
 use crate::messages::ClientReport;
 use crate::metrics::Percentiles;
 

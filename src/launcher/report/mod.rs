@@ -1,6 +1,7 @@
 //! The run report: what startup prints at the end, and writes as JSON with
 //! `--report PATH`. Every field is documented in the README ("The report").
-//! `assemble.rs` builds it, in one place; `text.rs` renders it as text.
+//! `assemble.rs` builds it, in one place, and [`run_verdict`] judges it;
+//! `text.rs` renders it as text.
 //!
 //! That JSON is a public format (other hosts' omclient merges it, scripts
 //! read it), so its field set is pinned by a test below: a field cannot be
@@ -18,6 +19,7 @@ use crate::metrics::Percentiles;
 use crate::verify::Verify;
 
 mod assemble;
+pub mod run_verdict;
 mod text;
 
 pub use assemble::{About, Watched, assemble};
@@ -28,7 +30,7 @@ pub use assemble::{About, Watched, assemble};
 /// `#[serde(default)]`, so `omclient verify --reports` still reads those.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunReport {
-    /// `pass` or `fail` (see `launcher::run_verdict` for the rules).
+    /// `pass` or `fail` (see `run_verdict` for the rules).
     #[serde(default)]
     pub verdict: String,
     /// Why the run failed, one reason each naming its server, client or
@@ -36,7 +38,7 @@ pub struct RunReport {
     #[serde(default)]
     pub verdict_reasons: Vec<String>,
     /// The clients could not keep their schedule: the achieved rate then
-    /// measures this machine, not the servers (`launcher::run_verdict::saturation`).
+    /// measures this machine, not the servers (`run_verdict::saturation`).
     #[serde(default)]
     pub generator_saturated: bool,
     /// The thresholds the run was held to (`--min-rate`, `--max-p99`,

@@ -51,7 +51,7 @@ use crate::launcher::preflight;
 use crate::launcher::proxy::Event;
 use crate::launcher::record::{Feed, RunView};
 use crate::launcher::report::RunReport;
-use crate::launcher::run_verdict::Thresholds;
+use crate::launcher::report::Thresholds;
 use plan::Plan;
 
 /// What the user asked startup to do.
