@@ -54,18 +54,18 @@ pub fn findings(layout: &Layout, limits: &Limits, server_ports: &[u16], os: Os) 
     let mut found = Vec::new();
     if let Some(rl) = limits.nofile {
         let (who, need, sum) = &needs.most_files;
-        let need = *need;
-        let n = suggest(need).max(65_536);
+        let n = suggest(*need).max(65_536);
         let fix = format!(
             "`ulimit -n {n}` in the shell that runs startup (above the hard limit, only root \
              can; to keep it: `* - nofile {n}` in /etc/security/limits.conf, or LimitNOFILE={n} \
              for a systemd unit)"
         );
         let need_text = format!("{who} needs {need} ({sum})");
+        let files = "open files per process";
         found.extend(against_rlimit(
-            "open files per process",
+            files,
             &need_text,
-            need,
+            *need,
             rl,
             "RLIMIT_NOFILE",
             &fix,
@@ -382,17 +382,14 @@ fn runs_of(ports: &[u16]) -> Vec<(u16, u16)> {
 
 /// `38677-38679,40000`: the form `ip_local_reserved_ports` takes.
 fn list(runs: &[(u16, u16)]) -> String {
-    let items: Vec<String> = runs
-        .iter()
-        .map(|&(a, b)| {
-            if a == b {
-                a.to_string()
-            } else {
-                format!("{a}-{b}")
-            }
-        })
-        .collect();
-    items.join(",")
+    let item = |&(a, b): &(u16, u16)| {
+        if a == b {
+            a.to_string()
+        } else {
+            format!("{a}-{b}")
+        }
+    };
+    runs.iter().map(item).collect::<Vec<_>>().join(",")
 }
 
 /// A round figure with a quarter to spare: the next power of two.
