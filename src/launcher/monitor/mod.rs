@@ -75,7 +75,6 @@ pub struct Settings {
 /// Everything startup tracks while the clients run.
 pub struct Monitor<'a> {
     options: &'a Settings,
-    target: f64,
     links: u64,
     /// The run's clock: the first client's spawn until the go, the go after.
     started: Instant,
@@ -110,7 +109,6 @@ impl<'a> Monitor<'a> {
         let rows = Rows::open(options.samples.as_deref(), target)?;
         Ok(Monitor {
             options,
-            target,
             links,
             started,
             status: StatusLine::new(options.quiet),
@@ -134,6 +132,11 @@ impl<'a> Monitor<'a> {
     /// Restarts servers that die, each at most `limit` times, with `launcher`.
     pub fn restart_dead_servers(&mut self, launcher: Option<ServerLauncher>, limit: u32) {
         self.restarts = Restarts::new(launcher, limit);
+    }
+
+    /// True if this server died during the run.
+    pub fn server_gone(&self, index: usize) -> bool {
+        self.deaths.server_gone(index)
     }
 
     /// Watches until the duration ends, Ctrl-C, or every client is gone.

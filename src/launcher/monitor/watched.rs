@@ -2,7 +2,6 @@
 //! plain data once the clients have stopped.
 
 use super::Monitor;
-use crate::launcher::children::Fleet;
 use crate::launcher::report::Watched;
 use crate::messages::ClientReport;
 use crate::metrics::Percentiles;
@@ -11,13 +10,9 @@ impl Monitor<'_> {
     /// What the monitor saw, for the report: `finals` are the clients'
     /// final reports (the acked updates the CPU per update divides by when
     /// no sample counted them).
-    pub fn watched(&self, finals: &[ClientReport], fleet: &Fleet) -> Watched {
+    pub fn watched(&self, finals: &[ClientReport]) -> Watched {
         let acked = finals.iter().map(|f| f.status.acked).sum();
         Watched {
-            target_ops_per_s: self.target,
-            links: self.links,
-            clients: fleet.clients.len() as u64,
-            servers: fleet.servers.len() as u64,
             children_died: self.deaths.dead().to_vec(),
             server_restarts: self.restarts.done().to_vec(),
             restarted: self.restarts.restarted_servers(),
@@ -30,10 +25,5 @@ impl Monitor<'_> {
             links_short_s: self.rounds.short_of_links().as_secs_f64(),
             processes: self.resources.processes(acked),
         }
-    }
-
-    /// True if this server died during the run.
-    pub fn server_gone(&self, index: usize) -> bool {
-        self.deaths.server_gone(index)
     }
 }

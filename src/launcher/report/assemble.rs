@@ -4,9 +4,9 @@
 //!
 //! The parts: [`About`] (what the run was, known before it started),
 //! [`Watched`] (what the monitor saw while the clients ran), the clients'
-//! final reports, and the servers' counts at the end (`hosts::EndCounts`). None
-//! of them knows the report; this file alone knows which field comes from
-//! where.
+//! final reports, and the servers' counts at the end (`hosts::EndCounts`).
+//! None of them knows the report; this file alone knows which field comes
+//! from where.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -42,14 +42,6 @@ pub struct About<'a> {
 /// What the monitor saw while the clients ran: the figures no final
 /// report carries.
 pub struct Watched {
-    /// Updates per second the schedule asks for.
-    pub target_ops_per_s: f64,
-    /// Links this host's clients ran.
-    pub links: u64,
-    /// Client processes started.
-    pub clients: u64,
-    /// Server processes this startup ran.
-    pub servers: u64,
     /// Children that exited when they should not have.
     pub children_died: Vec<DeadChild>,
     /// Servers restarted after they died.
@@ -93,13 +85,14 @@ pub fn assemble(
 /// final reports.
 fn from_clients(w: Watched, finals: &[ClientReport], info: &RunInfo) -> RunReport {
     let [latency_us, lateness_us, corrected_latency_us] = w.latency_us;
+    let layout = &info.layout;
     let mut r = RunReport {
-        target_ops_per_s: w.target_ops_per_s,
-        links: w.links,
-        clients: w.clients,
-        servers: w.servers,
-        interval_ms: info.layout.interval_ms,
-        schedule: info.layout.schedule.clone(),
+        target_ops_per_s: layout.target_per_s,
+        links: layout.links,
+        clients: layout.clients,
+        servers: layout.servers.len() as u64,
+        interval_ms: layout.interval_ms,
+        schedule: layout.schedule.clone(),
         children_died: w.children_died,
         latency_us,
         lateness_us,

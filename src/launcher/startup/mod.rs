@@ -1,34 +1,20 @@
 //! One command runs the whole system on this host, then says whether every
-//! acked update arrived.
+//! acked update arrived. [`run`] reads as the run goes, a phase a line:
 //!
-//! [`run`] reads as the run goes, one phase a line, each phase in a file
-//! of its own:
-//! 1. **plan** (`plan.rs`): this host's servers from `server_ip_list` (or
-//!    `--host`), its role, the programs;
-//! 2. **pre-flight** (`launcher::preflight`): the layout's needs against
-//!    this host's limits;
-//! 3. **servers** (`servers.rs`): start them and wait for each one's
-//!    `listening on` line, then for the other hosts' servers (hosts.rs);
-//! 4. **clients** (`clients.rs`): `client_num_per_host` of them, one
-//!    process each, as the seed did;
-//! 5. **connect** (the monitor): every link up (or the connect deadline),
-//!    then one window (`go START END`) for all;
-//! 6. **run** (the monitor): once a round ask each client for its status
-//!    and print one line;
-//! 7. **stop** (`stop.rs`): at the window's end or on Ctrl-C, stop the
-//!    clients (each finishes its in-flight update and reports what was
-//!    acked on each key);
-//! 8. **verify** (`verify.rs`): dump every server (this host's once the
-//!    other hosts' clients have left them: hosts.rs), then stop ours;
-//! 9. **report** (`report.rs`): the record built in one place
-//!    (`launcher::report::assemble`), shown on the dashboard.
+//! 1. **plan** (`plan.rs`): this host's servers, its role, the programs;
+//! 2. **pre-flight** (`launcher::preflight`): the needs against the limits;
+//! 3. **servers** (`servers.rs`): each accepts, then the other hosts' wait;
+//! 4. **clients** (`clients.rs`): `client_num_per_host` processes;
+//! 5. **connect** (the monitor): every link up, then one go for all;
+//! 6. **run** (the monitor): a status round, and its line, each period;
+//! 7. **stop** (`stop.rs`): every client's final report;
+//! 8. **verify** (`verify.rs`): every server's counts, then ours stop;
+//! 9. **report** (`report.rs`): the record built in one place, and shown.
 //!
 //! Each phase is announced once, through the run's [`Feed`]: the terminal,
-//! the log and the dashboard hear the same line.
-//!
-//! A child that dies on its own is named on the terminal and in the report;
-//! the run goes on with the rest (a dead server's links keep trying to
-//! reconnect, which is what the seed's users would see in production).
+//! the log and the dashboard hear the same line. A child that dies on its
+//! own is named there and in the report, and the run goes on with the rest
+//! (a dead server's links keep trying to reconnect, as in production).
 
 mod clients;
 mod plan;

@@ -27,7 +27,7 @@ pub(super) fn report(
         all_servers: &plan.all,
         local_servers: &plan.local,
     };
-    let watched = run.watched(finals, &stage.fleet);
+    let watched = run.watched(finals);
     let report = report::assemble(&about, watched, finals, servers);
     let feed = run.feed();
     feed.send(Update::Message(report.verdict_line()));
