@@ -65,8 +65,13 @@ impl Monitor<'_> {
         }
         self.rows
             .write(&self.rounds, &mut self.resources, self.started);
-        // Clients exit once they have reported; one that does not within
-        // 2 s is killed, and said so (the run's figures are already in).
+        self.reap_clients(fleet);
+        finals
+    }
+
+    /// Clients exit once they have reported; one that does not within 2 s
+    /// is killed, and said so (the run's figures are already in).
+    fn reap_clients(&mut self, fleet: &mut Fleet) {
         let deaths = &self.deaths;
         let exiting = (fleet.clients.iter_mut().enumerate())
             .filter(|(i, _)| !deaths.client_gone(*i))
@@ -74,6 +79,5 @@ impl Monitor<'_> {
         for name in reap_together(exiting, Duration::from_secs(2)) {
             eprintln!("startup: {name} did not exit within 2 s of its stop and was killed");
         }
-        finals
     }
 }
