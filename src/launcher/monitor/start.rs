@@ -1,21 +1,10 @@
 //! The start of the run: every client connects its links, then all get one
-//! window at once.
-//!
-//! Starting a thousand processes and ten thousand connections takes
-//! seconds of CPU. Links that started as soon as their process did would be
-//! measured during all of it: in a 1,000 x 10 run at 1 s most of the run's
-//! latency tail (p99 0.4-0.8 s, against 3-6 ms once every client was up)
-//! came from those first seconds. So startup asks every client `ready`,
-//! waits for the answers, and only then sends one `go` to all.
-//!
-//! A client answers `ready` at once: how many of its links are up, and each
-//! one still down with the reason its last attempt failed. startup asks a
-//! client again a moment after an answer with links down, until every link
-//! is up or the connect deadline (`--connect-deadline`) passes; then it
-//! says which servers were not reached and why, and the run goes on without
-//! them (their links keep trying; the verdict names them). While it waits
-//! it prints a progress line once a second, on a terminal or a pipe alike,
-//! so a slow start is never silence.
+//! window at once. Links measured while a thousand processes start would
+//! carry that start in their latency tail, so startup asks every client
+//! `ready` until its links are up (or `--connect-deadline` passes, and the
+//! links still down are named with why), then sends one `go` to all; while
+//! it waits, a progress line each second (docs/PERFORMANCE.md, "Status
+//! against the targets", gives the figures).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -39,14 +28,9 @@ const ASK_AGAIN: Duration = Duration::from_millis(100);
 const MIN_WAIT: Duration = Duration::from_secs(1);
 
 /// How far ahead of the start the go goes out for a fleet of `links`:
-/// 100 ms plus 50 us per link.
-///
-/// The go wakes every client and every link thread, which takes each its
-/// first due time and sleeps again: at 10,000 links about 12,000 wakeups,
-/// 0.3-0.6 s of CPU. When the start was the go itself, links due in those
-/// first moments queued behind them (per-second latency p99 of 100-130 ms
-/// in the first seconds of a 1,000 x 10 run, against 1-16 ms after). A link
-/// that still gets its go late starts on its next tick, not with a burst.
+/// 100 ms plus 50 us per link, so the go's wakeups (every client and link
+/// thread) are over before the first tick; a link whose go still comes
+/// late starts on its next tick, not with a burst.
 fn go_ahead(links: u64) -> Duration {
     Duration::from_millis(100)
         + Duration::from_micros(50) * u32::try_from(links).unwrap_or(u32::MAX)
