@@ -36,8 +36,7 @@ use crate::launcher::monitor::{self, Monitor};
 use crate::launcher::preflight;
 use crate::launcher::proxy::Event;
 use crate::launcher::record::{Feed, RunView};
-use crate::launcher::report::RunReport;
-use crate::launcher::report::Thresholds;
+use crate::launcher::report::{RunReport, Thresholds};
 use plan::Plan;
 
 /// What the user asked startup to do.
@@ -96,14 +95,10 @@ pub fn run(options: &Options) -> Result<Finished> {
     let layout = &plan.info.layout;
     let mut run = Monitor::new(&options.watch, &stage.fleet, layout, started, feed)?;
     run.restart_dead_servers(launcher, config.server_restarts);
+    let (events, interrupts) = (&stage.events, &stage.interrupts);
     let connect_by = started + options.connect_deadline;
-    if run.start_together(
-        &mut stage.fleet,
-        &stage.events,
-        &stage.interrupts,
-        connect_by,
-    ) {
-        run.watch(&mut stage.fleet, &stage.events, &stage.interrupts);
+    if run.start_together(&mut stage.fleet, events, interrupts, connect_by) {
+        run.watch(&mut stage.fleet, events, interrupts);
     }
     let finals = stop::clients(&mut run, &mut stage);
     let servers = verify::read_servers(&plan, &mut run, &mut stage, &finals, started);
