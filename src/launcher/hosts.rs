@@ -119,31 +119,22 @@ pub fn wait_for_other_servers(
             return Ok(missing);
         }
         let now = Instant::now();
+        let (n, secs, names) = (missing.len(), limit.as_secs(), list(&missing));
         if now >= deadline {
             eprintln!(
-                "startup: {} servers of other hosts still do not answer after {} s: {}; \
-                 starting clients anyway (their links keep retrying)",
-                missing.len(),
-                limit.as_secs(),
-                list(&missing)
+                "startup: {n} servers of other hosts still do not answer after {secs} s: {names}; \
+                 starting clients anyway (their links keep retrying)"
             );
             return Ok(missing);
         }
         if !announced && !quiet {
-            eprintln!(
-                "startup: waiting up to {} s for {} servers of other hosts: {}",
-                limit.as_secs(),
-                missing.len(),
-                list(&missing)
-            );
+            eprintln!("startup: waiting up to {secs} s for {n} servers of other hosts: {names}");
             announced = true;
         }
         // Ctrl-C ends the wait; otherwise this is the pause between polls.
         if interrupts.recv_timeout(POLL.min(deadline - now)).is_ok() {
-            return Err(Error::msg(format!(
-                "interrupted while waiting for servers of other hosts ({})",
-                list(&missing)
-            )));
+            let why = format!("interrupted while waiting for servers of other hosts ({names})");
+            return Err(Error::msg(why));
         }
     }
 }
