@@ -166,8 +166,6 @@ impl<'a> Monitor<'a> {
         self.rounds.poll(fleet, self.deaths.clients(), period / 2);
         loop {
             select! {
-                recv(ticker) -> _ => self.restart_due(fleet),
-                recv(sampler) -> _ => self.resources.sample_step(steps, self.started),
                 recv(rounds) -> _ => {
                     // A round still unanswered when the next starts is printed
                     // with what arrived; late answers count in the next round.
@@ -176,7 +174,6 @@ impl<'a> Monitor<'a> {
                     }
                     self.rounds.poll(fleet, self.deaths.clients(), period / 2);
                 }
-                recv(sample_ticker) -> _ => self.rows.write(&self.rounds, &mut self.resources, self.started),
                 recv(events) -> event => match event {
                     Ok(event) => {
                         self.on_event(fleet, event);
@@ -188,6 +185,9 @@ impl<'a> Monitor<'a> {
                     }
                     Err(_) => break,
                 },
+                recv(ticker) -> _ => self.restart_due(fleet),
+                recv(sampler) -> _ => self.resources.sample_step(steps, self.started),
+                recv(sample_ticker) -> _ => self.rows.write(&self.rounds, &mut self.resources, self.started),
                 recv(interrupts) -> _ => {
                     self.status.finish();
                     eprintln!("startup: interrupted; stopping (press Ctrl-C again to abort at once)");
@@ -265,15 +265,6 @@ impl<'a> Monitor<'a> {
             }
             Event::ServerStoppedByOps { index, by } => self.deaths.stopping_by_ops(index, by),
             Event::ClientFinal { .. } | Event::ClientReady { .. } => {}
-        }
-    }
-
-    /// Starts the dead servers whose restart is due, and tracks them.
-    fn restart_due(&mut self, fleet: &mut Fleet) {
-        let (started, status) = (self.started, &mut self.status);
-        for (index, pid) in self.restarts.restart_due(fleet, started, status) {
-            self.resources.track(Kind::Server, pid);
-            self.deaths.server_back(index);
         }
     }
 
