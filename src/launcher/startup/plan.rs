@@ -34,7 +34,9 @@ pub(super) struct Plan<'a> {
 
 /// The programs this host starts (`None` where it starts none).
 pub(super) struct Programs {
+    /// `server_app_name`, found next to startup.
     pub server: Option<PathBuf>,
+    /// `client_app_name`, found next to startup.
     pub client: Option<PathBuf>,
 }
 
