@@ -1,13 +1,14 @@
 //! `startup`: run the whole system on this host. See `startup --help`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mass_connect::cli::{self, Args};
-use mass_connect::launcher::dashboard;
+use mass_connect::launcher::report::Thresholds;
 use mass_connect::launcher::startup::{self, Options};
-use mass_connect::launcher::verdict::Thresholds;
+use mass_connect::launcher::{dashboard, monitor};
 use mass_connect::logging::{self, Process};
 use mass_connect::{Error, Result};
 
@@ -95,81 +96,16 @@ fn main() {
 
 fn run() -> Result<bool> {
     let mut args = Args::from_env("startup", USAGE);
-    let (config_path, config) = args.config()?;
-    let duration = args.duration("--duration")?;
+    let options = parse_options(&mut args)?;
     let report_path = args.value("--report")?.map(PathBuf::from);
-    let host = match args.value("--host")? {
-        Some(text) => Some(
-            text.parse()
-                .map_err(|_| args.error(&format!("--host {text:?} is not an IP address")))?,
-        ),
-        None => None,
-    };
-    let quiet = args.flag("--quiet");
-    let samples = args.value("--samples")?.map(PathBuf::from);
-    let sample_every = args
-        .duration("--sample-every")?
-        .unwrap_or(Duration::from_secs(60));
-    if sample_every < Duration::from_secs(1) {
-        return Err(args.error("--sample-every must be at least 1s"));
-    }
-    let rss_baseline = match args.duration("--rss-baseline")? {
-        Some(d) => d,
-        None => duration.map_or(DEFAULT_BASELINE, |d| (d / 5).min(DEFAULT_BASELINE)),
-    };
-    let wait_servers = wait(&mut args, "--wait-servers")?;
-    let connect_deadline = args
-        .duration("--connect-deadline")?
-        .unwrap_or(Duration::from_secs(10));
-    let min_rate = match args.value("--min-rate")? {
-        Some(text) => Some(
-            text.parse::<f64>()
-                .ok()
-                .filter(|r| r.is_finite() && *r > 0.0)
-                .ok_or_else(|| {
-                    args.error(&format!(
-                        "--min-rate {text:?} is not a ratio; use a number above 0 such as 0.99"
-                    ))
-                })?,
-        ),
-        None => None,
-    };
-    let thresholds = Thresholds {
-        min_rate,
-        max_p99_us: args.duration("--max-p99")?.map(Thresholds::micros),
-        max_late_p99_us: args.duration("--max-late-p99")?.map(Thresholds::micros),
-    };
-    let drain_timeout = wait(&mut args, "--drain-timeout")?;
-    let dashboard = match args.optional_value("--dashboard") {
-        None => None,
-        Some(text) => {
-            let text = text.unwrap_or_else(|| dashboard::DEFAULT_ADDR.to_string());
-            Some(cli::server_address(&text).map_err(|e| args.error(&format!("--dashboard: {e}")))?)
-        }
-    };
     let html_report = args.value("--html-report")?.map(PathBuf::from);
     args.finish()?;
 
-    if let Some(file) = logging::init(&config, Process::Startup)? {
+    if let Some(file) = logging::init(&options.watch.config, Process::Startup)? {
         // The run's folder: startup.log and every child's file.
         let folder = file.parent().unwrap_or(&file);
         eprintln!("startup: this run logs to {}", folder.display());
     }
-    let options = Options {
-        config_path,
-        config: Arc::new(config),
-        duration,
-        host,
-        quiet,
-        samples,
-        sample_every,
-        rss_baseline,
-        wait_servers,
-        drain_timeout,
-        connect_deadline,
-        thresholds,
-        dashboard,
-    };
     let startup::Finished { report, view } = startup::run(&options)?;
     log::info!("the run's report:\n{}", report.to_text());
     cli::say(&report.to_text());
@@ -183,6 +119,80 @@ fn run() -> Result<bool> {
     }
     log::info!("{}", report.verdict_line());
     Ok(report.verdict == "pass")
+}
+
+/// What the command line asks of the run (all but the report files).
+fn parse_options(args: &mut Args) -> Result<Options> {
+    let (config_path, config) = args.config()?;
+    let duration = args.duration("--duration")?;
+    let host = match args.value("--host")? {
+        Some(text) => Some(
+            text.parse()
+                .map_err(|_| args.error(&format!("--host {text:?} is not an IP address")))?,
+        ),
+        None => None,
+    };
+    let sample_every = args
+        .duration("--sample-every")?
+        .unwrap_or(Duration::from_secs(60));
+    if sample_every < Duration::from_secs(1) {
+        return Err(args.error("--sample-every must be at least 1s"));
+    }
+    let rss_baseline = match args.duration("--rss-baseline")? {
+        Some(d) => d,
+        None => duration.map_or(DEFAULT_BASELINE, |d| (d / 5).min(DEFAULT_BASELINE)),
+    };
+    Ok(Options {
+        config_path,
+        watch: monitor::Settings {
+            config: Arc::new(config),
+            duration,
+            quiet: args.flag("--quiet"),
+            samples: args.value("--samples")?.map(PathBuf::from),
+            sample_every,
+            rss_baseline,
+        },
+        host,
+        wait_servers: wait(args, "--wait-servers")?,
+        drain_timeout: wait(args, "--drain-timeout")?,
+        connect_deadline: args
+            .duration("--connect-deadline")?
+            .unwrap_or(Duration::from_secs(10)),
+        thresholds: thresholds(args)?,
+        dashboard: dashboard_addr(args)?,
+    })
+}
+
+/// `--dashboard [ADDR]`: where to serve the dashboard, if anywhere.
+fn dashboard_addr(args: &mut Args) -> Result<Option<SocketAddr>> {
+    let Some(text) = args.optional_value("--dashboard") else {
+        return Ok(None);
+    };
+    let text = text.unwrap_or_else(|| dashboard::DEFAULT_ADDR.to_string());
+    let addr = cli::server_address(&text).map_err(|e| args.error(&format!("--dashboard: {e}")))?;
+    Ok(Some(addr))
+}
+
+/// `--min-rate`, `--max-p99` and `--max-late-p99`.
+fn thresholds(args: &mut Args) -> Result<Thresholds> {
+    let min_rate = match args.value("--min-rate")? {
+        Some(text) => Some(
+            text.parse::<f64>()
+                .ok()
+                .filter(|r| r.is_finite() && *r > 0.0)
+                .ok_or_else(|| {
+                    args.error(&format!(
+                        "--min-rate {text:?} is not a ratio; use a number above 0 such as 0.99"
+                    ))
+                })?,
+        ),
+        None => None,
+    };
+    Ok(Thresholds {
+        min_rate,
+        max_p99_us: args.duration("--max-p99")?.map(Thresholds::micros),
+        max_late_p99_us: args.duration("--max-late-p99")?.map(Thresholds::micros),
+    })
 }
 
 /// A waiting time that may also be 0 (do not wait), unlike `--duration`.

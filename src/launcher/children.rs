@@ -1,4 +1,4 @@
-//! startup's children: finding, starting, talking to and ending them.
+//! startup's children: starting, talking to and ending them.
 //!
 //! Each child gets its stdin and stdout as pipes to startup, and one "proxy"
 //! thread in startup that owns those pipes. Everything a proxy learns goes
@@ -27,8 +27,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use crate::config::Config;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 use crate::launcher::proxy::{Event, ToClient};
 use crate::launcher::proxy::{client_proxy, server_proxy};
 
@@ -44,28 +43,6 @@ pub struct ChildProcess {
     stdin: Option<ChildStdin>,
     /// A client's request channel to its proxy.
     requests: Option<Sender<ToClient>>,
-}
-
-/// Finds a configured program next to the running executable, with this
-/// platform's suffix (`server.exe` in a Linux config means `server`).
-///
-/// # Errors
-/// The program is not there; the message says where it looked and how to
-/// build it.
-pub fn find_program(configured: &str, key: &str) -> Result<PathBuf> {
-    let exe = std::env::current_exe().context("cannot locate the running program")?;
-    let dir = exe.parent().unwrap_or(Path::new("."));
-    let path = dir.join(Config::program_file_name(configured));
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(Error::msg(format!(
-            "cannot find {} (from {key} = {configured:?}) next to {}; build all four programs \
-             with `cargo build --release` and run startup from target/release",
-            path.display(),
-            exe.display()
-        )))
-    }
 }
 
 /// A command whose child will not receive the terminal's Ctrl-C.

@@ -39,7 +39,7 @@ use crossbeam_channel::Receiver;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::messages::{FinalDump, KeyCount, ServerDump, ServerStats};
-use crate::ops::connection;
+use crate::ops::connection::{self, OpsConnection};
 
 /// How often a missing server, or a draining one, is asked again.
 const POLL: Duration = Duration::from_millis(200);
@@ -97,11 +97,7 @@ pub fn wait_for_other_servers(
     quiet: bool,
     interrupts: &Receiver<()>,
 ) -> Result<Vec<SocketAddr>> {
-    let mut missing: Vec<SocketAddr> = config
-        .all_servers()
-        .into_iter()
-        .filter(|a| !local.contains(a))
-        .collect();
+    let mut missing = others(config, local);
     if limit.is_zero() {
         return Ok(missing); // --wait-servers 0: do not ask at all
     }
@@ -125,31 +121,22 @@ pub fn wait_for_other_servers(
             return Ok(missing);
         }
         let now = Instant::now();
+        let (n, secs, names) = (missing.len(), limit.as_secs(), list(&missing));
         if now >= deadline {
             eprintln!(
-                "startup: {} servers of other hosts still do not answer after {} s: {}; \
-                 starting clients anyway (their links keep retrying)",
-                missing.len(),
-                limit.as_secs(),
-                list(&missing)
+                "startup: {n} servers of other hosts still do not answer after {secs} s: {names}; \
+                 starting clients anyway (their links keep retrying)"
             );
             return Ok(missing);
         }
         if !announced && !quiet {
-            eprintln!(
-                "startup: waiting up to {} s for {} servers of other hosts: {}",
-                limit.as_secs(),
-                missing.len(),
-                list(&missing)
-            );
+            eprintln!("startup: waiting up to {secs} s for {n} servers of other hosts: {names}");
             announced = true;
         }
         // Ctrl-C ends the wait; otherwise this is the pause between polls.
         if interrupts.recv_timeout(POLL.min(deadline - now)).is_ok() {
-            return Err(Error::msg(format!(
-                "interrupted while waiting for servers of other hosts ({})",
-                list(&missing)
-            )));
+            let why = format!("interrupted while waiting for servers of other hosts ({names})");
+            return Err(Error::msg(why));
         }
     }
 }
@@ -170,16 +157,60 @@ pub fn read_servers(
     interrupts: &Receiver<()>,
 ) -> EndCounts {
     let mut end = EndCounts::default();
-    let others: Vec<SocketAddr> = config
-        .all_servers()
-        .into_iter()
-        .filter(|a| !local.contains(a))
-        .collect();
-    let answers = connection::ask_each(&others, &config.ops_token, config.ops_timeout(), |c| {
-        let dump = c.dump()?;
-        let stats = c.stats()?;
-        Ok((dump, stats))
-    });
+    read_others(config, local, clients, &mut end);
+    if local.is_empty() {
+        return end;
+    }
+
+    let started = Instant::now();
+    let open = drain(config, local, own_keys, drain_timeout, quiet, interrupts);
+    end.drain_s = started.elapsed().as_secs_f64();
+
+    let answers = connection::ask_each(
+        local,
+        &config.ops_token,
+        config.ops_timeout(),
+        dump_and_stats,
+    );
+    for (addr, answer) in local.iter().zip(answers) {
+        match answer {
+            Ok((dump, stats)) => {
+                // As the drain last saw it: the `links` read with the dump
+                // would also count the drain's last poll, whose connection
+                // the server may not have seen close yet.
+                let links_open = open.get(&dump.server).copied().unwrap_or(0);
+                end.final_dumps.push(FinalDump {
+                    dump: dump.clone(),
+                    links_open,
+                });
+                end.dumps.push(dump);
+                end.server_stats.push(stats);
+            }
+            Err(e) => {
+                eprintln!("startup: {e}");
+                end.down.push(addr.to_string());
+            }
+        }
+    }
+    end
+}
+
+/// Reads the other hosts' servers into `end`, naming those restarted
+/// while this host's clients ran (`clients`: when they started, and the
+/// servers that did not answer before then).
+fn read_others(
+    config: &Config,
+    local: &[SocketAddr],
+    clients: (Instant, &[SocketAddr]),
+    end: &mut EndCounts,
+) {
+    let others = others(config, local);
+    let answers = connection::ask_each(
+        &others,
+        &config.ops_token,
+        config.ops_timeout(),
+        dump_and_stats,
+    );
     let (clients_started, not_up_before) = clients;
     let clients_for = clients_started.elapsed();
     for (addr, answer) in others.iter().zip(answers) {
@@ -206,40 +237,22 @@ pub fn read_servers(
             }
         }
     }
-    if local.is_empty() {
-        return end;
-    }
+}
 
-    let started = Instant::now();
-    let open = drain(config, local, own_keys, drain_timeout, quiet, interrupts);
-    end.drain_s = started.elapsed().as_secs_f64();
+/// A server's counts and counters, asked on one connection.
+fn dump_and_stats(c: &mut OpsConnection) -> Result<(ServerDump, ServerStats)> {
+    let dump = c.dump()?;
+    let stats = c.stats()?;
+    Ok((dump, stats))
+}
 
-    let answers = connection::ask_each(local, &config.ops_token, config.ops_timeout(), |c| {
-        let dump = c.dump()?;
-        let stats = c.stats()?;
-        Ok((dump, stats))
-    });
-    for (addr, answer) in local.iter().zip(answers) {
-        match answer {
-            Ok((dump, stats)) => {
-                // As the drain last saw it: the `links` read with the dump
-                // would also count the drain's last poll, whose connection
-                // the server may not have seen close yet.
-                let links_open = open.get(&dump.server).copied().unwrap_or(0);
-                end.final_dumps.push(FinalDump {
-                    dump: dump.clone(),
-                    links_open,
-                });
-                end.dumps.push(dump);
-                end.server_stats.push(stats);
-            }
-            Err(e) => {
-                eprintln!("startup: {e}");
-                end.down.push(addr.to_string());
-            }
-        }
-    }
-    end
+/// The servers of the config that are not this host's.
+fn others(config: &Config, local: &[SocketAddr]) -> Vec<SocketAddr> {
+    config
+        .all_servers()
+        .into_iter()
+        .filter(|a| !local.contains(a))
+        .collect()
 }
 
 /// Waits until no client link is open on any of this host's servers, plus

@@ -3,8 +3,8 @@
 //!
 //! * [`preflight`]: before anything starts, what the layout needs (open
 //!   files, threads, local ports) against what this host allows.
-//! * [`startup`]: the run, in order: servers, other hosts, clients, the go,
-//!   the watch, the stop, the verification, the report.
+//! * [`startup`]: the run, phase by phase: plan, pre-flight, servers,
+//!   clients, connect, run, stop, verify, report.
 //! * [`children`]: startup's child processes, the proxy threads that talk to
 //!   them, and the server launcher.
 //! * [`proxy`]: the thread per child that speaks the control protocol over
@@ -15,8 +15,10 @@
 //! * [`status`]: the once-a-second status line.
 //! * [`samples`]: the soak CSV, one row per sample.
 //! * [`usage`]: what each kind of process cost, from its samples.
-//! * [`verdict`]: PASS or FAIL, every rule in one place, with reasons.
-//! * [`report`]: the run report, as text and JSON.
+//! * [`report`]: the run report, built in one place, judged PASS or FAIL
+//!   (`report::run_verdict`), written as text and JSON.
+//! * [`record`]: the run's record, phase by phase and round by round, and
+//!   its announcer; plain data that the report and the dashboard render.
 //! * [`dashboard`]: the run in a browser: the live page, `/api/run`, and
 //!   the HTML report.
 
@@ -26,9 +28,9 @@ pub mod hosts;
 pub mod monitor;
 pub mod preflight;
 pub mod proxy;
+pub mod record;
 pub mod report;
 pub mod samples;
 pub mod startup;
 pub mod status;
 pub mod usage;
-pub mod verdict;

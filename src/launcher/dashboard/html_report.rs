@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use super::page;
-use super::snapshot::RunView;
 use crate::error::{Context, Result};
+use crate::launcher::record::RunView;
 
 /// Writes the report of the run `view` describes to `path`.
 ///

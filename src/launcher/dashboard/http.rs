@@ -25,7 +25,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use super::access::{Access, query};
-use super::snapshot::State;
+use crate::launcher::record::{Msg, State};
 
 /// How often the thread wakes to apply updates when no request comes.
 const WAKE: Duration = Duration::from_millis(250);
@@ -42,14 +42,6 @@ const LINGER: Duration = Duration::from_secs(3);
 
 /// A page counts as open if it asked within this long.
 const WATCHED: Duration = Duration::from_secs(30);
-
-/// What the HTTP thread hears from startup.
-pub(super) enum Msg {
-    /// Something changed.
-    Update(super::Update),
-    /// The run is over: serve the final state to the open pages, then end.
-    Close,
-}
 
 /// When the page was last asked for, shared with the servers' poller
 /// (which polls only while someone watches).

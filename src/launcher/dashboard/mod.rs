@@ -2,15 +2,13 @@
 //! page and `/api/run` (the same figures as JSON), and `--html-report PATH`
 //! writes the run as one self-contained HTML file at the end.
 //!
+//! What it serves is the run's record (`launcher::record`): this side only
+//! reads it, from a live copy the run's feed sends over a channel.
+//!
 //! # The room
 //!
-//! * `mod.rs` (here): the [`Feed`] startup reports the run to, and the
-//!   [`Dashboard`] handle that starts and stops the serving threads.
-//! * `series.rs`: [`Point`] (one status round's figures) and [`History`]
-//!   (every point of the run, at most 2,000, halving as the run grows).
-//! * `snapshot.rs`: the [`Update`]s startup sends, the [`State`] they
-//!   build, and the [`RunView`] that `/api/run` serves and the HTML report
-//!   embeds.
+//! * `mod.rs` (here): the [`Dashboard`] handle that starts and stops the
+//!   serving threads.
 //! * `http.rs`: the HTTP thread (tiny_http): the page, `/api/run` and its
 //!   long poll.
 //! * `access.rs`: loopback, or the `ops_token` on every request.
@@ -22,13 +20,10 @@
 //!
 //! # Threads, and who owns what
 //!
-//! startup's main thread owns the monitor, and the monitor owns the
-//! [`Feed`]: every status round it builds one [`Point`] and hands it to the
-//! feed, which applies it to its own [`State`] (the run's record, kept
-//! even without a dashboard: it becomes the HTML report) and, with
-//! `--dashboard`, sends a copy over an unbounded channel. A send never
-//! waits: the main thread, which paces the status rounds and reads every
-//! child's figures, never waits for a browser.
+//! The feed sends the page's copy of every update over an unbounded
+//! channel: a send never waits, so startup's main thread, which paces the
+//! status rounds and reads every child's figures, never waits for a
+//! browser.
 //!
 //! The HTTP thread owns the dashboard's `State`, built from those copies,
 //! and answers requests from it. The poller thread asks this host's
@@ -41,9 +36,7 @@ mod access;
 mod html_report;
 mod http;
 mod page;
-mod series;
 mod servers;
-mod snapshot;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -53,61 +46,18 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use crate::error::{Context, Error, Result};
+use crate::launcher::record::{Feed, Msg, RunInfo, State};
 use access::Access;
-use http::{Msg, Serving, Watch};
+use http::{Serving, Watch};
 use servers::{Poller, Polling};
 
 pub use html_report::write as write_html_report;
-pub use series::{Columns, History, MAX_POINTS, Point};
 pub use servers::EVERY as SERVERS_EVERY;
-pub use snapshot::{
-    API_VERSION, FinalReport, Layout, Phase, RunInfo, RunView, ServerRow, ServersTable, State,
-    Update,
-};
 
 /// Where `--dashboard` serves when given no address: loopback, on a port
 /// below both Linux's (32768-60999) and Windows' (49152-65535) ephemeral
 /// ranges, so no outgoing connection of the run can hold it.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:28080";
-
-/// What startup reports the run to: its own record, and the dashboard
-/// when one runs. Owned by startup's main thread (inside the monitor once
-/// the clients run).
-pub struct Feed {
-    state: State,
-    live: Option<Sender<Msg>>,
-}
-
-impl Feed {
-    /// A record of the run `info` describes, copied to `dashboard` if any.
-    pub fn new(info: RunInfo, dashboard: Option<&Dashboard>) -> Feed {
-        Feed {
-            state: State::new(info),
-            live: dashboard.map(|d| d.updates.clone()),
-        }
-    }
-
-    /// Records one update (and sends it to the dashboard, never waiting).
-    pub fn send(&mut self, update: Update) {
-        if let Some(live) = &self.live {
-            // An ended HTTP thread is no reason to stop the run.
-            if live.send(Msg::Update(update.clone())).is_err() {
-                self.live = None;
-            }
-        }
-        self.state.apply(update);
-    }
-
-    /// The run moves on to `phase`.
-    pub fn phase(&mut self, phase: Phase, message: impl Into<String>) {
-        self.send(Update::Phase(phase, message.into()));
-    }
-
-    /// The run as recorded so far: at the end, the HTML report's data.
-    pub fn view(&self) -> RunView {
-        self.state.view(Instant::now())
-    }
-}
 
 /// The dashboard's threads, while they run.
 pub struct Dashboard {
@@ -121,14 +71,39 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    /// Listens on `addr` and starts the HTTP thread, whose state begins
-    /// as the run `info` describes.
+    /// Starts the dashboard if `addr` asks for one and says where, whatever
+    /// `--quiet` says: the address is what the user asked for. `feed`'s
+    /// copy of the record goes to it from then on.
     ///
     /// # Errors
     /// `addr` is outside loopback and `ops_token` is empty (see
     /// `access.rs`), the address cannot be listened on, or no thread can
     /// be started.
-    pub fn start(addr: SocketAddr, ops_token: &str, info: RunInfo) -> Result<Dashboard> {
+    pub fn open(
+        addr: Option<SocketAddr>,
+        ops_token: &str,
+        info: RunInfo,
+        feed: &mut Feed,
+    ) -> Result<Option<Dashboard>> {
+        let Some(addr) = addr else {
+            return Ok(None);
+        };
+        let d = Dashboard::start(addr, ops_token, info)?;
+        let note = if d.needs_token {
+            " (every request needs the ops_token: add ?token=<ops_token>, or send \
+             Authorization: Bearer <ops_token>)"
+        } else {
+            ""
+        };
+        log::info!("dashboard at {}", d.url);
+        eprintln!("startup: dashboard at {}{note}", d.url);
+        feed.go_live(d.updates.clone());
+        Ok(Some(d))
+    }
+
+    /// Listens on `addr` and starts the HTTP thread, whose state begins
+    /// as the run `info` describes.
+    fn start(addr: SocketAddr, ops_token: &str, info: RunInfo) -> Result<Dashboard> {
         let access = Access::for_addr(addr, ops_token)?;
         // Bound here, so a taken port fails the run before anything starts.
         let listener = TcpListener::bind(addr).map_err(|e| {
@@ -179,16 +154,6 @@ impl Dashboard {
             watch,
             since,
         })
-    }
-
-    /// The page's address, as printed at the start.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// True when every request needs the `ops_token`.
-    pub fn needs_token(&self) -> bool {
-        self.needs_token
     }
 
     /// Asks `servers` for `stats` every [`SERVERS_EVERY`] while a page is

@@ -3,7 +3,7 @@
 //! into startup. Live, it fetches `/api/run`; as an HTML report, it
 //! carries the run's JSON inside and fetches nothing.
 
-use super::snapshot::RunView;
+use crate::launcher::record::RunView;
 
 const TEMPLATE: &str = include_str!("assets/page.html");
 const PAGE_CSS: &str = include_str!("assets/dashboard.css");
@@ -47,7 +47,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::launcher::dashboard::snapshot::{RunInfo, State};
+    use crate::launcher::record::{RunInfo, State};
 
     #[test]
     fn the_live_page_carries_every_asset_and_no_data() {

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::http::{Msg, Watch};
-use super::snapshot::{ServerRow, Update};
+use super::http::Watch;
+use crate::launcher::record::{Msg, ServerRow, Update};
 use crate::messages::ServerStats;
 use crate::ops::connection;
 

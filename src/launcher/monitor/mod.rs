@@ -1,50 +1,28 @@
 //! What startup watches while the clients run: their statuses and
-//! histograms, every child's CPU and memory, deaths, the status line and the
-//! soak CSV. startup's main thread owns one [`Monitor`] and feeds it events.
+//! histograms, every child's CPU and memory, deaths, the status line and
+//! the soak CSV. Status answers carry the histograms since the client's
+//! previous answer, added to the round (status line), the sample (CSV row)
+//! and the whole run (report); a late answer counts in the next round.
 //!
-//! Status answers carry the histograms of what happened since the client's
-//! previous answer, added to three accumulators: the round (status line),
-//! the current sample (CSV row) and the whole run (report). An answer that
-//! comes late counts in the next round; nothing is lost.
+//! * `mod.rs` (here): [`Settings`], the [`Monitor`], the watch (`watch`)
+//!   and one event at a time (`on_event`).
+//! * `start.rs` / `stop.rs`: every link up, then one go for all; every
+//!   client's final report, then its exit.
+//! * `rounds.rs`: status rounds and their line; `points.rs`: a point per
+//!   round for the run's [`Feed`]; `rows.rs`: the soak CSV's rows.
+//! * `resources.rs`: every child's CPU and memory, a few at a time.
+//! * `deaths.rs`, `restarts.rs`: who died or was stopped; server restarts.
+//! * `watched.rs`: what the monitor saw, handed to the report.
 //!
-//! # The room
+//! Each part owns its state, and the monitor hands a part what it needs of
+//! the others, so the parts never hold references to each other.
 //!
-//! * `mod.rs` (here): [`Settings`], the [`Monitor`] and its event loop: the
-//!   start (`start_together`), the watch (`watch`), one event at a time
-//!   (`on_event`) and the stop (`stop_clients`). It holds what all parts
-//!   read: the run's clock, the status line, the whole run's histograms.
-//! * `rounds.rs`: status rounds: polling the clients, their latest answers,
-//!   the round's histograms, the rate meters; a closed round is one line.
-//! * `resources.rs`: every child's CPU and memory, read a few children at a
-//!   time, and the process figures of the rows and the report.
-//! * `deaths.rs`: who died or was stopped by an operator, who is down now.
-//! * `restarts.rs`: server restarts: allowed, queued, done.
-//! * `rows.rs`: the soak CSV's rows.
-//! * `points.rs`: one point per closed round for the run's
-//!   [`Feed`]: the dashboard's and the HTML report's charts.
-//! * `start.rs`: the start: every link connected (or the connect deadline
-//!   passed, with the links still down named), then one go for all.
-//! * `assemble.rs`: [`Monitor::report`], the run report's run-wide figures.
-//!
-//! Each part is a struct that owns its state; the monitor holds one of
-//! each and hands a part what it needs of the others (the clock, the latest
-//! answers), so the parts never hold references to each other.
-//!
-//! # Threads
-//!
-//! There is one: startup's main thread owns the Monitor and all in it, so
-//! nothing here is shared, locked or atomic. The children's proxy threads
-//! (`children.rs`) own the pipes and turn what the children say into
-//! [`Event`]s on one unbounded channel; a request to a client is a send to
-//! its proxy, never a wait. `watch` selects over that channel and its
-//! tickers (restarts each second, a resource step each `SAMPLE_STEP`, a
-//! round each period, a row each `--sample-every`), and each tick's work
-//! is short: a long burst on this thread, which runs above the link
-//! threads, would be latency for every link waiting behind it. The
-//! [`Feed`] it reports each round to sends the dashboard's copy over an
-//! unbounded channel: a browser never makes this thread wait.
+//! One thread, startup's main one, owns it all: nothing here is shared or
+//! locked. The proxy threads (`children.rs`) turn what the children say
+//! into [`Event`]s on one channel, and a request to a client is a send,
+//! never a wait. Each tick's work is short: this thread runs above the link
+//! threads, so a long burst here is latency for every link behind it.
 
-mod assemble;
 mod deaths;
 mod points;
 mod resources;
@@ -52,20 +30,21 @@ mod restarts;
 mod rounds;
 mod rows;
 mod start;
+mod stop;
+mod watched;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, select};
+use crossbeam_channel::{Receiver, never, select};
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::launcher::children::{Fleet, ServerLauncher, reap_together};
-use crate::launcher::dashboard::Feed;
-use crate::launcher::proxy::{Event, Kind, ToClient};
+use crate::launcher::children::{Fleet, ServerLauncher};
+use crate::launcher::proxy::{Event, Kind};
+use crate::launcher::record::{Feed, Layout};
 use crate::launcher::status::StatusLine;
-use crate::messages::ClientReport;
 use crate::metrics::Snapshot;
 
 use deaths::Deaths;
@@ -96,7 +75,6 @@ pub struct Settings {
 /// Everything startup tracks while the clients run.
 pub struct Monitor<'a> {
     options: &'a Settings,
-    target: f64,
     links: u64,
     /// The run's clock: the first client's spawn until the go, the go after.
     started: Instant,
@@ -117,21 +95,20 @@ pub struct Monitor<'a> {
 }
 
 impl<'a> Monitor<'a> {
-    /// A monitor for a run whose clients started at `started`, reporting
-    /// the run to `feed`.
+    /// A monitor for a run of this `layout` (its links and target rate)
+    /// whose clients started at `started`, reporting the run to `feed`.
     pub fn new(
         options: &'a Settings,
         fleet: &Fleet,
-        target: f64,
-        links: u64,
+        layout: &Layout,
         started: Instant,
         feed: Feed,
     ) -> Result<Monitor<'a>> {
+        let (target, links) = (layout.target_per_s, layout.links);
         // The CSV first: a bad path fails the run before anything is read.
         let rows = Rows::open(options.samples.as_deref(), target)?;
         Ok(Monitor {
             options,
-            target,
             links,
             started,
             status: StatusLine::new(options.quiet),
@@ -157,12 +134,6 @@ impl<'a> Monitor<'a> {
         self.restarts = Restarts::new(launcher, limit);
     }
 
-    /// The addresses of servers that were restarted: what their clients
-    /// acked before the restart died with the old process.
-    pub fn restarted_servers(&self) -> Vec<String> {
-        self.restarts.restarted_servers()
-    }
-
     /// True if this server died during the run.
     pub fn server_gone(&self, index: usize) -> bool {
         self.deaths.server_gone(index)
@@ -185,24 +156,16 @@ impl<'a> Monitor<'a> {
         let steps = (period.as_millis() / SAMPLE_STEP.as_millis()).max(1) as usize;
         let sampler = crossbeam_channel::tick(SAMPLE_STEP);
         let rounds = crossbeam_channel::tick(period);
-        let sample_ticker = if self.rows.is_on() {
-            crossbeam_channel::tick(self.options.sample_every)
-        } else {
-            crossbeam_channel::never()
-        };
-        let end = self
-            .options
-            .duration
-            .map(|d| crossbeam_channel::at(self.started + d))
-            .unwrap_or_else(crossbeam_channel::never);
+        let rows_every = self.rows.is_on().then_some(self.options.sample_every);
+        let sample_ticker = rows_every.map_or_else(never, crossbeam_channel::tick);
+        let end_at = self.options.duration.map(|d| self.started + d);
+        let end = end_at.map_or_else(never, crossbeam_channel::at);
         // The first round too is spread: at the go, a thousand clients
         // answering at once queued every link behind them for 0.2-0.3 s
         // (perf sched: 18,000 switches in 0.37 s, both CPUs busy).
         self.rounds.poll(fleet, self.deaths.clients(), period / 2);
         loop {
             select! {
-                recv(ticker) -> _ => self.restart_due(fleet),
-                recv(sampler) -> _ => self.resources.sample_step(steps, self.started),
                 recv(rounds) -> _ => {
                     // A round still unanswered when the next starts is printed
                     // with what arrived; late answers count in the next round.
@@ -211,7 +174,6 @@ impl<'a> Monitor<'a> {
                     }
                     self.rounds.poll(fleet, self.deaths.clients(), period / 2);
                 }
-                recv(sample_ticker) -> _ => self.rows.write(&self.rounds, &mut self.resources, self.started),
                 recv(events) -> event => match event {
                     Ok(event) => {
                         self.on_event(fleet, event);
@@ -223,6 +185,9 @@ impl<'a> Monitor<'a> {
                     }
                     Err(_) => break,
                 },
+                recv(ticker) -> _ => self.restart_due(fleet),
+                recv(sampler) -> _ => self.resources.sample_step(steps, self.started),
+                recv(sample_ticker) -> _ => self.rows.write(&self.rounds, &mut self.resources, self.started),
                 recv(interrupts) -> _ => {
                     self.status.finish();
                     eprintln!("startup: interrupted; stopping (press Ctrl-C again to abort at once)");
@@ -231,14 +196,18 @@ impl<'a> Monitor<'a> {
                 recv(end) -> _ => break,
             }
         }
+        self.last_round(fleet, events);
+    }
+
+    /// The resource figures end where the load ends, and CPU per update
+    /// needs the updates of that same window: one last status round,
+    /// answered (or given up on after a few seconds) before the sample.
+    fn last_round(&mut self, fleet: &mut Fleet, events: &Receiver<Event>) {
         self.status.finish();
         log::info!(
             "run over after {:.1} s; last status round",
             self.started.elapsed().as_secs_f64()
         );
-        // The resource figures end where the load ends, and CPU per update
-        // needs the updates of that same window: one last status round,
-        // answered (or given up on after a few seconds) before the sample.
         self.rounds
             .poll(fleet, self.deaths.clients(), Duration::ZERO);
         self.rounds.silence(); // no status line for this round
@@ -296,80 +265,6 @@ impl<'a> Monitor<'a> {
             }
             Event::ServerStoppedByOps { index, by } => self.deaths.stopping_by_ops(index, by),
             Event::ClientFinal { .. } | Event::ClientReady { .. } => {}
-        }
-    }
-
-    /// Asks every live client to stop and waits for their final reports.
-    pub fn stop_clients(
-        &mut self,
-        fleet: &mut Fleet,
-        events: &Receiver<Event>,
-        interrupts: &Receiver<()>,
-    ) -> Vec<ClientReport> {
-        let timeout = self.options.config.stop_timeout();
-        let deadline = crossbeam_channel::at(Instant::now() + timeout);
-        let mut waiting: Vec<usize> = (0..fleet.clients.len())
-            .filter(|&i| !self.deaths.client_gone(i))
-            .collect();
-        for &i in &waiting {
-            fleet.clients[i].request(ToClient::Stop);
-        }
-        let mut finals = Vec::new();
-        while !waiting.is_empty() {
-            select! {
-                recv(events) -> event => match event {
-                    Ok(Event::ClientFinal { index, report }) => {
-                        waiting.retain(|i| *i != index);
-                        // The final totals close the last CSV row.
-                        self.rounds.set_final(index, report.status.clone());
-                        if let Some(rest) = report.histograms.decode() {
-                            self.total.add(&rest);
-                        }
-                        finals.push(*report);
-                    }
-                    Ok(Event::Gone { kind: Kind::Client, index, .. }) if !waiting.contains(&index) => {}
-                    // A server's stop by an operator comes before its `Gone`.
-                    Ok(event @ (Event::Gone { .. } | Event::ServerStoppedByOps { .. })) => {
-                        if let Event::Gone { kind: Kind::Client, index, .. } = event {
-                            waiting.retain(|i| *i != index);
-                        }
-                        self.on_event(fleet, event);
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                },
-                recv(interrupts) -> _ => {
-                    eprintln!("startup: aborting: killing every child");
-                    return finals;
-                }
-                recv(deadline) -> _ => {
-                    for &i in &waiting {
-                        eprintln!("startup: {} did not report within {} ms", fleet.clients[i].name, timeout.as_millis());
-                    }
-                    break;
-                }
-            }
-        }
-        self.rows
-            .write(&self.rounds, &mut self.resources, self.started);
-        // Clients exit once they have reported; one that does not within
-        // 2 s is killed, and said so (the run's figures are already in).
-        let deaths = &self.deaths;
-        let exiting = (fleet.clients.iter_mut().enumerate())
-            .filter(|(i, _)| !deaths.client_gone(*i))
-            .map(|(_, client)| client);
-        for name in reap_together(exiting, Duration::from_secs(2)) {
-            eprintln!("startup: {name} did not exit within 2 s of its stop and was killed");
-        }
-        finals
-    }
-
-    /// Starts the dead servers whose restart is due, and tracks them.
-    fn restart_due(&mut self, fleet: &mut Fleet) {
-        let (started, status) = (self.started, &mut self.status);
-        for (index, pid) in self.restarts.restart_due(fleet, started, status) {
-            self.resources.track(Kind::Server, pid);
-            self.deaths.server_back(index);
         }
     }
 

@@ -1,5 +1,5 @@
 //! The status rounds' points: when a round closes, its figures become one
-//! [`Point`] for the run's [`Feed`](crate::launcher::dashboard::Feed), which
+//! [`Point`] for the run's [`Feed`](crate::launcher::record::Feed), which
 //! keeps the whole run's series (the HTML report's charts) and, with
 //! `--dashboard`, sends it to the page.
 //!
@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use super::Monitor;
 use super::resources::Reader;
-use crate::launcher::dashboard::{Point, Update};
+use crate::launcher::record::{Point, Update};
 use crate::launcher::status::Tick;
 use crate::metrics::{Percentiles, Snapshot};
 use crate::sys::procstat;

@@ -17,7 +17,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use super::Monitor;
 use crate::launcher::children::{Fleet, ServerLauncher};
+use crate::launcher::proxy::Kind;
 use crate::launcher::report::ServerRestart;
 use crate::launcher::status::StatusLine;
 
@@ -118,5 +120,17 @@ impl Restarts {
     /// The addresses of servers that were restarted.
     pub(super) fn restarted_servers(&self) -> Vec<String> {
         self.restarted.iter().cloned().collect()
+    }
+}
+
+impl Monitor<'_> {
+    /// Starts the dead servers whose restart is due (the watch's ticker
+    /// asks each second), and tracks them.
+    pub(super) fn restart_due(&mut self, fleet: &mut Fleet) {
+        let (started, status) = (self.started, &mut self.status);
+        for (index, pid) in self.restarts.restart_due(fleet, started, status) {
+            self.resources.track(Kind::Server, pid);
+            self.deaths.server_back(index);
+        }
     }
 }

@@ -1,21 +1,10 @@
 //! The start of the run: every client connects its links, then all get one
-//! window at once.
-//!
-//! Starting a thousand processes and ten thousand connections takes
-//! seconds of CPU. Links that started as soon as their process did would be
-//! measured during all of it: in a 1,000 x 10 run at 1 s most of the run's
-//! latency tail (p99 0.4-0.8 s, against 3-6 ms once every client was up)
-//! came from those first seconds. So startup asks every client `ready`,
-//! waits for the answers, and only then sends one `go` to all.
-//!
-//! A client answers `ready` at once: how many of its links are up, and each
-//! one still down with the reason its last attempt failed. startup asks a
-//! client again a moment after an answer with links down, until every link
-//! is up or the connect deadline (`--connect-deadline`) passes; then it
-//! says which servers were not reached and why, and the run goes on without
-//! them (their links keep trying; the verdict names them). While it waits
-//! it prints a progress line once a second, on a terminal or a pipe alike,
-//! so a slow start is never silence.
+//! window at once. Links measured while a thousand processes start would
+//! carry that start in their latency tail, so startup asks every client
+//! `ready` until its links are up (or `--connect-deadline` passes, and the
+//! links still down are named with why), then sends one `go` to all; while
+//! it waits, a progress line each second (docs/PERFORMANCE.md, "Status
+//! against the targets", gives the figures).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -27,8 +16,8 @@ use crossbeam_channel::{Receiver, select};
 use super::Monitor;
 use crate::client::schedule::Window;
 use crate::launcher::children::Fleet;
-use crate::launcher::dashboard::{Phase, Update};
 use crate::launcher::proxy::{Event, Kind, ToClient};
+use crate::launcher::record::{Phase, Update};
 use crate::messages::LinkDown;
 
 /// How soon a client whose links are not all up is asked again.
@@ -39,14 +28,9 @@ const ASK_AGAIN: Duration = Duration::from_millis(100);
 const MIN_WAIT: Duration = Duration::from_secs(1);
 
 /// How far ahead of the start the go goes out for a fleet of `links`:
-/// 100 ms plus 50 us per link.
-///
-/// The go wakes every client and every link thread, which takes each its
-/// first due time and sleeps again: at 10,000 links about 12,000 wakeups,
-/// 0.3-0.6 s of CPU. When the start was the go itself, links due in those
-/// first moments queued behind them (per-second latency p99 of 100-130 ms
-/// in the first seconds of a 1,000 x 10 run, against 1-16 ms after). A link
-/// that still gets its go late starts on its next tick, not with a burst.
+/// 100 ms plus 50 us per link, so the go's wakeups (every client and link
+/// thread) are over before the first tick; a link whose go still comes
+/// late starts on its next tick, not with a burst.
 fn go_ahead(links: u64) -> Duration {
     Duration::from_millis(100)
         + Duration::from_micros(50) * u32::try_from(links).unwrap_or(u32::MAX)
@@ -67,6 +51,24 @@ impl Monitor<'_> {
         interrupts: &Receiver<()>,
         deadline: Instant,
     ) -> bool {
+        match self.wait_ready(fleet, events, interrupts, deadline) {
+            Some(ready) => {
+                self.go(fleet, ready);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Asks every client `ready` until all links are up, the deadline
+    /// passes or every client answered; `None` on Ctrl-C.
+    fn wait_ready(
+        &mut self,
+        fleet: &mut Fleet,
+        events: &Receiver<Event>,
+        interrupts: &Receiver<()>,
+        deadline: Instant,
+    ) -> Option<Ready> {
         let asked = Instant::now();
         // Each client's latest answer: links up and the links still down.
         let mut answers: HashMap<usize, (u64, Vec<LinkDown>)> = HashMap::new();
@@ -100,15 +102,31 @@ impl Monitor<'_> {
                 },
                 recv(progress) -> _ => {
                     let line = connecting_line(&answers, self.links, deadline);
-                    self.say(&line);
+                    self.status.finish();
+                    self.feed.say(line);
                 }
                 recv(interrupts) -> _ => {
                     eprintln!("startup: interrupted before the clients started; stopping");
-                    return false;
+                    return None;
                 }
                 recv(give_up) -> _ => break,
             }
         }
+        Some(Ready {
+            asked,
+            answers,
+            pending,
+        })
+    }
+
+    /// Gives every live client the one window, starts the run's clock at
+    /// its start, and says which links are still down.
+    fn go(&mut self, fleet: &Fleet, ready: Ready) {
+        let Ready {
+            asked,
+            answers,
+            pending,
+        } = ready;
         let links_up: u64 = answers.values().map(|(up, _)| up).sum();
         self.rounds
             .at_go(answers.iter().map(|(&i, (up, _))| (i, *up)));
@@ -132,8 +150,8 @@ impl Monitor<'_> {
             "{links_up} of {} links connected in {took:.1} s; go",
             self.links
         );
-        self.feed.phase(Phase::Running, line.clone());
-        self.say(&line);
+        self.status.finish();
+        self.feed.announce(Phase::Running, line);
         if !down.is_empty() {
             let line = format!(
                 "{} links not up after {:.1} s: {}; they keep trying",
@@ -154,19 +172,17 @@ impl Monitor<'_> {
                 asked.elapsed().as_secs_f64()
             );
         }
-        true
     }
+}
 
-    /// A progress line on stderr (unless `--quiet`), in the log and on the
-    /// dashboard.
-    fn say(&mut self, line: &str) {
-        log::info!("{line}");
-        self.feed.send(Update::Message(line.to_string()));
-        if !self.options.quiet {
-            self.status.finish();
-            eprintln!("startup: {line}");
-        }
-    }
+/// The clients' answers when the waiting ended.
+struct Ready {
+    /// When the first `ready` went out.
+    asked: Instant,
+    /// Each client's latest answer: links up and the links still down.
+    answers: HashMap<usize, (u64, Vec<LinkDown>)>,
+    /// The clients that never answered with every link up.
+    pending: HashSet<usize>,
 }
 
 /// `connecting: links 9870/10000 up; 127.0.0.2:29101 refused (130 links);

@@ -39,18 +39,17 @@
 //!
 //! * `mod.rs`: [`check`], the raise, the spawn hint;
 //! * `needs.rs`: what a layout needs ([`Needs`]), from the config alone;
-//! * `verdict.rs`: each limit against its need, as the messages ([`verdict`]).
+//! * `findings.rs`: each limit against its need, as the messages ([`findings`]).
 
+mod findings;
 mod needs;
-mod verdict;
 
 use std::io;
 use std::net::SocketAddr;
 
-use self::needs::suggest;
+pub use self::findings::{Finding, Level, Os, findings};
+use self::findings::{level, shown, suggest};
 pub use self::needs::{Layout, Needs, Process};
-pub use self::verdict::{Finding, Level, Os, verdict};
-use self::verdict::{level, shown};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sys::limits::{self, Limits, Resource, Rlimit};
@@ -81,7 +80,7 @@ pub fn check(config: &Config, local_servers: &[SocketAddr], quiet: bool) -> Resu
     }
     let ports: Vec<u16> = local_servers.iter().map(SocketAddr::port).collect();
     let (errors, warnings): (Vec<Finding>, Vec<Finding>) =
-        verdict(&layout, &limits, &ports, Os::HERE)
+        findings(&layout, &limits, &ports, Os::HERE)
             .into_iter()
             .partition(|f| f.level == Level::Error);
     for warning in &warnings {
@@ -108,7 +107,7 @@ pub fn raise_soft_limits(
     raise: impl Fn(Resource, u64) -> io::Result<()>,
 ) -> Vec<String> {
     let needs = Needs::of(layout);
-    let (who, files, _) = needs.most_files(layout);
+    let (who, files, _) = needs.most_files;
     let tasks = needs.threads + limits.user_tasks.unwrap_or(0);
     let wanted = [
         // 65536: the figure the README gives, room for any seed-scale run.
@@ -311,7 +310,7 @@ mod tests {
         );
         assert!(said[1].contains("from 4096 to 65536"), "{said:?}");
         // Raised, the verdict is clean.
-        assert!(verdict(&big, &limits, &[], Os::Linux).is_empty());
+        assert!(findings(&big, &limits, &[], Os::Linux).is_empty());
         // Again: nothing left to raise.
         assert!(raise_soft_limits(&big, &mut limits, record).is_empty());
         assert_eq!(calls.borrow().len(), 2);

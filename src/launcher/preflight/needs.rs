@@ -69,8 +69,8 @@ pub struct Process {
     pub threads: u64,
 }
 
-/// What a layout needs on its host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a layout needs on its host, with the sums the messages quote.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Needs {
     /// Each client process.
     pub client: Process,
@@ -88,6 +88,14 @@ pub struct Needs {
     pub ports_per_address: u64,
     /// Outgoing connections from this host, each a local port on Windows.
     pub connections: u64,
+    /// The process that needs the most open files: who, how many, and the
+    /// sum that makes the figure.
+    pub most_files: (&'static str, u64, String),
+    /// `startup 108 + 3 servers x 107 + 100 clients x 4`: the sums behind
+    /// `files` and `threads`.
+    pub files_sum: String,
+    /// See `files_sum`.
+    pub threads_sum: String,
 }
 
 impl Needs {
@@ -109,7 +117,7 @@ impl Needs {
             files: 2 * children + asks + SPARE_FILES,
             threads: children + STARTUP_THREADS + asks,
         };
-        Needs {
+        let mut needs = Needs {
             client,
             server,
             startup,
@@ -118,11 +126,18 @@ impl Needs {
             threads: startup.threads + p * server.threads + n * client.threads,
             ports_per_address: n,
             connections: n * s,
-        }
+            most_files: ("startup", 0, String::new()),
+            files_sum: String::new(),
+            threads_sum: String::new(),
+        };
+        needs.most_files = needs.most_files(layout);
+        needs.files_sum = needs.sum(layout, |p| p.files);
+        needs.threads_sum = needs.sum(layout, |p| p.threads);
+        needs
     }
 
     /// The process that needs the most open files: who, how many, the sum.
-    pub(super) fn most_files(&self, layout: &Layout) -> (&'static str, u64, String) {
+    fn most_files(&self, layout: &Layout) -> (&'static str, u64, String) {
         let children = layout.clients + layout.local_servers;
         let mut most = (
             "startup",
@@ -154,7 +169,7 @@ impl Needs {
     }
 
     /// `startup 108 + 3 servers x 107 + 100 clients x 4`, for one figure.
-    pub(super) fn sum(&self, layout: &Layout, of: impl Fn(&Process) -> u64) -> String {
+    fn sum(&self, layout: &Layout, of: impl Fn(&Process) -> u64) -> String {
         let mut sum = format!("startup {}", of(&self.startup));
         if layout.local_servers > 0 {
             sum += &format!(" + {} servers x {}", layout.local_servers, of(&self.server));
@@ -164,11 +179,6 @@ impl Needs {
         }
         sum
     }
-}
-
-/// A round figure with a quarter to spare: the next power of two.
-pub(super) fn suggest(need: u64) -> u64 {
-    (need + need / 4).next_power_of_two()
 }
 
 #[cfg(test)]
@@ -205,7 +215,7 @@ mod tests {
         assert_eq!(big.threads, 5_008 + 3 * 5_007 + 5_000 * 4);
         assert_eq!(big.processes, 5_004);
         // startup, with two pipe ends per child, is the largest here.
-        let (who, need, sum) = big.most_files(&layout(5000, 3));
+        let (who, need, sum) = big.most_files;
         assert_eq!((who, need), ("startup", 10_025), "{sum}");
     }
 
@@ -221,13 +231,13 @@ mod tests {
         let needs = Needs::of(&ten);
         assert_eq!(per_process(&needs)[..2], [(56, 41), (2_016, 1_007)]);
         assert_eq!((needs.ports_per_address, needs.connections), (100, 4_000));
-        assert_eq!(needs.most_files(&ten).0, "a server");
+        assert_eq!(needs.most_files.0, "a server");
         // A clients-only host: no server's needs count.
         let clients_only = Layout {
             local_servers: 0,
             ..ten
         };
         let needs = Needs::of(&clients_only);
-        assert_eq!(needs.most_files(&clients_only).0, "startup");
+        assert_eq!(needs.most_files.0, "startup");
     }
 }

@@ -1,5 +1,7 @@
 //! The run report: what startup prints at the end, and writes as JSON with
 //! `--report PATH`. Every field is documented in the README ("The report").
+//! `assemble.rs` builds it, in one place, and [`run_verdict`] judges it;
+//! `text.rs` renders it as text.
 //!
 //! That JSON is a public format (other hosts' omclient merges it, scripts
 //! read it), so its field set is pinned by a test below: a field cannot be
@@ -10,12 +12,17 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::launcher::record::FinalReport;
 use crate::launcher::usage::KindUsage;
 use crate::messages::{ErrorKinds, FinalDump, KeyCount, ServerStats};
 use crate::metrics::Percentiles;
 use crate::verify::Verify;
 
+mod assemble;
+pub mod run_verdict;
 mod text;
+
+pub use assemble::{About, Watched, assemble};
 
 /// Everything a run produced.
 ///
@@ -23,7 +30,7 @@ mod text;
 /// `#[serde(default)]`, so `omclient verify --reports` still reads those.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RunReport {
-    /// `pass` or `fail` (see `launcher::verdict` for the rules).
+    /// `pass` or `fail` (see `run_verdict` for the rules).
     #[serde(default)]
     pub verdict: String,
     /// Why the run failed, one reason each naming its server, client or
@@ -31,7 +38,7 @@ pub struct RunReport {
     #[serde(default)]
     pub verdict_reasons: Vec<String>,
     /// The clients could not keep their schedule: the achieved rate then
-    /// measures this machine, not the servers (`launcher::verdict::saturation`).
+    /// measures this machine, not the servers (`run_verdict::saturation`).
     #[serde(default)]
     pub generator_saturated: bool,
     /// The thresholds the run was held to (`--min-rate`, `--max-p99`,
@@ -136,6 +143,23 @@ pub struct RunReport {
     /// Seconds this host's servers stayed up for other hosts' clients after
     /// its own clients stopped.
     pub drain_s: f64,
+}
+
+impl RunReport {
+    /// The report as the dashboard and the HTML report show it: the JSON
+    /// without `client_keys` and `server_dumps` (for `omclient verify
+    /// --reports`, in `--report`; they grow with the run), and the text.
+    pub fn for_page(&self) -> FinalReport {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let serde_json::Value::Object(fields) = &mut value {
+            fields.remove("client_keys");
+            fields.remove("server_dumps");
+        }
+        FinalReport {
+            report: value,
+            text: self.to_text(),
+        }
+    }
 }
 
 /// Resource figures per kind of process.
@@ -273,6 +297,20 @@ mod tests {
     use super::*;
     use crate::messages::{ProcessSample, ServerDump};
     use crate::verify::Mismatch;
+
+    #[test]
+    fn the_final_report_leaves_the_merge_lists_out() {
+        let report = RunReport {
+            verdict: "pass".into(),
+            ..RunReport::default()
+        };
+        let f = report.for_page();
+        assert_eq!(f.report["verdict"], "pass");
+        assert!(f.report.get("client_keys").is_none());
+        assert!(f.report.get("server_dumps").is_none());
+        assert!(f.report.get("verify").is_some());
+        assert!(f.text.starts_with("PASS"), "{}", f.text);
+    }
 
     #[test]
     fn link_spread_finds_starved_and_greedy_links() {
@@ -439,21 +477,7 @@ mod tests {
     /// every nested object shows its fields (an empty list or a `null`
     /// would hide them).
     fn filled_report() -> RunReport {
-        let sample = ProcessSample {
-            cpu_s: 1.0,
-            rss_bytes: 1,
-            threads: 1,
-            voluntary_ctx: Some(1),
-            involuntary_ctx: Some(1),
-            fds: Some(1),
-        };
-        let usage = KindUsage {
-            rss_growth_percent_max: Some(1.0),
-            ctx_switches_per_op: Some(1.0),
-            voluntary_ctx_switches: Some(1),
-            involuntary_ctx_switches: Some(1),
-            ..KindUsage::default()
-        };
+        let usage = filled_usage();
         let server = "127.0.0.1:1";
         RunReport {
             processes: Processes {
@@ -480,7 +504,7 @@ mod tests {
                 at_s: 1.0,
             }],
             server_stats: vec![ServerStats {
-                process: Some(sample),
+                process: Some(filled_sample()),
                 ..ServerStats::default()
             }],
             verify: Verify {
@@ -525,6 +549,29 @@ mod tests {
             // The effective config is pinned by the config's own tests.
             config: Value::Null,
             ..RunReport::default()
+        }
+    }
+
+    /// A kind's usage with every `Option` set.
+    fn filled_usage() -> KindUsage {
+        KindUsage {
+            rss_growth_percent_max: Some(1.0),
+            ctx_switches_per_op: Some(1.0),
+            voluntary_ctx_switches: Some(1),
+            involuntary_ctx_switches: Some(1),
+            ..KindUsage::default()
+        }
+    }
+
+    /// A process sample with every `Option` set.
+    fn filled_sample() -> ProcessSample {
+        ProcessSample {
+            cpu_s: 1.0,
+            rss_bytes: 1,
+            threads: 1,
+            voluntary_ctx: Some(1),
+            involuntary_ctx: Some(1),
+            fds: Some(1),
         }
     }
 

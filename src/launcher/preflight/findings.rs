@@ -1,10 +1,10 @@
-//! The verdict: each limit against the need, as the findings the user
+//! Each limit against the need, as the findings the user
 //! reads (the limit, the need, the current value, the command that raises
 //! it). Pure: it takes the limits as figures, so tests give fixed ones.
 
 use std::path::Path;
 
-use super::needs::{Layout, Needs, suggest};
+use super::needs::{Layout, Needs};
 use crate::sys::limits::{Limits, PortRange, Rlimit};
 
 /// How serious a finding is.
@@ -49,22 +49,23 @@ impl Os {
 
 /// Every finding for `layout` under `limits` on `os`, with this host's
 /// servers listening on `server_ports`. Pure: tests give fixed limits.
-pub fn verdict(layout: &Layout, limits: &Limits, server_ports: &[u16], os: Os) -> Vec<Finding> {
+pub fn findings(layout: &Layout, limits: &Limits, server_ports: &[u16], os: Os) -> Vec<Finding> {
     let needs = Needs::of(layout);
     let mut found = Vec::new();
     if let Some(rl) = limits.nofile {
-        let (who, need, sum) = needs.most_files(layout);
-        let n = suggest(need).max(65_536);
+        let (who, need, sum) = &needs.most_files;
+        let n = suggest(*need).max(65_536);
         let fix = format!(
             "`ulimit -n {n}` in the shell that runs startup (above the hard limit, only root \
              can; to keep it: `* - nofile {n}` in /etc/security/limits.conf, or LimitNOFILE={n} \
              for a systemd unit)"
         );
         let need_text = format!("{who} needs {need} ({sum})");
+        let files = "open files per process";
         found.extend(against_rlimit(
-            "open files per process",
+            files,
             &need_text,
-            need,
+            *need,
             rl,
             "RLIMIT_NOFILE",
             &fix,
@@ -75,8 +76,7 @@ pub fn verdict(layout: &Layout, limits: &Limits, server_ports: &[u16], os: Os) -
         let total = needs.files + open;
         let need_text = format!(
             "the layout opens {} ({}) and {open} are open already, {total} in all",
-            needs.files,
-            needs.sum(layout, |p| p.files)
+            needs.files, needs.files_sum
         );
         let fix = format!("`sysctl -w fs.file-max={}`", suggest(total));
         found.extend(against(
@@ -88,7 +88,7 @@ pub fn verdict(layout: &Layout, limits: &Limits, server_ports: &[u16], os: Os) -
             &fix,
         ));
     }
-    found.extend(task_limits(layout, &needs, limits));
+    found.extend(task_limits(&needs, limits));
     if let Some(range) = limits.ports {
         let reserved = &limits.reserved_ports;
         found.extend(local_ports(
@@ -106,9 +106,9 @@ pub fn verdict(layout: &Layout, limits: &Limits, server_ports: &[u16], os: Os) -
 
 /// RLIMIT_NPROC, `threads-max`, `pid_max` and the cgroup's `pids.max`:
 /// each counts threads, against the layout's plus those running now.
-fn task_limits(layout: &Layout, needs: &Needs, limits: &Limits) -> Vec<Finding> {
+fn task_limits(needs: &Needs, limits: &Limits) -> Vec<Finding> {
     let threads = needs.threads;
-    let sum = needs.sum(layout, |p| p.threads);
+    let sum = &needs.threads_sum;
     let runs = |running: u64, whose: &str| {
         let total = threads + running;
         let text = format!(
@@ -382,17 +382,19 @@ fn runs_of(ports: &[u16]) -> Vec<(u16, u16)> {
 
 /// `38677-38679,40000`: the form `ip_local_reserved_ports` takes.
 fn list(runs: &[(u16, u16)]) -> String {
-    let items: Vec<String> = runs
-        .iter()
-        .map(|&(a, b)| {
-            if a == b {
-                a.to_string()
-            } else {
-                format!("{a}-{b}")
-            }
-        })
-        .collect();
-    items.join(",")
+    let item = |&(a, b): &(u16, u16)| {
+        if a == b {
+            a.to_string()
+        } else {
+            format!("{a}-{b}")
+        }
+    };
+    runs.iter().map(item).collect::<Vec<_>>().join(",")
+}
+
+/// A round figure with a quarter to spare: the next power of two.
+pub(super) fn suggest(need: u64) -> u64 {
+    (need + need / 4).next_power_of_two()
 }
 
 #[cfg(test)]
@@ -427,19 +429,19 @@ mod tests {
     #[test]
     fn enough_says_nothing() {
         for (n, s) in [(1, 3), (100, 3), (5000, 3)] {
-            let found = verdict(&layout(n, s), &roomy(), &[], Os::Linux);
+            let found = findings(&layout(n, s), &roomy(), &[], Os::Linux);
             assert!(found.is_empty(), "{n} x {s}: {found:?}");
         }
         // Nothing is known elsewhere: nothing is said.
         let unknown = Limits::default();
-        assert!(verdict(&layout(5000, 3), &unknown, &[38677], Os::Other).is_empty());
+        assert!(findings(&layout(5000, 3), &unknown, &[38677], Os::Other).is_empty());
     }
 
     #[test]
     fn too_few_open_files_names_the_limit_the_need_and_the_command() {
         let big = layout(5000, 3);
         let limits = with(|l| l.nofile = rlimit(Some(1024), Some(4096)));
-        let found = verdict(&big, &limits, &[], Os::Linux);
+        let found = findings(&big, &limits, &[], Os::Linux);
         let e = the(
             &found,
             Level::Error,
@@ -453,7 +455,7 @@ mod tests {
         assert!(e.starts_with("open files per process: "), "{e}");
         // The hard limit allows it but the soft one could not be raised.
         let limits = with(|l| l.nofile = rlimit(Some(1024), None));
-        let found = verdict(&big, &limits, &[], Os::Linux);
+        let found = findings(&big, &limits, &[], Os::Linux);
         the(
             &found,
             Level::Error,
@@ -467,7 +469,7 @@ mod tests {
         let need = Needs::of(&big).threads; // 40029
         let limits = with(|l| (l.pid_max, l.tasks) = (Some(32768), Some(2345)));
         let e = the(
-            &verdict(&big, &limits, &[], Os::Linux),
+            &findings(&big, &limits, &[], Os::Linux),
             Level::Error,
             &[
                 "(startup 5008 + 3 servers x 5007 + 5000 clients x 4) and 2345 run already, 42374 in all",
@@ -482,7 +484,7 @@ mod tests {
 
         // Tight: over 80% of threads-max, with what runs already.
         let limits = with(|l| (l.threads_max, l.tasks) = (Some(need + 2345 + 1000), Some(2345)));
-        let found = verdict(&big, &limits, &[], Os::Linux);
+        let found = findings(&big, &limits, &[], Os::Linux);
         assert!(found.iter().all(|f| f.level == Level::Warning), "{found:?}");
         let w = the(
             &found,
@@ -503,7 +505,7 @@ mod tests {
             })
         });
         the(
-            &verdict(&layout(100, 3), &limits, &[], Os::Linux),
+            &findings(&layout(100, 3), &limits, &[], Os::Linux),
             Level::Error,
             &[
                 "829 threads",
@@ -517,7 +519,7 @@ mod tests {
         let limits =
             with(|l| (l.nproc, l.user_tasks) = (rlimit(Some(1024), Some(1024)), Some(300)));
         the(
-            &verdict(&layout(100, 3), &limits, &[], Os::Linux),
+            &findings(&layout(100, 3), &limits, &[], Os::Linux),
             Level::Error,
             &[
                 "threads of this user",
@@ -531,7 +533,7 @@ mod tests {
     #[test]
     fn server_ports_in_the_ephemeral_range_are_a_warning_unless_reserved() {
         let (seed, ports) = (layout(100, 3), [38677, 38678, 38679]);
-        let found = verdict(&seed, &roomy(), &ports, Os::Linux);
+        let found = findings(&seed, &roomy(), &ports, Os::Linux);
         assert_eq!(found.len(), 1, "{found:?}");
         let w = the(
             &found,
@@ -545,7 +547,7 @@ mod tests {
         // What is reserved already stays in the list the command sets.
         let limits = with(|l| l.reserved_ports = vec![(38677, 38677), (50000, 50010)]);
         let w = the(
-            &verdict(&seed, &limits, &ports, Os::Linux),
+            &findings(&seed, &limits, &ports, Os::Linux),
             Level::Warning,
             &["server ports 38678-38679 lie"],
         );
@@ -554,16 +556,16 @@ mod tests {
             "{w}"
         );
         let limits = with(|l| l.reserved_ports = vec![(38677, 38679)]);
-        assert!(verdict(&seed, &limits, &ports, Os::Linux).is_empty());
+        assert!(findings(&seed, &limits, &ports, Os::Linux).is_empty());
         // Outside the range: nothing.
-        assert!(verdict(&seed, &roomy(), &[8080, 8081], Os::Linux).is_empty());
+        assert!(findings(&seed, &roomy(), &[8080, 8081], Os::Linux).is_empty());
 
         // Windows: netsh's exclusion, one command per run of ports.
         let windows = Limits {
             ports: Some(limits::WINDOWS_DEFAULT_PORTS),
             ..Limits::default()
         };
-        let found = verdict(&seed, &windows, &[50000, 50001, 50003], Os::Windows);
+        let found = findings(&seed, &windows, &[50000, 50001, 50003], Os::Windows);
         the(
             &found,
             Level::Warning,
@@ -573,13 +575,13 @@ mod tests {
              `netsh int ipv4 add excludedportrange protocol=tcp startport=50003 numberofports=1`",
             ],
         );
-        assert!(verdict(&seed, &windows, &[38677], Os::Windows).is_empty());
+        assert!(findings(&seed, &windows, &[38677], Os::Windows).is_empty());
     }
 
     #[test]
     fn local_ports_per_server_address_on_linux_per_connection_on_windows() {
         // 28,232 ports (the servers' lie outside): 30,000 clients do not fit.
-        let found = verdict(&layout(30_000, 3), &roomy(), &[8080, 8081, 8082], Os::Linux);
+        let found = findings(&layout(30_000, 3), &roomy(), &[8080, 8081, 8082], Os::Linux);
         let e = the(
             &found,
             Level::Error,
@@ -595,7 +597,7 @@ mod tests {
             ports: Some(limits::WINDOWS_DEFAULT_PORTS),
             ..Limits::default()
         };
-        let found = verdict(&layout(5000, 3), &windows, &[], Os::Windows);
+        let found = findings(&layout(5000, 3), &windows, &[], Os::Windows);
         assert_eq!(found.len(), 1, "{found:?}");
         the(
             &found,

@@ -1,5 +1,6 @@
-//! What the dashboard shows and `/api/run` serves: the run as one
-//! [`RunView`], built by a [`State`] from the [`Update`]s startup sends.
+//! The run as one [`RunView`] (what the dashboard shows, `/api/run` serves
+//! and the HTML report embeds), built by a [`State`] from the [`Update`]s
+//! startup sends.
 //!
 //! Two `State`s are fed the same updates: startup's own (inside
 //! [`super::Feed`], on its main thread), which becomes the HTML report at
@@ -16,7 +17,6 @@ use serde_json::Value;
 
 use super::series::{Columns, History, Point};
 use crate::config::Config;
-use crate::launcher::report::RunReport;
 
 /// Version of `/api/run`'s format: raised when a field changes meaning or
 /// goes away (new fields may come without it).
@@ -169,21 +169,6 @@ pub struct FinalReport {
     pub report: Value,
     /// The report as startup prints it.
     pub text: String,
-}
-
-impl FinalReport {
-    /// The page's part of `report`.
-    pub fn of(report: &RunReport) -> FinalReport {
-        let mut value = serde_json::to_value(report).unwrap_or_default();
-        if let Value::Object(fields) = &mut value {
-            fields.remove("client_keys");
-            fields.remove("server_dumps");
-        }
-        FinalReport {
-            report: value,
-            text: report.to_text(),
-        }
-    }
 }
 
 /// The body of `/api/run`, and the data the HTML report embeds: every
@@ -346,19 +331,5 @@ mod tests {
         assert!(v.elapsed_s <= 5.0);
         assert_eq!(v.series.t_s, vec![1.0]);
         assert!(!s.is_final());
-    }
-
-    #[test]
-    fn the_final_report_leaves_the_merge_lists_out() {
-        let report = RunReport {
-            verdict: "pass".into(),
-            ..RunReport::default()
-        };
-        let f = FinalReport::of(&report);
-        assert_eq!(f.report["verdict"], "pass");
-        assert!(f.report.get("client_keys").is_none());
-        assert!(f.report.get("server_dumps").is_none());
-        assert!(f.report.get("verify").is_some());
-        assert!(f.text.starts_with("PASS"), "{}", f.text);
     }
 }

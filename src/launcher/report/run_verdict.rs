@@ -22,8 +22,7 @@
 //! The rules read only the report, so the verdict a JSON report carries can
 //! be checked against its own figures.
 
-use crate::launcher::report::RunReport;
-pub use crate::launcher::report::Thresholds;
+use super::{RunReport, Thresholds};
 
 /// Why the load generator (this host's clients) could not keep its
 /// schedule, or `None` if it could.

@@ -1,0 +1,105 @@
+//! The run's record: what happened, phase by phase and round by round, as
+//! plain data. The monitor and startup write it through a [`Feed`]; the
+//! HTML report renders it at the end, and the dashboard serves a live copy.
+//!
+//! It knows nothing of HTTP: a live copy is only a channel of [`Msg`]s that
+//! the dashboard hands to [`Feed::go_live`], so the side that writes the record
+//! and the side that serves it meet in these plain types alone.
+//!
+//! * `mod.rs` (here): the [`Feed`], and its announcer: one call puts a
+//!   phase or a progress line on the terminal, in the log and in the record.
+//! * `series.rs`: [`Point`] (one status round's figures) and [`History`]
+//!   (every point of the run, at most 2,000, halving as the run grows).
+//! * `snapshot.rs`: the [`Update`]s a feed records, the [`State`] they
+//!   build, and the [`RunView`] that `/api/run` serves and the HTML report
+//!   embeds.
+
+mod series;
+mod snapshot;
+
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+
+pub use series::{Columns, History, MAX_POINTS, Point};
+pub use snapshot::{
+    API_VERSION, FinalReport, Layout, Phase, RunInfo, RunView, ServerRow, ServersTable, State,
+    Update,
+};
+
+/// What a live copy of the record hears.
+pub enum Msg {
+    /// Something changed.
+    Update(Update),
+    /// The run is over: serve the final state to the open pages, then end.
+    Close,
+}
+
+/// What startup reports the run to: its own record, and a live copy when
+/// a dashboard runs. Owned by startup's main thread (inside the monitor
+/// once the clients run).
+pub struct Feed {
+    state: State,
+    live: Option<Sender<Msg>>,
+    /// No lines on the terminal (`--quiet`); the log and the record still
+    /// get every one.
+    quiet: bool,
+}
+
+impl Feed {
+    /// A record of the run `info` describes; `quiet` keeps its lines off
+    /// the terminal.
+    pub fn new(info: RunInfo, quiet: bool) -> Feed {
+        Feed {
+            state: State::new(info),
+            live: None,
+            quiet,
+        }
+    }
+
+    /// From now on, a copy of every update goes to `live` (the dashboard,
+    /// whose own record starts from the same [`RunInfo`]).
+    pub fn go_live(&mut self, live: Sender<Msg>) {
+        self.live = Some(live);
+    }
+
+    /// Records one update (and sends it to the live copy, never waiting).
+    pub fn send(&mut self, update: Update) {
+        if let Some(live) = &self.live {
+            // An ended dashboard is no reason to stop the run.
+            if live.send(Msg::Update(update.clone())).is_err() {
+                self.live = None;
+            }
+        }
+        self.state.apply(update);
+    }
+
+    /// Announces that the run moves on to `phase`: the one place a phase
+    /// goes to the terminal, the log and the record together.
+    pub fn announce(&mut self, phase: Phase, line: impl Into<String>) {
+        let line = line.into();
+        self.tell(&line);
+        self.send(Update::Phase(phase, line));
+    }
+
+    /// A progress line within the phase, told as [`Feed::announce`] tells
+    /// a phase.
+    pub fn say(&mut self, line: impl Into<String>) {
+        let line = line.into();
+        self.tell(&line);
+        self.send(Update::Message(line));
+    }
+
+    /// The terminal's and the log's copy of a line.
+    fn tell(&self, line: &str) {
+        log::info!("{line}");
+        if !self.quiet {
+            eprintln!("startup: {line}");
+        }
+    }
+
+    /// The run as recorded so far: at the end, the HTML report's data.
+    pub fn view(&self) -> RunView {
+        self.state.view(Instant::now())
+    }
+}
