@@ -37,7 +37,7 @@
 //! steps and, at the end, its whole report and exit status). `debug`: each
 //! client link's connect and reconnect, each further failed attempt with
 //! its backoff, and each operations command a server answers. `trace`: the
-//! reply to each protocol error. The README's "Logs" has the same table.
+//! reply to each protocol error. docs/CONFIG.md ("Logs") has the same table.
 //!
 //! **The cap.** A file stops growing at `log_max_mb`: the first message
 //! that would take it past the cap is replaced by one line saying so, and every

@@ -51,7 +51,7 @@ OPTIONS:
                       /api/run) on ADDR [default: 127.0.0.1:28080; 127.0.0.1:0
                       takes any free port]; the URL is printed at the start.
                       Outside loopback the config's ops_token is required, and
-                      every request must carry it (README: \"The dashboard\")
+                      every request must carry it (docs/DASHBOARD.md: \"The dashboard\")
     --html-report PATH
                       at the end, write the run as one HTML file: its charts,
                       the report's tables and the verdict; opens offline
@@ -65,7 +65,7 @@ end it stops the clients, compares what each acked with every server's own
 counts, stops the servers and prints the report.
 
 On many hosts, run startup with the same config on every host and merge the
-reports with `omclient verify --reports a.json b.json ...` (README: \"Many
+reports with `omclient verify --reports a.json b.json ...` (docs/DEPLOY.md: \"Many
 hosts\").
 
 The report opens with PASS, or FAIL and every reason. A run FAILs when
@@ -74,7 +74,7 @@ is down at the end, no update was acked, fewer links than planned were up
 for over a tenth of the window, the clients could not keep their schedule
 (lateness p99 above one interval: the generator was saturated), a threshold
 above was breached, or an operations `stop` ended a server during the run
-(README: \"The verdict\").
+(docs/REPORT.md: \"The verdict\").
 
 EXIT STATUS:
     0  PASS

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::error::{Context, Result};
 
-/// The columns, in order. The README documents each. New columns go at
+/// The columns, in order. docs/DASHBOARD.md ("Samples") documents each. New columns go at
 /// the end, so a reader that picks columns by position keeps working.
 pub const HEADER: &str = "time_s,updates_per_s,target_per_s,latency_p50_us,latency_p99_us,\
 lateness_p50_us,lateness_p99_us,corrected_p99_us,late_sends,errors,reconnects,links_up,\

@@ -104,20 +104,20 @@ pub fn connectable(addr: SocketAddr) -> SocketAddr {
 }
 
 /// A hint for errors that mean an OS limit was hit rather than a peer fault,
-/// so the user learns which knob to turn (see README, "OS limits").
+/// so the user learns which knob to turn (see docs/OPERATIONS.md, "OS limits").
 pub fn limit_hint(e: &io::Error) -> &'static str {
     match e.raw_os_error() {
         // EMFILE / ENFILE on Unix, WSAEMFILE on Windows.
         Some(24) | Some(23) | Some(10024) => {
-            " (too many open files: raise the descriptor limit, e.g. `ulimit -n 65536`; see README \"OS limits\")"
+            " (too many open files: raise the descriptor limit, e.g. `ulimit -n 65536`; see docs/OPERATIONS.md \"OS limits\")"
         }
         // EAGAIN from pthread_create / clone: the thread or process limit.
         Some(11) if cfg!(unix) => {
-            " (the OS refused a new thread: raise `ulimit -u`, kernel.threads-max, kernel.pid_max or vm.max_map_count; see README \"OS limits\")"
+            " (the OS refused a new thread: raise `ulimit -u`, kernel.threads-max, kernel.pid_max or vm.max_map_count; see docs/OPERATIONS.md \"OS limits\")"
         }
         // EADDRNOTAVAIL on Linux, WSAEADDRNOTAVAIL on Windows.
         Some(99) | Some(10049) => {
-            " (no local port left: widen net.ipv4.ip_local_port_range or use more server ports; see README \"OS limits\")"
+            " (no local port left: widen net.ipv4.ip_local_port_range or use more server ports; see docs/OPERATIONS.md \"OS limits\")"
         }
         _ => "",
     }

@@ -43,7 +43,7 @@ impl Access {
                 "refusing to serve the dashboard on {addr}: outside loopback it would be open to \
                  anyone who can reach it. Set \"ops_token\" in the config (every request then \
                  needs it), or serve it on 127.0.0.1 and reach it through an SSH tunnel \
-                 (README: \"The dashboard\")"
+                 (docs/DASHBOARD.md: \"The dashboard\")"
             ))
         })?;
         Ok(Access {

@@ -56,7 +56,7 @@ use crate::sys::limits::{self, Limits, Resource, Rlimit};
 use crate::sys::net;
 
 /// Where the user reads more.
-const README: &str = "README, \"Before it starts: limits\"";
+const LIMITS_DOC: &str = "docs/OPERATIONS.md, \"Before it starts: limits\"";
 
 /// Checks this host's layout against its limits before anything is
 /// spawned: raises startup's soft limits where that is enough (children
@@ -92,7 +92,7 @@ pub fn check(config: &Config, local_servers: &[SocketAddr], quiet: bool) -> Resu
     }
     let list: String = errors.iter().map(|f| format!("\n  - {}", f.text)).collect();
     Err(Error::msg(format!(
-        "this host's limits cannot hold {}, so nothing was started ({README}):{list}",
+        "this host's limits cannot hold {}, so nothing was started ({LIMITS_DOC}):{list}",
         layout.describe()
     )))
 }
@@ -110,7 +110,7 @@ pub fn raise_soft_limits(
     let (who, files, _) = needs.most_files;
     let tasks = needs.threads + limits.user_tasks.unwrap_or(0);
     let wanted = [
-        // 65536: the figure the README gives, room for any seed-scale run.
+        // 65536: the figure docs/OPERATIONS.md gives, room for any seed-scale run.
         (Resource::OpenFiles, files, suggest(files).max(65_536)),
         (Resource::UserTasks, tasks, suggest(tasks)),
     ];

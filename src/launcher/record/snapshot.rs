@@ -172,7 +172,7 @@ pub struct FinalReport {
 }
 
 /// The body of `/api/run`, and the data the HTML report embeds: every
-/// field is described in the README ("The dashboard").
+/// field is described in docs/DASHBOARD.md ("The dashboard", /api/run).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunView {
     /// [`API_VERSION`].

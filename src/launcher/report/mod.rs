@@ -1,5 +1,5 @@
 //! The run report: what startup prints at the end, and writes as JSON with
-//! `--report PATH`. Every field is documented in the README ("The report").
+//! `--report PATH`. Every field is documented in docs/REPORT.md ("The report").
 //! `assemble.rs` builds it, in one place, and [`run_verdict`] judges it;
 //! `text.rs` renders it as text.
 //!
@@ -617,7 +617,7 @@ mod tests {
             "the report's JSON is a public format: other hosts' omclient and \
              people's scripts read it. A field was added, renamed or removed \
              (new: {added:?}; gone: {removed:?}). If that is meant, update the \
-             README's report fields (\"The report\") and REPORT_FIELDS in this \
+             report fields in docs/REPORT.md (\"The report\") and REPORT_FIELDS in this \
              test deliberately, together."
         );
     }

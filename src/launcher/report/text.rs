@@ -209,7 +209,7 @@ impl RunReport {
         let (a, b) = (&server.accounting, &client.accounting);
         let _ = writeln!(
             t,
-            "  {:<10} per-op figures: server {a}, client {b} (README: \"accounting\")",
+            "  {:<10} per-op figures: server {a}, client {b} (docs/REPORT.md: \"accounting\")",
             ""
         );
         let growth = |k: &KindUsage| {
