@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 /// Listening on an address outside loopback without an `ops_token`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Exposed;
+pub(crate) struct Exposed;
 
 /// The token callers must present to a surface listening on `addr`:
 /// `None` on loopback, the configured `ops_token` elsewhere.
@@ -19,7 +19,7 @@ pub struct Exposed;
 /// # Errors
 /// [`Exposed`]: `addr` is not loopback and `ops_token` is empty. Each caller
 /// words the refusal for its own surface.
-pub fn required_token(addr: SocketAddr, ops_token: &str) -> Result<Option<&str>, Exposed> {
+pub(crate) fn required_token(addr: SocketAddr, ops_token: &str) -> Result<Option<&str>, Exposed> {
     match (addr.ip().is_loopback(), ops_token.is_empty()) {
         (true, _) => Ok(None),
         (false, true) => Err(Exposed),
@@ -28,7 +28,7 @@ pub fn required_token(addr: SocketAddr, ops_token: &str) -> Result<Option<&str>,
 }
 
 /// True when `given` is `token`, in time that depends only on the lengths.
-pub fn token_matches(given: &[u8], token: &[u8]) -> bool {
+pub(crate) fn token_matches(given: &[u8], token: &[u8]) -> bool {
     given.len() == token.len()
         && given
             .iter()

@@ -4,7 +4,7 @@
 //! this one knows `--name VALUE`, `--name=VALUE`, flags, positionals,
 //! `--help` and `--version`, and reports a mistake by naming the option and
 //! pointing at `--help`. It also reads the one kind of value two programs
-//! share, a server's address ([`server_address`]: `IP:PORT` or
+//! share, a server's address (`server_address`: `IP:PORT` or
 //! `HOST:PORT`).
 
 use std::collections::VecDeque;
@@ -30,7 +30,7 @@ impl Args {
 
     /// Arguments from any list. On `--help` or `--version` it prints the
     /// answer and exits, so every program has both without a line of its
-    /// own; [`Args::answer_first`] is that decision, for tests.
+    /// own; `Args::answer_first` is that decision, for tests.
     pub fn new(program: &'static str, usage: &str, args: impl IntoIterator<Item = String>) -> Args {
         let rest: VecDeque<String> = args.into_iter().collect();
         if let Some(text) = Args::answer_first(program, usage, &rest) {
@@ -43,7 +43,7 @@ impl Args {
     /// What to print instead of running, if the arguments ask for help or
     /// the version (whichever comes first): the usage, or
     /// `program 0.1.0`.
-    pub fn answer_first<'a>(
+    pub(crate) fn answer_first<'a>(
         program: &str,
         usage: &str,
         args: impl IntoIterator<Item = &'a String>,
@@ -70,7 +70,7 @@ impl Args {
     /// Takes `--name`, `--name VALUE` or `--name=VALUE`: `None` if absent,
     /// `Some(None)` when given without a value (the next argument is
     /// another option, or there is none), the last one if repeated.
-    pub fn optional_value(&mut self, name: &str) -> Option<Option<String>> {
+    pub(crate) fn optional_value(&mut self, name: &str) -> Option<Option<String>> {
         let mut found = None;
         let mut kept = VecDeque::with_capacity(self.rest.len());
         let prefix = format!("{name}=");
@@ -92,7 +92,7 @@ impl Args {
     }
 
     /// Takes every `--name VALUE` / `--name=VALUE`.
-    pub fn values(&mut self, name: &str) -> Result<Vec<String>> {
+    pub(crate) fn values(&mut self, name: &str) -> Result<Vec<String>> {
         let mut found = Vec::new();
         let mut kept = VecDeque::with_capacity(self.rest.len());
         let prefix = format!("{name}=");
@@ -113,7 +113,7 @@ impl Args {
     }
 
     /// Takes `--config PATH` and loads it (default `./config.json`).
-    pub fn config(&mut self) -> Result<(PathBuf, Config)> {
+    pub(crate) fn config(&mut self) -> Result<(PathBuf, Config)> {
         let path = PathBuf::from(
             self.value("--config")?
                 .unwrap_or_else(|| "config.json".to_string()),
@@ -135,7 +135,7 @@ impl Args {
     }
 
     /// Takes a whole-number option such as `--id 3`.
-    pub fn number(&mut self, name: &str, default: u32) -> Result<u32> {
+    pub(crate) fn number(&mut self, name: &str, default: u32) -> Result<u32> {
         match self.value(name)? {
             None => Ok(default),
             Some(text) => text
@@ -169,7 +169,7 @@ impl Args {
     }
 
     /// Takes the next positional argument (one not starting with `-`).
-    pub fn positional(&mut self) -> Option<String> {
+    pub(crate) fn positional(&mut self) -> Option<String> {
         let i = self
             .rest
             .iter()
@@ -199,7 +199,7 @@ impl Args {
 /// # Errors
 /// The text has no `:PORT`, or the port is not 0-65535; the host name does
 /// not resolve (the message names the host and the resolver's reason).
-pub fn server_address(text: &str) -> Result<SocketAddr> {
+pub(crate) fn server_address(text: &str) -> Result<SocketAddr> {
     // An address needs no resolver: no lookup, no delay, no surprise.
     if let Ok(addr) = text.parse() {
         return Ok(addr);
@@ -238,7 +238,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 /// Prints to stdout, ignoring a closed pipe (`startup | head` must not
 /// panic the way `println!` does).
-pub fn say(text: &str) {
+pub(crate) fn say(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());

@@ -21,7 +21,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// An error that is complete in itself (no underlying cause).
-    pub fn msg(context: impl Into<String>) -> Error {
+    pub(crate) fn msg(context: impl Into<String>) -> Error {
         Error {
             context: context.into(),
             source: None,
@@ -30,7 +30,7 @@ impl Error {
 
     /// The underlying I/O error, if this error wraps one (used to tell an OS
     /// limit, such as too many open files, from a peer's fault).
-    pub fn io_error(&self) -> Option<&std::io::Error> {
+    pub(crate) fn io_error(&self) -> Option<&std::io::Error> {
         self.source.as_ref()?.downcast_ref::<std::io::Error>()
     }
 }

@@ -11,7 +11,7 @@
 //! `log::debug!` under `info` still formats nothing.
 //!
 //! **Where.** startup makes one folder per run and hands it to its children
-//! in the environment ([`RUN_DIR_ENV`], set on each child's command), so a
+//! in the environment (`RUN_DIR_ENV`, set on each child's command), so a
 //! run's logs sit together whatever else ran in `log_dir`:
 //!
 //! ```text
@@ -67,7 +67,7 @@ use crate::utc;
 
 /// The environment variable in which startup gives its children the run's
 /// log folder. A server or client that finds it writes its file there.
-pub const RUN_DIR_ENV: &str = "MASS_CONNECT_LOG_RUN_DIR";
+pub(crate) const RUN_DIR_ENV: &str = "MASS_CONNECT_LOG_RUN_DIR";
 
 /// One MB, as `log_max_mb` counts it.
 const MB: u64 = 1024 * 1024;
@@ -122,7 +122,7 @@ impl Process {
 
 /// Installs the file logger if the config asks for it; returns the log
 /// file's path. For startup, the file is `startup.log` in the run's folder
-/// (its parent), which [`child_env`] then hands to the children.
+/// (its parent), which `child_env` then hands to the children.
 ///
 /// # Errors
 /// The log folder or file cannot be created, or a logger is already
@@ -174,7 +174,7 @@ pub fn init(config: &Config, process: Process) -> Result<Option<PathBuf>> {
 /// The environment variable startup sets on each child so the child logs
 /// into the run's folder; nothing when startup's logging is off. (An
 /// `Option` is an iterator of at most one pair, as `Command::envs` wants.)
-pub fn child_env() -> Option<(&'static str, PathBuf)> {
+pub(crate) fn child_env() -> Option<(&'static str, PathBuf)> {
     RUN_DIR.get().map(|dir| (RUN_DIR_ENV, dir.clone()))
 }
 

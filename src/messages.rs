@@ -19,58 +19,58 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ClientStatus {
     /// The client's id (its index among this host's clients).
-    pub id: u32,
+    pub(crate) id: u32,
     /// Links this client runs (one per server).
-    pub links: u64,
+    pub(crate) links: u64,
     /// Links connected now.
     pub links_up: u64,
     /// Updates written.
-    pub sent: u64,
+    pub(crate) sent: u64,
     /// Updates acknowledged.
-    pub acked: u64,
+    pub(crate) acked: u64,
     /// Updates sent after their due time (fixed-rate only).
-    pub late: u64,
+    pub(crate) late: u64,
     /// Ticks dropped, not sent, for being more than `max_lag_ms` behind.
     #[serde(default)]
-    pub dropped: u64,
+    pub(crate) dropped: u64,
     /// Failed connects, broken links and error replies.
     pub errors: u64,
     /// `errors` by what went wrong.
     #[serde(default)]
-    pub error_kinds: ErrorKinds,
+    pub(crate) error_kinds: ErrorKinds,
     /// Times a link was re-established after being lost.
     pub reconnects: u64,
     /// Acks whose server count differed from ours.
-    pub anomalies: u64,
+    pub(crate) anomalies: u64,
     /// Seconds since the client's schedule started.
-    pub elapsed_s: f64,
+    pub(crate) elapsed_s: f64,
     /// The links not connected now, and why (empty when all are up, and
     /// then not sent).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub down: Vec<LinkDown>,
+    pub(crate) down: Vec<LinkDown>,
 }
 
 /// A client's errors by what went wrong; they add up to its `errors`. With
 /// logging off (a soak) this is the only word on why links broke.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorKinds {
+pub(crate) struct ErrorKinds {
     /// A connect failed (refused, timed out, unreachable, reset).
-    pub connect: u64,
+    pub(crate) connect: u64,
     /// An update could not be written.
-    pub write: u64,
+    pub(crate) write: u64,
     /// The server answered an update with an error line.
-    pub refused: u64,
+    pub(crate) refused: u64,
     /// No ack within `request_timeout_ms`.
-    pub ack_timeout: u64,
+    pub(crate) ack_timeout: u64,
     /// The server closed the link before it acked.
-    pub closed: u64,
+    pub(crate) closed: u64,
     /// Anything else: a reply that was not an ack, a read error.
-    pub other: u64,
+    pub(crate) other: u64,
 }
 
 impl ErrorKinds {
     /// Adds `other`'s counts to these.
-    pub fn add(&mut self, other: &ErrorKinds) {
+    pub(crate) fn add(&mut self, other: &ErrorKinds) {
         self.connect += other.connect;
         self.write += other.write;
         self.refused += other.refused;
@@ -80,7 +80,7 @@ impl ErrorKinds {
     }
 
     /// The nonzero kinds by name, e.g. `[("ack_timeout", 3)]`.
-    pub fn nonzero(&self) -> Vec<(&'static str, u64)> {
+    pub(crate) fn nonzero(&self) -> Vec<(&'static str, u64)> {
         [
             ("connect", self.connect),
             ("write", self.write),
@@ -97,26 +97,26 @@ impl ErrorKinds {
 
 /// A link that is not connected, and the last reason it could not be.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LinkDown {
+pub(crate) struct LinkDown {
     /// The server it links to.
-    pub server: SocketAddr,
+    pub(crate) server: SocketAddr,
     /// `refused`, `timed out`, `unreachable`, `reset`, `failed` or
     /// `connecting` (no attempt has failed yet).
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// What one key of one link ended with.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct KeyCount {
     /// The server this key was sent to.
-    pub server: SocketAddr,
+    pub(crate) server: SocketAddr,
     /// The link's local `IP:PORT` while it used this key.
-    pub key: String,
+    pub(crate) key: String,
     /// Updates the server acknowledged for this key.
     pub acked: u64,
     /// Updates written for this key whose ack never came (0 or 1: a link
     /// has one update in flight at most, and a broken link gets a new key).
-    pub unacked: u64,
+    pub(crate) unacked: u64,
 }
 
 /// A client's answer to `status`: totals so far, and the histograms of
@@ -124,9 +124,9 @@ pub struct KeyCount {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StatusReply {
     /// Totals since the client started.
-    pub status: ClientStatus,
+    pub(crate) status: ClientStatus,
     /// Latency, lateness and corrected latency since the last reply.
-    pub histograms: WireSnapshot,
+    pub(crate) histograms: WireSnapshot,
 }
 
 /// A client's final word: its totals and every key it used.
@@ -142,64 +142,64 @@ pub struct ClientReport {
     /// The client process's whole-life CPU and context switches, read once
     /// every link had ended (read by `sys::procstat::own`).
     #[serde(default)]
-    pub process: Option<ProcessSample>,
+    pub(crate) process: Option<ProcessSample>,
 }
 
 /// A server's answer to `stats`.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct ServerStats {
     /// The address it listens on.
-    pub server: String,
+    pub(crate) server: String,
     /// Links open now.
-    pub links: u64,
+    pub(crate) links: u64,
     /// Links accepted since start.
-    pub links_accepted: u64,
+    pub(crate) links_accepted: u64,
     /// Connections refused (link limit, or no thread could be started).
-    pub links_refused: u64,
+    pub(crate) links_refused: u64,
     /// Updates applied since start.
     pub updates: u64,
     /// Updates applied over the last second.
-    pub updates_per_s: f64,
+    pub(crate) updates_per_s: f64,
     /// Distinct keys in the store.
     pub keys: u64,
     /// Updates whose client count differed from the server's count.
     pub anomalies: u64,
     /// Lines refused as malformed.
-    pub protocol_errors: u64,
+    pub(crate) protocol_errors: u64,
     /// Links closed for sending nothing for `idle_timeout_ms`.
-    pub idle_closed: u64,
+    pub(crate) idle_closed: u64,
     /// Links dropped for not reading their replies within `write_timeout_ms`.
-    pub write_timeouts: u64,
+    pub(crate) write_timeouts: u64,
     /// Privileged commands refused for a missing or wrong token.
-    pub auth_failures: u64,
+    pub(crate) auth_failures: u64,
     /// Seconds since the server started.
-    pub uptime_s: f64,
+    pub(crate) uptime_s: f64,
     /// The server process's whole-life CPU, memory and context switches
     /// (read by `sys::procstat::own`).
     #[serde(default)]
-    pub process: Option<ProcessSample>,
+    pub(crate) process: Option<ProcessSample>,
 }
 
 /// A server's answer to `dump`.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct ServerDump {
     /// The address it listens on.
-    pub server: String,
+    pub(crate) server: String,
     /// Sum of all counts.
-    pub total: u64,
+    pub(crate) total: u64,
     /// Every key and its count, sorted by key.
-    pub keys: Vec<(String, u64)>,
+    pub(crate) keys: Vec<(String, u64)>,
 }
 
 /// One of this host's servers' final counts, as the report carries it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct FinalDump {
+pub(crate) struct FinalDump {
     /// The server, its total and every key's count.
     #[serde(flatten)]
-    pub dump: ServerDump,
+    pub(crate) dump: ServerDump,
     /// Client links still open on it when the counts were read: 0 when the
     /// counts are final; more when the drain gave up (`--drain-timeout`).
-    pub links_open: u64,
+    pub(crate) links_open: u64,
 }
 
 /// A histogram snapshot (`metrics::Snapshot`) as hex strings of
@@ -207,29 +207,29 @@ pub struct FinalDump {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WireSnapshot {
     /// Send to ack.
-    pub latency: String,
+    pub(crate) latency: String,
     /// Due to send.
-    pub lateness: String,
+    pub(crate) lateness: String,
     /// Due to ack.
-    pub corrected: String,
+    pub(crate) corrected: String,
 }
 
 /// One reading of one process.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct ProcessSample {
+pub(crate) struct ProcessSample {
     /// User + system CPU time since the process started, in seconds.
-    pub cpu_s: f64,
+    pub(crate) cpu_s: f64,
     /// Resident memory, in bytes (Windows: the working set).
-    pub rss_bytes: u64,
+    pub(crate) rss_bytes: u64,
     /// Threads now.
-    pub threads: u64,
+    pub(crate) threads: u64,
     /// Voluntary context switches since start (Linux: the thread blocked).
-    pub voluntary_ctx: Option<u64>,
+    pub(crate) voluntary_ctx: Option<u64>,
     /// Involuntary context switches since start (Linux: it was preempted).
-    pub involuntary_ctx: Option<u64>,
+    pub(crate) involuntary_ctx: Option<u64>,
     /// Open file descriptors now (Linux: the entries of `/proc/<pid>/fd`;
     /// Windows: open handles). `None` where the OS does not say, and in
     /// figures written before this field existed.
     #[serde(default)]
-    pub fds: Option<u64>,
+    pub(crate) fds: Option<u64>,
 }

@@ -9,7 +9,10 @@
 /// The word of `known` closest to `typed`, when it is close enough to be a
 /// likely typo: at most half the longer word's length in edits, so `stat`
 /// finds `stats` but `bogus` finds nothing. On a tie, the first in `known`.
-pub fn closest<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    typed: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     known
         .into_iter()
         .map(|k| (edit_distance(typed, k), k))
@@ -21,7 +24,7 @@ pub fn closest<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>) -> Opt
 /// Levenshtein distance in characters: the fewest insertions, deletions
 /// and substitutions that turn `a` into `b`. The words are short, so
 /// O(n*m) time is nothing.
-pub fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `2026-11-30T05:12:34Z` (seconds), or with `.567` milliseconds when
 /// `millis` is set. Times before 1970 print as the epoch.
-pub fn iso8601(at: SystemTime, millis: bool) -> String {
+pub(crate) fn iso8601(at: SystemTime, millis: bool) -> String {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (y, m, d) = civil_from_days(secs / 86_400);

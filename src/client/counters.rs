@@ -16,43 +16,43 @@ use crate::messages::{ClientStatus, ErrorKinds, LinkDown};
 #[derive(Default)]
 pub struct LinkCounters {
     /// Connected now.
-    pub up: AtomicBool,
+    pub(crate) up: AtomicBool,
     /// Updates written.
-    pub sent: AtomicU64,
+    pub(crate) sent: AtomicU64,
     /// Updates acknowledged.
-    pub acked: AtomicU64,
+    pub(crate) acked: AtomicU64,
     /// Updates sent more than [`super::link::LATE`] after their due time.
-    pub late: AtomicU64,
+    pub(crate) late: AtomicU64,
     /// Ticks dropped for being more than `max_lag_ms` behind.
-    pub dropped: AtomicU64,
+    pub(crate) dropped: AtomicU64,
     /// Failed connects, broken links and error replies.
-    pub errors: AtomicU64,
+    pub(crate) errors: AtomicU64,
     /// `errors` by [`LinkError`], indexed by its number.
-    pub error_kinds: [AtomicU64; LinkError::KINDS],
+    pub(crate) error_kinds: [AtomicU64; LinkError::KINDS],
     /// Why the last connect failed ([`ConnectError`] as a number), so the
     /// main thread can say why a link is down without asking the link.
-    pub last_error: AtomicU8,
+    pub(crate) last_error: AtomicU8,
     /// Times the link was re-established after being lost.
-    pub reconnects: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
     /// Acks whose server count differed from ours.
-    pub anomalies: AtomicU64,
+    pub(crate) anomalies: AtomicU64,
 }
 
 impl LinkCounters {
     /// Adds one; a single writer, so a load and a store would do, but
     /// `fetch_add` on an uncontended line costs the same and reads plainly.
-    pub fn bump(counter: &AtomicU64) {
+    pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one error of `kind`.
-    pub fn error(&self, kind: LinkError) {
+    pub(crate) fn error(&self, kind: LinkError) {
         Self::bump(&self.errors);
         Self::bump(&self.error_kinds[kind as usize]);
     }
 
     /// The errors by kind so far.
-    pub fn error_kinds(&self) -> ErrorKinds {
+    pub(crate) fn error_kinds(&self) -> ErrorKinds {
         let n = |kind: LinkError| self.error_kinds[kind as usize].load(Ordering::Relaxed);
         ErrorKinds {
             connect: n(LinkError::Connect),
@@ -66,7 +66,7 @@ impl LinkCounters {
 }
 
 /// What went wrong on a link, for the report's breakdown of its errors
-/// ([`ErrorKinds`]).
+/// (`ErrorKinds`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkError {
     /// A connect failed.
@@ -85,7 +85,7 @@ pub enum LinkError {
 
 impl LinkError {
     /// How many kinds there are.
-    pub const KINDS: usize = 6;
+    pub(crate) const KINDS: usize = 6;
 
     /// The kind of a failed read of an ack: a read timeout (the socket's
     /// `request_timeout_ms`) or anything else.
@@ -121,7 +121,7 @@ pub enum ConnectError {
 impl ConnectError {
     /// Classifies an OS error from a connect (or a non-blocking connect's
     /// outcome) by its kind.
-    pub fn of_io(e: &std::io::Error) -> ConnectError {
+    pub(crate) fn of_io(e: &std::io::Error) -> ConnectError {
         use std::io::ErrorKind as K;
         match e.kind() {
             K::ConnectionRefused => ConnectError::Refused,
@@ -135,7 +135,7 @@ impl ConnectError {
     }
 
     /// The reason a link is down, from the number its counter holds.
-    pub fn describe(code: u8) -> &'static str {
+    pub(crate) fn describe(code: u8) -> &'static str {
         match code {
             x if x == ConnectError::Refused as u8 => "refused",
             x if x == ConnectError::TimedOut as u8 => "timed out",

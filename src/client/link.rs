@@ -37,7 +37,7 @@ use crate::wire::framing::Line;
 use crate::wire::protocol::{self, Reply};
 
 /// A send more than this after its due time counts as late.
-pub const LATE: Duration = Duration::from_millis(1);
+pub(crate) const LATE: Duration = Duration::from_millis(1);
 
 /// Reconnects tried for a fresh local port before a used one is accepted.
 const MAX_PORT_RETRIES: u32 = 8;
@@ -46,11 +46,11 @@ const MAX_PORT_RETRIES: u32 = 8;
 #[derive(Clone, Copy)]
 pub struct InFlight {
     /// When it was due.
-    pub due: Instant,
+    pub(crate) due: Instant,
     /// When it was written.
     pub sent_at: Instant,
     /// The client's count for the key, this update included.
-    pub count: u64,
+    pub(crate) count: u64,
 }
 
 /// One link's state, apart from its socket.

@@ -21,13 +21,13 @@
 //!   engines drive the same [`ClientLink`].
 //! * `link_thread`: how a thread waits for its link (blocking connect and
 //!   read, parking until due).
-//! * [`counters`]: what a link counts, and how a client sums its links.
+//! * `counters`: what a link counts, and how a client sums its links.
 //! * [`schedule`]: when a link sends next, and how it sleeps until then.
 //! * [`program`]: what every client program does around its engine: the
 //!   options, startup's control lines, the standalone status and report
 //!   (shared with the workspace's comparison engines).
 
-pub mod counters;
+pub(crate) mod counters;
 pub mod link;
 mod link_thread;
 pub mod program;
@@ -46,7 +46,7 @@ use crate::metrics::{AtomicHistograms, LinkCount, Snapshot};
 use crate::sys::net;
 
 pub use counters::{ConnectError, LinkCounters, LinkError, status_of};
-pub use link::{ClientLink, LATE};
+use link::ClientLink;
 use link_thread::{LinkPlan, run_link};
 
 /// A running client node.
@@ -75,7 +75,7 @@ impl Client {
     /// spread the links' first updates evenly across one interval, so the
     /// whole host does not send in bursts at each tick.
     ///
-    /// A `gated` client connects its links and then waits for [`Client::go`]
+    /// A `gated` client connects its links and then waits for `Client::go`
     /// before sending anything, so that startup can start a thousand
     /// clients and measure none of them while the rest are still being
     /// spawned and connected. Otherwise the schedule starts now.
@@ -147,7 +147,7 @@ impl Client {
     /// running). Links still connecting start when they connect. A start in
     /// the future lets every link wake, take its first due time and sleep
     /// again before anything is measured.
-    pub fn go(&mut self, window: Window) {
+    pub(crate) fn go(&mut self, window: Window) {
         if self.start.set(window).is_ok() {
             self.window = window;
             self.wake_links();
@@ -163,7 +163,7 @@ impl Client {
     }
 
     /// Current totals over all links.
-    pub fn status(&self) -> ClientStatus {
+    pub(crate) fn status(&self) -> ClientStatus {
         status_of(
             self.id,
             &self.window,
@@ -173,7 +173,7 @@ impl Client {
 
     /// Totals, plus the histograms of everything recorded since the last
     /// call. Never waits for the links.
-    pub fn status_reply(&self) -> StatusReply {
+    pub(crate) fn status_reply(&self) -> StatusReply {
         StatusReply {
             histograms: self.take_histograms().encode(),
             status: self.status(),
@@ -181,14 +181,14 @@ impl Client {
     }
 
     /// The histograms of everything recorded since the last call.
-    pub fn take_histograms(&self) -> Snapshot<LinkCount> {
+    pub(crate) fn take_histograms(&self) -> Snapshot<LinkCount> {
         self.histograms.take()
     }
 
     /// Stops every link after its in-flight update is answered, and returns
     /// what each acked. Links past the window's end have stopped already,
     /// each after its last update; waking them costs nothing.
-    pub fn stop(self) -> ClientReport {
+    pub(crate) fn stop(self) -> ClientReport {
         self.stop.store(true, Ordering::Release);
         self.wake_links();
         let mut finished = Vec::with_capacity(self.links.len());

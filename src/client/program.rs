@@ -36,9 +36,9 @@ pub struct ClientArgs {
     /// Run under startup.
     pub supervised: bool,
     /// Print the final report as JSON.
-    pub json: bool,
+    pub(crate) json: bool,
     /// Stop after this long (standalone).
-    pub duration: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
 }
 
 /// The options of [`ClientArgs`], as a usage text lists them.
@@ -135,7 +135,7 @@ pub fn run<N: Node>(node: N, args: &ClientArgs) -> Result<()> {
 /// startup sends it to all clients once all are ready, so nothing is
 /// measured while the host is still busy spawning and connecting the rest
 /// of the fleet (see [`Window`]).
-pub fn serve_supervisor<N: Node>(mut node: N) {
+pub(crate) fn serve_supervisor<N: Node>(mut node: N) {
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout().lock();
     for line in stdin.lock().lines() {
@@ -173,7 +173,11 @@ pub fn serve_supervisor<N: Node>(mut node: N) {
 ///
 /// # Errors
 /// The Ctrl-C handler cannot be installed.
-pub fn run_standalone<N: Node>(node: N, duration: Option<Duration>, json: bool) -> Result<()> {
+pub(crate) fn run_standalone<N: Node>(
+    node: N,
+    duration: Option<Duration>,
+    json: bool,
+) -> Result<()> {
     let (tx, interrupted) = crossbeam_channel::bounded(1);
     ctrlc::set_handler(move || {
         let _ = tx.try_send(());

@@ -48,7 +48,7 @@ impl Window {
 
     /// How long the window has run at `now`: no less than zero, and no more
     /// than its length once it has ended.
-    pub fn elapsed(&self, now: Instant) -> Duration {
+    pub(crate) fn elapsed(&self, now: Instant) -> Duration {
         let until = self.end.map_or(now, |end| now.min(end));
         until.saturating_duration_since(self.start)
     }
@@ -75,7 +75,7 @@ impl Window {
 
     /// The window of a `go` line's times: `start_us` `None` starts now, an
     /// end comes after the start by exactly their difference.
-    pub fn from_go(start_us: Option<u64>, end_us: Option<u64>) -> Window {
+    pub(crate) fn from_go(start_us: Option<u64>, end_us: Option<u64>) -> Window {
         let start = start_us.map_or_else(Instant::now, from_unix_micros);
         let end = match (start_us, end_us) {
             (Some(s), Some(e)) => Some(start + Duration::from_micros(e.saturating_sub(s))),
@@ -119,7 +119,7 @@ pub fn stagger(interval: Duration, id: u32, clients: u32, links: usize, j: usize
 
 /// Decides due times for one link.
 #[derive(Debug)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     kind: Schedule,
     interval: Duration,
     next_due: Instant,
@@ -134,7 +134,7 @@ pub struct Pacer {
 impl Pacer {
     /// A pacer whose first update is due at `first_due`, and none at or
     /// after `end`.
-    pub fn new(
+    pub(crate) fn new(
         kind: Schedule,
         interval: Duration,
         first_due: Instant,
@@ -156,7 +156,7 @@ impl Pacer {
     /// saturated run keeps its rate steady instead of coming in waves. The
     /// newest tick due by then is always sent, so a bound below one
     /// interval acts as one interval.
-    pub fn with_max_lag(mut self, max_lag: Option<Duration>) -> Pacer {
+    pub(crate) fn with_max_lag(mut self, max_lag: Option<Duration>) -> Pacer {
         self.max_lag = max_lag;
         self
     }
@@ -164,8 +164,11 @@ impl Pacer {
     /// Waits until the next update is due and returns its due time, or
     /// `None` as soon as `stop` is set, or at once if the next update would
     /// be due at or after the end (so a link stops right after its last
-    /// update, not at the end itself when every other link does too).
-    pub fn wait(&mut self, stop: &AtomicBool) -> Option<Instant> {
+    /// update, not at the end itself when every other link does too). The
+    /// tests' shorthand for what a link thread does with [`Pacer::next_due`],
+    /// [`sleep_until`] and [`Pacer::take`].
+    #[cfg(test)]
+    fn wait(&mut self, stop: &AtomicBool) -> Option<Instant> {
         let due = self.next_due()?;
         if !sleep_until(due, stop) {
             return None;
@@ -174,13 +177,10 @@ impl Pacer {
     }
 
     /// The next update's due time without waiting for it (closed loop: now),
-    /// or `None` when it would be due at or after the end. With [`take`]
-    /// this is [`wait`] for a caller that does its own waiting: an event
-    /// loop's timer heap, an async task's `sleep_until`.
-    ///
-    /// [`take`]: Pacer::take
-    /// [`wait`]: Pacer::wait
-    pub fn next_due(&self) -> Option<Instant> {
+    /// or `None` when it would be due at or after the end. The caller waits
+    /// its own way (a thread parks, an event loop keeps a timer heap, an
+    /// async task awaits `sleep_until`), then calls [`Pacer::take`].
+    pub(crate) fn next_due(&self) -> Option<Instant> {
         let due = match self.kind {
             Schedule::ClosedLoop => Instant::now(),
             Schedule::FixedRate | Schedule::FixedDelay => self.next_due,
@@ -195,7 +195,7 @@ impl Pacer {
     /// at `now`, and returns its due time: `due`, or under a lag bound the
     /// first tick not dropped; `None` (send nothing) once `now` is at or
     /// past the end.
-    pub fn take(&mut self, due: Instant, now: Instant) -> Option<Instant> {
+    pub(crate) fn take(&mut self, due: Instant, now: Instant) -> Option<Instant> {
         // A link running behind sends nothing after the end either: the run
         // counts what was sent inside its window, over the window's length.
         if self.end.is_some_and(|end| now >= end) {
@@ -231,13 +231,13 @@ impl Pacer {
     }
 
     /// The ticks dropped since the last call.
-    pub fn take_dropped(&mut self) -> u64 {
+    pub(crate) fn take_dropped(&mut self) -> u64 {
         std::mem::take(&mut self.dropped)
     }
 
     /// Tells the pacer the update's round trip ended at `at`; the seed's
     /// fixed-delay loop counts its pause from here.
-    pub fn completed(&mut self, at: Instant) {
+    pub(crate) fn completed(&mut self, at: Instant) {
         if self.kind == Schedule::FixedDelay {
             self.next_due = at + self.interval;
         }
@@ -249,7 +249,7 @@ impl Pacer {
     /// rate moves to the first tick of its grid at or after `at` (keeping
     /// its phase, so links stay spread over the interval); fixed delay
     /// starts at once.
-    pub fn restart(&mut self, at: Instant) {
+    pub(crate) fn restart(&mut self, at: Instant) {
         match self.kind {
             Schedule::FixedDelay => self.next_due = at,
             Schedule::FixedRate if self.next_due < at => {
@@ -265,7 +265,7 @@ impl Pacer {
 
 /// Sleeps until `deadline` unless `stop` is set first. Returns false if
 /// stopped. Spurious wakeups of `park_timeout` just loop.
-pub fn sleep_until(deadline: Instant, stop: &AtomicBool) -> bool {
+pub(crate) fn sleep_until(deadline: Instant, stop: &AtomicBool) -> bool {
     loop {
         if stop.load(Ordering::Acquire) {
             return false;
@@ -284,7 +284,7 @@ pub fn sleep_until(deadline: Instant, stop: &AtomicBool) -> bool {
 /// so none is missed; the timeout is only a backstop, and a long one: ten
 /// thousand links waking ten times a second while a fleet connects cost
 /// whole CPUs.
-pub fn wait_for_start(window: &OnceLock<Window>, stop: &AtomicBool) -> Option<Window> {
+pub(crate) fn wait_for_start(window: &OnceLock<Window>, stop: &AtomicBool) -> Option<Window> {
     loop {
         if stop.load(Ordering::Acquire) {
             return None;
@@ -297,7 +297,7 @@ pub fn wait_for_start(window: &OnceLock<Window>, stop: &AtomicBool) -> Option<Wi
 }
 
 /// Parks until `stop` is set (the stopper unparks).
-pub fn wait_for_stop(stop: &AtomicBool) {
+pub(crate) fn wait_for_stop(stop: &AtomicBool) {
     while sleep_until(Instant::now() + Duration::from_secs(5), stop) {}
 }
 

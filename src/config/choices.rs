@@ -20,7 +20,8 @@ pub struct UnknownName {
 
 impl UnknownName {
     /// The names that would have been accepted, in the order errors list them.
-    pub fn accepted(&self) -> &'static [&'static str] {
+    #[cfg(test)]
+    fn accepted(&self) -> &'static [&'static str] {
         self.accepted
     }
 }
@@ -51,7 +52,7 @@ pub(super) trait Choice: FromStr<Err = UnknownName> {
 macro_rules! choices {
     (
         $(#[$meta:meta])*
-        pub enum $Enum:ident {
+        pub(crate) enum $Enum:ident {
             $( $(#[$variant_meta:meta])* $Variant:ident = $name:literal, )+
         }
     ) => {
@@ -92,7 +93,7 @@ macro_rules! choices {
 
 choices! {
     /// How a client link paces its updates.
-    pub enum Schedule {
+    pub(crate) enum Schedule {
         /// The k-th update of a link is due at `start + k * interval`, whatever
         /// the previous round trip cost. A late tick is sent at once and counted.
         FixedRate = "fixed-rate",
@@ -107,7 +108,7 @@ choices! {
 
 choices! {
     /// Where link threads run (see `sys::affinity`).
-    pub enum Affinity {
+    pub(crate) enum Affinity {
         /// Both ends of a link on the CPU chosen by the server's port.
         ByServer = "by-server",
         /// Wherever the OS scheduler puts them.

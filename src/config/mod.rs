@@ -44,7 +44,7 @@ use crate::sys::net;
 config_keys! {
     /// The whole configuration, after validation.
     #[derive(Debug, Clone, Serialize)]
-    pub struct Config {
+    pub(crate) struct Config {
         /// Server addresses, one per host (`server_ip_list`).
         server_ip_list: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1])], IpList;
         /// The ports every server host listens on (`server_port_list`).
@@ -118,7 +118,7 @@ macro_rules! durations {
 
 impl Config {
     /// The fixed-rate backlog's bound (`max_lag_ms`), `None` when unbounded.
-    pub fn max_lag(&self) -> Option<Duration> {
+    pub(crate) fn max_lag(&self) -> Option<Duration> {
         (self.max_lag_ms > 0).then(|| Duration::from_millis(self.max_lag_ms))
     }
 }
@@ -148,7 +148,7 @@ impl Config {
     /// # Errors
     /// A missing or unreadable file, invalid JSON (with its line and column),
     /// an unknown key or a bad value: each message names the file.
-    pub fn load(path: &Path) -> Result<Config> {
+    pub(crate) fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             let hint = if e.kind() == std::io::ErrorKind::NotFound {
                 " (pass --config PATH, or run from the folder that holds config.json)"
@@ -165,7 +165,7 @@ impl Config {
     }
 
     /// Parses and validates config text (the file name is added by [`Config::load`]).
-    pub fn from_json(text: &str) -> Result<Config> {
+    pub(crate) fn from_json(text: &str) -> Result<Config> {
         // serde_json's message ends with "at line L column C".
         let value: Value =
             serde_json::from_str(text).map_err(|e| Error::msg(format!("not valid JSON: {e}")))?;
@@ -214,7 +214,7 @@ impl Config {
     /// within 1-3 s. A load test's generous connect timeout should not keep
     /// an operator waiting, and a tight one should not fail a `stats` that a
     /// busy server answers a little late.
-    pub fn ops_timeout(&self) -> Duration {
+    pub(crate) fn ops_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms.clamp(1_000, 3_000))
     }
 
@@ -223,7 +223,7 @@ impl Config {
     ///
     /// # Errors
     /// `--host` is not in the list, or two entries are both on this host.
-    pub fn host_servers(&self, host: Option<IpAddr>) -> Result<Vec<SocketAddr>> {
+    pub(crate) fn host_servers(&self, host: Option<IpAddr>) -> Result<Vec<SocketAddr>> {
         let ip = match host {
             Some(ip) if self.server_ip_list.contains(&ip) => Some(ip),
             Some(ip) => {
@@ -263,7 +263,7 @@ impl Config {
     }
 
     /// Every server of the system: each port of each host in `server_ip_list`.
-    pub fn all_servers(&self) -> Vec<SocketAddr> {
+    pub(crate) fn all_servers(&self) -> Vec<SocketAddr> {
         self.server_ip_list
             .iter()
             .flat_map(|ip| {
@@ -274,14 +274,8 @@ impl Config {
             .collect()
     }
 
-    /// Links in the whole system when every host in `server_ip_list` also runs
-    /// `client_num_per_host` clients (the seed's layout on one host: N x M).
-    pub fn links_per_host(&self) -> u64 {
-        u64::from(self.client_num_per_host) * self.all_servers().len() as u64
-    }
-
     /// Updates per second one link makes on schedule (0 for closed loop).
-    pub fn per_link_rate(&self) -> f64 {
+    pub(crate) fn per_link_rate(&self) -> f64 {
         match self.schedule {
             Schedule::ClosedLoop => 0.0,
             _ => 1000.0 / self.update_intervals as f64,
@@ -289,13 +283,13 @@ impl Config {
     }
 
     /// Stack size for link threads, in bytes.
-    pub fn thread_stack_bytes(&self) -> usize {
+    pub(crate) fn thread_stack_bytes(&self) -> usize {
         self.thread_stack_kb as usize * 1024
     }
 
     /// The file name a configured program has on this platform: `server.exe`
     /// from a Windows config becomes `server` on Linux and the reverse.
-    pub fn program_file_name(configured: &str) -> String {
+    pub(crate) fn program_file_name(configured: &str) -> String {
         let stem = strip_exe(configured);
         format!("{stem}{}", std::env::consts::EXE_SUFFIX)
     }

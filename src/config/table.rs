@@ -31,7 +31,7 @@
 macro_rules! config_keys {
     (
         $(#[$struct_attr:meta])*
-        pub struct $Config:ident {
+        pub(crate) struct $Config:ident {
             $(
                 $(#[$field_attr:meta])*
                 $key:ident: $ty:ty = $default:expr, $rule:expr;

@@ -32,11 +32,11 @@ use crate::launcher::proxy::{Event, ToClient};
 use crate::launcher::proxy::{client_proxy, server_proxy};
 
 /// One child process.
-pub struct ChildProcess {
+pub(crate) struct ChildProcess {
     /// `server 127.0.0.1:38677` or `client 3`.
-    pub name: String,
+    pub(crate) name: String,
     /// The OS process id.
-    pub pid: u32,
+    pub(crate) pid: u32,
     child: Child,
     /// The server's stdin (dropping it asks the server to stop); `None` for
     /// clients, whose stdin belongs to their proxy.
@@ -109,7 +109,7 @@ fn start_proxy(name: &str, proxy: impl FnOnce() + Send + 'static) -> Result<()> 
 }
 
 /// Starts a server and its proxy thread; `Event::ServerReady` follows.
-pub fn spawn_server(
+pub(crate) fn spawn_server(
     program: &Path,
     args: &[String],
     index: usize,
@@ -129,7 +129,7 @@ pub fn spawn_server(
 }
 
 /// Starts a client and its proxy thread.
-pub fn spawn_client(
+pub(crate) fn spawn_client(
     program: &Path,
     args: &[String],
     index: usize,
@@ -153,11 +153,11 @@ pub fn spawn_client(
 
 /// Every child of the run. Dropping it kills whatever still runs, so no
 /// child outlives startup even on an early error return.
-pub struct Fleet {
+pub(crate) struct Fleet {
     /// The servers, in start order.
-    pub servers: Vec<ChildProcess>,
+    pub(crate) servers: Vec<ChildProcess>,
     /// The clients, by index.
-    pub clients: Vec<ChildProcess>,
+    pub(crate) clients: Vec<ChildProcess>,
     /// On Windows, a job object that kills every child when startup's last
     /// handle to it closes, which the OS does however startup ends. (The
     /// stdin pipes do the same job portably; this covers a child that is
@@ -180,19 +180,19 @@ impl Default for Fleet {
 
 impl Fleet {
     /// Adds a server.
-    pub fn add_server(&mut self, child: ChildProcess) {
+    pub(crate) fn add_server(&mut self, child: ChildProcess) {
         self.adopt(&child);
         self.servers.push(child);
     }
 
     /// Puts a restarted server in the place of the one that died.
-    pub fn replace_server(&mut self, index: usize, child: ChildProcess) {
+    pub(crate) fn replace_server(&mut self, index: usize, child: ChildProcess) {
         self.adopt(&child);
         self.servers[index] = child;
     }
 
     /// Adds a client.
-    pub fn add_client(&mut self, child: ChildProcess) {
+    pub(crate) fn add_client(&mut self, child: ChildProcess) {
         self.adopt(&child);
         self.clients.push(child);
     }
@@ -218,20 +218,20 @@ impl Drop for Fleet {
 
 impl ChildProcess {
     /// Sends a request to a client's proxy (ignored for servers).
-    pub fn request(&self, request: ToClient) {
+    pub(crate) fn request(&self, request: ToClient) {
         if let Some(tx) = &self.requests {
             let _ = tx.send(request);
         }
     }
 
     /// Asks a server to stop by closing its stdin.
-    pub fn close_stdin(&mut self) {
+    pub(crate) fn close_stdin(&mut self) {
         self.stdin = None;
     }
 
     /// How the child ended, waiting up to `timeout`; kills it if it is still
     /// running then. Returns a description of its exit.
-    pub fn reap(&mut self, timeout: Duration) -> String {
+    pub(crate) fn reap(&mut self, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             match self.child.try_wait() {
@@ -256,7 +256,7 @@ impl ChildProcess {
     }
 
     /// Kills the child at once (used when startup must abort).
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -266,7 +266,7 @@ impl ChildProcess {
 /// `timeout` from now, and kills those still running then: a hundred
 /// clients slow to exit cost `timeout` once, not a hundred times. Returns
 /// the names of those it had to kill, for startup to say so.
-pub fn reap_together<'a>(
+pub(crate) fn reap_together<'a>(
     children: impl IntoIterator<Item = &'a mut ChildProcess>,
     timeout: Duration,
 ) -> Vec<String> {
@@ -305,7 +305,7 @@ fn describe(status: std::process::ExitStatus) -> String {
 
 /// Starts this host's servers: at the beginning, and again when one dies
 /// (the `server_restarts` config key).
-pub struct ServerLauncher {
+pub(crate) struct ServerLauncher {
     program: PathBuf,
     config_arg: String,
     /// The addresses, by server index.
@@ -316,7 +316,7 @@ pub struct ServerLauncher {
 impl ServerLauncher {
     /// A launcher of `program` for the servers at `addrs`, each started
     /// with `--config config_arg`, reporting to `events`.
-    pub fn new(
+    pub(crate) fn new(
         program: PathBuf,
         config_arg: String,
         addrs: Vec<SocketAddr>,
@@ -331,25 +331,20 @@ impl ServerLauncher {
     }
 
     /// How many servers it starts.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.addrs.len()
     }
 
     /// The address of server `index`.
-    pub fn addr(&self, index: usize) -> SocketAddr {
+    pub(crate) fn addr(&self, index: usize) -> SocketAddr {
         self.addrs[index]
-    }
-
-    /// True if this host runs no server.
-    pub fn is_empty(&self) -> bool {
-        self.addrs.is_empty()
     }
 
     /// Starts server `index`; it announces itself with `Event::ServerReady`.
     ///
     /// # Errors
     /// The OS refused to start the process.
-    pub fn spawn(&self, index: usize) -> Result<ChildProcess> {
+    pub(crate) fn spawn(&self, index: usize) -> Result<ChildProcess> {
         let addr = self.addr(index);
         let args = vec![
             "--config".into(),

@@ -65,23 +65,23 @@ fn started_after(uptime_s: f64, clients_for: Duration) -> bool {
 
 /// What startup read from the servers at the end of a run.
 #[derive(Debug, Default)]
-pub struct EndCounts {
+pub(crate) struct EndCounts {
     /// Dumps of every server that answered: the other hosts' as they were
     /// when this host's clients stopped, this host's final.
-    pub dumps: Vec<ServerDump>,
+    pub(crate) dumps: Vec<ServerDump>,
     /// Servers that did not answer.
-    pub down: Vec<String>,
+    pub(crate) down: Vec<String>,
     /// This host's servers' counters, read with their final counts.
-    pub server_stats: Vec<ServerStats>,
+    pub(crate) server_stats: Vec<ServerStats>,
     /// This host's servers' final counts, for the report.
-    pub final_dumps: Vec<FinalDump>,
+    pub(crate) final_dumps: Vec<FinalDump>,
     /// Seconds spent waiting for other hosts' links to leave this host's
     /// servers.
-    pub drain_s: f64,
+    pub(crate) drain_s: f64,
     /// Other hosts' servers restarted while this host's clients ran: each
     /// answered before they started, and its process is younger than they
     /// are. What their old process counted died with it.
-    pub restarted: Vec<String>,
+    pub(crate) restarted: Vec<String>,
 }
 
 /// Waits until every server of the other hosts answers, at most `limit`.
@@ -90,7 +90,7 @@ pub struct EndCounts {
 ///
 /// # Errors
 /// Ctrl-C while waiting.
-pub fn wait_for_other_servers(
+pub(crate) fn wait_for_other_servers(
     config: &Config,
     local: &[SocketAddr],
     limit: Duration,
@@ -147,7 +147,7 @@ pub fn wait_for_other_servers(
 /// started and the other hosts' servers that did not answer before then
 /// (what [`wait_for_other_servers`] returned); `drain_timeout` bounds the
 /// wait; Ctrl-C cuts it short.
-pub fn read_servers(
+pub(crate) fn read_servers(
     config: &Config,
     local: &[SocketAddr],
     own_keys: &[KeyCount],

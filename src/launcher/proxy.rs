@@ -20,7 +20,7 @@ use crate::wire::control::{self, Control};
 
 /// What a proxy thread tells startup's main thread.
 #[derive(Debug)]
-pub enum Event {
+pub(crate) enum Event {
     /// A server accepts connections at this address.
     ServerReady {
         /// The server's index in startup's list.
@@ -71,7 +71,7 @@ pub enum Event {
 
 /// What a child is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A server process.
     Server,
     /// A client process.
@@ -80,7 +80,7 @@ pub enum Kind {
 
 /// A request to a client's proxy.
 #[derive(Debug, Clone, Copy)]
-pub enum ToClient {
+pub(crate) enum ToClient {
     /// Ask the client how many of its links are up and why the others
     /// are not, not before the given instant (`None`: now).
     Ready(Option<Instant>),

@@ -10,59 +10,59 @@ use crate::error::{Context, Result};
 
 /// The columns, in order. docs/DASHBOARD.md ("Samples") documents each. New columns go at
 /// the end, so a reader that picks columns by position keeps working.
-pub const HEADER: &str = "time_s,updates_per_s,target_per_s,latency_p50_us,latency_p99_us,\
+pub(crate) const HEADER: &str = "time_s,updates_per_s,target_per_s,latency_p50_us,latency_p99_us,\
 lateness_p50_us,lateness_p99_us,corrected_p99_us,late_sends,errors,reconnects,links_up,\
 server_cpu_percent,client_cpu_percent,server_rss_mb,client_rss_mb,\
 server_fds,client_fds,server_threads,client_threads";
 
 /// One row.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Row {
+pub(crate) struct Row {
     /// Seconds since the clients started, at the end of the sample.
-    pub time_s: f64,
+    pub(crate) time_s: f64,
     /// Acked updates per second over the sample.
-    pub updates_per_s: f64,
+    pub(crate) updates_per_s: f64,
     /// The schedule's target.
-    pub target_per_s: f64,
+    pub(crate) target_per_s: f64,
     /// Latency percentiles over the sample, us.
-    pub latency_p50_us: u64,
+    pub(crate) latency_p50_us: u64,
     /// Latency p99 over the sample, us.
-    pub latency_p99_us: u64,
+    pub(crate) latency_p99_us: u64,
     /// Lateness p50 over the sample, us.
-    pub lateness_p50_us: u64,
+    pub(crate) lateness_p50_us: u64,
     /// Lateness p99 over the sample, us.
-    pub lateness_p99_us: u64,
+    pub(crate) lateness_p99_us: u64,
     /// Corrected latency p99 over the sample, us.
-    pub corrected_p99_us: u64,
+    pub(crate) corrected_p99_us: u64,
     /// Late sends during the sample.
-    pub late_sends: u64,
+    pub(crate) late_sends: u64,
     /// Errors during the sample.
-    pub errors: u64,
+    pub(crate) errors: u64,
     /// Reconnects during the sample.
-    pub reconnects: u64,
+    pub(crate) reconnects: u64,
     /// Links up at the end of the sample.
-    pub links_up: u64,
+    pub(crate) links_up: u64,
     /// All servers' CPU over the sample, percent of one core.
-    pub server_cpu_percent: f64,
+    pub(crate) server_cpu_percent: f64,
     /// All clients' CPU over the sample, percent of one core.
-    pub client_cpu_percent: f64,
+    pub(crate) client_cpu_percent: f64,
     /// All servers' resident memory at the end of the sample, MB.
-    pub server_rss_mb: f64,
+    pub(crate) server_rss_mb: f64,
     /// All clients' resident memory at the end of the sample, MB.
-    pub client_rss_mb: f64,
+    pub(crate) client_rss_mb: f64,
     /// All servers' open descriptors at the end of the sample; empty in
     /// the CSV where the OS does not count them.
-    pub server_fds: Option<u64>,
+    pub(crate) server_fds: Option<u64>,
     /// All clients' open descriptors at the end of the sample.
-    pub client_fds: Option<u64>,
+    pub(crate) client_fds: Option<u64>,
     /// All servers' threads at the end of the sample.
-    pub server_threads: u64,
+    pub(crate) server_threads: u64,
     /// All clients' threads at the end of the sample.
-    pub client_threads: u64,
+    pub(crate) client_threads: u64,
 }
 
 /// Appends rows to a CSV file.
-pub struct SampleWriter {
+pub(crate) struct SampleWriter {
     file: File,
 }
 
@@ -72,7 +72,7 @@ impl SampleWriter {
     /// # Errors
     /// The file cannot be opened, or holds a different header (another
     /// program's CSV must not be appended to).
-    pub fn open(path: &Path) -> Result<SampleWriter> {
+    pub(crate) fn open(path: &Path) -> Result<SampleWriter> {
         let existing = std::fs::read_to_string(path).unwrap_or_default();
         if let Some(first) = existing.lines().next() {
             if first != HEADER {
@@ -95,7 +95,7 @@ impl SampleWriter {
     }
 
     /// Appends one row.
-    pub fn write(&mut self, r: &Row) -> Result<()> {
+    pub(crate) fn write(&mut self, r: &Row) -> Result<()> {
         let count = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
         writeln!(
             self.file,

@@ -9,32 +9,32 @@ use std::time::Duration;
 
 /// What one status line shows.
 #[derive(Debug, Clone, Default)]
-pub struct Tick {
+pub(crate) struct Tick {
     /// Time since the clients started.
-    pub elapsed: Duration,
+    pub(crate) elapsed: Duration,
     /// The run's length, when it has one.
-    pub duration: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
     /// Links connected now, and in all.
-    pub links_up: u64,
+    pub(crate) links_up: u64,
     /// Links in all.
-    pub links: u64,
+    pub(crate) links: u64,
     /// Acked updates per second over the last second.
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// The schedule's target rate (0 for closed loop).
-    pub target: f64,
+    pub(crate) target: f64,
     /// Latency p99 over the last second, in microseconds (`None` when no
     /// sample arrived: a saturated machine can delay clients' answers).
-    pub p99_us: Option<u64>,
+    pub(crate) p99_us: Option<u64>,
     /// Late sends, errors and reconnects so far.
-    pub late: u64,
+    pub(crate) late: u64,
     /// Errors so far.
-    pub errors: u64,
+    pub(crate) errors: u64,
     /// Reconnects so far.
-    pub reconnects: u64,
+    pub(crate) reconnects: u64,
 }
 
 /// Formats one line. `bar` adds the progress bar (terminal mode).
-pub fn render(t: &Tick, bar: bool) -> String {
+pub(crate) fn render(t: &Tick, bar: bool) -> String {
     let secs = t.elapsed.as_secs();
     let time = match t.duration {
         Some(d) => format!("{} / {}", clock(secs), clock(d.as_secs())),
@@ -70,7 +70,7 @@ fn clock(secs: u64) -> String {
 }
 
 /// `850 us`, `12.3 ms`, `1.50 s`.
-pub fn micros(us: u64) -> String {
+pub(crate) fn micros(us: u64) -> String {
     match us {
         0..1_000 => format!("{us} us"),
         1_000..1_000_000 => format!("{:.1} ms", us as f64 / 1e3),
@@ -79,7 +79,7 @@ pub fn micros(us: u64) -> String {
 }
 
 /// Prints ticks to stderr in the mode that suits it.
-pub struct StatusLine {
+pub(crate) struct StatusLine {
     quiet: bool,
     terminal: bool,
     drawn: bool,
@@ -87,7 +87,7 @@ pub struct StatusLine {
 
 impl StatusLine {
     /// A status line on stderr; `quiet` prints nothing.
-    pub fn new(quiet: bool) -> StatusLine {
+    pub(crate) fn new(quiet: bool) -> StatusLine {
         StatusLine {
             quiet,
             terminal: std::io::stderr().is_terminal(),
@@ -96,7 +96,7 @@ impl StatusLine {
     }
 
     /// Prints one tick.
-    pub fn print(&mut self, tick: &Tick) {
+    pub(crate) fn print(&mut self, tick: &Tick) {
         if self.quiet {
             return;
         }
@@ -112,7 +112,7 @@ impl StatusLine {
     }
 
     /// Ends a redrawn line so the next message starts on its own line.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if self.drawn {
             eprintln!();
             self.drawn = false;

@@ -15,18 +15,18 @@ use crate::messages::ProcessSample as Sample;
 
 /// One process's usage over a run, built from its samples.
 #[derive(Debug, Clone)]
-pub struct Usage {
+pub(crate) struct Usage {
     first: Option<(Instant, Sample)>,
     last: Option<(Instant, Sample)>,
     /// The first and last samples that counted context switches.
     ctx_first: Option<(u64, u64)>,
     ctx_last: Option<(u64, u64)>,
     /// Highest CPU percent (of one core) between two consecutive samples.
-    pub cpu_percent_max: f64,
+    pub(crate) cpu_percent_max: f64,
     /// Highest resident memory seen, in bytes.
-    pub rss_max: u64,
+    pub(crate) rss_max: u64,
     /// Most threads seen.
-    pub threads_max: u64,
+    pub(crate) threads_max: u64,
     /// Resident memory when the run's baseline time passed (the leak check
     /// compares the last sample with it).
     rss_baseline: Option<u64>,
@@ -49,7 +49,7 @@ impl Default for Usage {
 
 impl Usage {
     /// Adds a sample taken at `at`.
-    pub fn add(&mut self, at: Instant, s: Sample) {
+    pub(crate) fn add(&mut self, at: Instant, s: Sample) {
         if let Some((t, prev)) = self.last {
             let dt = at.duration_since(t).as_secs_f64();
             if dt > 0.0 {
@@ -68,7 +68,7 @@ impl Usage {
     }
 
     /// CPU seconds used between the first and last sample.
-    pub fn cpu_s(&self) -> f64 {
+    pub(crate) fn cpu_s(&self) -> f64 {
         match (self.first, self.last) {
             (Some((_, a)), Some((_, b))) => (b.cpu_s - a.cpu_s).max(0.0),
             _ => 0.0,
@@ -76,7 +76,7 @@ impl Usage {
     }
 
     /// Seconds between the first and last sample.
-    pub fn span_s(&self) -> f64 {
+    pub(crate) fn span_s(&self) -> f64 {
         match (self.first, self.last) {
             (Some((a, _)), Some((b, _))) => b.duration_since(a).as_secs_f64(),
             _ => 0.0,
@@ -84,7 +84,7 @@ impl Usage {
     }
 
     /// Mean CPU percent (of one core) over the samples' span.
-    pub fn cpu_percent_avg(&self) -> f64 {
+    pub(crate) fn cpu_percent_avg(&self) -> f64 {
         let span = self.span_s();
         if span > 0.0 {
             self.cpu_s() / span * 100.0
@@ -94,30 +94,30 @@ impl Usage {
     }
 
     /// Resident memory at the last sample, in bytes.
-    pub fn rss_last(&self) -> u64 {
+    pub(crate) fn rss_last(&self) -> u64 {
         self.last.map(|(_, s)| s.rss_bytes).unwrap_or(0)
     }
 
     /// The latest sample and when it was taken, if any.
-    pub fn last_timed(&self) -> Option<(Instant, Sample)> {
+    pub(crate) fn last_timed(&self) -> Option<(Instant, Sample)> {
         self.last
     }
 
     /// Takes the latest sample's memory as the baseline for
     /// [`Usage::rss_growth_percent`].
-    pub fn mark_baseline(&mut self) {
+    pub(crate) fn mark_baseline(&mut self) {
         self.rss_baseline = self.last.map(|(_, s)| s.rss_bytes).filter(|b| *b > 0);
     }
 
     /// How much resident memory grew from the baseline to the last sample,
     /// in percent; `None` without a baseline.
-    pub fn rss_growth_percent(&self) -> Option<f64> {
+    pub(crate) fn rss_growth_percent(&self) -> Option<f64> {
         let base = self.rss_baseline? as f64;
         Some((self.rss_last() as f64 - base) / base * 100.0)
     }
 
     /// Context switches (voluntary, involuntary) between first and last sample.
-    pub fn ctx_switches(&self) -> Option<(u64, u64)> {
+    pub(crate) fn ctx_switches(&self) -> Option<(u64, u64)> {
         let (a, b) = (self.ctx_first?, self.ctx_last?);
         Some((b.0.saturating_sub(a.0), b.1.saturating_sub(a.1)))
     }
@@ -125,46 +125,46 @@ impl Usage {
 
 /// The report's per-kind figures (`processes.server`, `processes.client`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct KindUsage {
+pub(crate) struct KindUsage {
     /// Processes of this kind.
-    pub count: u64,
+    pub(crate) count: u64,
     /// Mean over processes of each one's CPU percent (of one core) over the run.
-    pub cpu_percent_avg: f64,
+    pub(crate) cpu_percent_avg: f64,
     /// The same on Task Manager's scale: percent of the whole machine.
-    pub cpu_percent_of_machine_avg: f64,
+    pub(crate) cpu_percent_of_machine_avg: f64,
     /// Highest CPU percent (of one core) of any process over any sample.
-    pub cpu_percent_max: f64,
+    pub(crate) cpu_percent_max: f64,
     /// All processes of this kind together, percent of one core, over the run.
-    pub cpu_percent_total_avg: f64,
+    pub(crate) cpu_percent_total_avg: f64,
     /// Highest resident memory of any process, MB (10^6 bytes).
-    pub rss_mb_max: f64,
+    pub(crate) rss_mb_max: f64,
     /// Largest last-sample resident memory of any process, MB.
-    pub rss_mb_last: f64,
+    pub(crate) rss_mb_last: f64,
     /// Most threads of any process.
-    pub threads_max: u64,
+    pub(crate) threads_max: u64,
     /// The largest growth of any process's resident memory from the
     /// baseline (`processes.rss_baseline_s` into the run) to its last
     /// sample, percent; `null` if the run ended before the baseline.
-    pub rss_growth_percent_max: Option<f64>,
+    pub(crate) rss_growth_percent_max: Option<f64>,
     /// CPU microseconds this kind spent per acked update.
-    pub cpu_us_per_op: f64,
+    pub(crate) cpu_us_per_op: f64,
     /// Context switches (voluntary + involuntary) per acked update; absent
     /// where the OS does not count them.
-    pub ctx_switches_per_op: Option<f64>,
+    pub(crate) ctx_switches_per_op: Option<f64>,
     /// Voluntary context switches over the run (Linux).
-    pub voluntary_ctx_switches: Option<u64>,
+    pub(crate) voluntary_ctx_switches: Option<u64>,
     /// Involuntary context switches over the run (Linux).
-    pub involuntary_ctx_switches: Option<u64>,
+    pub(crate) involuntary_ctx_switches: Option<u64>,
     /// Where the per-update figures come from: `self-reported` (each process's
     /// whole life, read by the process itself when its links had ended,
     /// divided by every acked update) or `sampled` (startup's own samples
     /// over the run, used when a process could not report, e.g. it died).
-    pub accounting: String,
+    pub(crate) accounting: String,
 }
 
 impl KindUsage {
     /// Aggregates processes of one kind; `ops` is the run's acked updates.
-    pub fn of(usages: &[&Usage], ops: u64, cpus: usize) -> KindUsage {
+    pub(crate) fn of(usages: &[&Usage], ops: u64, cpus: usize) -> KindUsage {
         let measured: Vec<&&Usage> = usages.iter().filter(|u| u.last.is_some()).collect();
         let n = measured.len().max(1) as f64;
         // Not `.sum()`: an empty f64 sum is -0.0, which prints as "-0.0" for a
@@ -213,7 +213,7 @@ impl KindUsage {
     /// saturated machine delays the status answers that say how many
     /// updates those samples cover; the processes' own figures, read after
     /// their links ended, cover exactly the updates acked.
-    pub fn use_own_accounting(&mut self, own: &[Option<Sample>], ops: u64) {
+    pub(crate) fn use_own_accounting(&mut self, own: &[Option<Sample>], ops: u64) {
         let Some(own) = own.iter().copied().collect::<Option<Vec<Sample>>>() else {
             return;
         };

@@ -90,7 +90,7 @@ impl AtomicHistogram {
 }
 
 /// A client's three histograms, shared by all its link threads (in an
-/// `Arc`): links [`record`](Self::record), the main thread
+/// `Arc`): links `record`, the main thread
 /// [`take`](Self::take)s. See the module documentation.
 pub struct AtomicHistograms {
     latency: AtomicHistogram,
@@ -111,7 +111,7 @@ impl Default for AtomicHistograms {
 impl AtomicHistograms {
     /// Records one update's three measurements: three relaxed increments.
     #[inline]
-    pub fn record(&self, latency: Duration, lateness: Duration, corrected: Duration) {
+    pub(crate) fn record(&self, latency: Duration, lateness: Duration, corrected: Duration) {
         self.latency.record(micros(latency));
         self.lateness.record(micros(lateness));
         self.corrected.record(micros(corrected));

@@ -16,7 +16,7 @@
 //!
 //! A client holds one [`AtomicHistograms`]: three arrays of `AtomicU32`
 //! counters laid out bucket for bucket as an HdrHistogram with the
-//! project's bounds ([`histogram_of`]), 39 KB per client. Its link threads
+//! project's bounds (`histogram_of`), 39 KB per client. Its link threads
 //! record with one relaxed `fetch_add` (no allocation, no lock); its main
 //! thread takes them into real histograms once a second. `atomic` says why
 //! nothing is lost, counted twice or wrapped.
@@ -31,8 +31,8 @@
 //!
 //! # Files
 //!
-//! * this file: the bucket layout shared by both sides ([`index_of`],
-//!   [`value_of`], [`histogram_of`]), and the tests of the whole room;
+//! * this file: the bucket layout shared by both sides (`index_of`,
+//!   `value_of`, `histogram_of`), and the tests of the whole room;
 //! * `atomic`: [`AtomicHistograms`], recorded into by the links, taken by
 //!   the client's main thread;
 //! * `snapshot`: [`Snapshot`], its wire form and [`Percentiles`].
@@ -48,7 +48,7 @@ pub use snapshot::{Percentiles, Snapshot};
 const LOWEST_US: u64 = 1;
 
 /// Largest value tracked, in microseconds (one hour); larger ones saturate.
-pub const MAX_US: u64 = 3_600_000_000;
+pub(crate) const MAX_US: u64 = 3_600_000_000;
 
 /// Significant decimal digits kept: every value within 1%.
 const SIGNIFICANT_DIGITS: u32 = 2;
@@ -58,7 +58,7 @@ const SIGNIFICANT_DIGITS: u32 = 2;
 /// 32 bits do not overflow between two takes (and the atomic buckets
 /// saturate rather than wrap if takes stop: [`SATURATED`]); they halve the
 /// histograms. startup merges into 64-bit histograms for whole runs.
-pub type LinkCount = u32;
+pub(crate) type LinkCount = u32;
 
 // HdrHistogram's bucket layout for [`LOWEST_US`], [`MAX_US`] and
 // [`SIGNIFICANT_DIGITS`], derived exactly as `Histogram::new_with_bounds`
@@ -93,7 +93,7 @@ const fn buckets_to_cover(high: u64) -> usize {
 
 /// Counters in one histogram: the top half of each bucket's sub-buckets,
 /// plus the bottom half of bucket 0 (3,328 for the project's bounds).
-pub const BUCKETS: usize = (buckets_to_cover(MAX_US) + 1) * SUB_BUCKET_HALF_COUNT;
+pub(crate) const BUCKETS: usize = (buckets_to_cover(MAX_US) + 1) * SUB_BUCKET_HALF_COUNT;
 
 /// The counter index of `value` in a histogram with the project's bounds, as
 /// hdrhistogram's `saturating_record` computes it: log-linear, 256
@@ -101,7 +101,7 @@ pub const BUCKETS: usize = (buckets_to_cover(MAX_US) + 1) * SUB_BUCKET_HALF_COUN
 /// `u32::MAX` us; values between [`MAX_US`] and that still have counters of
 /// their own, as in hdrhistogram) counts as [`MAX_US`].
 #[inline]
-pub const fn index_of(value: u64) -> usize {
+pub(crate) const fn index_of(value: u64) -> usize {
     let i = raw_index(value);
     if i < BUCKETS { i } else { raw_index(MAX_US) }
 }
@@ -119,7 +119,7 @@ const fn raw_index(value: u64) -> usize {
 /// The lowest value counted at `index` (the inverse of [`index_of`] up to
 /// the bucket's width): recording it into a histogram with the project's
 /// bounds lands at `index`.
-pub const fn value_of(index: usize) -> u64 {
+pub(crate) const fn value_of(index: usize) -> u64 {
     let bucket_plus_one = index >> SUB_BUCKET_HALF_COUNT_MAGNITUDE;
     let low_bits = (index & (SUB_BUCKET_HALF_COUNT - 1)) as u64;
     let (bucket, sub_bucket) = if bucket_plus_one == 0 {
@@ -136,15 +136,15 @@ pub const fn value_of(index: usize) -> u64 {
 
 /// A bucket at this count takes no more records until the next take: half
 /// of `u32::MAX`, so records racing past the check cannot wrap it.
-pub const SATURATED: u32 = u32::MAX / 2;
+pub(crate) const SATURATED: u32 = u32::MAX / 2;
 
 /// A new empty histogram with the project's bounds.
-pub fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     histogram_of()
 }
 
 /// A new empty histogram with the project's bounds and counter type `C`.
-pub fn histogram_of<C: Counter>() -> Histogram<C> {
+pub(crate) fn histogram_of<C: Counter>() -> Histogram<C> {
     // Two significant digits keep a histogram near 26 KB (13 KB with u32
     // counts); 3 digits (~200 KB each) would dwarf the rest of a client.
     // 1% is well inside what scheduling noise moves a percentile.

@@ -10,7 +10,7 @@ use super::{histogram, histogram_of};
 use crate::messages::WireSnapshot;
 
 /// Three histograms covering the same span of time: 64-bit counts for
-/// startup's run-long totals, [`LinkCount`](super::LinkCount) in a client.
+/// startup's run-long totals, `LinkCount` in a client.
 #[derive(Clone)]
 pub struct Snapshot<C: Counter = u64> {
     /// Send to ack.
@@ -18,7 +18,7 @@ pub struct Snapshot<C: Counter = u64> {
     /// Due to send.
     pub lateness: Histogram<C>,
     /// Due to ack.
-    pub corrected: Histogram<C>,
+    pub(crate) corrected: Histogram<C>,
 }
 
 impl<C: Counter> Default for Snapshot<C> {
@@ -113,7 +113,7 @@ pub struct Percentiles {
     /// Median.
     pub p50: u64,
     /// 90th percentile.
-    pub p90: u64,
+    pub(crate) p90: u64,
     /// 99th percentile.
     pub p99: u64,
     /// 99.9th percentile.

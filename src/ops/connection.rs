@@ -90,14 +90,14 @@ impl OpsConnection {
     }
 
     /// Round trip time of one `ping`.
-    pub fn ping(&mut self) -> Result<Duration> {
+    pub(crate) fn ping(&mut self) -> Result<Duration> {
         let t = Instant::now();
         self.call_raw(b"ping\n")?;
         Ok(t.elapsed())
     }
 
     /// The server's counters.
-    pub fn stats(&mut self) -> Result<ServerStats> {
+    pub(crate) fn stats(&mut self) -> Result<ServerStats> {
         self.call_json(b"stats\n")
     }
 
@@ -107,12 +107,12 @@ impl OpsConnection {
     }
 
     /// The server's effective configuration.
-    pub fn config(&mut self) -> Result<serde_json::Value> {
+    pub(crate) fn config(&mut self) -> Result<serde_json::Value> {
         self.call_json(b"config\n")
     }
 
     /// Asks the server to stop; returns once it has said `bye`.
-    pub fn stop(&mut self) -> Result<()> {
+    pub(crate) fn stop(&mut self) -> Result<()> {
         self.call_raw(b"stop\n").map(|_| ())
     }
 }
@@ -125,7 +125,7 @@ impl OpsConnection {
 /// ten hosts' worth of such servers would take minutes; asked at once, one
 /// timeout per batch of `AT_ONCE`. Scoped threads, because each question
 /// is one blocking connection and the answers are needed together.
-pub fn ask_each<T: Send>(
+pub(crate) fn ask_each<T: Send>(
     addrs: &[SocketAddr],
     token: &str,
     timeout: Duration,

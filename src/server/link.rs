@@ -42,7 +42,7 @@ pub enum Handled {
 /// Per-connection state that outlives one line.
 pub struct ServerLink {
     /// The peer, for logs and `stopped_by`.
-    pub peer: SocketAddr,
+    pub(crate) peer: SocketAddr,
     /// The key this link updates and its counter, cached so the store is
     /// asked only when the key changes (normally once per link).
     key: String,

@@ -80,7 +80,7 @@ pub struct ServerCore {
     /// The address it listens on.
     pub addr: SocketAddr,
     /// When it started (`uptime_s`).
-    pub started: Instant,
+    pub(crate) started: Instant,
     /// Set once; the acceptor and every link check it.
     pub stopping: AtomicBool,
     /// Who sent the operations `stop` that is stopping the server, if one
@@ -129,19 +129,19 @@ pub struct Counters {
     /// Links accepted since start.
     pub links_accepted: AtomicU64,
     /// Connections refused (link limit, no thread).
-    pub links_refused: AtomicU64,
+    pub(crate) links_refused: AtomicU64,
     /// Lines refused as malformed.
-    pub protocol_errors: AtomicU64,
+    pub(crate) protocol_errors: AtomicU64,
     /// Updates whose client count differed from ours.
-    pub anomalies: AtomicU64,
+    pub(crate) anomalies: AtomicU64,
     /// Links closed by `idle_timeout_ms`.
-    pub idle_closed: AtomicU64,
+    pub(crate) idle_closed: AtomicU64,
     /// Links dropped by `write_timeout_ms`.
-    pub write_timeouts: AtomicU64,
+    pub(crate) write_timeouts: AtomicU64,
     /// Privileged commands refused for a missing or wrong token.
-    pub auth_failures: AtomicU64,
+    pub(crate) auth_failures: AtomicU64,
     /// The next link's id.
-    pub next_link_id: AtomicU64,
+    pub(crate) next_link_id: AtomicU64,
 }
 
 /// Refuses an address outside loopback while no `ops_token` is configured:

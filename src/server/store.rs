@@ -75,13 +75,13 @@ type Then = Box<dyn FnOnce(Counter) + Send>;
 
 /// Totals as the store thread sees them.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct StoreStats {
+pub(crate) struct StoreStats {
     /// Distinct keys ever updated.
-    pub keys: u64,
+    pub(crate) keys: u64,
     /// Sum of all counts: every update ever applied.
-    pub updates: u64,
+    pub(crate) updates: u64,
     /// Updates applied over the last full second.
-    pub updates_per_s: f64,
+    pub(crate) updates_per_s: f64,
 }
 
 impl Store {
@@ -137,7 +137,7 @@ impl Store {
     }
 
     /// Totals and the update rate over the last second.
-    pub fn stats(&self) -> Result<StoreStats> {
+    pub(crate) fn stats(&self) -> Result<StoreStats> {
         let (reply, rx) = crossbeam_channel::bounded(1);
         self.request(Message::Stats { reply })?;
         rx.recv().map_err(|_| stopped())

@@ -57,7 +57,7 @@ pub fn pin_current_thread(cpu: usize) -> bool {
 /// Lowers the calling thread to the background rank, below the control
 /// threads (Linux: nice +19; Windows: below normal), for startup's
 /// dashboard. Lowering needs no privilege; failure is harmless.
-pub fn lower_current_thread_priority() -> bool {
+pub(crate) fn lower_current_thread_priority() -> bool {
     imp::lower_priority()
 }
 
@@ -73,7 +73,7 @@ mod imp {
     /// The nice value of background threads: the lowest, see the module docs.
     const BACKGROUND_NICE: libc::c_int = 19;
 
-    pub fn lower_priority() -> bool {
+    pub(crate) fn lower_priority() -> bool {
         // SAFETY: plain syscalls with no pointers. On Linux the nice value
         // is per thread, so the thread id targets this thread alone.
         unsafe {
@@ -82,7 +82,7 @@ mod imp {
         }
     }
 
-    pub fn below_servers() -> bool {
+    pub(crate) fn below_servers() -> bool {
         let param = libc::sched_param { sched_priority: 0 };
         // SAFETY: `param` outlives the call, which only reads it; pid 0
         // means the calling thread.
@@ -90,7 +90,7 @@ mod imp {
         idle || lower_priority()
     }
 
-    pub fn pin(cpu: usize) -> bool {
+    pub(crate) fn pin(cpu: usize) -> bool {
         if cpu >= libc::CPU_SETSIZE as usize {
             return false;
         }
@@ -107,30 +107,30 @@ mod imp {
 
 #[cfg(windows)]
 mod imp {
-    pub fn pin(cpu: usize) -> bool {
+    pub(crate) fn pin(cpu: usize) -> bool {
         crate::sys::windows::pin_current_thread(cpu)
     }
 
-    pub fn lower_priority() -> bool {
+    pub(crate) fn lower_priority() -> bool {
         crate::sys::windows::lower_current_thread_priority()
     }
 
-    pub fn below_servers() -> bool {
+    pub(crate) fn below_servers() -> bool {
         crate::sys::windows::lowest_current_thread_priority()
     }
 }
 
 #[cfg(not(any(target_os = "linux", windows)))]
 mod imp {
-    pub fn pin(_cpu: usize) -> bool {
+    pub(crate) fn pin(_cpu: usize) -> bool {
         false
     }
 
-    pub fn lower_priority() -> bool {
+    pub(crate) fn lower_priority() -> bool {
         false
     }
 
-    pub fn below_servers() -> bool {
+    pub(crate) fn below_servers() -> bool {
         false
     }
 }

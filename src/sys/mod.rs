@@ -8,12 +8,12 @@
 //! `cfg(target_os = "linux")` / `cfg(windows)` here, so the rest of the
 //! crate is the same on every platform.
 //!
-//! * [`procstat`]: a process's CPU time, memory, threads and context
+//! * `procstat`: a process's CPU time, memory, threads and context
 //!   switches (Linux through the `hostinfo` crate, the workspace's one
 //!   reader of `/proc`; Windows through `windows`).
 //! * [`affinity`]: pinning a link's threads to a CPU, and their priority.
 //! * [`footprint`]: one malloc arena per process, to keep memory small.
-//! * [`net`]: socket options, timeouts, locality of an address, limit hints.
+//! * `net`: socket options, timeouts, locality of an address, limit hints.
 //! * [`limits`]: the OS limits a layout meets (open files, tasks, local
 //!   ports), read for startup's pre-flight: `hostinfo::limits`, re-exported.
 //! * `windows`: the Win32 calls (process figures, thread placement, the job
@@ -23,10 +23,10 @@
 
 pub mod affinity;
 pub mod footprint;
-pub mod net;
-pub mod procstat;
+pub(crate) mod net;
+pub(crate) mod procstat;
 
 /// The OS limits a layout meets, from the workspace's one reader.
-pub use hostinfo::limits;
+pub(crate) use hostinfo::limits;
 #[cfg(windows)]
-pub mod windows;
+pub(crate) mod windows;

@@ -10,7 +10,11 @@ use crate::wire::framing::TimedRead;
 /// update is one small write followed by a wait for the reply: with Nagle's
 /// algorithm on, the kernel may hold the write back for up to one delayed-ack
 /// period (40 ms on Linux, 200 ms on Windows), four times our whole interval.
-pub fn tune(stream: &TcpStream, read_timeout: Duration, write_timeout: Duration) -> io::Result<()> {
+pub(crate) fn tune(
+    stream: &TcpStream,
+    read_timeout: Duration,
+    write_timeout: Duration,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(read_timeout))?;
     stream.set_write_timeout(Some(write_timeout))?;
@@ -42,7 +46,11 @@ impl TimedRead for &TcpStream {
 /// The write's own errors; running out of time is `TimedOut` or
 /// `WouldBlock` (`is_timeout`). After an error the write timeout may be
 /// left short: the caller drops the link.
-pub fn write_all_within(stream: &TcpStream, bytes: &[u8], limit: Duration) -> io::Result<()> {
+pub(crate) fn write_all_within(
+    stream: &TcpStream,
+    bytes: &[u8],
+    limit: Duration,
+) -> io::Result<()> {
     let started = Instant::now();
     let mut rest = bytes;
     let mut shortened = false;
@@ -76,7 +84,7 @@ pub fn write_all_within(stream: &TcpStream, bytes: &[u8], limit: Duration) -> io
 
 /// A read or write that ran out of time. Linux reports a socket timeout as
 /// `WouldBlock` (EAGAIN); Windows, and Wine, as `TimedOut` (WSAETIMEDOUT).
-pub fn is_timeout(e: &io::Error) -> bool {
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
@@ -85,13 +93,13 @@ pub fn is_timeout(e: &io::Error) -> bool {
 
 /// True when `ip` belongs to this host: binding a listener to it succeeds
 /// only then. Works the same on every OS, with no interface enumeration.
-pub fn is_local_ip(ip: IpAddr) -> bool {
+pub(crate) fn is_local_ip(ip: IpAddr) -> bool {
     TcpListener::bind(SocketAddr::new(ip, 0)).is_ok()
 }
 
 /// The address to connect to in order to reach a listener bound to `addr`
 /// (a listener on 0.0.0.0 is reached through loopback).
-pub fn connectable(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn connectable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
@@ -105,7 +113,7 @@ pub fn connectable(addr: SocketAddr) -> SocketAddr {
 
 /// A hint for errors that mean an OS limit was hit rather than a peer fault,
 /// so the user learns which knob to turn (see docs/OPERATIONS.md, "OS limits").
-pub fn limit_hint(e: &io::Error) -> &'static str {
+pub(crate) fn limit_hint(e: &io::Error) -> &'static str {
     match e.raw_os_error() {
         // EMFILE / ENFILE on Unix, WSAEMFILE on Windows.
         Some(24) | Some(23) | Some(10024) => {

@@ -8,18 +8,18 @@
 //! a few at a time, and keeps, per process, the first and last sample and
 //! the peaks; `launcher::usage` turns them into the report's figures.
 
-pub use crate::messages::ProcessSample as Sample;
+pub(crate) use crate::messages::ProcessSample as Sample;
 
 /// Whether [`sample`] counts open descriptors here (Linux: `/proc/<pid>/fd`;
 /// Windows: handles): a sum of none of them is then 0, not unknown.
-pub const COUNTS_FDS: bool = cfg!(any(target_os = "linux", windows));
+pub(crate) const COUNTS_FDS: bool = cfg!(any(target_os = "linux", windows));
 
 /// Reads one process, or `None` if it is gone or the OS gives no figures.
 ///
 /// `with_ctx` also counts context switches, which on Linux means reading one
 /// file per thread: a few thousand reads for a big run, so startup asks for
 /// them only at the start and the end, not every second.
-pub fn sample(pid: u32, with_ctx: bool) -> Option<Sample> {
+pub(crate) fn sample(pid: u32, with_ctx: bool) -> Option<Sample> {
     #[cfg(target_os = "linux")]
     {
         hostinfo::process::read(pid, with_ctx).map(sample_of)
@@ -42,7 +42,7 @@ pub fn sample(pid: u32, with_ctx: bool) -> Option<Sample> {
 /// that have already exited: a client reports this after its link threads
 /// have ended, a server when asked for `stats` after its links closed, so
 /// CPU and switches cover exactly the updates the process handled.
-pub fn own() -> Option<Sample> {
+pub(crate) fn own() -> Option<Sample> {
     #[cfg(target_os = "linux")]
     {
         hostinfo::process::own().map(sample_of)

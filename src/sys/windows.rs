@@ -41,7 +41,7 @@ fn filetime_s(t: &FILETIME) -> f64 {
 }
 
 /// CPU time, working set, thread and handle count of a process.
-pub fn process_sample(pid: u32) -> Option<Sample> {
+pub(crate) fn process_sample(pid: u32) -> Option<Sample> {
     // SAFETY: plain call; a null result is checked.
     let raw = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
     if raw.is_null() {
@@ -111,7 +111,7 @@ fn thread_count(pid: u32) -> Option<u64> {
 
 /// A job object that kills every process in it when startup's handle closes,
 /// which the OS does when startup exits for any reason.
-pub struct KillOnCloseJob(Handle);
+pub(crate) struct KillOnCloseJob(Handle);
 
 // SAFETY: a job handle may be used from any thread.
 unsafe impl Send for KillOnCloseJob {}
@@ -119,7 +119,7 @@ unsafe impl Send for KillOnCloseJob {}
 impl KillOnCloseJob {
     /// Creates the job, or `None` if Windows refuses (children then still stop
     /// when their stdin closes).
-    pub fn new() -> Option<KillOnCloseJob> {
+    pub(crate) fn new() -> Option<KillOnCloseJob> {
         // SAFETY: null attributes and name are allowed.
         let raw = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };
         if raw.is_null() {
@@ -142,14 +142,14 @@ impl KillOnCloseJob {
     }
 
     /// Puts a child in the job.
-    pub fn assign(&self, child: &Child) -> bool {
+    pub(crate) fn assign(&self, child: &Child) -> bool {
         // SAFETY: both handles are valid for the duration of the call.
         unsafe { AssignProcessToJobObject(self.0.0, child.as_raw_handle() as HANDLE) != 0 }
     }
 }
 
 /// Pins the calling thread to one CPU (of the first 64).
-pub fn pin_current_thread(cpu: usize) -> bool {
+pub(crate) fn pin_current_thread(cpu: usize) -> bool {
     use windows_sys::Win32::System::Threading::{GetCurrentThread, SetThreadAffinityMask};
     if cpu >= usize::BITS as usize {
         return false;
@@ -159,7 +159,7 @@ pub fn pin_current_thread(cpu: usize) -> bool {
 }
 
 /// Runs the calling thread below normal priority.
-pub fn lower_current_thread_priority() -> bool {
+pub(crate) fn lower_current_thread_priority() -> bool {
     use windows_sys::Win32::System::Threading::{
         GetCurrentThread, SetThreadPriority, THREAD_PRIORITY_BELOW_NORMAL,
     };
@@ -169,7 +169,7 @@ pub fn lower_current_thread_priority() -> bool {
 
 /// Runs the calling thread at the lowest priority, below the servers' link
 /// threads (see `affinity::lower_current_thread_below_servers`).
-pub fn lowest_current_thread_priority() -> bool {
+pub(crate) fn lowest_current_thread_priority() -> bool {
     use windows_sys::Win32::System::Threading::{
         GetCurrentThread, SetThreadPriority, THREAD_PRIORITY_LOWEST,
     };

@@ -30,24 +30,24 @@ const LISTED: usize = 20;
 /// report's JSON is a public format, so the last two stay out of it (see
 /// `Verify::mismatches`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Mismatch {
+pub(crate) struct Mismatch {
     /// The server holding the key.
-    pub server: String,
+    pub(crate) server: String,
     /// The key.
-    pub key: String,
+    pub(crate) key: String,
     /// What the server counted (0 if it did not have the key).
-    pub server_count: u64,
+    pub(crate) server_count: u64,
     /// Acked, over every connection and report that claims the key.
-    pub client_acked: u64,
+    pub(crate) client_acked: u64,
     /// Sent but never acked, over every connection and report that claims
     /// the key. (Defaults to 0 when read from a one-host report, which does
     /// not carry it.)
     #[serde(default)]
-    pub client_unacked: u64,
+    pub(crate) client_unacked: u64,
     /// The reports that claim it. Empty in the one-host verdict: there is
     /// only the report it is part of.
     #[serde(default)]
-    pub reports: Vec<String>,
+    pub(crate) reports: Vec<String>,
 }
 
 /// What the engine reads of one host: its name, its clients' keys, and the
@@ -56,11 +56,11 @@ pub struct Mismatch {
 /// `links_open`, so they come in with 0 (nobody reads it there).
 pub(super) struct Host<'a> {
     /// The report's name, to name it in a mismatch or an error.
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// Every key its clients used.
-    pub keys: &'a [KeyCount],
+    pub(crate) keys: &'a [KeyCount],
     /// Each server's counts, with the client links still open when read.
-    pub dumps: Vec<(&'a ServerDump, u64)>,
+    pub(crate) dumps: Vec<(&'a ServerDump, u64)>,
 }
 
 /// Every claim on one (server, key), summed over the connections and the
@@ -130,49 +130,49 @@ fn outcome(counts: Option<&Counts<'_>>, key: &str, claim: &Claim<'_>, restarted:
 #[derive(Default)]
 pub(super) struct Tally {
     /// Hosts (reports) read.
-    pub reports: u64,
+    pub(crate) reports: u64,
     /// Servers with counts.
-    pub servers: u64,
+    pub(crate) servers: u64,
     /// Keys compared with a server's count.
-    pub keys_checked: u64,
+    pub(crate) keys_checked: u64,
     /// Keys that mismatched.
-    pub mismatched_keys: u64,
+    pub(crate) mismatched_keys: u64,
     /// Keys one or more in-flight updates ahead.
-    pub in_flight_keys: u64,
+    pub(crate) in_flight_keys: u64,
     /// The updates those keys are ahead by.
-    pub in_flight_updates: u64,
+    pub(crate) in_flight_updates: u64,
     /// Keys whose server has no counts.
-    pub unverifiable_keys: u64,
+    pub(crate) unverifiable_keys: u64,
     /// Keys lost with a restarted server's process.
-    pub lost_keys: u64,
+    pub(crate) lost_keys: u64,
     /// Acked updates on those keys.
-    pub lost_updates: u64,
+    pub(crate) lost_updates: u64,
     /// Keys on the servers that no host claims.
-    pub unclaimed_keys: u64,
+    pub(crate) unclaimed_keys: u64,
     /// Updates counted on those keys.
-    pub unclaimed_updates: u64,
+    pub(crate) unclaimed_updates: u64,
     /// Unclaimed keys per client address (the key's IP).
-    pub unclaimed_by_ip: BTreeMap<String, u64>,
+    pub(crate) unclaimed_by_ip: BTreeMap<String, u64>,
     /// The servers' counts, summed over the keys checked.
-    pub checked_server_total: u64,
+    pub(crate) checked_server_total: u64,
     /// The clients' acked counts, summed over the keys checked.
-    pub checked_client_acked: u64,
+    pub(crate) checked_client_acked: u64,
     /// Every count on every server, claimed or not.
-    pub counted_total: u64,
+    pub(crate) counted_total: u64,
     /// Every acked count of every claim, checked or not.
-    pub claimed_acked: u64,
+    pub(crate) claimed_acked: u64,
     /// Servers claimed or expected that have no counts.
-    pub servers_without_counts: Vec<String>,
+    pub(crate) servers_without_counts: Vec<String>,
     /// `server (N links open)` for servers read with links still open.
-    pub servers_not_drained: Vec<String>,
+    pub(crate) servers_not_drained: Vec<String>,
     /// Updates sent but never acked, per server, where there were any.
-    pub unacked_by_server: BTreeMap<String, u64>,
+    pub(crate) unacked_by_server: BTreeMap<String, u64>,
     /// The first mismatched keys.
-    pub mismatches: Vec<Mismatch>,
+    pub(crate) mismatches: Vec<Mismatch>,
     /// The first server whose counts came twice: (server, first report,
     /// second report). The later counts stand in the tally; the merged
     /// verdict refuses to go on, since it cannot tell which to trust.
-    pub twice: Option<(String, String, String)>,
+    pub(crate) twice: Option<(String, String, String)>,
 }
 
 /// Adds each key's unacked updates to its server's entry. Shared by the

@@ -24,29 +24,29 @@ pub struct Verify {
     /// Sum of the clients' acked counts over the keys checked.
     pub client_acked: u64,
     /// Keys compared.
-    pub keys_checked: u64,
+    pub(crate) keys_checked: u64,
     /// Keys whose counts differ beyond an in-flight update.
     pub mismatched_keys: u64,
     /// Keys where the server counted the one update whose ack was lost.
-    pub in_flight_keys: u64,
+    pub(crate) in_flight_keys: u64,
     /// Keys on servers that did not answer, so not checked.
-    pub unverifiable_keys: u64,
+    pub(crate) unverifiable_keys: u64,
     /// Keys held only by a server process that died and was restarted.
-    pub lost_keys: u64,
+    pub(crate) lost_keys: u64,
     /// Acked updates on those keys: counted by the dead process, lost with it.
-    pub lost_updates: u64,
+    pub(crate) lost_updates: u64,
     /// Keys on the servers that no client of this host claimed.
-    pub unclaimed_keys: u64,
+    pub(crate) unclaimed_keys: u64,
     /// Updates counted on unclaimed keys.
-    pub unclaimed_updates: u64,
+    pub(crate) unclaimed_updates: u64,
     /// Servers that could not be asked for their data.
-    pub servers_down: Vec<String>,
+    pub(crate) servers_down: Vec<String>,
     /// The first mismatches, for the report (at most 20). In the JSON each
     /// has `server`, `key`, `server_count` and `client_acked`, the fields
     /// the report has always carried; `client_unacked` is known here but
     /// kept out of the public format, and `reports` is empty.
     #[serde(serialize_with = "report_fields")]
-    pub mismatches: Vec<Mismatch>,
+    pub(crate) mismatches: Vec<Mismatch>,
 }
 
 impl Verify {
@@ -108,46 +108,46 @@ fn report_fields<S: Serializer>(list: &[Mismatch], s: S) -> Result<S::Ok, S::Err
 
 /// The verdict over every host's report (`omclient verify --reports`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Merged {
+pub(crate) struct Merged {
     /// True when every key of every server verified: no mismatch, no key
     /// without final counts, no key that no report claims.
-    pub ok: bool,
+    pub(crate) ok: bool,
     /// Reports merged.
-    pub reports: u64,
+    pub(crate) reports: u64,
     /// Servers whose final counts some report carries.
-    pub servers: u64,
+    pub(crate) servers: u64,
     /// Sum of every final count on every server.
-    pub server_total: u64,
+    pub(crate) server_total: u64,
     /// Sum of every acked count in every report.
-    pub client_acked: u64,
+    pub(crate) client_acked: u64,
     /// Updates the servers counted whose acks never reached their clients
     /// (the link broke with the update in flight). When `ok`:
     /// `server_total == client_acked + in_flight_updates`.
-    pub in_flight_updates: u64,
+    pub(crate) in_flight_updates: u64,
     /// Distinct (server, key) pairs compared.
-    pub keys_checked: u64,
+    pub(crate) keys_checked: u64,
     /// Keys whose counts differ beyond their in-flight updates.
-    pub mismatched_keys: u64,
+    pub(crate) mismatched_keys: u64,
     /// Keys where the server counted updates whose acks were lost.
-    pub in_flight_keys: u64,
+    pub(crate) in_flight_keys: u64,
     /// Keys on servers that no report has final counts for.
-    pub unverifiable_keys: u64,
+    pub(crate) unverifiable_keys: u64,
     /// Those servers.
-    pub servers_without_counts: Vec<String>,
+    pub(crate) servers_without_counts: Vec<String>,
     /// Servers whose counts were read while client links were still open
     /// (the drain gave up): `server (links)`.
-    pub servers_not_drained: Vec<String>,
+    pub(crate) servers_not_drained: Vec<String>,
     /// Keys on the servers that no report claims.
-    pub unclaimed_keys: u64,
+    pub(crate) unclaimed_keys: u64,
     /// Updates counted on those keys.
-    pub unclaimed_updates: u64,
+    pub(crate) unclaimed_updates: u64,
     /// Unclaimed keys per client address: which host's report is missing.
-    pub unclaimed_by_ip: BTreeMap<String, u64>,
+    pub(crate) unclaimed_by_ip: BTreeMap<String, u64>,
     /// Updates sent but never acked, per server, over every report.
-    pub unacked_by_server: BTreeMap<String, u64>,
+    pub(crate) unacked_by_server: BTreeMap<String, u64>,
     /// The first mismatched keys (at most 20), with the reports that
     /// claim them.
-    pub mismatches: Vec<Mismatch>,
+    pub(crate) mismatches: Vec<Mismatch>,
 }
 
 impl Merged {

@@ -17,14 +17,14 @@
 //! one: when a link breaks and reconnects, the OS may give the port another
 //! client process had used for the same server (seen under overload, with
 //! thousands of reconnects). The server counts both under one key, so a key
-//! is checked on the sum of what all its connections saw, as [`merge`]
+//! is checked on the sum of what all its connections saw, as `merge`
 //! does across hosts.
 //!
 //! Keys on a server that no client of this host reported (other hosts'
 //! clients, an operator's `nc` session, a client that died) are counted as
 //! *unclaimed*, not as errors: one host cannot tell whose they are.
 //!
-//! [`merge`] is the same check across hosts: every host's report brings its
+//! `merge` is the same check across hosts: every host's report brings its
 //! clients' keys, and each server host's report its servers' final counts.
 //! There an unclaimed key *is* an error: every host's clients are accounted
 //! for, so a key no report claims means a report is missing, a client died
@@ -32,9 +32,9 @@
 //!
 //! # One engine, two verdicts
 //!
-//! [`verify`] is [`merge`] with one host: both hand their hosts to one
+//! [`verify`] is `merge` with one host: both hand their hosts to one
 //! engine (`check.rs`), which decides each key's outcome and tallies every
-//! figure either verdict needs; a key that did not verify is a [`Mismatch`]
+//! figure either verdict needs; a key that did not verify is a `Mismatch`
 //! in both. What differs is only what each verdict can know, and so what it
 //! publishes (`count_verdict.rs`): one host names the servers that did not
 //! answer and excuses keys lost with a restart, and cannot blame unclaimed
@@ -51,8 +51,9 @@ use crate::error::{Error, Result};
 use crate::messages::{FinalDump, KeyCount, ServerDump};
 
 use check::Host;
-pub use check::Mismatch;
-pub use count_verdict::{Merged, Verify};
+#[cfg(test)]
+pub(crate) use check::Mismatch;
+pub(crate) use count_verdict::{Merged, Verify};
 
 /// Compares the clients' keys with the servers' dumps. `down` lists servers
 /// that did not answer, `restarted` servers whose process was replaced.
@@ -79,7 +80,7 @@ pub fn verify(
 
 /// Updates sent but never acked, per server: every server in `servers`
 /// appears, with 0 where nothing was lost.
-pub fn unacked_by_server(
+pub(crate) fn unacked_by_server(
     client_keys: &[KeyCount],
     servers: &[SocketAddr],
 ) -> BTreeMap<String, u64> {
@@ -89,13 +90,13 @@ pub fn unacked_by_server(
 }
 
 /// One host's part of the merged verdict: what its report says.
-pub struct HostPart<'a> {
+pub(crate) struct HostPart<'a> {
     /// Where it came from (the report's file name), to name it in messages.
-    pub name: &'a str,
+    pub(crate) name: &'a str,
     /// Every key its clients used.
-    pub keys: &'a [KeyCount],
+    pub(crate) keys: &'a [KeyCount],
     /// Its servers' final counts (none on a clients-only host).
-    pub dumps: &'a [FinalDump],
+    pub(crate) dumps: &'a [FinalDump],
 }
 
 /// Merges every host's keys with every server's final counts, key by key.
@@ -108,7 +109,7 @@ pub struct HostPart<'a> {
 /// # Errors
 /// Two reports carry final counts for the same server: one report given
 /// twice, or two hosts that both served the same address.
-pub fn merge(hosts: &[HostPart<'_>], expected: &[String]) -> Result<Merged> {
+pub(crate) fn merge(hosts: &[HostPart<'_>], expected: &[String]) -> Result<Merged> {
     let hosts: Vec<Host<'_>> = hosts
         .iter()
         .map(|h| Host {

@@ -19,8 +19,8 @@
 //! | `mass_connect server listening on IP:PORT`                    | once it accepts connections   |
 //! | `mass_connect server stopped by operations stop from IP:PORT` | an operations `stop` from that address ended it; just before it exits |
 //!
-//! The first ([`listening_line`]) is startup's readiness signal, so nothing
-//! polls. The second ([`stopped_line`], with the address the `stop` came
+//! The first (`listening_line`) is startup's readiness signal, so nothing
+//! polls. The second (`stopped_line`, with the address the `stop` came
 //! from) tells startup that an operator ended the server on purpose
 //! (omclient's `stop`): not a death to report and restart. The JSON answers
 //! are the types of `crate::messages`. End-of-file on stdin means startup
@@ -53,7 +53,7 @@ pub enum Control {
 
 /// Why a line is not a [`Control`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ControlError {
+pub(crate) enum ControlError {
     /// A `go` line whose times cannot be read; the text says which word.
     BadGo(String),
     /// Not a word of the protocol.
@@ -78,7 +78,7 @@ impl Control {
     /// [`ControlError::BadGo`] names the word that is not a number of
     /// microseconds, an end before the start, or a word too many;
     /// [`ControlError::Unknown`] is any other line.
-    pub fn parse(line: &str) -> Result<Control, ControlError> {
+    pub(crate) fn parse(line: &str) -> Result<Control, ControlError> {
         let line = line.trim();
         let mut words = line.split_whitespace();
         let control = match (words.next(), words.next()) {
@@ -148,11 +148,11 @@ impl fmt::Display for Control {
 const LISTENING_PREFIX: &str = "mass_connect server listening on ";
 
 /// The line a server prints once it accepts connections (no newline).
-pub fn listening_line(addr: SocketAddr) -> String {
+pub(crate) fn listening_line(addr: SocketAddr) -> String {
     format!("{LISTENING_PREFIX}{addr}")
 }
 
-/// The address in a server's [`listening_line`], or `None` for any other
+/// The address in a server's `listening_line`, or `None` for any other
 /// line it prints.
 pub fn parse_listening(line: &str) -> Option<&str> {
     line.strip_prefix(LISTENING_PREFIX).map(str::trim)
@@ -163,13 +163,13 @@ const STOPPED_PREFIX: &str = "mass_connect server stopped by operations stop fro
 
 /// The line a server prints when an operations `stop` from `peer` ended it,
 /// just before it exits (no newline).
-pub fn stopped_line(peer: SocketAddr) -> String {
+pub(crate) fn stopped_line(peer: SocketAddr) -> String {
     format!("{STOPPED_PREFIX}{peer}")
 }
 
 /// The address in a server's [`stopped_line`], or `None` for any other
 /// line it prints.
-pub fn parse_stopped(line: &str) -> Option<&str> {
+pub(crate) fn parse_stopped(line: &str) -> Option<&str> {
     line.strip_prefix(STOPPED_PREFIX).map(str::trim)
 }
 

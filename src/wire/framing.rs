@@ -16,7 +16,7 @@
 //! A bound on length alone does not bound a link: a peer that sends one byte
 //! a second never reaches the limit, and a plain socket read timeout never
 //! fires, since every read returns something. So
-//! [`LineReader::read_line_within`] gives each line a deadline, as nginx's
+//! `LineReader::read_line_within` gives each line a deadline, as nginx's
 //! `client_header_timeout` does: a link is idle when no line begins within
 //! the limit, or when a line that has begun is not complete within the limit
 //! of its first byte. It costs nothing while lines arrive whole: the read
@@ -38,7 +38,7 @@ pub enum Line<'a> {
 
 /// A byte source whose reads can be given a time limit: a socket
 /// (`sys::net` implements it for `&TcpStream`).
-pub trait TimedRead: Read {
+pub(crate) trait TimedRead: Read {
     /// Limits each following read to `limit`; a read that runs out of time
     /// fails with `WouldBlock` or `TimedOut`, as a socket's does.
     fn limit_reads(&mut self, limit: Duration) -> io::Result<()>;
@@ -111,7 +111,7 @@ impl<R: Read> LineReader<R> {
     /// # Errors
     /// As `read_line`; a line out of time is a `WouldBlock` or `TimedOut`
     /// error (`sys::net::is_timeout`).
-    pub fn read_line_within(&mut self, limit: Duration) -> io::Result<Option<Line<'_>>>
+    pub(crate) fn read_line_within(&mut self, limit: Duration) -> io::Result<Option<Line<'_>>>
     where
         R: TimedRead,
     {

@@ -28,7 +28,7 @@ pub const MAX_LINE: usize = 1024;
 
 /// Longest operations token `auth;<token>` can carry in one line: what
 /// `ops_token` is held to when the config is loaded.
-pub const MAX_TOKEN: usize = MAX_LINE - "auth;".len();
+pub(crate) const MAX_TOKEN: usize = MAX_LINE - "auth;".len();
 
 /// Longest key accepted: `[ffff:...:ffff%scope]:65535` fits with room.
 pub const MAX_KEY: usize = 96;
@@ -64,7 +64,7 @@ pub enum Request<'a> {
 
 /// Why a request line was refused. Each has a stable code for the `err;` reply.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum ParseError {
+pub(crate) enum ParseError {
     /// The line was longer than [`MAX_LINE`].
     TooLong,
     /// The line holds a byte outside printable ASCII: TAB or another
@@ -85,7 +85,7 @@ pub enum ParseError {
 
 impl ParseError {
     /// The code sent in `err;<code>;...`.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             ParseError::TooLong => "too_long",
             ParseError::NotText => "not_text",
@@ -98,7 +98,7 @@ impl ParseError {
     }
 
     /// The human part of the reply.
-    pub fn detail(self) -> &'static str {
+    pub(crate) fn detail(self) -> &'static str {
         match self {
             ParseError::TooLong => "line longer than 1024 bytes before its line end",
             ParseError::NotText => {
@@ -123,7 +123,7 @@ impl fmt::Display for ParseError {
 
 /// Parses one request line (as framing gives it: without its `\n` and the
 /// one `\r` before it). The grammar is in the module doc.
-pub fn parse_request(line: &[u8]) -> Result<Request<'_>, ParseError> {
+pub(crate) fn parse_request(line: &[u8]) -> Result<Request<'_>, ParseError> {
     // Only printable ASCII can appear in a request, so one pass both refuses
     // every control byte (TAB and DEL included) and proves the line is UTF-8.
     if !line.iter().all(|&b| (b' '..=b'~').contains(&b)) {
@@ -196,7 +196,7 @@ fn parse_count(s: &str) -> Result<u64, ParseError> {
 
 /// A server's reply, as a client reads it.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Reply<'a> {
+pub(crate) enum Reply<'a> {
     /// The update was applied; the server's count for the key is now this.
     Ack(u64),
     /// Answer to `ping`.
@@ -215,7 +215,7 @@ pub enum Reply<'a> {
 }
 
 /// Parses one reply line. `None` when the line is not a reply at all.
-pub fn parse_reply(line: &[u8]) -> Option<Reply<'_>> {
+pub(crate) fn parse_reply(line: &[u8]) -> Option<Reply<'_>> {
     let text = std::str::from_utf8(line).ok()?;
     if let Some(n) = text.strip_prefix("ack;") {
         return parse_count(n).ok().map(Reply::Ack);
@@ -235,7 +235,7 @@ pub fn parse_reply(line: &[u8]) -> Option<Reply<'_>> {
 }
 
 /// Appends `update;<key>;<count>\n`.
-pub fn encode_update(out: &mut Vec<u8>, key: &str, count: u64) {
+pub(crate) fn encode_update(out: &mut Vec<u8>, key: &str, count: u64) {
     out.extend_from_slice(b"update;");
     out.extend_from_slice(key.as_bytes());
     out.push(b';');
@@ -244,14 +244,14 @@ pub fn encode_update(out: &mut Vec<u8>, key: &str, count: u64) {
 }
 
 /// Appends `ack;<count>\n`.
-pub fn encode_ack(out: &mut Vec<u8>, count: u64) {
+pub(crate) fn encode_ack(out: &mut Vec<u8>, count: u64) {
     out.extend_from_slice(b"ack;");
     push_u64(out, count);
     out.push(b'\n');
 }
 
 /// Appends `err;<code>;<detail>\n` (newlines in `detail` become spaces).
-pub fn encode_err(out: &mut Vec<u8>, code: &str, detail: &str) {
+pub(crate) fn encode_err(out: &mut Vec<u8>, code: &str, detail: &str) {
     out.extend_from_slice(b"err;");
     out.extend_from_slice(code.as_bytes());
     out.push(b';');
@@ -260,14 +260,14 @@ pub fn encode_err(out: &mut Vec<u8>, code: &str, detail: &str) {
 }
 
 /// Appends `ok;<json>\n`; serde_json never writes a raw newline.
-pub fn encode_ok(out: &mut Vec<u8>, json: &str) {
+pub(crate) fn encode_ok(out: &mut Vec<u8>, json: &str) {
     out.extend_from_slice(b"ok;");
     out.extend_from_slice(json.as_bytes());
     out.push(b'\n');
 }
 
 /// Appends a u64 in decimal, without the `fmt` machinery.
-pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {

@@ -17,18 +17,18 @@ use crate::error::{Error, Result};
 
 /// The rule for one listening address.
 #[derive(Debug, Clone)]
-pub struct Access {
+pub(crate) struct Access {
     /// The token every request must carry; `None` on loopback.
     token: Option<String>,
 }
 
 /// Why a request is refused: an HTTP status and a line for the body.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     /// 401 (no or wrong token) or 403 (a foreign `Host`).
-    pub status: u16,
+    pub(crate) status: u16,
     /// What to do about it.
-    pub why: &'static str,
+    pub(crate) why: &'static str,
 }
 
 impl Access {
@@ -37,7 +37,7 @@ impl Access {
     /// # Errors
     /// `addr` is not loopback and `ops_token` is empty: the run's figures
     /// would be open to anyone who can reach the address.
-    pub fn for_addr(addr: SocketAddr, ops_token: &str) -> Result<Access> {
+    pub(crate) fn for_addr(addr: SocketAddr, ops_token: &str) -> Result<Access> {
         let token = required_token(addr, ops_token).map_err(|_| {
             Error::msg(format!(
                 "refusing to serve the dashboard on {addr}: outside loopback it would be open to \
@@ -52,13 +52,13 @@ impl Access {
     }
 
     /// True when requests need the token.
-    pub fn needs_token(&self) -> bool {
+    pub(crate) fn needs_token(&self) -> bool {
         self.token.is_some()
     }
 
     /// Checks one request: its `Host` header, its `Authorization` header
     /// and its query string (`url` is the path with the query).
-    pub fn check(
+    pub(crate) fn check(
         &self,
         host: Option<&str>,
         authorization: Option<&str>,
@@ -106,7 +106,7 @@ fn is_local_name(host: &str) -> bool {
 }
 
 /// The value of `name` in `url`'s query string, percent-decoded.
-pub fn query(url: &str, name: &str) -> Option<String> {
+pub(crate) fn query(url: &str, name: &str) -> Option<String> {
     let (_, query) = url.split_once('?')?;
     query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));

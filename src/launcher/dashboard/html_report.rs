@@ -14,7 +14,7 @@ use crate::launcher::record::RunView;
 ///
 /// # Errors
 /// The file cannot be written.
-pub fn write(path: &Path, view: &RunView) -> Result<()> {
+pub(crate) fn write(path: &Path, view: &RunView) -> Result<()> {
     std::fs::write(path, page::render(Some(view)))
         .with_context(|| format!("cannot write the HTML report {}", path.display()))
 }

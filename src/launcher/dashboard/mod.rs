@@ -51,16 +51,15 @@ use access::Access;
 use http::{Serving, Watch};
 use servers::{Poller, Polling};
 
-pub use html_report::write as write_html_report;
-pub use servers::EVERY as SERVERS_EVERY;
+pub(crate) use html_report::write as write_html_report;
 
 /// Where `--dashboard` serves when given no address: loopback, on a port
 /// below both Linux's (32768-60999) and Windows' (49152-65535) ephemeral
 /// ranges, so no outgoing connection of the run can hold it.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:28080";
+pub(crate) const DEFAULT_ADDR: &str = "127.0.0.1:28080";
 
 /// The dashboard's threads, while they run.
-pub struct Dashboard {
+pub(crate) struct Dashboard {
     url: String,
     needs_token: bool,
     updates: Sender<Msg>,
@@ -79,7 +78,7 @@ impl Dashboard {
     /// `addr` is outside loopback and `ops_token` is empty (see
     /// `access.rs`), the address cannot be listened on, or no thread can
     /// be started.
-    pub fn open(
+    pub(crate) fn open(
         addr: Option<SocketAddr>,
         ops_token: &str,
         info: RunInfo,
@@ -158,7 +157,12 @@ impl Dashboard {
 
     /// Asks `servers` for `stats` every [`SERVERS_EVERY`] while a page is
     /// open, each question at most `timeout`, with `token` first if set.
-    pub fn poll_servers(&mut self, servers: Vec<SocketAddr>, token: String, timeout: Duration) {
+    pub(crate) fn poll_servers(
+        &mut self,
+        servers: Vec<SocketAddr>,
+        token: String,
+        timeout: Duration,
+    ) {
         if servers.is_empty() || self.poller.is_some() {
             return;
         }
@@ -174,7 +178,7 @@ impl Dashboard {
 
     /// Stops the server polls (before the clients stop: the drain and the
     /// final reads count the links on each server).
-    pub fn stop_polls(&mut self) {
+    pub(crate) fn stop_polls(&mut self) {
         if let Some(poller) = self.poller.take() {
             poller.stop();
         }
@@ -182,7 +186,7 @@ impl Dashboard {
 
     /// Ends the dashboard once the run is over: a page that was open gets
     /// the final state first (startup waits at most 3 s for it to ask).
-    pub fn close(mut self) {
+    pub(crate) fn close(mut self) {
         self.stop_polls();
         let _ = self.updates.send(Msg::Close);
         if let Some(thread) = self.thread.take() {

@@ -13,7 +13,7 @@ const UPLOT_JS: &str = include_str!("assets/uPlot.iife.min.js");
 
 /// The page; with `data`, the run it shows (an HTML report), else the
 /// live page that asks `/api/run`.
-pub fn render(data: Option<&RunView>) -> String {
+pub(crate) fn render(data: Option<&RunView>) -> String {
     let json = data
         .map(|view| script_safe(&serde_json::to_string(view).unwrap_or_default()))
         .unwrap_or_default();

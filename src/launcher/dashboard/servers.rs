@@ -22,7 +22,7 @@ use crate::messages::ServerStats;
 use crate::ops::connection;
 
 /// How often the servers are asked while a page is open.
-pub const EVERY: Duration = Duration::from_secs(5);
+pub(crate) const EVERY: Duration = Duration::from_secs(5);
 
 /// How often the poller looks whether a page is open (and a poll is due).
 const LOOK: Duration = Duration::from_secs(1);

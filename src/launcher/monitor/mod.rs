@@ -56,24 +56,24 @@ use rows::Rows;
 
 /// What the monitor is told of the run: the part of startup's options it
 /// acts on, so that it needs nothing of startup itself.
-pub struct Settings {
+pub(crate) struct Settings {
     /// The run's config (stop timeout, interval, schedule).
-    pub config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     /// The window's length, if the run has one (otherwise it runs until
     /// Ctrl-C).
-    pub duration: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
     /// No live status line.
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Append one CSV row per `sample_every` here.
-    pub samples: Option<PathBuf>,
+    pub(crate) samples: Option<PathBuf>,
     /// How often a CSV row is written.
-    pub sample_every: Duration,
+    pub(crate) sample_every: Duration,
     /// When each process's memory becomes the baseline of the leak check.
-    pub rss_baseline: Duration,
+    pub(crate) rss_baseline: Duration,
 }
 
 /// Everything startup tracks while the clients run.
-pub struct Monitor<'a> {
+pub(crate) struct Monitor<'a> {
     options: &'a Settings,
     links: u64,
     /// The run's clock: the first client's spawn until the go, the go after.
@@ -97,7 +97,7 @@ pub struct Monitor<'a> {
 impl<'a> Monitor<'a> {
     /// A monitor for a run of this `layout` (its links and target rate)
     /// whose clients started at `started`, reporting the run to `feed`.
-    pub fn new(
+    pub(crate) fn new(
         options: &'a Settings,
         fleet: &Fleet,
         layout: &Layout,
@@ -125,22 +125,22 @@ impl<'a> Monitor<'a> {
 
     /// The run's feed: startup reports the run's later phases to it, and
     /// takes the HTML report's data from it.
-    pub fn feed(&mut self) -> &mut Feed {
+    pub(crate) fn feed(&mut self) -> &mut Feed {
         &mut self.feed
     }
 
     /// Restarts servers that die, each at most `limit` times, with `launcher`.
-    pub fn restart_dead_servers(&mut self, launcher: Option<ServerLauncher>, limit: u32) {
+    pub(crate) fn restart_dead_servers(&mut self, launcher: Option<ServerLauncher>, limit: u32) {
         self.restarts = Restarts::new(launcher, limit);
     }
 
     /// True if this server died during the run.
-    pub fn server_gone(&self, index: usize) -> bool {
+    pub(crate) fn server_gone(&self, index: usize) -> bool {
         self.deaths.server_gone(index)
     }
 
     /// Watches until the duration ends, Ctrl-C, or every client is gone.
-    pub fn watch(
+    pub(crate) fn watch(
         &mut self,
         fleet: &mut Fleet,
         events: &Receiver<Event>,

@@ -44,7 +44,7 @@ impl Monitor<'_> {
     /// `--duration` after it, at which each link stops after its last
     /// update. The run's clock starts at that start. Returns false if
     /// Ctrl-C came first; the clients then never start.
-    pub fn start_together(
+    pub(crate) fn start_together(
         &mut self,
         fleet: &mut Fleet,
         events: &Receiver<Event>,

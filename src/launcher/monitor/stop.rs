@@ -13,7 +13,7 @@ use crate::messages::ClientReport;
 
 impl Monitor<'_> {
     /// Asks every live client to stop and waits for their final reports.
-    pub fn stop_clients(
+    pub(crate) fn stop_clients(
         &mut self,
         fleet: &mut Fleet,
         events: &Receiver<Event>,

@@ -10,7 +10,7 @@ impl Monitor<'_> {
     /// What the monitor saw, for the report: `finals` are the clients'
     /// final reports (the acked updates the CPU per update divides by when
     /// no sample counted them).
-    pub fn watched(&self, finals: &[ClientReport]) -> Watched {
+    pub(crate) fn watched(&self, finals: &[ClientReport]) -> Watched {
         let acked = finals.iter().map(|f| f.status.acked).sum();
         Watched {
             children_died: self.deaths.dead().to_vec(),

@@ -9,7 +9,7 @@ use crate::sys::limits::{Limits, PortRange, Rlimit};
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
+pub(crate) enum Level {
     /// The layout cannot run: startup stops before spawning anything.
     Error,
     /// It runs, close to a limit or at a known risk: a line on stderr.
@@ -18,16 +18,16 @@ pub enum Level {
 
 /// One limit's verdict, as the user reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
+pub(crate) struct Finding {
     /// Error or warning.
-    pub level: Level,
+    pub(crate) level: Level,
     /// The limit, the need, the current value and the command that raises it.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// Which OS's rules and commands apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Os {
+pub(crate) enum Os {
     /// Local ports shared across server addresses; sysctl, ulimit.
     Linux,
     /// A local port per connection; netsh.
@@ -38,7 +38,7 @@ pub enum Os {
 
 impl Os {
     /// The OS this program was built for.
-    pub const HERE: Os = if cfg!(target_os = "linux") {
+    pub(crate) const HERE: Os = if cfg!(target_os = "linux") {
         Os::Linux
     } else if cfg!(windows) {
         Os::Windows
@@ -49,7 +49,12 @@ impl Os {
 
 /// Every finding for `layout` under `limits` on `os`, with this host's
 /// servers listening on `server_ports`. Pure: tests give fixed limits.
-pub fn findings(layout: &Layout, limits: &Limits, server_ports: &[u16], os: Os) -> Vec<Finding> {
+pub(crate) fn findings(
+    layout: &Layout,
+    limits: &Limits,
+    server_ports: &[u16],
+    os: Os,
+) -> Vec<Finding> {
     let needs = Needs::of(layout);
     let mut found = Vec::new();
     if let Some(rl) = limits.nofile {

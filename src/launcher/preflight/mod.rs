@@ -47,9 +47,9 @@ mod needs;
 use std::io;
 use std::net::SocketAddr;
 
-pub use self::findings::{Finding, Level, Os, findings};
+pub(crate) use self::findings::{Finding, Level, Os, findings};
 use self::findings::{level, shown, suggest};
-pub use self::needs::{Layout, Needs, Process};
+pub(crate) use self::needs::{Layout, Needs};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::sys::limits::{self, Limits, Resource, Rlimit};
@@ -66,7 +66,7 @@ const LIMITS_DOC: &str = "docs/OPERATIONS.md, \"Before it starts: limits\"";
 /// # Errors
 /// A limit the layout cannot fit under; the message names each limit, the
 /// need, the current value and the command that raises it.
-pub fn check(config: &Config, local_servers: &[SocketAddr], quiet: bool) -> Result<()> {
+pub(crate) fn check(config: &Config, local_servers: &[SocketAddr], quiet: bool) -> Result<()> {
     let layout = Layout::new(config, local_servers);
     if layout.clients == 0 && layout.local_servers == 0 {
         return Ok(());
@@ -101,7 +101,7 @@ pub fn check(config: &Config, local_servers: &[SocketAddr], quiet: bool) -> Resu
 /// them and the hard limit leaves room; returns one line per raise. `raise`
 /// is the OS call (`limits::raise_soft`; tests pass their own), and
 /// `limits` is updated to what it set.
-pub fn raise_soft_limits(
+pub(crate) fn raise_soft_limits(
     layout: &Layout,
     limits: &mut Limits,
     raise: impl Fn(Resource, u64) -> io::Result<()>,
@@ -162,7 +162,7 @@ fn raise_to(limit: &Rlimit, need: u64, wanted: u64) -> Option<u64> {
 /// Adds to an error from starting a child or a thread which OS limit it
 /// likely met, with this host's figures for it now (children.rs calls it
 /// on every spawn error); any other error passes unchanged.
-pub fn explain(e: io::Error) -> io::Error {
+pub(crate) fn explain(e: io::Error) -> io::Error {
     let hint = net::limit_hint(&e);
     if hint.is_empty() {
         return e;

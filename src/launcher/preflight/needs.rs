@@ -20,21 +20,21 @@ const ASK_AT_ONCE: u64 = 32;
 
 /// The layout startup is about to run on this host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// Client processes on this host (N).
-    pub clients: u64,
+    pub(crate) clients: u64,
     /// Servers in the whole config (S): every client links to each.
-    pub servers: u64,
+    pub(crate) servers: u64,
     /// Server processes on this host (P).
-    pub local_servers: u64,
+    pub(crate) local_servers: u64,
     /// Hosts whose clients link to a server here (H): every host in
     /// `server_ip_list` runs N clients. Clients-only hosts add more.
-    pub client_hosts: u64,
+    pub(crate) client_hosts: u64,
 }
 
 impl Layout {
     /// This host's layout under `config`, running `local_servers`.
-    pub fn new(config: &Config, local_servers: &[SocketAddr]) -> Layout {
+    pub(crate) fn new(config: &Config, local_servers: &[SocketAddr]) -> Layout {
         Layout {
             clients: u64::from(config.client_num_per_host),
             servers: config.all_servers().len() as u64,
@@ -62,45 +62,45 @@ impl Layout {
 
 /// What one process of a kind needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Process {
+pub(crate) struct Process {
     /// Open files (descriptors).
-    pub files: u64,
+    pub(crate) files: u64,
     /// Threads.
-    pub threads: u64,
+    pub(crate) threads: u64,
 }
 
 /// What a layout needs on its host, with the sums the messages quote.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Needs {
+pub(crate) struct Needs {
     /// Each client process.
-    pub client: Process,
+    pub(crate) client: Process,
     /// Each server process.
-    pub server: Process,
+    pub(crate) server: Process,
     /// startup itself.
-    pub startup: Process,
+    pub(crate) startup: Process,
     /// Processes: startup, its servers and clients.
-    pub processes: u64,
+    pub(crate) processes: u64,
     /// Open files of all of them together.
-    pub files: u64,
+    pub(crate) files: u64,
     /// Threads of all of them together.
-    pub threads: u64,
+    pub(crate) threads: u64,
     /// Local ports towards one server address (Linux): one per client.
-    pub ports_per_address: u64,
+    pub(crate) ports_per_address: u64,
     /// Outgoing connections from this host, each a local port on Windows.
-    pub connections: u64,
+    pub(crate) connections: u64,
     /// The process that needs the most open files: who, how many, and the
     /// sum that makes the figure.
-    pub most_files: (&'static str, u64, String),
+    pub(crate) most_files: (&'static str, u64, String),
     /// `startup 108 + 3 servers x 107 + 100 clients x 4`: the sums behind
     /// `files` and `threads`.
-    pub files_sum: String,
+    pub(crate) files_sum: String,
     /// See `files_sum`.
-    pub threads_sum: String,
+    pub(crate) threads_sum: String,
 }
 
 impl Needs {
     /// The needs of `layout` (the table in this module's documentation).
-    pub fn of(layout: &Layout) -> Needs {
+    pub(crate) fn of(layout: &Layout) -> Needs {
         let (n, s, p) = (layout.clients, layout.servers, layout.local_servers);
         let links = layout.server_links();
         let children = n + p;

@@ -21,14 +21,11 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
-pub use series::{Columns, History, MAX_POINTS, Point};
-pub use snapshot::{
-    API_VERSION, FinalReport, Layout, Phase, RunInfo, RunView, ServerRow, ServersTable, State,
-    Update,
-};
+pub(crate) use series::Point;
+pub(crate) use snapshot::{FinalReport, Layout, Phase, RunInfo, RunView, ServerRow, State, Update};
 
 /// What a live copy of the record hears.
-pub enum Msg {
+pub(crate) enum Msg {
     /// Something changed.
     Update(Update),
     /// The run is over: serve the final state to the open pages, then end.
@@ -38,7 +35,7 @@ pub enum Msg {
 /// What startup reports the run to: its own record, and a live copy when
 /// a dashboard runs. Owned by startup's main thread (inside the monitor
 /// once the clients run).
-pub struct Feed {
+pub(crate) struct Feed {
     state: State,
     live: Option<Sender<Msg>>,
     /// No lines on the terminal (`--quiet`); the log and the record still
@@ -49,7 +46,7 @@ pub struct Feed {
 impl Feed {
     /// A record of the run `info` describes; `quiet` keeps its lines off
     /// the terminal.
-    pub fn new(info: RunInfo, quiet: bool) -> Feed {
+    pub(crate) fn new(info: RunInfo, quiet: bool) -> Feed {
         Feed {
             state: State::new(info),
             live: None,
@@ -59,12 +56,12 @@ impl Feed {
 
     /// From now on, a copy of every update goes to `live` (the dashboard,
     /// whose own record starts from the same [`RunInfo`]).
-    pub fn go_live(&mut self, live: Sender<Msg>) {
+    pub(crate) fn go_live(&mut self, live: Sender<Msg>) {
         self.live = Some(live);
     }
 
     /// Records one update (and sends it to the live copy, never waiting).
-    pub fn send(&mut self, update: Update) {
+    pub(crate) fn send(&mut self, update: Update) {
         if let Some(live) = &self.live {
             // An ended dashboard is no reason to stop the run.
             if live.send(Msg::Update(update.clone())).is_err() {
@@ -76,7 +73,7 @@ impl Feed {
 
     /// Announces that the run moves on to `phase`: the one place a phase
     /// goes to the terminal, the log and the record together.
-    pub fn announce(&mut self, phase: Phase, line: impl Into<String>) {
+    pub(crate) fn announce(&mut self, phase: Phase, line: impl Into<String>) {
         let line = line.into();
         self.tell(&line);
         self.send(Update::Phase(phase, line));
@@ -84,7 +81,7 @@ impl Feed {
 
     /// A progress line within the phase, told as [`Feed::announce`] tells
     /// a phase.
-    pub fn say(&mut self, line: impl Into<String>) {
+    pub(crate) fn say(&mut self, line: impl Into<String>) {
         let line = line.into();
         self.tell(&line);
         self.send(Update::Message(line));
@@ -99,7 +96,7 @@ impl Feed {
     }
 
     /// The run as recorded so far: at the end, the HTML report's data.
-    pub fn view(&self) -> RunView {
+    pub(crate) fn view(&self) -> RunView {
         self.state.view(Instant::now())
     }
 }

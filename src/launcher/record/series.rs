@@ -15,56 +15,56 @@
 use serde::{Deserialize, Serialize};
 
 /// The most points a [`History`] keeps; past it, resolution halves.
-pub const MAX_POINTS: usize = 2_000;
+pub(crate) const MAX_POINTS: usize = 2_000;
 
 /// The run's figures as of one status round.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Point {
+pub(crate) struct Point {
     /// Seconds since the go (the run's clock), at the round's close.
-    pub t_s: f64,
+    pub(crate) t_s: f64,
     /// Acked updates per second, as of the round's answers.
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// The schedule's target rate.
-    pub target: f64,
+    pub(crate) target: f64,
     /// Latency (send to ack) p50 over the round, us; `None` when no
     /// update was recorded.
-    pub latency_p50_us: Option<u64>,
+    pub(crate) latency_p50_us: Option<u64>,
     /// Latency p99 over the round, us.
-    pub latency_p99_us: Option<u64>,
+    pub(crate) latency_p99_us: Option<u64>,
     /// Lateness (due to send) p99 over the round, us.
-    pub lateness_p99_us: Option<u64>,
+    pub(crate) lateness_p99_us: Option<u64>,
     /// Links connected.
-    pub links_up: u64,
+    pub(crate) links_up: u64,
     /// Links in all.
-    pub links: u64,
+    pub(crate) links: u64,
     /// Updates acked so far.
-    pub acked: u64,
+    pub(crate) acked: u64,
     /// Late sends so far.
-    pub late_sends: u64,
+    pub(crate) late_sends: u64,
     /// Errors so far.
-    pub errors: u64,
+    pub(crate) errors: u64,
     /// Reconnects so far.
-    pub reconnects: u64,
+    pub(crate) reconnects: u64,
     /// All servers' CPU since the previous point, percent of one core.
-    pub server_cpu_percent: f64,
+    pub(crate) server_cpu_percent: f64,
     /// All clients' CPU since the previous point, percent of one core.
-    pub client_cpu_percent: f64,
+    pub(crate) client_cpu_percent: f64,
     /// startup's own CPU since the previous point, percent of one core:
     /// what watching the run costs, the dashboard included.
-    pub startup_cpu_percent: f64,
+    pub(crate) startup_cpu_percent: f64,
     /// All servers' resident memory, MB.
-    pub server_rss_mb: f64,
+    pub(crate) server_rss_mb: f64,
     /// All clients' resident memory, MB.
-    pub client_rss_mb: f64,
+    pub(crate) client_rss_mb: f64,
     /// Rounds this point stands for (1 until the history halves).
     #[serde(skip)]
-    pub rounds: u32,
+    pub(crate) rounds: u32,
 }
 
 impl Point {
     /// The point as the page shows it: rates and CPU to 0.1, memory to
     /// 0.01 MB (shorter JSON; no figure claims more than a sample has).
-    pub fn rounded(&self) -> Point {
+    pub(crate) fn rounded(&self) -> Point {
         Point {
             t_s: round_to(self.t_s, 10.0),
             rate: round_to(self.rate, 10.0),
@@ -114,7 +114,7 @@ impl Point {
 
 /// The whole run's points, at most [`MAX_POINTS`] of them.
 #[derive(Debug, Clone, Default)]
-pub struct History {
+pub(crate) struct History {
     /// Stored points, each covering `per_point` rounds.
     points: Vec<Point>,
     /// Rounds per stored point: 1, then 2, 4, ... after each halving.
@@ -126,7 +126,7 @@ pub struct History {
 
 impl History {
     /// Adds one round's point.
-    pub fn push(&mut self, mut point: Point) {
+    pub(crate) fn push(&mut self, mut point: Point) {
         point.rounds = 1;
         self.per_point = self.per_point.max(1);
         let pending = match self.pending.take() {
@@ -163,17 +163,17 @@ impl History {
     }
 
     /// The points to draw: the stored ones, then the pending one.
-    pub fn points(&self) -> impl Iterator<Item = &Point> {
+    pub(crate) fn points(&self) -> impl Iterator<Item = &Point> {
         self.points.iter().chain(self.pending.as_ref())
     }
 
     /// Rounds per stored point (1 until the history first halves).
-    pub fn rounds_per_point(&self) -> u32 {
+    pub(crate) fn rounds_per_point(&self) -> u32 {
         self.per_point.max(1)
     }
 
     /// The points as columns, one array per figure, as charts take them.
-    pub fn columns(&self) -> Columns {
+    pub(crate) fn columns(&self) -> Columns {
         let mut c = Columns {
             rounds_per_point: self.rounds_per_point(),
             ..Columns::default()
@@ -209,24 +209,24 @@ fn round_to(x: f64, per: f64) -> f64 {
 /// column's `[i]`. Each figure is as in [`Point`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[allow(missing_docs)] // each column is the Point field of its name
-pub struct Columns {
+pub(crate) struct Columns {
     /// Rounds each point stands for: 1, then 2, 4, ... as the run grows.
-    pub rounds_per_point: u32,
-    pub t_s: Vec<f64>,
-    pub rate: Vec<f64>,
-    pub target: Vec<f64>,
-    pub latency_p50_us: Vec<Option<u64>>,
-    pub latency_p99_us: Vec<Option<u64>>,
-    pub lateness_p99_us: Vec<Option<u64>>,
-    pub links_up: Vec<u64>,
-    pub late_sends: Vec<u64>,
-    pub errors: Vec<u64>,
-    pub reconnects: Vec<u64>,
-    pub server_cpu_percent: Vec<f64>,
-    pub client_cpu_percent: Vec<f64>,
-    pub startup_cpu_percent: Vec<f64>,
-    pub server_rss_mb: Vec<f64>,
-    pub client_rss_mb: Vec<f64>,
+    pub(crate) rounds_per_point: u32,
+    pub(crate) t_s: Vec<f64>,
+    pub(crate) rate: Vec<f64>,
+    pub(crate) target: Vec<f64>,
+    pub(crate) latency_p50_us: Vec<Option<u64>>,
+    pub(crate) latency_p99_us: Vec<Option<u64>>,
+    pub(crate) lateness_p99_us: Vec<Option<u64>>,
+    pub(crate) links_up: Vec<u64>,
+    pub(crate) late_sends: Vec<u64>,
+    pub(crate) errors: Vec<u64>,
+    pub(crate) reconnects: Vec<u64>,
+    pub(crate) server_cpu_percent: Vec<f64>,
+    pub(crate) client_cpu_percent: Vec<f64>,
+    pub(crate) startup_cpu_percent: Vec<f64>,
+    pub(crate) server_rss_mb: Vec<f64>,
+    pub(crate) client_rss_mb: Vec<f64>,
 }
 
 #[cfg(test)]

@@ -20,31 +20,31 @@ use crate::config::Config;
 
 /// Version of `/api/run`'s format: raised when a field changes meaning or
 /// goes away (new fields may come without it).
-pub const API_VERSION: u32 = 1;
+pub(crate) const API_VERSION: u32 = 1;
 
 /// What the run is, known before anything starts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RunInfo {
+pub(crate) struct RunInfo {
     /// startup's version.
-    pub version: String,
+    pub(crate) version: String,
     /// When startup started, UTC, ISO 8601.
-    pub started_utc: String,
+    pub(crate) started_utc: String,
     /// What this host does in the run.
-    pub host_role: String,
+    pub(crate) host_role: String,
     /// The config file as given.
-    pub config_path: String,
+    pub(crate) config_path: String,
     /// The effective config, defaults filled in, never the token.
-    pub config: Value,
+    pub(crate) config: Value,
     /// The run's shape.
-    pub layout: Layout,
+    pub(crate) layout: Layout,
     /// `--duration` in seconds; `None` runs until Ctrl-C.
-    pub duration_s: Option<f64>,
+    pub(crate) duration_s: Option<f64>,
 }
 
 impl RunInfo {
     /// The run `config` (loaded from `config_path`) describes, for this
     /// host (`role`, its servers `local`), started at `began`.
-    pub fn of(
+    pub(crate) fn of(
         config: &Config,
         config_path: &Path,
         duration: Option<Duration>,
@@ -78,27 +78,27 @@ impl RunInfo {
 
 /// The run's shape: who links to whom, at what rate.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// Client processes on this host.
-    pub clients: u64,
+    pub(crate) clients: u64,
     /// This host's servers (`IP:PORT`).
-    pub servers: Vec<String>,
+    pub(crate) servers: Vec<String>,
     /// Servers in the whole config: each client links to every one.
-    pub servers_in_config: u64,
+    pub(crate) servers_in_config: u64,
     /// Links of this host's clients.
-    pub links: u64,
+    pub(crate) links: u64,
     /// Milliseconds between two updates of a link.
-    pub interval_ms: u64,
+    pub(crate) interval_ms: u64,
     /// `fixed-rate`, `fixed-delay` or `closed-loop`.
-    pub schedule: String,
+    pub(crate) schedule: String,
     /// Updates per second the schedule asks for (0: closed loop).
-    pub target_per_s: f64,
+    pub(crate) target_per_s: f64,
 }
 
 /// Where the run is.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Starting this host's servers, waiting for other hosts'.
     #[default]
     Starting,
@@ -116,36 +116,36 @@ pub enum Phase {
 
 /// One of this host's servers, from its `stats` answer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ServerRow {
+pub(crate) struct ServerRow {
     /// `IP:PORT`.
-    pub server: String,
+    pub(crate) server: String,
     /// It answered.
-    pub up: bool,
+    pub(crate) up: bool,
     /// Links open on it, its asker's own connection not counted.
-    pub links: u64,
+    pub(crate) links: u64,
     /// Updates applied since it started.
-    pub updates: u64,
+    pub(crate) updates: u64,
     /// Updates applied over its last second.
-    pub updates_per_s: f64,
+    pub(crate) updates_per_s: f64,
     /// Updates whose client count differed from its own.
-    pub anomalies: u64,
+    pub(crate) anomalies: u64,
     /// Why it did not answer (empty when up).
-    pub error: String,
+    pub(crate) error: String,
 }
 
 /// The servers table, as of one poll.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ServersTable {
+pub(crate) struct ServersTable {
     /// Seconds on the run's clock when the servers were asked (negative
     /// before the go).
-    pub at_s: f64,
+    pub(crate) at_s: f64,
     /// One row per server of this host, in `server_port_list` order.
-    pub rows: Vec<ServerRow>,
+    pub(crate) rows: Vec<ServerRow>,
 }
 
 /// Something that changed, sent by startup (and the servers' poller).
 #[derive(Debug, Clone)]
-pub enum Update {
+pub(crate) enum Update {
     /// The run moved on; `message` says how (may be empty).
     Phase(Phase, String),
     /// A progress message, the phase unchanged (the connecting line).
@@ -162,48 +162,48 @@ pub enum Update {
 
 /// The end of the run, as the page shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FinalReport {
+pub(crate) struct FinalReport {
     /// The report's JSON without `client_keys` and `server_dumps`, which
     /// are for `omclient verify --reports` (in `--report`) and grow with
     /// the run.
-    pub report: Value,
+    pub(crate) report: Value,
     /// The report as startup prints it.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// The body of `/api/run`, and the data the HTML report embeds: every
 /// field is described in docs/DASHBOARD.md ("The dashboard", /api/run).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunView {
+pub(crate) struct RunView {
     /// [`API_VERSION`].
-    pub api: u32,
+    pub(crate) api: u32,
     /// Updates applied so far: a view with a higher `seq` is newer.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// Where the run is.
-    pub phase: Phase,
+    pub(crate) phase: Phase,
     /// startup's latest progress message.
-    pub message: String,
+    pub(crate) message: String,
     /// What the run is.
     #[serde(flatten)]
-    pub info: RunInfo,
+    pub(crate) info: RunInfo,
     /// Seconds on the run's clock: since the go, up to the window's end
     /// (0 before the go).
-    pub elapsed_s: f64,
+    pub(crate) elapsed_s: f64,
     /// The latest status round, not merged with others (rounded as the
     /// series are).
-    pub now: Option<Point>,
+    pub(crate) now: Option<Point>,
     /// Every point of the run so far.
-    pub series: Columns,
+    pub(crate) series: Columns,
     /// This host's servers as of their latest `stats` (polled only while
     /// someone watches; `null` until then, and in the HTML report).
-    pub servers: Option<ServersTable>,
+    pub(crate) servers: Option<ServersTable>,
     /// The end of the run, once it is over.
     #[serde(rename = "final")]
-    pub final_report: Option<FinalReport>,
+    pub(crate) final_report: Option<FinalReport>,
 }
 
 /// A run as the updates so far tell it.
-pub struct State {
+pub(crate) struct State {
     info: RunInfo,
     seq: u64,
     phase: Phase,
@@ -219,7 +219,7 @@ pub struct State {
 
 impl State {
     /// A run that has not started.
-    pub fn new(info: RunInfo) -> State {
+    pub(crate) fn new(info: RunInfo) -> State {
         State {
             info,
             seq: 0,
@@ -235,7 +235,7 @@ impl State {
     }
 
     /// Applies one update.
-    pub fn apply(&mut self, update: Update) {
+    pub(crate) fn apply(&mut self, update: Update) {
         self.seq += 1;
         match update {
             Update::Phase(phase, message) => {
@@ -269,17 +269,17 @@ impl State {
     }
 
     /// Updates applied so far.
-    pub fn seq(&self) -> u64 {
+    pub(crate) fn seq(&self) -> u64 {
         self.seq
     }
 
     /// True once the report is in.
-    pub fn is_final(&self) -> bool {
+    pub(crate) fn is_final(&self) -> bool {
         self.final_report.is_some()
     }
 
     /// The run as of `at`.
-    pub fn view(&self, at: Instant) -> RunView {
+    pub(crate) fn view(&self, at: Instant) -> RunView {
         let elapsed = match self.go {
             Some(go) => {
                 let until = self.ended.unwrap_or(at);

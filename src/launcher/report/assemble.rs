@@ -24,43 +24,43 @@ use crate::messages::ClientReport;
 use crate::metrics::Percentiles;
 
 /// What the run was, known before it started.
-pub struct About<'a> {
+pub(crate) struct About<'a> {
     /// The run as the record describes it: version, start, role, config.
-    pub info: &'a RunInfo,
+    pub(crate) info: &'a RunInfo,
     /// When startup started: the report's wall time runs from here.
-    pub began: Instant,
+    pub(crate) began: Instant,
     /// The config file, whose bytes the report's hash is of.
-    pub config_path: &'a Path,
+    pub(crate) config_path: &'a Path,
     /// The limits the verdict holds the run to.
-    pub thresholds: Thresholds,
+    pub(crate) thresholds: Thresholds,
     /// Every server in the config: the unacked updates are counted per each.
-    pub all_servers: &'a [SocketAddr],
+    pub(crate) all_servers: &'a [SocketAddr],
     /// This host's servers: the first names the host in a merged verdict.
-    pub local_servers: &'a [SocketAddr],
+    pub(crate) local_servers: &'a [SocketAddr],
 }
 
 /// What the monitor saw while the clients ran: the figures no final
 /// report carries.
-pub struct Watched {
+pub(crate) struct Watched {
     /// Children that exited when they should not have.
-    pub children_died: Vec<DeadChild>,
+    pub(crate) children_died: Vec<DeadChild>,
     /// Servers restarted after they died.
-    pub server_restarts: Vec<ServerRestart>,
+    pub(crate) server_restarts: Vec<ServerRestart>,
     /// The addresses of those servers: what was acked on their old process
     /// died with it.
-    pub restarted: Vec<String>,
+    pub(crate) restarted: Vec<String>,
     /// Servers an operations `stop` ended.
-    pub stopped_by_ops: Vec<OpsStop>,
+    pub(crate) stopped_by_ops: Vec<OpsStop>,
     /// The whole run's send-to-ack latency, lateness and corrected latency.
-    pub latency_us: [Percentiles; 3],
+    pub(crate) latency_us: [Percentiles; 3],
     /// Seconds of the window with fewer links up than planned.
-    pub links_short_s: f64,
+    pub(crate) links_short_s: f64,
     /// Each kind of process's cost, as sampled.
-    pub processes: Processes,
+    pub(crate) processes: Processes,
 }
 
 /// The report of a run, from every part of it.
-pub fn assemble(
+pub(crate) fn assemble(
     about: &About,
     mut watched: Watched,
     finals: &[ClientReport],

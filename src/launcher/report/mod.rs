@@ -19,137 +19,137 @@ use crate::metrics::Percentiles;
 use crate::verify::Verify;
 
 mod assemble;
-pub mod run_verdict;
+pub(crate) mod run_verdict;
 mod text;
 
-pub use assemble::{About, Watched, assemble};
+pub(crate) use assemble::{About, Watched, assemble};
 
 /// Everything a run produced.
 ///
 /// Fields added after the first reports were written carry
 /// `#[serde(default)]`, so `omclient verify --reports` still reads those.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RunReport {
+pub(crate) struct RunReport {
     /// `pass` or `fail` (see `run_verdict` for the rules).
     #[serde(default)]
-    pub verdict: String,
+    pub(crate) verdict: String,
     /// Why the run failed, one reason each naming its server, client or
     /// threshold; empty on `pass`.
     #[serde(default)]
-    pub verdict_reasons: Vec<String>,
+    pub(crate) verdict_reasons: Vec<String>,
     /// The clients could not keep their schedule: the achieved rate then
     /// measures this machine, not the servers (`run_verdict::saturation`).
     #[serde(default)]
-    pub generator_saturated: bool,
+    pub(crate) generator_saturated: bool,
     /// The thresholds the run was held to (`--min-rate`, `--max-p99`,
     /// `--max-late-p99`); none by default.
     #[serde(default)]
-    pub thresholds: Thresholds,
+    pub(crate) thresholds: Thresholds,
     /// The startup that wrote this report (`CARGO_PKG_VERSION`).
     #[serde(default)]
-    pub version: String,
+    pub(crate) version: String,
     /// When startup started, UTC, ISO 8601 (`2026-11-30T05:12:34Z`).
     #[serde(default)]
-    pub started_utc: String,
+    pub(crate) started_utc: String,
     /// Seconds from startup's start to the report: the whole run's wall time.
     #[serde(default)]
-    pub wall_s: f64,
+    pub(crate) wall_s: f64,
     /// What this host did: its servers and clients, or clients only.
     #[serde(default)]
-    pub host_role: String,
+    pub(crate) host_role: String,
     /// The config file as given on the command line.
     #[serde(default)]
-    pub config_path: String,
+    pub(crate) config_path: String,
     /// `fnv1a64:<16 hex digits>` of the config file's bytes: two reports
     /// with the same hash ran the same config.
     #[serde(default)]
-    pub config_hash: String,
+    pub(crate) config_hash: String,
     /// The whole effective config, defaults filled in (never the token).
     #[serde(default)]
-    pub config: serde_json::Value,
+    pub(crate) config: serde_json::Value,
     /// Servers that no link of this host ever connected to, and why.
     #[serde(default)]
-    pub servers_never_reached: Vec<UnreachedServer>,
+    pub(crate) servers_never_reached: Vec<UnreachedServer>,
     /// Seconds of the window during which fewer links than planned were up
     /// (as of the status rounds).
     #[serde(default)]
-    pub links_short_s: f64,
+    pub(crate) links_short_s: f64,
     /// Updates per second the schedule asks for: links x 1000 / interval.
-    pub target_ops_per_s: f64,
+    pub(crate) target_ops_per_s: f64,
     /// Acked updates per second over the run.
-    pub achieved_ops_per_s: f64,
+    pub(crate) achieved_ops_per_s: f64,
     /// achieved / target (0 when there is no target: closed loop).
-    pub achieved_ratio: f64,
+    pub(crate) achieved_ratio: f64,
     /// Seconds the clients ran their schedules (mean over clients).
-    pub duration_s: f64,
+    pub(crate) duration_s: f64,
     /// Links this host's clients ran (clients x servers).
-    pub links: u64,
+    pub(crate) links: u64,
     /// Client processes started.
-    pub clients: u64,
+    pub(crate) clients: u64,
     /// Server processes this startup ran.
-    pub servers: u64,
+    pub(crate) servers: u64,
     /// Milliseconds between two updates of a link.
-    pub interval_ms: u64,
+    pub(crate) interval_ms: u64,
     /// fixed-rate, fixed-delay or closed-loop.
-    pub schedule: String,
+    pub(crate) schedule: String,
     /// Updates written by all clients.
-    pub sent: u64,
+    pub(crate) sent: u64,
     /// Updates acknowledged.
-    pub acked: u64,
+    pub(crate) acked: u64,
     /// Updates written whose ack never came.
-    pub unacked: u64,
+    pub(crate) unacked: u64,
     /// Updates sent more than 1 ms after their due time.
-    pub late_sends: u64,
+    pub(crate) late_sends: u64,
     /// Failed connects, broken links and error replies, over all links.
-    pub errors: u64,
+    pub(crate) errors: u64,
     /// `errors` by what went wrong (the only word on it with logging off).
     #[serde(default)]
-    pub error_kinds: ErrorKinds,
+    pub(crate) error_kinds: ErrorKinds,
     /// Times a link was re-established.
-    pub reconnects: u64,
+    pub(crate) reconnects: u64,
     /// Acks whose server count differed from the client's.
-    pub anomalies: u64,
+    pub(crate) anomalies: u64,
     /// How evenly the links progressed: acked updates per link.
-    pub per_link: LinkSpread,
+    pub(crate) per_link: LinkSpread,
     /// Send-to-ack latency over the run, microseconds.
-    pub latency_us: Percentiles,
+    pub(crate) latency_us: Percentiles,
     /// Due-to-send lateness over the run, microseconds.
-    pub lateness_us: Percentiles,
+    pub(crate) lateness_us: Percentiles,
     /// Due-to-ack latency (coordinated-omission corrected), microseconds.
-    pub corrected_latency_us: Percentiles,
+    pub(crate) corrected_latency_us: Percentiles,
     /// CPU, memory, threads and context switches per kind of process.
-    pub processes: Processes,
+    pub(crate) processes: Processes,
     /// Unacked updates per server address.
-    pub unacked_by_server: BTreeMap<String, u64>,
+    pub(crate) unacked_by_server: BTreeMap<String, u64>,
     /// Children that exited when they should not have.
-    pub children_died: Vec<DeadChild>,
+    pub(crate) children_died: Vec<DeadChild>,
     /// Servers startup restarted after they died (`server_restarts`).
-    pub server_restarts: Vec<ServerRestart>,
+    pub(crate) server_restarts: Vec<ServerRestart>,
     /// Servers an operations `stop` ended during the run: down, not dead.
     #[serde(default)]
-    pub stopped_by_ops: Vec<OpsStop>,
+    pub(crate) stopped_by_ops: Vec<OpsStop>,
     /// Each server's counters at the end of the run.
-    pub server_stats: Vec<ServerStats>,
+    pub(crate) server_stats: Vec<ServerStats>,
     /// The verdict.
-    pub verify: Verify,
+    pub(crate) verify: Verify,
     // Many hosts (issue 7): what `omclient verify --reports` merges.
     /// This host's address in `server_ip_list`; `None` on a clients-only host.
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
     /// Every key this host's clients used: server, key, acked, unacked.
-    pub client_keys: Vec<KeyCount>,
+    pub(crate) client_keys: Vec<KeyCount>,
     /// This host's servers' final counts, read once no client of any host
     /// was linked to them any more.
-    pub server_dumps: Vec<FinalDump>,
+    pub(crate) server_dumps: Vec<FinalDump>,
     /// Seconds this host's servers stayed up for other hosts' clients after
     /// its own clients stopped.
-    pub drain_s: f64,
+    pub(crate) drain_s: f64,
 }
 
 impl RunReport {
     /// The report as the dashboard and the HTML report show it: the JSON
     /// without `client_keys` and `server_dumps` (for `omclient verify
     /// --reports`, in `--report`; they grow with the run), and the text.
-    pub fn for_page(&self) -> FinalReport {
+    pub(crate) fn for_page(&self) -> FinalReport {
         let mut value = serde_json::to_value(self).unwrap_or_default();
         if let serde_json::Value::Object(fields) = &mut value {
             fields.remove("client_keys");
@@ -164,55 +164,55 @@ impl RunReport {
 
 /// Resource figures per kind of process.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Processes {
+pub(crate) struct Processes {
     /// CPUs of this machine (Task Manager's scale divides by this).
-    pub cpus: u64,
+    pub(crate) cpus: u64,
     /// Seconds into the run at which each process's memory was taken as the
     /// baseline of `rss_growth_percent_max` (the leak check).
-    pub rss_baseline_s: f64,
+    pub(crate) rss_baseline_s: f64,
     /// The servers startup ran.
-    pub server: KindUsage,
+    pub(crate) server: KindUsage,
     /// The clients startup ran.
-    pub client: KindUsage,
+    pub(crate) client: KindUsage,
 }
 
 /// The original's own figures (Windows, one PC, 100 clients / 10 servers):
 /// Task Manager percent of the whole machine, and megabytes.
-pub const SEED_FIGURES: [(&str, f64, f64); 2] = [("server", 3.0, 7.0), ("client", 1.0, 6.0)];
+pub(crate) const SEED_FIGURES: [(&str, f64, f64); 2] = [("server", 3.0, 7.0), ("client", 1.0, 6.0)];
 
 /// A child process that died unexpectedly.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeadChild {
+pub(crate) struct DeadChild {
     /// `server 127.0.0.1:38677` or `client 7`.
-    pub name: String,
+    pub(crate) name: String,
     /// The OS process id.
-    pub pid: u32,
+    pub(crate) pid: u32,
     /// How it ended, as the OS reported it.
-    pub status: String,
+    pub(crate) status: String,
     /// Seconds into the run when startup noticed.
-    pub at_s: f64,
+    pub(crate) at_s: f64,
 }
 
 /// Acked updates per link (one client's link to one server, over all its
 /// reconnects): a thread-per-link system can starve some links while the
 /// total looks fine.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct LinkSpread {
+pub(crate) struct LinkSpread {
     /// Links counted (those of clients that sent a final report).
-    pub links: u64,
+    pub(crate) links: u64,
     /// The least any link acked.
-    pub min: u64,
+    pub(crate) min: u64,
     /// The median link's acked updates.
-    pub median: u64,
+    pub(crate) median: u64,
     /// The most any link acked.
-    pub max: u64,
+    pub(crate) max: u64,
     /// Links that acked less than half the median, or more than 1.5 times it.
-    pub outside_half_median: u64,
+    pub(crate) outside_half_median: u64,
 }
 
 impl LinkSpread {
     /// The spread of these per-link counts.
-    pub fn of(mut counts: Vec<u64>) -> LinkSpread {
+    pub(crate) fn of(mut counts: Vec<u64>) -> LinkSpread {
         if counts.is_empty() {
             return LinkSpread::default();
         }
@@ -234,58 +234,58 @@ impl LinkSpread {
 
 /// Limits the user set on the command line; none by default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Thresholds {
+pub(crate) struct Thresholds {
     /// Fail below this achieved/target ratio (`--min-rate 0.99`).
-    pub min_rate: Option<f64>,
+    pub(crate) min_rate: Option<f64>,
     /// Fail when the whole run's latency p99 is above this, microseconds
     /// (`--max-p99 10ms`).
-    pub max_p99_us: Option<u64>,
+    pub(crate) max_p99_us: Option<u64>,
     /// Fail when the whole run's lateness p99 is above this, microseconds
     /// (`--max-late-p99 10ms`).
-    pub max_late_p99_us: Option<u64>,
+    pub(crate) max_late_p99_us: Option<u64>,
 }
 
 impl Thresholds {
     /// Microseconds of a command-line duration, saturating.
-    pub fn micros(d: Duration) -> u64 {
+    pub(crate) fn micros(d: Duration) -> u64 {
         u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
     }
 }
 
 /// A server that an operations `stop` (omclient's) ended during the run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OpsStop {
+pub(crate) struct OpsStop {
     /// `server 127.0.0.1:38677`.
-    pub name: String,
+    pub(crate) name: String,
     /// The address the `stop` came from.
-    pub by: String,
+    pub(crate) by: String,
     /// Seconds into the run when startup noticed.
-    pub at_s: f64,
+    pub(crate) at_s: f64,
 }
 
 /// A server some links never reached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UnreachedServer {
+pub(crate) struct UnreachedServer {
     /// Its address.
-    pub server: String,
+    pub(crate) server: String,
     /// This host's links to it that never connected.
-    pub links: u64,
+    pub(crate) links: u64,
     /// Why their last attempt failed: `refused`, `timed out`,
     /// `unreachable`, `reset`, `failed` (several reasons joined by `, `).
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// A dead server that startup started again.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ServerRestart {
+pub(crate) struct ServerRestart {
     /// `server 127.0.0.1:38677`.
-    pub name: String,
+    pub(crate) name: String,
     /// The process that died.
-    pub old_pid: u32,
+    pub(crate) old_pid: u32,
     /// The process started in its place.
-    pub new_pid: u32,
+    pub(crate) new_pid: u32,
     /// Seconds into the run when it was started.
-    pub at_s: f64,
+    pub(crate) at_s: f64,
 }
 
 #[cfg(test)]

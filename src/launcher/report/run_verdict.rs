@@ -40,7 +40,7 @@ use super::{RunReport, Thresholds};
 /// 10 ms, seen with compilers running beside a test). That is a noisy
 /// machine, which the lateness figures show; a generator that cannot keep
 /// up falls whole intervals behind.
-pub fn saturation(r: &RunReport) -> Option<String> {
+pub(crate) fn saturation(r: &RunReport) -> Option<String> {
     if r.schedule == "closed-loop" || r.sent == 0 {
         return None;
     }
@@ -59,7 +59,7 @@ pub fn saturation(r: &RunReport) -> Option<String> {
 }
 
 /// Every reason this run fails; empty means PASS.
-pub fn reasons(r: &RunReport, limits: &Thresholds) -> Vec<String> {
+pub(crate) fn reasons(r: &RunReport, limits: &Thresholds) -> Vec<String> {
     let mut why = Vec::new();
     let v = &r.verify;
     if !v.ok {

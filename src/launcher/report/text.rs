@@ -18,7 +18,7 @@ macro_rules! row {
 
 impl RunReport {
     /// The human-readable report.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut t = String::new();
         let (version, started) = (&self.version, &self.started_utc);
         let _ = writeln!(t, "{}", self.verdict_line());
@@ -35,7 +35,7 @@ impl RunReport {
     }
 
     /// The report's first line: `PASS`, or `FAIL: ` and every reason.
-    pub fn verdict_line(&self) -> String {
+    pub(crate) fn verdict_line(&self) -> String {
         if self.verdict_reasons.is_empty() {
             "PASS".into()
         } else {

@@ -40,35 +40,35 @@ use crate::launcher::report::{RunReport, Thresholds};
 use plan::Plan;
 
 /// What the user asked startup to do.
-pub struct Options {
+pub(crate) struct Options {
     /// The config file, passed on to every child.
-    pub config_path: PathBuf,
+    pub(crate) config_path: PathBuf,
     /// The loaded config, the window, `--quiet` and the soak CSV: what the
     /// monitor is told, and every phase reads.
-    pub watch: monitor::Settings,
+    pub(crate) watch: monitor::Settings,
     /// Run as this host instead of finding it from local addresses.
-    pub host: Option<IpAddr>,
+    pub(crate) host: Option<IpAddr>,
     /// Longest wait for the other hosts' servers before starting clients.
-    pub wait_servers: Duration,
+    pub(crate) wait_servers: Duration,
     /// Longest wait for the other hosts' clients to leave this host's
     /// servers before reading their final counts.
-    pub drain_timeout: Duration,
+    pub(crate) drain_timeout: Duration,
     /// From the first client's spawn, how long the links get to connect
     /// before the run starts without those still down (named, with why).
-    pub connect_deadline: Duration,
+    pub(crate) connect_deadline: Duration,
     /// Limits the verdict holds the run to.
-    pub thresholds: Thresholds,
+    pub(crate) thresholds: Thresholds,
     /// Serve the live dashboard here (`--dashboard`).
-    pub dashboard: Option<SocketAddr>,
+    pub(crate) dashboard: Option<SocketAddr>,
 }
 
 /// What a run leaves: its report, and the run as the dashboard showed it
 /// (every status round's point, the report), for `--html-report`.
-pub struct Finished {
+pub(crate) struct Finished {
     /// The report.
-    pub report: RunReport,
+    pub(crate) report: RunReport,
     /// The run's record: the HTML report's data.
-    pub view: RunView,
+    pub(crate) view: RunView,
 }
 
 /// Runs the system and returns its report.
@@ -77,7 +77,7 @@ pub struct Finished {
 /// Setup failures: a program is missing, a server cannot listen, the OS
 /// refuses a process, the dashboard cannot serve. Once clients run,
 /// failures go into the report instead.
-pub fn run(options: &Options) -> Result<Finished> {
+pub(crate) fn run(options: &Options) -> Result<Finished> {
     let plan = Plan::of(options)?;
     let (config, quiet) = (&options.watch.config, options.watch.quiet);
     let mut feed = Feed::new(plan.info.clone(), quiet);

@@ -13,31 +13,31 @@ use crate::launcher::record::RunInfo;
 /// What this host runs, and the run as the record describes it.
 pub(super) struct Plan<'a> {
     /// What the user asked.
-    pub options: &'a Options,
+    pub(crate) options: &'a Options,
     /// The loaded config.
-    pub config: &'a Config,
+    pub(crate) config: &'a Config,
     /// The config file as the children get it: absolute, so a child whose
     /// working folder differs still finds it.
-    pub config_arg: String,
+    pub(crate) config_arg: String,
     /// This host's servers.
-    pub local: Vec<SocketAddr>,
+    pub(crate) local: Vec<SocketAddr>,
     /// Every server of the config: each client links to all of them.
-    pub all: Vec<SocketAddr>,
+    pub(crate) all: Vec<SocketAddr>,
     /// What this host does, in one sentence.
-    pub role: String,
+    pub(crate) role: String,
     /// What the record says of the run before it starts: its layout
     /// (clients, links, the target rate) among it.
-    pub info: RunInfo,
+    pub(crate) info: RunInfo,
     /// When startup started: the report's wall time runs from here.
-    pub began: Instant,
+    pub(crate) began: Instant,
 }
 
 /// The programs this host starts (`None` where it starts none).
 pub(super) struct Programs {
     /// `server_app_name`, found next to startup.
-    pub server: Option<PathBuf>,
+    pub(crate) server: Option<PathBuf>,
     /// `client_app_name`, found next to startup.
-    pub client: Option<PathBuf>,
+    pub(crate) client: Option<PathBuf>,
 }
 
 impl<'a> Plan<'a> {
@@ -45,7 +45,7 @@ impl<'a> Plan<'a> {
     ///
     /// # Errors
     /// The host is not in the config, or would run nothing.
-    pub fn of(options: &'a Options) -> Result<Plan<'a>> {
+    pub(crate) fn of(options: &'a Options) -> Result<Plan<'a>> {
         let began = (Instant::now(), SystemTime::now());
         let config = &*options.watch.config;
         let local = config.host_servers(options.host)?;
@@ -79,7 +79,7 @@ impl<'a> Plan<'a> {
     ///
     /// # Errors
     /// One is missing; the message says where it looked.
-    pub fn programs(&self) -> Result<Programs> {
+    pub(crate) fn programs(&self) -> Result<Programs> {
         let config = self.config;
         let server = (!self.local.is_empty())
             .then(|| find_program(&config.server_app_name, "server_app_name"))

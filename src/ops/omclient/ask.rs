@@ -19,11 +19,11 @@ use crate::error::{Error, Result};
 use crate::ops::connection::{self, OpsConnection};
 
 /// What a command runs against.
-pub struct Target<'a> {
+pub(crate) struct Target<'a> {
     /// The loaded config (servers, token).
-    pub config: &'a Config,
+    pub(crate) config: &'a Config,
     /// Only this server, instead of all in the config.
-    pub server: Option<SocketAddr>,
+    pub(crate) server: Option<SocketAddr>,
 }
 
 impl Target<'_> {
@@ -33,7 +33,7 @@ impl Target<'_> {
     /// `verify`, which reads report files, not servers (see
     /// `verify_reports`); the config cannot be turned into JSON. Servers
     /// that are down are part of what is gathered, not errors.
-    pub fn gather(&self, command: Command) -> Result<Gathered> {
+    pub(crate) fn gather(&self, command: Command) -> Result<Gathered> {
         Ok(match command {
             Command::Help => Gathered::Help,
             Command::Config => self.config()?,
@@ -52,7 +52,7 @@ impl Target<'_> {
 
     /// The servers a command goes to: the one of `--server`, or every
     /// server of the config.
-    pub fn servers(&self) -> Vec<SocketAddr> {
+    pub(crate) fn servers(&self) -> Vec<SocketAddr> {
         match self.server {
             Some(s) => vec![s],
             None => self.config.all_servers(),
@@ -107,7 +107,7 @@ impl Down {
     /// Sorts a failed question by its cause. Only the I/O error's kind is
     /// read; the message is kept whole for the JSON output and for causes
     /// with no kind of their own.
-    pub fn from_error(e: &Error, timeout: Duration) -> Down {
+    pub(crate) fn from_error(e: &Error, timeout: Duration) -> Down {
         use std::io::ErrorKind;
         let reason = match e.io_error().map(|io| io.kind()) {
             Some(ErrorKind::TimedOut | ErrorKind::WouldBlock) => {

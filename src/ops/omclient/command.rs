@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::suggest;
 
 /// The command list, for `help` and the interactive prompt.
-pub const COMMANDS: &str = "\
+pub(crate) const COMMANDS: &str = "\
 commands (one-shot: omclient COMMAND; interactive: type them at the prompt):
     help      (h)   this list
     config    (c)   the configuration in use (token hidden)
@@ -34,7 +34,7 @@ options: --server IP:PORT or HOST:PORT (one server only),
 /// Every spelling below is accepted with or without the seed's trailing
 /// `;` (`d;`), and with spaces around it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     /// `help`, `h`, `?`: the command list.
     Help,
     /// `config`, `c`: the configuration in use, token hidden.
@@ -56,7 +56,7 @@ pub enum Command {
 
 impl Command {
     /// Every command, in the order `help` lists them.
-    pub const ALL: [Command; 8] = [
+    pub(crate) const ALL: [Command; 8] = [
         Command::Help,
         Command::Config,
         Command::Servers,
@@ -74,7 +74,7 @@ impl Command {
     /// No command has that name. The message quotes the word as typed, so
     /// a stray `;` or space shows, and names the command it most likely
     /// meant (`stat`: `did you mean "stats"?`), or else points at `help`.
-    pub fn parse(word: &str) -> Result<Command> {
+    pub(crate) fn parse(word: &str) -> Result<Command> {
         Command::from_word(word).ok_or_else(|| {
             // Only full names are suggested: one letter away from a
             // one-letter shorthand is any word of two letters.
@@ -106,7 +106,7 @@ impl Command {
     }
 
     /// The command's full name, as `help` lists it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Command::Help => "help",
             Command::Config => "config",
@@ -131,7 +131,7 @@ impl FromStr for Command {
 /// Report paths of a `verify` line at the prompt: every word that is not
 /// an option, so `verify --reports a.json b.json` and `verify a.json b.json`
 /// mean the same.
-pub fn report_paths(words: &[&str]) -> Vec<PathBuf> {
+pub(crate) fn report_paths(words: &[&str]) -> Vec<PathBuf> {
     words
         .iter()
         .filter(|w| !w.starts_with("--"))

@@ -15,27 +15,27 @@ use crate::messages::{ServerDump, ServerStats};
 
 /// One server's answer to one question, or why there was none.
 #[derive(Debug, Clone)]
-pub struct Answer<T> {
+pub(crate) struct Answer<T> {
     /// The server asked.
-    pub server: SocketAddr,
+    pub(crate) server: SocketAddr,
     /// What it said, or why it said nothing.
-    pub reply: Result<T, Down>,
+    pub(crate) reply: Result<T, Down>,
 }
 
 /// Why a server did not answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Down {
+pub(crate) struct Down {
     /// The cause, sorted into what an operator would do about it.
-    pub reason: DownReason,
+    pub(crate) reason: DownReason,
     /// The error as it came (`server 127.0.0.1:7001 is down: ...`).
-    pub error: String,
+    pub(crate) error: String,
 }
 
 /// Why a server did not answer, sorted by the fix it calls for: across
 /// hosts, "its host cannot be reached" and "nothing listens there" send the
 /// operator to different places.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DownReason {
+pub(crate) enum DownReason {
     /// Nothing came back in time: the host is down, cut off, firewalled,
     /// or the server hangs. Carries the wait, to say how long was given.
     NoAnswer {
@@ -52,7 +52,7 @@ pub enum DownReason {
 
 /// Everything one command gathered, ready to render.
 #[derive(Debug, Clone)]
-pub enum Gathered {
+pub(crate) enum Gathered {
     /// `help`: nothing to ask.
     Help,
     /// `config` without `--server`: the config file, token hidden.
@@ -73,7 +73,7 @@ pub enum Gathered {
 
 impl Gathered {
     /// Whether every server asked answered: the program's exit status.
-    pub fn all_up(&self) -> bool {
+    pub(crate) fn all_up(&self) -> bool {
         match self {
             Gathered::Help | Gathered::Config(_) | Gathered::Nothing => true,
             Gathered::ServerConfig(answer) => answer.reply.is_ok(),
@@ -86,12 +86,12 @@ impl Gathered {
 }
 
 /// Whether every server answered.
-pub fn all_up<T>(answers: &[Answer<T>]) -> bool {
+pub(crate) fn all_up<T>(answers: &[Answer<T>]) -> bool {
     answers.iter().all(|a| a.reply.is_ok())
 }
 
 /// The replies of the servers that answered, in order.
-pub fn replies<T>(answers: &[Answer<T>]) -> Vec<&T> {
+pub(crate) fn replies<T>(answers: &[Answer<T>]) -> Vec<&T> {
     answers
         .iter()
         .filter_map(|a| a.reply.as_ref().ok())
@@ -99,7 +99,7 @@ pub fn replies<T>(answers: &[Answer<T>]) -> Vec<&T> {
 }
 
 /// The replies of one host's servers that answered.
-pub fn replies_on<T>(answers: &[Answer<T>], ip: IpAddr) -> Vec<&T> {
+pub(crate) fn replies_on<T>(answers: &[Answer<T>], ip: IpAddr) -> Vec<&T> {
     answers
         .iter()
         .filter(|a| a.server.ip() == ip)
@@ -109,7 +109,7 @@ pub fn replies_on<T>(answers: &[Answer<T>], ip: IpAddr) -> Vec<&T> {
 
 /// The hosts to summarise, in the config's order: none when there is only
 /// one, since its line would repeat the grand total.
-pub fn hosts<T>(answers: &[Answer<T>]) -> Vec<IpAddr> {
+pub(crate) fn hosts<T>(answers: &[Answer<T>]) -> Vec<IpAddr> {
     let mut hosts: Vec<IpAddr> = Vec::new();
     for answer in answers {
         if !hosts.contains(&answer.server.ip()) {
@@ -120,7 +120,7 @@ pub fn hosts<T>(answers: &[Answer<T>]) -> Vec<IpAddr> {
 }
 
 /// Servers of one host that answered, and how many it has.
-pub fn host_up<T>(answers: &[Answer<T>], ip: IpAddr) -> (usize, usize) {
+pub(crate) fn host_up<T>(answers: &[Answer<T>], ip: IpAddr) -> (usize, usize) {
     let of_host = answers.iter().filter(|a| a.server.ip() == ip);
     let of = of_host.clone().count();
     (of_host.filter(|a| a.reply.is_ok()).count(), of)

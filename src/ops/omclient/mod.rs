@@ -12,7 +12,7 @@
 //! `verify --reports a.json b.json ...` reads no server: it merges the
 //! reports of every host's startup into one verdict (see `verify::merge`).
 //!
-//! A typed word becomes a [`Command`] in one place (`command`, seed
+//! A typed word becomes a `Command` in one place (`command`, seed
 //! shorthand included); the command then runs in two steps kept in separate
 //! files, so that what is shown can be tested without a network:
 //!
@@ -29,6 +29,7 @@
 mod ask;
 mod command;
 mod data;
+pub mod program;
 mod render;
 mod render_verify;
 mod reports;
@@ -37,19 +38,19 @@ use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use ask::Target;
-pub use command::{COMMANDS, Command, report_paths};
+pub(crate) use ask::Target;
+pub(crate) use command::{COMMANDS, Command, report_paths};
 
 use crate::cli;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
 /// The output of one command and whether every server answered.
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// What to print.
-    pub text: String,
+    pub(crate) text: String,
     /// False when some server was down.
-    pub all_up: bool,
+    pub(crate) all_up: bool,
 }
 
 /// Runs one command against `target`; prints JSON instead of text when
@@ -58,7 +59,7 @@ pub struct Outcome {
 /// # Errors
 /// `verify`, which needs report files (see [`verify_reports`]); a config
 /// that cannot be shown. Servers that are down are part of the outcome.
-pub fn run(command: Command, target: &Target<'_>, json: bool) -> Result<Outcome> {
+pub(crate) fn run(command: Command, target: &Target<'_>, json: bool) -> Result<Outcome> {
     let gathered = target.gather(command)?;
     Ok(Outcome {
         text: render::render(&gathered, json),
@@ -74,7 +75,11 @@ pub fn run(command: Command, target: &Target<'_>, json: bool) -> Result<Outcome>
 /// No report given; a report cannot be read or is not a startup report;
 /// the same report is given twice; two reports carry final counts for one
 /// server.
-pub fn verify_reports(paths: &[PathBuf], expected: &[String], json: bool) -> Result<Outcome> {
+pub(crate) fn verify_reports(
+    paths: &[PathBuf],
+    expected: &[String],
+    json: bool,
+) -> Result<Outcome> {
     let verdict = reports::read(paths, expected)?;
     Ok(Outcome {
         text: render_verify::render(&verdict, json),
@@ -92,7 +97,7 @@ pub fn verify_reports(paths: &[PathBuf], expected: &[String], json: bool) -> Res
 /// # Errors
 /// The input cannot be read. A command that fails prints its error and
 /// the prompt goes on.
-pub fn interactive(
+pub(crate) fn interactive(
     config: &Config,
     input: impl BufRead,
     mut output: impl Write,

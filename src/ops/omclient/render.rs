@@ -24,7 +24,7 @@ use crate::messages::{ServerDump, ServerStats};
 /// What `gathered` looks like as text, or as JSON when `json`. (`help`
 /// and `config` are the same either way: a list for people, and a config
 /// that already is JSON.)
-pub fn render(gathered: &Gathered, json: bool) -> String {
+pub(crate) fn render(gathered: &Gathered, json: bool) -> String {
     match gathered {
         Gathered::Help => COMMANDS.to_string(),
         Gathered::Config(value) => pretty(value),
@@ -45,7 +45,7 @@ pub fn render(gathered: &Gathered, json: bool) -> String {
 }
 
 /// Why a server is down, in words that point at the fix.
-pub fn explain(down: &Down) -> String {
+pub(crate) fn explain(down: &Down) -> String {
     match down.reason {
         DownReason::NoAnswer { within } => format!(
             "unreachable: no answer within {} ms (host down, cut off, firewalled or hung)",

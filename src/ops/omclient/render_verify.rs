@@ -14,7 +14,7 @@ use super::reports::{HostReport, ReportsVerdict};
 use crate::verify::Merged;
 
 /// What `verdict` looks like as text, or as JSON when `json`.
-pub fn render(verdict: &ReportsVerdict, json: bool) -> String {
+pub(crate) fn render(verdict: &ReportsVerdict, json: bool) -> String {
     if json {
         let hosts: Vec<Value> = verdict
             .hosts

@@ -21,65 +21,65 @@ use crate::verify::{self, HostPart, Merged};
 /// rather than `RunReport`, so that only these fields must be present and
 /// a missing one is named.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct HostReport {
+pub(crate) struct HostReport {
     /// The server host the report's startup ran as; none on a clients-only
     /// host.
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
     /// Every key this host's clients used.
-    pub client_keys: Vec<KeyCount>,
+    pub(crate) client_keys: Vec<KeyCount>,
     /// This host's servers' final counts.
-    pub server_dumps: Vec<FinalDump>,
+    pub(crate) server_dumps: Vec<FinalDump>,
     /// Client processes.
     #[serde(default)]
-    pub clients: u64,
+    pub(crate) clients: u64,
     /// Server processes.
     #[serde(default)]
-    pub servers: u64,
+    pub(crate) servers: u64,
     /// How long the run lasted.
     #[serde(default)]
-    pub duration_s: f64,
+    pub(crate) duration_s: f64,
     /// Updates per second achieved.
     #[serde(default)]
-    pub achieved_ops_per_s: f64,
+    pub(crate) achieved_ops_per_s: f64,
     /// Updates per second aimed at.
     #[serde(default)]
-    pub target_ops_per_s: f64,
+    pub(crate) target_ops_per_s: f64,
     /// Updates acknowledged.
     #[serde(default)]
-    pub acked: u64,
+    pub(crate) acked: u64,
     /// Updates sent whose ack never came.
     #[serde(default)]
-    pub unacked: u64,
+    pub(crate) unacked: u64,
     /// Failed connects, broken links and error replies.
     #[serde(default)]
-    pub errors: u64,
+    pub(crate) errors: u64,
     /// Links re-established.
     #[serde(default)]
-    pub reconnects: u64,
+    pub(crate) reconnects: u64,
     /// Unacked updates per server.
     #[serde(default)]
-    pub unacked_by_server: BTreeMap<String, u64>,
+    pub(crate) unacked_by_server: BTreeMap<String, u64>,
     /// Children that died during the run; only their number is shown.
     #[serde(default)]
-    pub children_died: Vec<Value>,
+    pub(crate) children_died: Vec<Value>,
     /// Only `verify.ok` is read: the host's own verdict.
     #[serde(default)]
-    pub verify: Value,
+    pub(crate) verify: Value,
     /// How long startup waited for the links to leave before reading the
     /// final counts.
     #[serde(default)]
-    pub drain_s: f64,
+    pub(crate) drain_s: f64,
 }
 
 impl HostReport {
     /// The host's own verdict on its run.
-    pub fn verified(&self) -> bool {
+    pub(crate) fn verified(&self) -> bool {
         self.verify["ok"] == true
     }
 
     /// `198.18.0.1` for a server host; `clients only (198.18.0.3)` otherwise,
     /// the address taken from its clients' keys.
-    pub fn role(&self) -> String {
+    pub(crate) fn role(&self) -> String {
         match &self.host {
             Some(ip) => ip.clone(),
             None => {
@@ -96,11 +96,11 @@ impl HostReport {
 
 /// Every report, named by its file, and what merging them found.
 #[derive(Debug, Clone)]
-pub struct ReportsVerdict {
+pub(crate) struct ReportsVerdict {
     /// Each report as given on the command line, with its file name.
-    pub hosts: Vec<(String, HostReport)>,
+    pub(crate) hosts: Vec<(String, HostReport)>,
     /// The merged verdict.
-    pub merged: Merged,
+    pub(crate) merged: Merged,
 }
 
 /// Reads the reports at `paths` and merges them. `expected` lists servers
@@ -110,7 +110,7 @@ pub struct ReportsVerdict {
 /// No report given; a report cannot be read or is not a startup report; the
 /// same report is given twice; two reports carry final counts for one
 /// server.
-pub fn read(paths: &[PathBuf], expected: &[String]) -> Result<ReportsVerdict> {
+pub(crate) fn read(paths: &[PathBuf], expected: &[String]) -> Result<ReportsVerdict> {
     if paths.is_empty() {
         return Err(Error::msg(
             "verify needs the reports of every host: omclient verify --reports a.json b.json ...",

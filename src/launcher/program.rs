@@ -1,0 +1,213 @@
+//! The `startup` program: its options and usage, and its exit status.
+//! `src/bin/startup.rs` only calls [`main`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::report::Thresholds;
+use super::startup::{self, Options};
+use super::{dashboard, monitor};
+use crate::cli::{self, Args};
+use crate::logging::{self, Process};
+use crate::{Error, Result};
+
+const USAGE: &str = "\
+startup: run the whole mass_connect system on this host, then verify it
+
+USAGE:
+    startup [--config PATH] [--duration 30s|10m|3h] [--report PATH] [--quiet]
+            [--host IP] [--wait-servers D] [--connect-deadline D] [--drain-timeout D]
+            [--min-rate R] [--max-p99 D] [--max-late-p99 D]
+            [--dashboard [ADDR]] [--html-report PATH]
+
+OPTIONS:
+    --config PATH     config file [default: ./config.json]
+    --duration D      stop after D (30s, 10m, 3h) [default: run until Ctrl-C]
+    --report PATH     also write the report as JSON to PATH
+    --host IP         act as the host with this address [default: the entry of
+                      server_ip_list that belongs to this host, if any]
+    --wait-servers D  before starting clients, wait up to D for the servers of
+                      the other hosts in the config to answer; 0 not at all
+                      [default: 60s]
+    --connect-deadline D
+                      from the first client's spawn, how long links get to
+                      connect; then the run starts and the links still down
+                      are named with why (refused, timed out, unreachable)
+                      [default: 10s]
+    --min-rate R      FAIL if achieved/target is below R (e.g. 0.99)
+    --max-p99 D       FAIL if the run's latency p99 is above D (e.g. 10ms)
+    --max-late-p99 D  FAIL if the run's lateness p99 is above D (e.g. 10ms)
+    --drain-timeout D after this host's clients stop, keep its servers up until
+                      no other host's client is linked to them, at most D, then
+                      read their final counts; 0 not at all [default: 60s]
+    --samples PATH    append one CSV row per sample to PATH (for soak runs)
+    --sample-every D  how often a row is written [default: 60s]
+    --rss-baseline D  when each process's memory is taken as the baseline of the
+                      report's memory-growth (leak) figure [default: 2m, or a
+                      fifth of --duration if that is shorter]
+    --dashboard [ADDR]
+                      serve a live page of the run (and its figures as JSON at
+                      /api/run) on ADDR [default: 127.0.0.1:28080; 127.0.0.1:0
+                      takes any free port]; the URL is printed at the start.
+                      Outside loopback the config's ops_token is required, and
+                      every request must carry it (docs/DASHBOARD.md: \"The dashboard\")
+    --html-report PATH
+                      at the end, write the run as one HTML file: its charts,
+                      the report's tables and the verdict; opens offline
+    --quiet           no live status line
+    -h, --help        this text
+    -V, --version     startup's version
+
+startup runs a server on every port of this host's entry in server_ip_list and
+client_num_per_host client processes, all found next to startup itself. At the
+end it stops the clients, compares what each acked with every server's own
+counts, stops the servers and prints the report.
+
+On many hosts, run startup with the same config on every host and merge the
+reports with `omclient verify --reports a.json b.json ...` (docs/DEPLOY.md: \"Many
+hosts\").
+
+The report opens with PASS, or FAIL and every reason. A run FAILs when
+verification fails, a child dies, a configured server was never reached or
+is down at the end, no update was acked, fewer links than planned were up
+for over a tenth of the window, the clients could not keep their schedule
+(lateness p99 above one interval: the generator was saturated), a threshold
+above was breached, or an operations `stop` ended a server during the run
+(docs/REPORT.md: \"The verdict\").
+
+EXIT STATUS:
+    0  PASS
+    1  FAIL
+    2  bad config, missing program, OS limits too low, or setup failure";
+
+/// The leak check's default baseline: two minutes in, when a seed-scale
+/// run has long finished starting up.
+const DEFAULT_BASELINE: Duration = Duration::from_secs(120);
+
+/// The `startup` program: runs, reports, and exits with its status.
+pub fn main() {
+    let result = run();
+    let ok = cli::exit_on_error("startup", result);
+    let code = if ok { 0 } else { 1 };
+    log::info!("startup exits with status {code}");
+    logging::finish();
+    std::process::exit(code);
+}
+
+fn run() -> Result<bool> {
+    let mut args = Args::from_env("startup", USAGE);
+    let options = parse_options(&mut args)?;
+    let report_path = args.value("--report")?.map(PathBuf::from);
+    let html_report = args.value("--html-report")?.map(PathBuf::from);
+    args.finish()?;
+
+    if let Some(file) = logging::init(&options.watch.config, Process::Startup)? {
+        // The run's folder: startup.log and every child's file.
+        let folder = file.parent().unwrap_or(&file);
+        eprintln!("startup: this run logs to {}", folder.display());
+    }
+    let startup::Finished { report, view } = startup::run(&options)?;
+    log::info!("the run's report:\n{}", report.to_text());
+    cli::say(&report.to_text());
+    if let Some(path) = report_path {
+        let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+        std::fs::write(&path, json + "\n")
+            .map_err(|e| Error::msg(format!("cannot write report {}: {e}", path.display())))?;
+    }
+    if let Some(path) = html_report {
+        dashboard::write_html_report(&path, &view)?;
+    }
+    log::info!("{}", report.verdict_line());
+    Ok(report.verdict == "pass")
+}
+
+/// What the command line asks of the run (all but the report files).
+fn parse_options(args: &mut Args) -> Result<Options> {
+    let (config_path, config) = args.config()?;
+    let duration = args.duration("--duration")?;
+    let host = match args.value("--host")? {
+        Some(text) => Some(
+            text.parse()
+                .map_err(|_| args.error(&format!("--host {text:?} is not an IP address")))?,
+        ),
+        None => None,
+    };
+    let sample_every = args
+        .duration("--sample-every")?
+        .unwrap_or(Duration::from_secs(60));
+    if sample_every < Duration::from_secs(1) {
+        return Err(args.error("--sample-every must be at least 1s"));
+    }
+    let rss_baseline = match args.duration("--rss-baseline")? {
+        Some(d) => d,
+        None => duration.map_or(DEFAULT_BASELINE, |d| (d / 5).min(DEFAULT_BASELINE)),
+    };
+    Ok(Options {
+        config_path,
+        watch: monitor::Settings {
+            config: Arc::new(config),
+            duration,
+            quiet: args.flag("--quiet"),
+            samples: args.value("--samples")?.map(PathBuf::from),
+            sample_every,
+            rss_baseline,
+        },
+        host,
+        wait_servers: wait(args, "--wait-servers")?,
+        drain_timeout: wait(args, "--drain-timeout")?,
+        connect_deadline: args
+            .duration("--connect-deadline")?
+            .unwrap_or(Duration::from_secs(10)),
+        thresholds: thresholds(args)?,
+        dashboard: dashboard_addr(args)?,
+    })
+}
+
+/// `--dashboard [ADDR]`: where to serve the dashboard, if anywhere.
+fn dashboard_addr(args: &mut Args) -> Result<Option<SocketAddr>> {
+    let Some(text) = args.optional_value("--dashboard") else {
+        return Ok(None);
+    };
+    let text = text.unwrap_or_else(|| dashboard::DEFAULT_ADDR.to_string());
+    let addr = cli::server_address(&text).map_err(|e| args.error(&format!("--dashboard: {e}")))?;
+    Ok(Some(addr))
+}
+
+/// `--min-rate`, `--max-p99` and `--max-late-p99`.
+fn thresholds(args: &mut Args) -> Result<Thresholds> {
+    let min_rate = match args.value("--min-rate")? {
+        Some(text) => Some(
+            text.parse::<f64>()
+                .ok()
+                .filter(|r| r.is_finite() && *r > 0.0)
+                .ok_or_else(|| {
+                    args.error(&format!(
+                        "--min-rate {text:?} is not a ratio; use a number above 0 such as 0.99"
+                    ))
+                })?,
+        ),
+        None => None,
+    };
+    Ok(Thresholds {
+        min_rate,
+        max_p99_us: args.duration("--max-p99")?.map(Thresholds::micros),
+        max_late_p99_us: args.duration("--max-late-p99")?.map(Thresholds::micros),
+    })
+}
+
+/// A waiting time that may also be 0 (do not wait), unlike `--duration`.
+fn wait(args: &mut Args, name: &str) -> Result<Duration> {
+    let Some(text) = args.value(name)? else {
+        return Ok(Duration::from_secs(60));
+    };
+    if matches!(text.trim(), "0" | "0s" | "0ms") {
+        return Ok(Duration::ZERO);
+    }
+    cli::parse_duration(&text).ok_or_else(|| {
+        args.error(&format!(
+            "{name} {text:?} is not a duration; use 0, or a number with ms, s, m or h"
+        ))
+    })
+}
