@@ -19,15 +19,16 @@
 //! * [`wire`]: what travels on a stream: line framing, the update and
 //!   operations protocol, and startup's control protocol with its children.
 //! * [`server`]: a server node: acceptor thread, one thread per link, the
-//!   store thread.
-//! * [`client`]: a client node: one thread per server link, and the schedule
-//!   that paces it.
+//!   store thread; and one link's rules, whatever engine waits for it.
+//! * [`client`]: a client node: one thread per server link, the schedule
+//!   that paces it; and one link's rules, whatever engine waits for it.
 //! * [`metrics`]: latency and lateness histograms, one lock-free set per
 //!   client, taken into snapshots and percentiles.
 //! * [`verify`]: did every acked update arrive exactly once? Clients' acked
 //!   counts against the servers' own, on one host or merged across hosts.
-//! * [`launcher`]: startup: children, many hosts, the watch and the report.
-//! * [`ops`]: the operations client and the omclient commands.
+//! * [`launcher`]: the `startup` program: children, many hosts, the watch,
+//!   the run's record and its report.
+//! * [`ops`]: the operations client and the `omclient` program.
 //! * [`sys`]: everything that talks to the OS (process figures, affinity and
 //!   priority, the malloc arena, socket options); the only room with `unsafe`.
 //!   `/proc` and the OS limits it reads through the workspace's `hostinfo`
@@ -42,11 +43,15 @@
 //! * [`error`]: the crate's error type, which carries context.
 //! * [`utc`]: ISO 8601 UTC timestamps for reports and logs.
 //!
-//! Imports run one way: `messages`, `wire` and `error` import nothing of the
-//! crate but each other's types, and `suggest` and `access` nothing at all;
-//! `server` and `client` import those and `sys`; `verify` reads only
-//! `messages` (and `error`); `launcher` and `ops` sit on top. No room imports one that
-//! imports it back.
+//! Imports run one way, from the top down: `launcher` (which uses `ops`),
+//! then `ops`, `server` and `client`; under them `cli`, `logging` and
+//! `config`; then `sys`, `metrics` and `verify`; then `wire`; and at the
+//! bottom `messages`, `error`, `access`, `suggest` and `utc`, which import
+//! nothing of the crate. No room imports one that imports it back.
+//!
+//! [`client::link`] and [`server::link`] hold what one link does whatever
+//! waits for it; the threads here and the workspace's event-loop and tokio
+//! engines all drive them, so the engines differ only in how they wait.
 //!
 //! docs/ARCHITECTURE.md walks through the threads and who wakes whom;
 //! docs/PROTOCOL.md is the wire protocol with an `nc` session.

@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::counters::LinkError;
 use super::link::{ClientLink, Outcome, refuse_self_connect};
@@ -21,7 +21,7 @@ use super::schedule::{Window, sleep_until, wait_for_start, wait_for_stop};
 use crate::config::{Affinity, Config};
 use crate::messages::KeyCount;
 use crate::metrics::AtomicHistograms;
-use crate::sys::affinity;
+use crate::sys::affinity::{self, ClientRank};
 use crate::sys::net;
 use crate::wire::framing::LineReader;
 use crate::wire::protocol::MAX_LINE;
@@ -58,7 +58,7 @@ enum Ended {
 /// backoff, until stopped. Returns every key used and what was acked on it.
 pub(super) fn run_link(mut plan: LinkPlan) -> Vec<KeyCount> {
     let config = plan.config.clone();
-    affinity::lower_current_thread_below_servers();
+    let mut rank = Rank::new(config.interval());
     if config.cpu_affinity == Affinity::ByServer {
         affinity::pin_current_thread(affinity::cpu_for_port(
             &config.server_port_list,
@@ -88,7 +88,7 @@ pub(super) fn run_link(mut plan: LinkPlan) -> Vec<KeyCount> {
             break;
         };
         plan.link.run(&window, &config, Instant::now());
-        let ended = run_connection(&mut plan, &stream);
+        let ended = run_connection(&mut plan, &stream, &mut rank);
         if let Ended::Stopped = ended {
             // Past the window's end, stay connected and idle until the stop:
             // ten thousand threads exiting and connections closing during
@@ -118,7 +118,7 @@ fn connect(link: &ClientLink, config: &Config) -> io::Result<TcpStream> {
 }
 
 /// Sends updates on one connection until it breaks or the client stops.
-fn run_connection(plan: &mut LinkPlan, stream: &TcpStream) -> Ended {
+fn run_connection(plan: &mut LinkPlan, stream: &TcpStream, rank: &mut Rank) -> Ended {
     let link = &mut plan.link;
     let mut reader = LineReader::new(stream, MAX_LINE);
     let mut out = Vec::with_capacity(128);
@@ -128,6 +128,9 @@ fn run_connection(plan: &mut LinkPlan, stream: &TcpStream) -> Ended {
         };
         if !sleep_until(due, &plan.stop) || !link.send(due, Instant::now(), &mut out) {
             return Ended::Stopped;
+        }
+        if let Some(sent) = &link.in_flight {
+            rank.note(sent.sent_at.saturating_duration_since(sent.due));
         }
         if let Err(e) = (&*stream).write_all(&out) {
             link.broken(LinkError::Write, &format!("write failed: {e}"));
@@ -144,5 +147,45 @@ fn run_connection(plan: &mut LinkPlan, stream: &TcpStream) -> Ended {
         if let Outcome::Broken = outcome {
             return Ended::Broken;
         }
+    }
+}
+
+/// The link thread's rank against the servers' threads (`affinity`). At
+/// the normal rank it is woken on time; at the load generator's rank (the
+/// default) a saturated machine serves the servers first. Adaptive takes
+/// the first while the link keeps its schedule and drops to the second, for
+/// good, once it falls further behind than a scheduling hiccup explains.
+struct Rank {
+    lowered: bool,
+    /// Lateness beyond this is a backlog, not a hiccup: ten intervals, and
+    /// at least 100 ms.
+    far_behind: Duration,
+}
+
+impl Rank {
+    fn new(interval: Duration) -> Rank {
+        let mut rank = Rank {
+            lowered: false,
+            far_behind: (interval * 10).max(Duration::from_millis(100)),
+        };
+        if affinity::client_rank() == ClientRank::Idle {
+            rank.lower();
+        }
+        rank
+    }
+
+    /// A send went out `lateness` after its due time.
+    fn note(&mut self, lateness: Duration) {
+        if !self.lowered
+            && lateness > self.far_behind
+            && affinity::client_rank() == ClientRank::Adaptive
+        {
+            self.lower();
+        }
+    }
+
+    fn lower(&mut self) {
+        self.lowered = true;
+        affinity::lower_current_thread_below_servers();
     }
 }

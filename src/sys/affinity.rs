@@ -65,7 +65,41 @@ pub(crate) fn lower_current_thread_priority() -> bool {
 /// servers' link threads (Linux: `SCHED_IDLE`, or nice +19 where that is
 /// refused; Windows: lowest). Failure is harmless.
 pub fn lower_current_thread_below_servers() -> bool {
+    if client_rank() == ClientRank::Normal {
+        return false;
+    }
     imp::below_servers()
+}
+
+/// The environment variable that picks the client link threads' rank
+/// (`MASS_CONNECT_CLIENT_RANK`: `idle`, the default, `normal` or
+/// `adaptive`): the A/B switch behind the rank measurements in
+/// docs/PERFORMANCE.md. startup's children inherit it.
+pub const CLIENT_RANK_ENV: &str = "MASS_CONNECT_CLIENT_RANK";
+
+/// How a client's link threads rank against the servers' (see the module
+/// docs and docs/PERFORMANCE.md, "The client link threads' rank").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientRank {
+    /// The load generator's rank from the start (the default: under
+    /// saturation it kept the most throughput and no ack timeouts).
+    Idle,
+    /// Normal until the link falls far behind its schedule, then the load
+    /// generator's rank for the rest of the run: on time near the knee,
+    /// but 20% less throughput than `Idle` under saturation.
+    Adaptive,
+    /// The normal rank throughout.
+    Normal,
+}
+
+/// The client link threads' rank, from [`CLIENT_RANK_ENV`], read once.
+pub fn client_rank() -> ClientRank {
+    static RANK: std::sync::OnceLock<ClientRank> = std::sync::OnceLock::new();
+    *RANK.get_or_init(|| match std::env::var(CLIENT_RANK_ENV).as_deref() {
+        Ok("adaptive") => ClientRank::Adaptive,
+        Ok("normal") => ClientRank::Normal,
+        _ => ClientRank::Idle,
+    })
 }
 
 #[cfg(target_os = "linux")]
