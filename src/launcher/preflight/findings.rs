@@ -1,6 +1,6 @@
-//! Each limit against the need, as the findings the user
-//! reads (the limit, the need, the current value, the command that raises
-//! it). Pure: it takes the limits as figures, so tests give fixed ones.
+//! Each limit against the need, as the findings the user reads (the limit,
+//! the need, the current value, the command that raises it). Pure: it
+//! takes the limits as figures, so tests give fixed ones.
 
 use std::path::Path;
 
@@ -66,9 +66,9 @@ pub(crate) fn findings(
              for a systemd unit)"
         );
         let need_text = format!("{who} needs {need} ({sum})");
-        let files = "open files per process";
+        let what = "open files per process";
         found.extend(against_rlimit(
-            files,
+            what,
             &need_text,
             *need,
             rl,
@@ -96,14 +96,8 @@ pub(crate) fn findings(
     found.extend(task_limits(&needs, limits));
     if let Some(range) = limits.ports {
         let reserved = &limits.reserved_ports;
-        found.extend(local_ports(
-            layout,
-            &needs,
-            range,
-            reserved,
-            server_ports,
-            os,
-        ));
+        let ports = (range, reserved.as_slice(), server_ports);
+        found.extend(local_ports(layout, &needs, ports, os));
         found.extend(ports_in_range(server_ports, range, reserved, os));
     }
     found
@@ -183,9 +177,7 @@ fn task_limits(needs: &Needs, limits: &Limits) -> Vec<Finding> {
 fn local_ports(
     layout: &Layout,
     needs: &Needs,
-    range: PortRange,
-    reserved: &[(u16, u16)],
-    server_ports: &[u16],
+    (range, reserved, server_ports): (PortRange, &[(u16, u16)], &[u16]),
     os: Os,
 ) -> Option<Finding> {
     if layout.clients == 0 {
