@@ -21,6 +21,7 @@
 //! * rendering: `render` and `render_verify` turn that data into text or
 //!   JSON, and nothing else: no sockets, no files, no clock.
 //!
+//! [`program`] is the `omclient` program's command line and exit status.
 //! This file joins the two steps, and runs the interactive prompt. At a
 //! terminal the prompt asks before `stop` (`stop 3 servers? [y/N]`): one
 //! stray `s;` would otherwise end a load test. Commands piped in are not
