@@ -1,11 +1,9 @@
 //! The small command-line parser the four programs share.
 //!
-//! Four programs with a handful of options each do not need a parser crate:
-//! this one knows `--name VALUE`, `--name=VALUE`, flags, positionals,
-//! `--help` and `--version`, and reports a mistake by naming the option and
-//! pointing at `--help`. It also reads the one kind of value two programs
-//! share, a server's address (`server_address`: `IP:PORT` or
-//! `HOST:PORT`).
+//! A handful of options per program needs no parser crate: this one knows
+//! `--name VALUE`, `--name=VALUE`, flags, positionals, `--help`, `--version`
+//! and server addresses (`IP:PORT` or `HOST:PORT`), and names the option a
+//! mistake is in, pointing at `--help`.
 
 use std::collections::VecDeque;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -186,6 +184,11 @@ impl Args {
         }
     }
 
+    /// `text`, the value of a `--server`, as an address ([`server_address`]).
+    pub(crate) fn server(&self, text: &str) -> Result<SocketAddr> {
+        server_address(text).map_err(|e| self.error(&format!("--server: {e}")))
+    }
+
     /// An error that names the program and points at `--help`.
     pub fn error(&self, what: &str) -> Error {
         Error::msg(format!("{what} (see {} --help)", self.program))
@@ -285,25 +288,18 @@ mod tests {
 
     #[test]
     fn an_option_whose_value_may_be_left_out() {
+        let given = |v: &str| Some(Some(v.to_string()));
         let mut a = args(&["--dashboard", "--quiet"]);
         assert_eq!(a.optional_value("--dashboard"), Some(None));
         assert!(a.flag("--quiet"));
         let mut a = args(&["--dashboard", "0.0.0.0:1", "--x"]);
-        assert_eq!(
-            a.optional_value("--dashboard"),
-            Some(Some("0.0.0.0:1".into()))
-        );
+        assert_eq!(a.optional_value("--dashboard"), given("0.0.0.0:1"));
         assert_eq!(a.optional_value("--dashboard"), None);
         let mut a = args(&["--dashboard=127.0.0.1:0"]);
-        assert_eq!(
-            a.optional_value("--dashboard"),
-            Some(Some("127.0.0.1:0".into()))
-        );
+        assert_eq!(a.optional_value("--dashboard"), given("127.0.0.1:0"));
         a.finish().unwrap();
-        assert_eq!(
-            args(&["--dashboard"]).optional_value("--dashboard"),
-            Some(None)
-        );
+        let mut a = args(&["--dashboard"]);
+        assert_eq!(a.optional_value("--dashboard"), Some(None));
     }
 
     #[test]
@@ -351,16 +347,13 @@ mod tests {
     }
 
     #[test]
-    fn server_addresses_take_host_names() {
+    fn server_addresses_and_what_is_not_one() {
         let addr: SocketAddr = "127.0.0.1:38677".parse().unwrap();
         assert_eq!(server_address("127.0.0.1:38677").unwrap(), addr);
         assert_eq!(
             server_address("[::1]:5").unwrap(),
             "[::1]:5".parse::<SocketAddr>().unwrap()
         );
-        // `localhost` is a loopback address on every system, v4 or v6.
-        let local = server_address("localhost:38677").unwrap();
-        assert!(local.ip().is_loopback() && local.port() == 38677, "{local}");
         for bad in [
             "127.0.0.1",
             "localhost",
@@ -371,14 +364,6 @@ mod tests {
             let e = server_address(bad).unwrap_err().to_string();
             assert_eq!(e, format!("{bad:?} is not IP:PORT or HOST:PORT"));
         }
-        // `.invalid` never resolves (RFC 6761), and says so at once.
-        let e = server_address("no-such-host.invalid:1")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("cannot resolve host \"no-such-host.invalid\""),
-            "{e}"
-        );
     }
 
     #[test]

@@ -65,10 +65,7 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     fn context(self, context: impl Into<String>) -> Result<T> {
-        self.map_err(|e| Error {
-            context: context.into(),
-            source: Some(Box::new(e)),
-        })
+        self.with_context(|| context.into())
     }
 
     fn with_context<F: FnOnce() -> String>(self, f: F) -> Result<T> {

@@ -2,14 +2,11 @@
 //! what a server answers to the operations commands, and what a run report
 //! carries to another host's `omclient verify --reports`.
 //!
-//! They are plain data with serde derives and nothing else, on purpose: the
-//! programs that produce them (client, server, startup) and the ones that
-//! read them (startup, omclient, the benches, later engines) all import this
-//! module, and none of them needs to import another's runtime to do so.
-//! The machinery that fills or reads a message (`metrics` encodes the
-//! histograms, `sys::procstat` reads a process's figures) imports it, never
-//! the other way round. Changing a field here changes a wire format: the
-//! report's field set is pinned by a test in `launcher::report`.
+//! Plain data with serde derives and nothing else, so that every program
+//! that writes or reads one imports this module and no other program's
+//! runtime; what fills a message (`metrics`, `sys::procstat`) imports it,
+//! never the other way round. Changing a field here changes a wire format:
+//! the report's field set is pinned by a test in `launcher::report`.
 
 use std::net::SocketAddr;
 

@@ -57,20 +57,36 @@ mod tests {
 
     #[test]
     fn known_instants() {
-        assert_eq!(iso8601(at(0, 0), false), "1970-01-01T00:00:00Z");
-        assert_eq!(iso8601(at(0, 7), true), "1970-01-01T00:00:00.007Z");
-        // 2000-02-29, a leap day of a year divisible by 400.
-        assert_eq!(iso8601(at(951_782_400, 0), false), "2000-02-29T00:00:00Z");
-        // One second before and at midnight into 2026-12-01.
-        assert_eq!(
-            iso8601(at(1796083199, 999), true),
-            "2026-11-30T23:59:59.999Z"
-        );
-        assert_eq!(iso8601(at(1796083200, 0), false), "2026-12-01T00:00:00Z");
-        // 2100 is not a leap year: Feb 28 is followed by Mar 1.
-        assert_eq!(iso8601(at(4107456000, 0), false), "2100-02-28T00:00:00Z");
-        assert_eq!(iso8601(at(4107542400, 0), false), "2100-03-01T00:00:00Z");
-        assert_eq!(compact(at(1796016754, 0)), "20261130T053234Z");
+        let cases = [
+            (at(0, 0), "1970-01-01T00:00:00.000Z"),
+            (at(0, 7), "1970-01-01T00:00:00.007Z"),
+            // Leap days (2000 is divisible by 400), and a time on one.
+            (at(951_782_400, 0), "2000-02-29T00:00:00.000Z"),
+            (at(1_709_210_096, 789), "2024-02-29T12:34:56.789Z"),
+            // 2100 is not a leap year: Feb 28 is followed by Mar 1.
+            (at(4_107_456_000, 0), "2100-02-28T00:00:00.000Z"),
+            (at(4_107_542_400, 0), "2100-03-01T00:00:00.000Z"),
+            // The last millisecond of a year and the first of the next.
+            (at(946_684_799, 999), "1999-12-31T23:59:59.999Z"),
+            (at(946_684_800, 0), "2000-01-01T00:00:00.000Z"),
+            // Across midnight into the last day of a month, and out of it.
+            (at(1_795_996_799, 999), "2026-11-29T23:59:59.999Z"),
+            (at(1_795_996_800, 0), "2026-11-30T00:00:00.000Z"),
+            (at(1_796_083_199, 999), "2026-11-30T23:59:59.999Z"),
+            (at(1_796_083_200, 1), "2026-12-01T00:00:00.001Z"),
+        ];
+        for (t, text) in cases {
+            assert_eq!(iso8601(t, true), text);
+        }
+        // Whole seconds, and the compact form of file names.
+        assert_eq!(iso8601(at(1_796_083_200, 0), false), "2026-12-01T00:00:00Z");
+        assert_eq!(compact(at(1_796_016_754, 0)), "20261130T053234Z");
+        // Sub-millisecond parts are cut, not rounded up into the next second.
+        let t = at(1_795_996_799, 0) + Duration::from_micros(999_999);
+        assert_eq!(iso8601(t, true), "2026-11-29T23:59:59.999Z");
+        // Before 1970 (a badly set clock) reads as 1970, not as a panic.
+        let early = UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(iso8601(early, true), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]
@@ -94,31 +110,5 @@ mod tests {
             last = next;
         }
         assert_eq!(last, (2099, 12, 31));
-    }
-
-    #[test]
-    fn the_log_lines_times_of_known_moments() {
-        let cases = [
-            (at(0, 0), "1970-01-01T00:00:00.000Z"),
-            // A leap day, and a time on one.
-            (at(951_782_400, 0), "2000-02-29T00:00:00.000Z"),
-            (at(1_709_210_096, 789), "2024-02-29T12:34:56.789Z"),
-            // The last millisecond of a year and the first of the next.
-            (at(946_684_799, 999), "1999-12-31T23:59:59.999Z"),
-            (at(946_684_800, 0), "2000-01-01T00:00:00.000Z"),
-            // Across midnight into the last day of a month, and out of it.
-            (at(1_795_996_799, 999), "2026-11-29T23:59:59.999Z"),
-            (at(1_795_996_800, 0), "2026-11-30T00:00:00.000Z"),
-            (at(1_796_083_200, 1), "2026-12-01T00:00:00.001Z"),
-        ];
-        for (t, text) in cases {
-            assert_eq!(iso8601(t, true), text);
-        }
-        // Sub-millisecond parts are cut, not rounded up into the next second.
-        let t = at(1_795_996_799, 0) + Duration::from_micros(999_999);
-        assert_eq!(iso8601(t, true), "2026-11-29T23:59:59.999Z");
-        // Before 1970 (a badly set clock) reads as 1970, not as a panic.
-        let early = UNIX_EPOCH - Duration::from_secs(5);
-        assert_eq!(iso8601(early, true), "1970-01-01T00:00:00.000Z");
     }
 }

@@ -202,8 +202,10 @@ fn bad_configs_stop_before_anything_starts() {
     let cases = [
         (
             r#"{"update_interval": 10}"#,
-            "did you mean \"update_intervals\"",
+            "unknown key \"update_interval\"; did you mean \"update_intervals\"",
         ),
+        // Too far from any key for a suggestion.
+        (r#"{"zzz": 1}"#, "unknown key \"zzz\" (known keys: "),
         (
             r#"{"server_port_list": "38677;99999"}"#,
             "\"99999\" is not a port",
@@ -216,6 +218,7 @@ fn bad_configs_stop_before_anything_starts() {
             "{\n\"log_switch\": fals\n}",
             "not valid JSON: expected ident at line 3",
         ),
+        ("[1]", "expected a JSON object"),
     ];
     for (json, expected) in cases {
         let config = dir.write("bad.json", json);
@@ -239,10 +242,10 @@ fn bad_configs_stop_before_anything_starts() {
         Duration::from_secs(20),
     );
     assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
     assert!(
-        stderr(&out).contains("cannot read config file"),
-        "{}",
-        stderr(&out)
+        err.contains(&format!("cannot read config file {}", missing.display())),
+        "{err}"
     );
 }
 

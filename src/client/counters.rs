@@ -10,9 +10,8 @@ use std::time::Instant;
 use super::schedule::Window;
 use crate::messages::{ClientStatus, ErrorKinds, LinkDown};
 
-/// Counters of one link, written only by whoever runs the link (here its
-/// own thread; in another engine a loop thread or a task) and read by the
-/// client's main thread with relaxed loads ([`status_of`]).
+/// Counters of one link, written only by whoever runs it (a thread, a loop
+/// or a task) and summed by the client's main thread ([`status_of`]).
 #[derive(Default)]
 pub struct LinkCounters {
     /// Connected now.

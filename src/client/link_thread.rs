@@ -1,13 +1,9 @@
 //! How the threads engine waits for one client link: on its own thread,
 //! blocked in `connect`, in `read` for the ack, or parked until the next
 //! due time. What the link does between the waits is [`ClientLink`]'s, the
-//! same for every engine.
-//!
-//! The thread touches only what it owns (its socket and its `ClientLink`)
-//! plus what it shares with the client's main thread: the link's counters
-//! (written only here, read with relaxed loads), the client's histograms
-//! (one relaxed increment per measurement), the stop flag and the window.
-//! So link threads never wait for each other or for the main thread.
+//! same for every engine. Link threads share only relaxed atomics, the
+//! stop flag and the window with the client's main thread (see `client`),
+//! so they never wait for each other or for it.
 
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};

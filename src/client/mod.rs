@@ -41,8 +41,8 @@ use std::thread::{self, JoinHandle};
 use crate::client::schedule::Window;
 use crate::config::Config;
 use crate::error::Result;
-use crate::messages::{ClientReport, ClientStatus, KeyCount, StatusReply};
-use crate::metrics::{AtomicHistograms, LinkCount, Snapshot};
+use crate::messages::{ClientReport, ClientStatus, KeyCount};
+use crate::metrics::{AtomicHistograms, Snapshot};
 use crate::sys::net;
 
 pub use counters::{ConnectError, LinkCounters, LinkError, status_of};
@@ -69,16 +69,11 @@ struct LinkHandle {
 }
 
 impl Client {
-    /// Starts one link thread per server.
-    ///
-    /// `id` and `clients` (this client's index and how many run on the host)
-    /// spread the links' first updates evenly across one interval, so the
-    /// whole host does not send in bursts at each tick.
-    ///
-    /// A `gated` client connects its links and then waits for `Client::go`
-    /// before sending anything, so that startup can start a thousand
-    /// clients and measure none of them while the rest are still being
-    /// spawned and connected. Otherwise the schedule starts now.
+    /// Starts one link thread per server. `id` and `clients` (this client's
+    /// index and how many run on the host) spread the host's first updates
+    /// over one interval (`schedule::stagger`). A `gated` client connects its
+    /// links and then waits for `Node::go` before sending anything (see
+    /// `program::serve_supervisor`); otherwise the schedule starts now.
     ///
     /// # Errors
     /// When a thread cannot be started (an OS limit; the message says which).
@@ -143,17 +138,6 @@ impl Client {
         })
     }
 
-    /// Gives a gated client its schedule's window (nothing for one already
-    /// running). Links still connecting start when they connect. A start in
-    /// the future lets every link wake, take its first due time and sleep
-    /// again before anything is measured.
-    pub(crate) fn go(&mut self, window: Window) {
-        if self.start.set(window).is_ok() {
-            self.window = window;
-            self.wake_links();
-        }
-    }
-
     /// Wakes every link parked on the go or asleep until its next due time,
     /// so it sees a go or a stop at once.
     fn wake_links(&self) {
@@ -161,9 +145,10 @@ impl Client {
             link.thread.thread().unpark();
         }
     }
+}
 
-    /// Current totals over all links.
-    pub(crate) fn status(&self) -> ClientStatus {
+impl program::Node for Client {
+    fn status(&self) -> ClientStatus {
         status_of(
             self.id,
             &self.window,
@@ -171,24 +156,25 @@ impl Client {
         )
     }
 
-    /// Totals, plus the histograms of everything recorded since the last
-    /// call. Never waits for the links.
-    pub(crate) fn status_reply(&self) -> StatusReply {
-        StatusReply {
-            histograms: self.take_histograms().encode(),
-            status: self.status(),
+    fn take_histograms(&self) -> Snapshot {
+        let mut all = Snapshot::default();
+        all.add(&self.histograms.take());
+        all
+    }
+
+    /// Nothing for a client already running. Links still connecting start
+    /// when they connect. A start in the future lets every link wake, take
+    /// its first due time and sleep again before anything is measured.
+    fn go(&mut self, window: Window) {
+        if self.start.set(window).is_ok() {
+            self.window = window;
+            self.wake_links();
         }
     }
 
-    /// The histograms of everything recorded since the last call.
-    pub(crate) fn take_histograms(&self) -> Snapshot<LinkCount> {
-        self.histograms.take()
-    }
-
-    /// Stops every link after its in-flight update is answered, and returns
-    /// what each acked. Links past the window's end have stopped already,
-    /// each after its last update; waking them costs nothing.
-    pub(crate) fn stop(self) -> ClientReport {
+    /// Links past the window's end have stopped already, each after its
+    /// last update; waking them costs nothing.
+    fn stop(self) -> ClientReport {
         self.stop.store(true, Ordering::Release);
         self.wake_links();
         let mut finished = Vec::with_capacity(self.links.len());
@@ -210,29 +196,5 @@ impl Client {
             finished,
             histograms.encode(),
         )
-    }
-}
-
-impl program::Node for Client {
-    fn status(&self) -> ClientStatus {
-        Client::status(self)
-    }
-
-    fn status_reply(&self) -> StatusReply {
-        Client::status_reply(self)
-    }
-
-    fn take_histograms(&self) -> Snapshot {
-        let mut all = Snapshot::default();
-        all.add(&Client::take_histograms(self));
-        all
-    }
-
-    fn go(&mut self, window: Window) {
-        Client::go(self, window);
-    }
-
-    fn stop(self) -> ClientReport {
-        Client::stop(self)
     }
 }

@@ -72,7 +72,7 @@ impl ClientArgs {
         let servers: Vec<SocketAddr> = args
             .values("--server")?
             .iter()
-            .map(|s| cli::server_address(s).map_err(|e| args.error(&format!("--server: {e}"))))
+            .map(|s| args.server(s))
             .collect::<Result<_>>()?;
         args.finish()?;
         let servers = if servers.is_empty() {
@@ -124,16 +124,10 @@ pub fn run<N: Node>(node: N, args: &ClientArgs) -> Result<()> {
 }
 
 /// Under startup the main thread is the control thread: it blocks on stdin
-/// and answers each request with one JSON line. End-of-file means startup is
-/// gone, so the client stops too.
-///
-/// The links connect and then wait: `ready` is answered at once with the
-/// totals (`links_up`, and each link still down with the reason its last
-/// attempt failed; startup asks again until all are up or its connect
-/// deadline passes), and `go START [END]` (no answer) gives every link its
-/// schedule's window.
-/// startup sends it to all clients once all are ready, so nothing is
-/// measured while the host is still busy spawning and connecting the rest
+/// and answers each line of `wire::control` with one JSON line, until `stop`
+/// or end-of-file (startup is gone). The links connect and then wait for
+/// `go START [END]`, which startup sends once every client is ready, so
+/// nothing is measured while the host still spawns and connects the rest
 /// of the fleet (see [`Window`]).
 pub(crate) fn serve_supervisor<N: Node>(mut node: N) {
     let stdin = std::io::stdin();

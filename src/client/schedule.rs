@@ -8,9 +8,6 @@
 //! kept for reproducing its numbers: its rate is `1 / (interval + rtt +
 //! sleep overshoot)`, below the target by construction.
 //!
-//! Waiting uses `thread::park_timeout`, so a stop request can wake a sleeping
-//! link at once (by `Thread::unpark`) instead of after up to one interval.
-//!
 //! Under startup a client's schedule runs in a [`Window`] that startup picks
 //! for the whole fleet: a start a moment in the future, so that telling a
 //! thousand clients and waking ten thousand threads is over before anything
@@ -306,9 +303,16 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
     #[test]
-    fn a_lag_bound_drops_the_ticks_too_far_behind_and_counts_them() {
-        let ms = Duration::from_millis;
+    fn a_lag_bound_drops_the_ticks_too_far_behind_but_the_newest() {
         let start = Instant::now();
         let mut p = Pacer::new(Schedule::FixedRate, ms(10), start, None).with_max_lag(Some(ms(25)));
         // 53 ms late: ticks due at 0, 10 and 20 ms are over 25 ms behind,
@@ -320,14 +324,9 @@ mod tests {
         // Within the bound nothing is dropped.
         assert_eq!(p.take(start + ms(40), start + ms(60)), Some(start + ms(40)));
         assert_eq!(p.take_dropped(), 0);
-    }
-
-    #[test]
-    fn a_lag_bound_below_one_interval_still_sends_the_newest_tick() {
-        let ms = Duration::from_millis;
-        let start = Instant::now();
+        // A bound below one interval still sends the newest tick due. 5 ms
+        // late: the tick at 0 is the newest due; nothing later is due yet.
         let mut p = Pacer::new(Schedule::FixedRate, ms(10), start, None).with_max_lag(Some(ms(1)));
-        // 5 ms late: the tick at 0 is the newest due; nothing later is due yet.
         assert_eq!(p.take(start, start + ms(5)), Some(start));
         assert_eq!(p.take_dropped(), 0);
         // 27 ms late for the tick at 10: the one at 30 is not due yet, so
@@ -337,54 +336,44 @@ mod tests {
     }
 
     #[test]
-    fn without_a_lag_bound_every_late_tick_is_sent() {
-        let ms = Duration::from_millis;
-        let start = Instant::now();
-        let mut p = Pacer::new(Schedule::FixedRate, ms(10), start, None);
-        assert_eq!(p.take(start, start + ms(500)), Some(start));
-        assert_eq!(p.take_dropped(), 0);
-        assert_eq!(p.next_due(), Some(start + ms(10)));
-    }
-
-    #[test]
     fn fixed_rate_keeps_the_grid_when_late() {
-        let start = Instant::now() - Duration::from_millis(35);
-        let mut p = Pacer::new(Schedule::FixedRate, Duration::from_millis(10), start, None);
+        let start = Instant::now() - ms(35);
+        let mut p = Pacer::new(Schedule::FixedRate, ms(10), start, None);
         let stop = AtomicBool::new(false);
         // Four ticks are already due; each comes back at once, on the grid.
         for k in 0..4 {
-            assert_eq!(p.wait(&stop), Some(start + Duration::from_millis(10 * k)));
+            assert_eq!(p.wait(&stop), Some(start + ms(10 * k)));
         }
         // The fifth is in the future: the wait really waits.
         let fifth = p.wait(&stop).unwrap();
-        assert_eq!(fifth, start + Duration::from_millis(40));
+        assert_eq!(fifth, start + ms(40));
         assert!(Instant::now() >= fifth);
     }
 
     #[test]
     fn fixed_rate_skips_the_ticks_missed_while_disconnected() {
-        let start = Instant::now() - Duration::from_millis(35);
-        let mut p = Pacer::new(Schedule::FixedRate, Duration::from_millis(10), start, None);
+        let start = Instant::now() - ms(35);
+        let mut p = Pacer::new(Schedule::FixedRate, ms(10), start, None);
         let stop = AtomicBool::new(false);
         assert_eq!(p.wait(&stop), Some(start));
         // Reconnected at start + 35 ms: the next tick is start + 40 ms, on
         // the same grid, not the three missed ones in a burst.
-        p.restart(start + Duration::from_millis(35));
-        assert_eq!(p.wait(&stop), Some(start + Duration::from_millis(40)));
+        p.restart(start + ms(35));
+        assert_eq!(p.wait(&stop), Some(start + ms(40)));
         // A restart with no missed tick changes nothing.
-        p.restart(start + Duration::from_millis(45));
-        assert_eq!(p.wait(&stop), Some(start + Duration::from_millis(50)));
+        p.restart(start + ms(45));
+        assert_eq!(p.wait(&stop), Some(start + ms(50)));
     }
 
     #[test]
     fn fixed_delay_counts_from_completion() {
         let t0 = Instant::now();
-        let mut p = Pacer::new(Schedule::FixedDelay, Duration::from_millis(5), t0, None);
+        let mut p = Pacer::new(Schedule::FixedDelay, ms(5), t0, None);
         let stop = AtomicBool::new(false);
         assert_eq!(p.wait(&stop), Some(t0));
-        let done = Instant::now() + Duration::from_millis(3);
+        let done = Instant::now() + ms(3);
         p.completed(done);
-        assert_eq!(p.wait(&stop), Some(done + Duration::from_millis(5)));
+        assert_eq!(p.wait(&stop), Some(done + ms(5)));
     }
 
     #[test]
@@ -414,38 +403,23 @@ mod tests {
     #[test]
     fn a_link_ends_after_its_last_update_before_the_end() {
         let start = Instant::now();
-        let end = start + Duration::from_millis(30);
-        let mut p = Pacer::new(
-            Schedule::FixedRate,
-            Duration::from_millis(10),
-            start,
-            Some(end),
-        );
+        let end = start + ms(30);
+        let mut p = Pacer::new(Schedule::FixedRate, ms(10), start, Some(end));
         let stop = AtomicBool::new(false);
         for k in 0..3 {
-            assert_eq!(p.wait(&stop), Some(start + Duration::from_millis(10 * k)));
+            assert_eq!(p.wait(&stop), Some(start + ms(10 * k)));
         }
         // The fourth would be due exactly at the end: none is, and the link
         // is told so at once, not when the end comes.
         assert_eq!(p.wait(&stop), None);
         // A link that fell behind does not catch up after the end: two
         // ticks were due before it, but it is over now.
-        let start = Instant::now() - Duration::from_millis(35);
-        let mut p = Pacer::new(
-            Schedule::FixedRate,
-            Duration::from_millis(10),
-            start,
-            Some(start + Duration::from_millis(20)),
-        );
+        let start = Instant::now() - ms(35);
+        let mut p = Pacer::new(Schedule::FixedRate, ms(10), start, Some(start + ms(20)));
         assert_eq!(p.wait(&stop), None);
         // A window far in the future ends before its first tick: no wait.
-        let later = Instant::now() + Duration::from_secs(600);
-        let mut p = Pacer::new(
-            Schedule::FixedRate,
-            Duration::from_secs(1),
-            later,
-            Some(later),
-        );
+        let later = Instant::now() + secs(600);
+        let mut p = Pacer::new(Schedule::FixedRate, secs(1), later, Some(later));
         assert_eq!(p.wait(&stop), None);
     }
 
@@ -454,39 +428,32 @@ mod tests {
         let start = Instant::now();
         let w = Window {
             start,
-            end: Some(start + Duration::from_secs(10)),
+            end: Some(start + secs(10)),
         };
-        assert_eq!(w.elapsed(start - Duration::from_secs(1)), Duration::ZERO);
-        assert_eq!(
-            w.elapsed(start + Duration::from_secs(4)),
-            Duration::from_secs(4)
-        );
-        assert_eq!(
-            w.elapsed(start + Duration::from_secs(99)),
-            Duration::from_secs(10)
-        );
-        assert!(!w.is_over(start + Duration::from_secs(9)));
-        assert!(w.is_over(start + Duration::from_secs(10)));
-        assert!(!Window::now().is_over(start + Duration::from_secs(99)));
+        assert_eq!(w.elapsed(start - secs(1)), Duration::ZERO);
+        assert_eq!(w.elapsed(start + secs(4)), secs(4));
+        assert_eq!(w.elapsed(start + secs(99)), secs(10));
+        assert!(!w.is_over(start + secs(9)));
+        assert!(w.is_over(start + secs(10)));
+        assert!(!Window::now().is_over(start + secs(99)));
     }
 
     #[test]
     fn a_go_line_carries_the_window_to_another_process() {
-        let start = Instant::now() + Duration::from_millis(600);
+        let start = Instant::now() + ms(600);
         let w = Window {
             start,
-            end: Some(start + Duration::from_secs(30)),
+            end: Some(start + secs(30)),
         };
         let Ok(Control::Go { start_us, end_us }) = Control::parse(&w.to_go().line()) else {
             panic!("not a go line: {:?}", w.to_go());
         };
         let back = Window::from_go(start_us, end_us);
         // Two clock readings on each side: equal to within a millisecond.
-        let close =
-            |a: Instant, b: Instant| a.max(b).duration_since(a.min(b)) < Duration::from_millis(1);
+        let close = |a: Instant, b: Instant| a.max(b).duration_since(a.min(b)) < ms(1);
         assert!(close(back.start, w.start), "{back:?} vs {w:?}");
         // The length is exact, whatever the clocks did in between.
-        assert_eq!(back.end.unwrap() - back.start, Duration::from_secs(30));
+        assert_eq!(back.end.unwrap() - back.start, secs(30));
         // No end, and a bare `go`.
         let open = Window { start, end: None }.to_go();
         assert!(matches!(open, Control::Go { end_us: None, .. }));
@@ -497,8 +464,7 @@ mod tests {
     fn stop_wakes_a_sleeper() {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
-        let sleeper =
-            thread::spawn(move || sleep_until(Instant::now() + Duration::from_secs(600), &s));
+        let sleeper = thread::spawn(move || sleep_until(Instant::now() + secs(600), &s));
         stop.store(true, Ordering::Release);
         sleeper.thread().unpark();
         assert!(!sleeper.join().unwrap());

@@ -1,12 +1,9 @@
 //! How one key's JSON value is read and checked: the rules the key table in
 //! `mod.rs` names beside each key (`Whole(1..=600_000)`, `Flag`, `IpList`).
 //!
-//! A rule is a small value implementing [`Rule`] for the field's type, so the
-//! table says *what* a key accepts in a few characters and this file says
-//! *how*, once for every key that shares it. Every refusal names the key,
-//! the value and what is accepted (`key "log_switch": "yes" is not
-//! accepted; expected true or false`): the user fixes a config from the
-//! message alone.
+//! The table says *what* a key accepts; this file says *how*, once for
+//! every key that shares a rule. Every refusal names the key, the value and
+//! what is accepted, so the user fixes a config from the message alone.
 
 use std::net::IpAddr;
 use std::ops::RangeInclusive;

@@ -1,13 +1,8 @@
 //! The `config_keys!` macro, which turns the key table in `mod.rs` into the
-//! `Config` struct, its `Default`, the `KEYS` list and the parser.
-//!
-//! Why a macro: each key used to be written four times (the field, its
-//! default, the known-keys list behind "did you mean", and an arm of the
-//! parser's `match`), and nothing made the four agree: a key left out of
-//! the parser would compile and be refused as unknown, and a key left out
-//! of the list would never be suggested and would escape the README check.
-//! Now one entry per key says everything, and the macro writes the four
-//! places from it:
+//! `Config` struct, its `Default`, the `KEYS` list and the parser. One
+//! entry per key writes all four, so they cannot disagree (a key missing
+//! from the parser would be refused as unknown; one missing from the list
+//! would never be suggested; docs/DECISIONS.md, "Smaller stories"):
 //!
 //! ```text
 //! /// Client processes started on each host.     <- the field's doc

@@ -1,49 +1,29 @@
 //! [`AtomicHistograms`]: the lock-free set a client's link threads record
 //! into, and the take that turns it into histograms.
 //!
-//! A client holds one [`AtomicHistograms`]: three arrays of `AtomicU32`
-//! counters laid out bucket for bucket as an HdrHistogram with the
-//! project's bounds (`histogram_of`: lowest 1 us, highest `MAX_US`, 2
-//! significant digits, so 3,328 buckets of 4 bytes, 13 KB per histogram,
-//! 39 KB per client). All its link threads record into it through an `Arc`:
+//! Three arrays of `AtomicU32` laid out bucket for bucket as an HdrHistogram
+//! with the project's bounds (3,328 buckets, 13 KB per histogram). A
+//! **record** finds the bucket by HdrHistogram's own log-linear formula
+//! (`index_of`) and makes one relaxed `fetch_add`: no allocation, no lock.
+//! A **take** `swap(0)`s every nonzero bucket and records its count at the
+//! bucket's value (`value_of`), which lands in the very same bucket: the
+//! histogram hdrhistogram would have built from the same values (the tests
+//! check this value by value, against hdrhistogram itself).
 //!
-//! * **record** (hot path): the bucket index by HdrHistogram's own
-//!   log-linear formula (`index_of`) and one `fetch_add(1, Relaxed)`
-//!   (behind a plain load of the same counter, for saturation: below). No
-//!   allocation, no lock, no waiting, nothing per link.
-//! * **take** (the main thread, once a second for startup's status and once
-//!   for the final report): every nonzero bucket is `swap(0)`ed and its count
-//!   recorded into a fresh `Histogram<LinkCount>` at the bucket's value
-//!   (`value_of`), which lands in the very same bucket, so the histogram
-//!   is the one hdrhistogram would have built from the same values (the
-//!   tests check this value by value, against hdrhistogram itself).
+//! **Nothing is lost or counted twice.** Every read-modify-write of one
+//! atomic (a `fetch_add`, the take's `swap`) is ordered in that atomic's
+//! single modification order, whatever the memory ordering: an increment
+//! is in the value a `swap` returns, or stays in the bucket for the next
+//! take. The final take runs after every link thread has been joined, so it
+//! leaves nothing behind. One update's three values may straddle two takes;
+//! each histogram is still exact over the run.
 //!
-//! **Nothing is lost or counted twice.** Each bucket is one atomic, and every
-//! read-modify-write of one atomic (the links' `fetch_add`, the take's
-//! `swap`) is ordered in that atomic's single modification order and reads
-//! the value just before it, whatever the memory ordering. So an increment
-//! either comes before the take's `swap` (and is in the value it returns) or
-//! after it (and stays in the bucket for the next take). The take's first
-//! plain `load` only skips buckets that read zero; an increment it does not
-//! see is still in the bucket next time. The final take runs after every
-//! link thread has been joined, which makes all their increments visible, so
-//! it leaves nothing behind. What is not atomic is the *set*: one update's
-//! three values may straddle two takes (latency in this one, corrected
-//! latency in the next), as they could with per-link recorders; each
-//! histogram is still exact over the run.
-//!
-//! **Counts cannot wrap.** A link records one update per round trip (at most
-//! one a millisecond at the shortest `update_intervals`, 1 ms, under a
-//! pacing schedule; as fast as round trips go in closed loop) and takes come
-//! every second, so a bucket sees nowhere near 2^32 between two takes. But
-//! takes only come when startup asks, and a startup suspended for a day
-//! (Ctrl-Z reaches startup alone) while closed-loop clients run on could in
-//! principle fill one bucket. So a bucket saturates: a record that finds it
-//! at `SATURATED` (2^31 - 1) is dropped. The check is a load of the line
-//! the `fetch_add` then writes; it is not atomic with it, so concurrent
-//! records can pass it together, but at most one per link thread, far from
-//! the 2^31 of headroom left below `u32::MAX`.
-//!
+//! **Counts cannot wrap.** Takes come every second, but only when startup
+//! asks, and a startup suspended for a day (Ctrl-Z) while closed-loop
+//! clients run on could fill a bucket. So a bucket saturates: a record that
+//! finds it at `SATURATED` (2^31 - 1) is dropped. The check is a plain load,
+//! not atomic with the `fetch_add`, so records can pass it together, but at
+//! most one per link thread, far within the 2^31 left below `u32::MAX`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -57,14 +37,16 @@ pub(super) struct AtomicHistogram {
     pub(super) counts: Box<[AtomicU32; BUCKETS]>,
 }
 
-impl AtomicHistogram {
-    pub(super) fn new() -> AtomicHistogram {
+impl Default for AtomicHistogram {
+    fn default() -> AtomicHistogram {
         let counts: Box<[AtomicU32]> = (0..BUCKETS).map(|_| AtomicU32::new(0)).collect();
         AtomicHistogram {
             counts: counts.try_into().expect("BUCKETS counters"),
         }
     }
+}
 
+impl AtomicHistogram {
     /// Counts `value` (microseconds) in its bucket.
     #[inline]
     pub(super) fn record(&self, value: u64) {
@@ -78,7 +60,8 @@ impl AtomicHistogram {
     pub(super) fn take(&self) -> Histogram<LinkCount> {
         let mut h = histogram_of();
         for (i, count) in self.counts.iter().enumerate() {
-            // Most buckets are empty: a load skips them without writing.
+            // Most buckets are empty: a load skips them without writing (an
+            // increment it misses stays for the next take).
             if count.load(Ordering::Relaxed) != 0 {
                 let n = count.swap(0, Ordering::Relaxed);
                 // value_of(i) is inside the counts array: never clamped.
@@ -92,20 +75,11 @@ impl AtomicHistogram {
 /// A client's three histograms, shared by all its link threads (in an
 /// `Arc`): links `record`, the main thread
 /// [`take`](Self::take)s. See the module documentation.
+#[derive(Default)]
 pub struct AtomicHistograms {
     latency: AtomicHistogram,
     lateness: AtomicHistogram,
     corrected: AtomicHistogram,
-}
-
-impl Default for AtomicHistograms {
-    fn default() -> Self {
-        AtomicHistograms {
-            latency: AtomicHistogram::new(),
-            lateness: AtomicHistogram::new(),
-            corrected: AtomicHistogram::new(),
-        }
-    }
 }
 
 impl AtomicHistograms {

@@ -12,30 +12,17 @@
 //!   round trip ("coordinated omission"); measuring from the due time charges
 //!   the stall to every update it delayed.
 //!
-//! # One atomic histogram set per client
+//! A client's link threads record into one [`AtomicHistograms`] (39 KB,
+//! one relaxed `fetch_add` per value); its main thread takes them into real
+//! histograms once a second. Why one set per client and not one histogram
+//! per link (it halved a client's memory): docs/DECISIONS.md, "Histograms:
+//! one atomic set per client". Histograms travel from clients to startup
+//! serialized (HdrHistogram's V2 format, hex-encoded), so startup merges
+//! exact distributions, never averages of percentiles.
 //!
-//! A client holds one [`AtomicHistograms`]: three arrays of `AtomicU32`
-//! counters laid out bucket for bucket as an HdrHistogram with the
-//! project's bounds (`histogram_of`), 39 KB per client. Its link threads
-//! record with one relaxed `fetch_add` (no allocation, no lock); its main
-//! thread takes them into real histograms once a second. `atomic` says why
-//! nothing is lost, counted twice or wrapped.
-//!
-//! Why one set per client and not one histogram per link (it halved a
-//! client's memory): docs/DECISIONS.md, "Histograms: one atomic set per
-//! client".
-//!
-//! Histograms travel from clients to startup serialized (HdrHistogram's V2
-//! format, hex-encoded) so startup merges exact distributions, never
-//! averages of percentiles.
-//!
-//! # Files
-//!
-//! * this file: the bucket layout shared by both sides (`index_of`,
-//!   `value_of`, `histogram_of`), and the tests of the whole room;
-//! * `atomic`: [`AtomicHistograms`], recorded into by the links, taken by
-//!   the client's main thread;
-//! * `snapshot`: [`Snapshot`], its wire form and [`Percentiles`].
+//! This file holds the bucket layout both sides share (`index_of`,
+//! `value_of`, `histogram_of`) and the tests of the whole room; `atomic`
+//! the links' set, `snapshot` its wire form and [`Percentiles`].
 
 use hdrhistogram::{Counter, Histogram};
 mod atomic;
@@ -227,18 +214,10 @@ mod tests {
         // the highest trackable value; below it, every value has a counter.
         let top = h.highest_equivalent(value_of(BUCKETS - 1));
         assert_eq!(top, u64::from(u32::MAX));
-        for (i, v) in test_values().into_iter().enumerate() {
+        for v in test_values() {
             let back = value_of(index_of(v));
             let expected = if v <= top { v } else { MAX_US };
             assert!(h.equivalent(expected, back), "{v} -> {back}");
-            // And one value recorded both ways is the same histogram (every
-            // chosen value, one random value in 97).
-            if i < 4400 || i % 97 == 0 {
-                let (mut direct, atomic) = (histogram_of::<LinkCount>(), AtomicHistogram::new());
-                direct.saturating_record(v);
-                atomic.record(v);
-                assert!(atomic.take() == direct, "{v}");
-            }
         }
         assert_eq!(index_of(0), 0);
         assert_eq!(index_of(1), 1);
@@ -254,7 +233,7 @@ mod tests {
     /// and the serialized bytes.
     fn assert_same_both_ways(values: &[u64]) {
         let mut direct = histogram_of::<LinkCount>();
-        let atomic = AtomicHistogram::new();
+        let atomic = AtomicHistogram::default();
         for &v in values {
             direct.saturating_record(v);
             atomic.record(v);
@@ -337,7 +316,7 @@ mod tests {
 
     #[test]
     fn a_full_bucket_saturates_instead_of_wrapping() {
-        let h = AtomicHistogram::new();
+        let h = AtomicHistogram::default();
         h.counts[index_of(1000)].store(SATURATED - 1, Ordering::Relaxed);
         for _ in 0..5 {
             h.record(1000);
@@ -370,29 +349,6 @@ mod tests {
     }
 
     #[test]
-    fn merging_equals_recording_into_one() {
-        let (mut a, mut b, mut both) = (histogram(), histogram(), histogram());
-        for v in 1..500u64 {
-            a.record(v * 3).unwrap();
-            both.record(v * 3).unwrap();
-        }
-        for v in 1..50u64 {
-            b.record(v * 1000).unwrap();
-            both.record(v * 1000).unwrap();
-        }
-        let mut merged = Snapshot {
-            latency: a,
-            ..Snapshot::default()
-        };
-        merged.add(&Snapshot {
-            latency: b,
-            ..Snapshot::default()
-        });
-        assert_eq!(Percentiles::of(&merged.latency), Percentiles::of(&both));
-        assert_eq!(merged.latency.len(), both.len());
-    }
-
-    #[test]
     fn wire_round_trip() {
         let mut snap = Snapshot::<u64>::default();
         for v in [1u64, 10, 100, 1000, 123_456, MAX_US] {
@@ -400,16 +356,8 @@ mod tests {
             snap.corrected.record(v + 1).unwrap();
         }
         let back = snap.encode().decode().unwrap();
-        assert_eq!(back.latency.len(), 6);
-        assert_eq!(
-            Percentiles::of(&back.latency),
-            Percentiles::of(&snap.latency)
-        );
-        assert_eq!(
-            Percentiles::of(&back.corrected),
-            Percentiles::of(&snap.corrected)
-        );
-        assert_eq!(back.lateness.len(), 0);
+        assert!(back.latency == snap.latency && back.corrected == snap.corrected);
+        assert_eq!((back.latency.len(), back.lateness.len()), (6, 0));
         let bad = WireSnapshot {
             latency: "zz".into(),
             ..WireSnapshot::default()

@@ -2,6 +2,8 @@
 //! its wire form (`messages::WireSnapshot`, HdrHistogram V2 in hex) and the
 //! [`Percentiles`] the status line and the report print.
 
+use std::fmt::Write as _;
+
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::{Counter, Histogram};
 use serde::{Deserialize, Serialize};
@@ -77,13 +79,10 @@ pub(super) fn encode<C: Counter>(h: &Histogram<C>) -> String {
     }
     let mut hex = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        hex.push(char::from(HEX[usize::from(b >> 4)]));
-        hex.push(char::from(HEX[usize::from(b & 15)]));
+        let _ = write!(hex, "{b:02x}");
     }
     hex
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn decode(hex: &str) -> Option<Histogram<u64>> {
     if hex.is_empty() {

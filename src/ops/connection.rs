@@ -43,10 +43,7 @@ impl OpsConnection {
             line: String::new(),
         };
         if !token.is_empty() {
-            let mut auth = b"auth;".to_vec();
-            auth.extend_from_slice(token.as_bytes());
-            auth.push(b'\n');
-            conn.call_raw(&auth)?;
+            conn.call_raw(format!("auth;{token}\n").as_bytes())?;
         }
         Ok(conn)
     }

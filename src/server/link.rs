@@ -6,24 +6,19 @@
 //! engine's `link_thread` blocks; the workspace's event loop and tokio
 //! engines wait for readiness).
 //!
-//! The hot path: per update the line is parsed in place (borrowed, no
-//! allocation), one `fetch_add` is made on the key's counter (a counter
-//! only this link writes: no lock, no wakeup of another thread), and the
-//! ack is written into the engine's reused buffer.
-//!
-//! The store thread is asked only when the link's key first appears. A
-//! thread may block for that answer, a loop or a task may not, so the
-//! update waits here ([`Handled::NeedCounter`]); the engine gets the
-//! counter its own way and calls [`ServerLink::counter_arrived`], which
-//! applies the parked update. A client sends one update at a time, so
-//! nothing else waits behind it.
+//! The hot path parses the line in place, makes one `fetch_add` on the
+//! key's counter and writes the ack into the engine's reused buffer. The
+//! store is asked only when the link's key first appears; the update waits
+//! here ([`Handled::NeedCounter`]) until the engine, in its own way, hands
+//! the counter to [`ServerLink::counter_arrived`]. A client sends one
+//! update at a time, so nothing else waits behind it.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::store::{Counter, Store};
-use super::{ServerCore, answer_command};
+use super::{Counters, ServerCore, answer_command};
 use crate::sys::net;
 use crate::wire::framing::Line;
 use crate::wire::protocol::{self, ParseError, Request};
@@ -129,7 +124,7 @@ impl ServerLink {
         let Some(counter) = &self.counter else { return };
         let ours = counter.fetch_add(1, Ordering::AcqRel) + 1;
         if ours != count {
-            core.counters.anomalies.fetch_add(1, Ordering::Relaxed);
+            Counters::bump(&core.counters.anomalies);
             log::warn!(
                 "server {}: anomaly on key {} from {}: client says update #{count}, server counts #{ours}",
                 core.addr,
@@ -144,7 +139,7 @@ impl ServerLink {
     /// counted, logged, and the `err;idle_timeout` line it gets before it
     /// is closed is put in `out` (cleared first).
     pub fn idle_timed_out(&self, core: &ServerCore, idle: Duration, out: &mut Vec<u8>) {
-        core.counters.idle_closed.fetch_add(1, Ordering::Relaxed);
+        Counters::bump(&core.counters.idle_closed);
         log::info!(
             "server {}: closing link from {}: no complete line within {} ms (idle_timeout_ms)",
             core.addr,
@@ -162,7 +157,7 @@ impl ServerLink {
     /// The peer did not take its replies within `write_timeout_ms`
     /// (`limit`): counted and logged; the engine drops the link.
     pub fn write_timed_out(&self, core: &ServerCore, limit: Duration) {
-        core.counters.write_timeouts.fetch_add(1, Ordering::Relaxed);
+        Counters::bump(&core.counters.write_timeouts);
         log::warn!(
             "server {}: dropping link from {}: it did not take a reply within {} ms (write_timeout_ms)",
             core.addr,
@@ -183,7 +178,7 @@ impl ServerLink {
 /// A connection beyond `server_max_links` (`open` are open): counted,
 /// logged, and the `err;link_limit;...` line it gets before it is closed.
 pub fn refusal(core: &ServerCore, peer: SocketAddr, open: u64) -> Vec<u8> {
-    core.counters.links_refused.fetch_add(1, Ordering::Relaxed);
+    Counters::bump(&core.counters.links_refused);
     log::warn!(
         "server {}: refused link from {peer}: {open} links open (server_max_links)",
         core.addr
@@ -209,9 +204,7 @@ pub fn accept_failed(core: &ServerCore, e: &std::io::Error, warned: &mut bool) {
 }
 
 fn protocol_error(core: &ServerCore, peer: SocketAddr, e: ParseError, out: &mut Vec<u8>) {
-    core.counters
-        .protocol_errors
-        .fetch_add(1, Ordering::Relaxed);
+    Counters::bump(&core.counters.protocol_errors);
     log::warn!("server {}: bad line from {peer}: {e}", core.addr);
     protocol::encode_err(out, e.code(), e.detail());
 }

@@ -144,6 +144,13 @@ pub struct Counters {
     pub(crate) next_link_id: AtomicU64,
 }
 
+impl Counters {
+    /// Counts one event: a relaxed increment, since nothing is ordered by it.
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Refuses an address outside loopback while no `ops_token` is configured:
 /// anyone who can reach it could then stop the server. Every server
 /// program checks this before it binds.
@@ -282,13 +289,9 @@ fn accept_link(shared: &Arc<Shared>, store: &Store, stream: TcpStream) {
     }
 
     let id = shared.counters.next_link_id.fetch_add(1, Ordering::Relaxed);
-    let registered = match stream.try_clone() {
-        Ok(clone) => {
-            shared.links.lock().insert(id, clone);
-            true
-        }
-        Err(_) => false,
-    };
+    if let Ok(clone) = stream.try_clone() {
+        shared.links.lock().insert(id, clone);
+    }
     let link_shared = shared.clone();
     let link_store = store.clone();
     let spawned = thread::Builder::new()
@@ -300,19 +303,13 @@ fn accept_link(shared: &Arc<Shared>, store: &Store, stream: TcpStream) {
         });
     match spawned {
         Ok(_) => {
-            shared
-                .counters
-                .links_accepted
-                .fetch_add(1, Ordering::Relaxed);
+            Counters::bump(&shared.counters.links_accepted);
             log::info!("server {}: link from {peer}", shared.addr);
         }
         Err(e) => {
             // The closure (and the stream in it) was dropped; the clone in the
             // table is the only way left to tell the peer why.
-            shared
-                .counters
-                .links_refused
-                .fetch_add(1, Ordering::Relaxed);
+            Counters::bump(&shared.counters.links_refused);
             let hint = net::limit_hint(&e);
             eprintln!(
                 "server {}: cannot start a thread for the link from {peer}: {e}{hint}",
@@ -322,13 +319,11 @@ fn accept_link(shared: &Arc<Shared>, store: &Store, stream: TcpStream) {
                 "server {}: cannot start a thread for {peer}: {e}",
                 shared.addr
             );
-            if registered {
-                if let Some(clone) = shared.links.lock().remove(&id) {
-                    let mut out = Vec::new();
-                    let detail = format!("server cannot start a thread: {e}{hint}");
-                    protocol::encode_err(&mut out, "no_thread", &detail);
-                    refuse(&clone, &out);
-                }
+            if let Some(clone) = shared.links.lock().remove(&id) {
+                let mut out = Vec::new();
+                let detail = format!("server cannot start a thread: {e}{hint}");
+                protocol::encode_err(&mut out, "no_thread", &detail);
+                refuse(&clone, &out);
             }
         }
     }

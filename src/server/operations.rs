@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
-use super::{ServerCore, Shared};
+use super::{Counters, ServerCore, Shared};
 use crate::access;
 use crate::messages::{ServerDump, ServerStats};
 use crate::server::store::Store;
@@ -29,10 +29,7 @@ pub fn answer(
 ) -> bool {
     let privileged = matches!(request, Request::Dump | Request::Stop);
     if privileged && !*authorized {
-        shared
-            .counters
-            .auth_failures
-            .fetch_add(1, Ordering::Relaxed);
+        Counters::bump(&shared.counters.auth_failures);
         log::warn!(
             "server {}: refused a privileged command from {peer}: not authorized",
             shared.addr
@@ -75,10 +72,7 @@ pub fn answer(
                 *authorized = true;
                 protocol::encode_ok(out, "{\"auth\":true}");
             } else {
-                shared
-                    .counters
-                    .auth_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                Counters::bump(&shared.counters.auth_failures);
                 log::warn!("server {}: wrong operations token from {peer}", shared.addr);
                 protocol::encode_err(out, "unauthorized", "wrong token");
             }

@@ -1,37 +1,23 @@
 //! The server's key-value store: a store thread that owns the index, and one
 //! atomic counter per key that the link threads update directly.
 //!
-//! # Why not one message per update?
+//! **Structure** goes through the store thread: creating a key, listing all
+//! keys (`dump`), totals and the updates/s sampler (`stats`). These come
+//! once per link or per operator command, and one owner means no lock
+//! around the map. **Counting** happens on the link thread: the store hands
+//! each link a [`Counter`] (an `Arc<AtomicU64>`) for its key, and an update
+//! is one `fetch_add` on memory no other link writes: no lock, no channel,
+//! no wakeup. Why not one message per update (at the seed's scale the store
+//! thread is one runnable thread among a thousand, and the whole server
+//! would wait for it): docs/DECISIONS.md, "The store: no message per update".
 //!
-//! The obvious design sends every update to the store thread as a message.
-//! At the seed's scale that thread is one runnable thread among a thousand
-//! and the whole server waits for it (docs/DECISIONS.md, "The store: no
-//! message per update"). A hot path must never wait for one particular
-//! thread to be scheduled.
-//!
-//! So the work is split by what each part is good at:
-//!
-//! * **Structure** goes through the store thread: creating a key, listing
-//!   all keys (`dump`), totals and the updates/s sampler (`stats`). These
-//!   happen once per link or once per operator command, so queueing behind
-//!   the scheduler costs nothing that matters, and one owner means no lock
-//!   around the map at all.
-//! * **Counting** happens on the link thread: the store hands each link an
-//!   [`Counter`] (an `Arc<AtomicU64>`) for its key, and an update is one
-//!   `fetch_add` on memory no other link writes. No lock, no channel, no
-//!   wakeup. The link caches its counter, so the channel is used again only
-//!   if the client changes key.
-//!
-//! A link thread may wait for the store thread's answer: it has nothing
-//! else to do. An engine whose thread serves many links must not, so
-//! [`Store::counter_then`] asks without waiting and has the store thread
-//! hand the counter to a callback (which wakes the asker its own way: an
-//! event loop's waker, an async task's channel). The index, the channel
-//! and the per-key counters are the same either way.
+//! A link thread may wait for the store's answer; an engine whose thread
+//! serves many links must not, so [`Store::counter_then`] has the store
+//! thread hand the counter to a callback that wakes the asker its own way.
 //!
 //! The ack is written after the `fetch_add`, and `dump` reads every counter
-//! with `Acquire` after the request arrives, so an acked update is visible to
-//! any query issued after the ack was received.
+//! with `Acquire` after the request arrives, so an acked update is visible
+//! to any query issued after the ack was received.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -207,29 +193,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn same_key_same_counter_and_dump_is_sorted() {
+    fn one_key_one_counter_however_asked_and_dump_is_sorted() {
         let store = Store::start().unwrap();
         let a = store.counter("b:1").unwrap();
-        let b = store.counter("b:1").unwrap();
-        assert!(Arc::ptr_eq(&a, &b));
+        assert!(Arc::ptr_eq(&a, &store.counter("b:1").unwrap()));
+        // Asked without waiting, the same key gets the same counter too.
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let handed = move |c| tx.send(c).unwrap();
+        store.counter_then("b:1", handed).unwrap();
+        assert!(Arc::ptr_eq(&a, &rx.recv().unwrap()));
         a.fetch_add(3, Ordering::AcqRel);
         store.counter("a:1").unwrap().fetch_add(1, Ordering::AcqRel);
         let dump = store.dump().unwrap();
         assert_eq!(dump, vec![("a:1".into(), 1), ("b:1".into(), 3)]);
         let stats = store.stats().unwrap();
         assert_eq!((stats.keys, stats.updates), (2, 4));
-    }
-
-    #[test]
-    fn a_counter_asked_without_waiting_is_the_same_counter() {
-        let store = Store::start().unwrap();
-        let waited = store.counter("k:1").unwrap();
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        store
-            .counter_then("k:1", move |c| tx.send(c).unwrap())
-            .unwrap();
-        let handed = rx.recv().unwrap();
-        assert!(Arc::ptr_eq(&waited, &handed));
     }
 
     #[test]

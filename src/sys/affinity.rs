@@ -11,26 +11,15 @@
 //! land on different CPUs whatever their port numbers are.
 //!
 //! Threads run at three ranks, so that a saturated machine spends its CPU
-//! where it matters:
-//!
-//! * **Normal**: every control thread (startup, a client's main thread, a
-//!   server's acceptor and store thread) and a server's link threads. A
-//!   server's link thread is the system under measure, and it also answers
-//!   the operations commands (status, stop) that arrive on its connection.
-//! * **Background** (Linux nice +19, Windows "below normal"): startup's
-//!   dashboard threads, which must not slow startup's main thread.
-//! * **Load generator** (Linux `SCHED_IDLE`, Windows "lowest"): a client's
-//!   link threads. At seed scale on two CPUs a fixed-rate schedule that has
-//!   fallen behind keeps about a thousand of them runnable, and the load
-//!   generator must not starve the system it measures. A server thread that
-//!   wakes preempts them; the clients fall further behind their schedule
-//!   instead, which is what the report's lateness and its
-//!   generator-saturation rule are for.
-//!
-//! Windows priorities are strict, so the ranks order the threads outright.
-//! Linux shares a busy CPU in proportion to weights instead: nice 0 weighs
-//! 1024, nice +19 15 and `SCHED_IDLE` 3. How each rank was chosen, with
-//! its measurements: docs/DECISIONS.md, "Thread ranks".
+//! where it matters: **normal** for every control thread and a server's
+//! link threads (the system under measure, which also answer the
+//! operations commands); **background** (Linux nice +19, Windows below
+//! normal) for startup's dashboard threads; the **load generator's** (Linux
+//! `SCHED_IDLE`, Windows lowest) for a client's link threads, so that a
+//! fixed-rate schedule fallen behind, with a thousand of them runnable,
+//! does not starve the servers it measures: the clients fall further behind
+//! instead, which the report's lateness shows. How each rank was chosen,
+//! with its measurements: docs/DECISIONS.md, "Thread ranks".
 //!
 //! `cpu_affinity: "off"` leaves placement to the OS scheduler. Pinning is
 //! done on Linux (sched_setaffinity) and Windows (SetThreadAffinityMask);
@@ -189,22 +178,5 @@ mod tests {
                 .join()
                 .unwrap()
         );
-    }
-
-    /// A client link thread must end up below a server's: on Linux under
-    /// SCHED_IDLE, which a server's link thread, at the normal rank, preempts.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_client_link_thread_runs_below_a_server_link_thread() {
-        // SAFETY: sched_getscheduler(0) only reads the calling thread's policy.
-        let policy = || unsafe { libc::sched_getscheduler(0) };
-        let policies = std::thread::spawn(move || {
-            let before = policy();
-            assert!(lower_current_thread_below_servers());
-            (before, policy())
-        })
-        .join()
-        .unwrap();
-        assert_eq!(policies, (libc::SCHED_OTHER, libc::SCHED_IDLE));
     }
 }

@@ -36,11 +36,10 @@ impl TimedRead for &TcpStream {
 /// part before timing out, held the link for twice the limit or more.
 ///
 /// The common case is one write call that takes everything, with no system
-/// call added: the timeout is shortened to what is left only after a
-/// partial write, and armed back at `limit` once the reply is out. The
-/// clock is read once per call, about 20 ns (through the vDSO on Linux, no
-/// system call): on Linux a partial write comes back only once the call
-/// has spent its whole timeout, so the reply's start must be taken before.
+/// call added: the timeout is shortened only after a partial write, and
+/// armed back at `limit` once the reply is out. The clock (vDSO, no system
+/// call, docs/DECISIONS.md) is read before the first write, since on Linux
+/// a partial write comes back only once the call has spent its whole timeout.
 ///
 /// # Errors
 /// The write's own errors; running out of time is `TimedOut` or

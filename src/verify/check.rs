@@ -2,16 +2,13 @@
 //! keys its clients used, with their acked and unacked counts) against every
 //! server's counts, key by key, and tallies what each key came to.
 //!
-//! Startup's own verdict and omclient's merged one used to walk the keys
-//! twice, in two engines with two rule books. Here a key's fate is decided
-//! once, by [`outcome`], and recorded once, in a [`Tally`] that holds every
-//! figure either verdict publishes. The verdicts (`count_verdict.rs`) only
-//! choose which figures to show and how strict to be: they cannot drift
-//! apart on what "in flight" or "mismatched" means.
-//!
-//! The pair of types a key ends in is shared by both verdicts: [`Outcome`],
-//! what a key came to, and [`Mismatch`], the record of a key that did not
-//! verify.
+//! A key's fate is decided once, by [`outcome`], and recorded once, in a
+//! [`Tally`] that holds every figure either verdict publishes, so the
+//! verdicts (`count_verdict.rs`) only choose which figures to show and how
+//! strict to be: they cannot drift apart on what "in flight" or
+//! "mismatched" means. Both share [`Outcome`], what a key came to, and
+//! [`Mismatch`], the record of a key that did not verify. The story:
+//! docs/DECISIONS.md, "Smaller stories".
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -68,6 +65,7 @@ pub(super) struct Host<'a> {
 /// can hand one port to two connections in turn (or two hosts on one
 /// loopback can use the same one): the server counted them as one key, so
 /// they are checked as one, on their sum.
+#[derive(Default)]
 struct Claim<'a> {
     acked: u64,
     unacked: u64,
@@ -240,11 +238,7 @@ fn claims<'a>(hosts: &[Host<'a>], t: &mut Tally) -> Claims<'a> {
         for k in host.keys {
             let claim = claims
                 .entry((k.server.to_string(), k.key.as_str()))
-                .or_insert(Claim {
-                    acked: 0,
-                    unacked: 0,
-                    reports: Vec::new(),
-                });
+                .or_default();
             claim.acked += k.acked;
             claim.unacked += k.unacked;
             if !claim.reports.contains(&host.name) {

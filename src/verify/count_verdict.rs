@@ -41,10 +41,8 @@ pub struct Verify {
     pub(crate) unclaimed_updates: u64,
     /// Servers that could not be asked for their data.
     pub(crate) servers_down: Vec<String>,
-    /// The first mismatches, for the report (at most 20). In the JSON each
-    /// has `server`, `key`, `server_count` and `client_acked`, the fields
-    /// the report has always carried; `client_unacked` is known here but
-    /// kept out of the public format, and `reports` is empty.
+    /// The first mismatches (at most 20), each in the JSON with the four
+    /// fields the report has always carried (see `Mismatch`).
     #[serde(serialize_with = "report_fields")]
     pub(crate) mismatches: Vec<Mismatch>,
 }
@@ -87,9 +85,7 @@ impl Verify {
 }
 
 /// Writes one host's mismatches with the four fields its report's JSON has
-/// always had. A borrowed view rather than a second mismatch type: the
-/// engine records one kind of mismatch, and this is only how one format
-/// shows it.
+/// always had: a borrowed view, not a second mismatch type.
 fn report_fields<S: Serializer>(list: &[Mismatch], s: S) -> Result<S::Ok, S::Error> {
     #[derive(Serialize)]
     struct Fields<'a> {

@@ -13,33 +13,17 @@
 //!   the new process has never seen the key, and what the old one counted
 //!   died with it. Keys the new process does hold are checked exactly.
 //!
-//! A key is a connection's local `IP:PORT`, so two connections can share
-//! one: when a link breaks and reconnects, the OS may give the port another
-//! client process had used for the same server (seen under overload, with
-//! thousands of reconnects). The server counts both under one key, so a key
-//! is checked on the sum of what all its connections saw, as `merge`
-//! does across hosts.
-//!
 //! Keys on a server that no client of this host reported (other hosts'
 //! clients, an operator's `nc` session, a client that died) are counted as
-//! *unclaimed*, not as errors: one host cannot tell whose they are.
+//! *unclaimed*, not as errors: one host cannot tell whose they are. `merge`
+//! is the same check across hosts, and there an unclaimed key *is* an
+//! error: every host's clients are accounted for, so a key no report claims
+//! means a report is missing, a client died without reporting, or someone
+//! else wrote to the servers.
 //!
-//! `merge` is the same check across hosts: every host's report brings its
-//! clients' keys, and each server host's report its servers' final counts.
-//! There an unclaimed key *is* an error: every host's clients are accounted
-//! for, so a key no report claims means a report is missing, a client died
-//! without reporting, or someone else wrote to the servers.
-//!
-//! # One engine, two verdicts
-//!
-//! [`verify`] is `merge` with one host: both hand their hosts to one
-//! engine (`check.rs`), which decides each key's outcome and tallies every
-//! figure either verdict needs; a key that did not verify is a `Mismatch`
-//! in both. What differs is only what each verdict can know, and so what it
-//! publishes (`count_verdict.rs`): one host names the servers that did not
-//! answer and excuses keys lost with a restart, and cannot blame unclaimed
-//! keys on anyone; the merged verdict has every report, so it demands that
-//! nothing is left unexplained.
+//! Both hand their hosts to one engine (`check.rs`), which decides each
+//! key's outcome once; the two verdicts (`count_verdict.rs`) differ only in
+//! what each can know, and so in what it publishes.
 
 mod check;
 mod count_verdict;
@@ -103,9 +87,6 @@ pub(crate) struct HostPart<'a> {
 /// `expected` lists servers that must have final counts even if no client
 /// used them (the config's servers, when omclient is given one).
 ///
-/// A key used by links of two hosts (possible only when hosts share an
-/// address, as on one loopback) is checked against the sum of their counts.
-///
 /// # Errors
 /// Two reports carry final counts for the same server: one report given
 /// twice, or two hosts that both served the same address.
@@ -158,12 +139,8 @@ mod tests {
     #[test]
     fn exact_counts_verify() {
         let keys = [key(S1, "a", 5, 0), key(S2, "b", 7, 0)];
-        let v = verify(
-            &keys,
-            &[dump(S1, &[("a", 5)]), dump(S2, &[("b", 7)])],
-            &[],
-            &[],
-        );
+        let dumps = [dump(S1, &[("a", 5)]), dump(S2, &[("b", 7)])];
+        let v = verify(&keys, &dumps, &[], &[]);
         assert!(v.ok);
         assert_eq!(
             (v.server_total, v.client_acked, v.keys_checked),
@@ -214,12 +191,8 @@ mod tests {
     #[test]
     fn down_servers_and_unclaimed_keys() {
         let keys = [key(S1, "a", 5, 0), key(S2, "b", 7, 1)];
-        let v = verify(
-            &keys,
-            &[dump(S1, &[("a", 5), ("nc", 3)])],
-            &[S2.into()],
-            &[],
-        );
+        let dumps = [dump(S1, &[("a", 5), ("nc", 3)])];
+        let v = verify(&keys, &dumps, &[S2.into()], &[]);
         assert!(v.ok);
         assert_eq!(
             (v.unverifiable_keys, v.unclaimed_keys, v.unclaimed_updates),
@@ -341,13 +314,10 @@ mod tests {
             dump(S1, &[("a", 5), ("b", 6), ("nc", 2)]),
             dump(S2, &[("c", 4)]),
         ];
-        let finals: Vec<FinalDump> = dumps
-            .iter()
-            .map(|d| FinalDump {
-                dump: d.clone(),
-                links_open: 0,
-            })
-            .collect();
+        let finals = dumps.clone().map(|dump| FinalDump {
+            dump,
+            links_open: 0,
+        });
         let v = verify(&keys, &dumps, &[], &[]);
         let m = merge(&[part("host", &keys, &finals)], &[]).unwrap();
         // The same keys come to the same outcomes...

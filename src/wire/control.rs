@@ -1,33 +1,16 @@
 //! The control protocol: the lines startup and its children exchange over
-//! the child's stdin and stdout. Both sides import this one module, so a
-//! word is spelled in one place.
+//! the child's stdin and stdout: `ready`, `go START [END]`, `status` and
+//! `stop` one way, a server's `listening on` and `stopped by operations
+//! stop` lines the other, and the `crate::messages` types as JSON answers.
+//! Both sides import this one module, so a word is spelled in one place;
+//! docs/PROTOCOL.md has the table of lines and answers.
 //!
-//! startup writes one [`Control`] line at a time to a child's stdin:
-//!
-//! | line               | to      | answer (one line on the child's stdout)          |
-//! |--------------------|---------|--------------------------------------------------|
-//! | `ready`            | client  | `ClientStatus` as JSON at once: links up, and    |
-//! |                    |         | each link down with the reason it is             |
-//! | `go START [END]`   | client  | none: the schedule's window, wall-clock us       |
-//! | `status`           | client  | `StatusReply` as JSON                            |
-//! | `stop`             | both    | client: `ClientReport` as JSON; server: none     |
-//!
-//! A server writes two lines the other way, never asked for:
-//!
-//! | line                                                          | when                          |
-//! |---------------------------------------------------------------|-------------------------------|
-//! | `mass_connect server listening on IP:PORT`                    | once it accepts connections   |
-//! | `mass_connect server stopped by operations stop from IP:PORT` | an operations `stop` from that address ended it; just before it exits |
-//!
-//! The first (`listening_line`) is startup's readiness signal, so nothing
-//! polls. The second (`stopped_line`, with the address the `stop` came
-//! from) tells startup that an operator ended the server on purpose
-//! (omclient's `stop`): not a death to report and restart. The JSON answers
-//! are the types of `crate::messages`. End-of-file on stdin means startup
-//! is gone, and a child then stops by itself.
-//!
-//! Times in `go` are microseconds since the Unix epoch because an `Instant`
-//! means nothing in another process; `client::schedule::Window` converts.
+//! `listening on` is startup's readiness signal, so nothing polls; `stopped
+//! by` tells startup that an operator ended the server on purpose, not a
+//! death to report and restart. End-of-file on stdin means startup is gone,
+//! and a child then stops by itself. Times in `go` are microseconds since
+//! the Unix epoch because an `Instant` means nothing in another process;
+//! `client::schedule::Window` converts.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -179,26 +162,16 @@ mod tests {
 
     #[test]
     fn every_control_line_reads_back_as_itself() {
+        let go = |start_us, end_us| Control::Go { start_us, end_us };
+        let at = Some(1_764_480_000_000_000);
         for control in [
             Control::Ready,
             Control::Status,
             Control::Stop,
-            Control::Go {
-                start_us: None,
-                end_us: None,
-            },
-            Control::Go {
-                start_us: Some(1_764_480_000_000_000),
-                end_us: None,
-            },
-            Control::Go {
-                start_us: Some(5),
-                end_us: Some(5),
-            },
-            Control::Go {
-                start_us: Some(1_764_480_000_000_000),
-                end_us: Some(1_764_480_030_000_000),
-            },
+            go(None, None),
+            go(at, None),
+            go(Some(5), Some(5)),
+            go(at, Some(1_764_480_030_000_000)),
         ] {
             let line = control.line();
             assert!(line.ends_with('\n') && !line.trim_end().contains('\n'));
@@ -234,36 +207,27 @@ mod tests {
     }
 
     #[test]
-    fn the_listening_line_carries_the_address() {
-        let addr: SocketAddr = "127.0.0.1:38677".parse().unwrap();
-        let line = listening_line(addr);
-        assert_eq!(line, "mass_connect server listening on 127.0.0.1:38677");
-        assert_eq!(parse_listening(&line), Some("127.0.0.1:38677"));
-        assert_eq!(
-            parse_listening(&format!("{line}\r\n")),
-            Some("127.0.0.1:38677")
-        );
-        assert_eq!(parse_listening("server 127.0.0.1:38677 stopped"), None);
-    }
-
-    #[test]
-    fn the_stopped_line_carries_the_peer() {
-        for peer in ["127.0.0.1:51234", "[::1]:6"] {
-            let line = stopped_line(peer.parse().unwrap());
-            assert_eq!(parse_stopped(&line), Some(peer), "{line}");
-            assert_eq!(parse_stopped(&format!("{line}\r\n")), Some(peer));
+    fn a_servers_lines_carry_the_address_and_read_only_as_themselves() {
+        for peer in ["127.0.0.1:38677", "[::1]:6"] {
+            let addr: SocketAddr = peer.parse().unwrap();
+            let (listening, stopped) = (listening_line(addr), stopped_line(addr));
+            for line in [listening.clone(), format!("{listening}\r\n")] {
+                assert_eq!(parse_listening(&line), Some(peer), "{line}");
+                assert_eq!(parse_stopped(&line), None, "{line}");
+            }
+            for line in [stopped.clone(), format!("{stopped}\r\n")] {
+                assert_eq!(parse_stopped(&line), Some(peer), "{line}");
+                assert_eq!(parse_listening(&line), None, "{line}");
+            }
         }
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let (listening, stopped) = (listening_line(addr), stopped_line(addr));
+        assert_eq!(listening, "mass_connect server listening on 127.0.0.1:1");
         assert_eq!(
-            stopped_line("127.0.0.1:51234".parse().unwrap()),
-            "mass_connect server stopped by operations stop from 127.0.0.1:51234"
+            stopped,
+            "mass_connect server stopped by operations stop from 127.0.0.1:1"
         );
-        // Neither line reads as the other.
-        let listening = listening_line("127.0.0.1:38677".parse().unwrap());
-        assert_eq!(parse_stopped(&listening), None);
-        assert_eq!(
-            parse_listening(&stopped_line("127.0.0.1:1".parse().unwrap())),
-            None
-        );
-        assert_eq!(parse_stopped("server 127.0.0.1:38677 stopped"), None);
+        assert_eq!(parse_listening("server 127.0.0.1:1 stopped"), None);
+        assert_eq!(parse_stopped("server 127.0.0.1:1 stopped"), None);
     }
 }

@@ -1,27 +1,21 @@
 //! Newline framing over a byte stream, with a hard bound on line length and,
 //! for a server, on the time a line may take.
 //!
-//! The seed read "up to 2048 bytes" and treated whatever arrived as one
-//! message, so two updates in one TCP segment, or one update split across
-//! two, were misread. TCP is a byte stream: messages need a frame. Ours is a
-//! line ending in `\n`; one `\r` before it is dropped, so `nc -C` and telnet
-//! work. The length limit counts the line without that line end.
+//! TCP is a byte stream, so messages need a frame (the seed read "up to 2048
+//! bytes" as one message, and misread two updates in one segment or one
+//! split across two). Ours is a line ending in `\n`; one `\r` before it is
+//! dropped, so `nc -C` and telnet work, and the length limit counts the line
+//! without that line end. [`LineReader`] owns one fixed buffer for the life
+//! of the connection and hands out borrowed slices of it, so reading a line
+//! allocates nothing. A line past the limit is one [`Line::TooLong`], and
+//! framing resumes at the next newline: one bad line never costs the link.
 //!
-//! [`LineReader`] owns one fixed buffer for the life of the connection and
-//! hands out borrowed slices of it, so reading a line allocates nothing. A
-//! peer that sends more than the limit without a newline gets one
-//! [`Line::TooLong`]; the rest of that line is skipped and framing resumes at
-//! the next newline, so one bad line never costs the link.
-//!
-//! A bound on length alone does not bound a link: a peer that sends one byte
-//! a second never reaches the limit, and a plain socket read timeout never
-//! fires, since every read returns something. So
-//! `LineReader::read_line_within` gives each line a deadline, as nginx's
-//! `client_header_timeout` does: a link is idle when no line begins within
-//! the limit, or when a line that has begun is not complete within the limit
-//! of its first byte. It costs nothing while lines arrive whole: the read
-//! timeout stays armed at the full limit, and the clock is read and the
-//! timeout shortened only while part of a line is waiting for the rest.
+//! A peer that sends one byte a second never reaches the limit, and a plain
+//! read timeout never fires, so `LineReader::read_line_within` gives each
+//! line a deadline from its first byte, as nginx's `client_header_timeout`
+//! does. It costs nothing while lines arrive whole: the read timeout stays
+//! armed at the full limit, and is shortened only while part of a line
+//! waits for the rest.
 
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
@@ -153,19 +147,12 @@ impl<R: Read> LineReader<R> {
             let pending = self.end - self.start;
             let too_long = pending > self.max_line + 1
                 || (pending == self.max_line + 1 && self.buf[self.end - 1] != b'\r');
-            if too_long {
-                self.start = 0;
-                self.end = 0;
-                self.scanned = 0;
+            if too_long || self.discarding {
+                (self.start, self.end, self.scanned) = (0, 0, 0);
                 if !self.discarding {
                     self.discarding = true;
                     return Ok(Some(Line::TooLong));
                 }
-            }
-            if self.discarding {
-                self.start = 0;
-                self.end = 0;
-                self.scanned = 0;
             }
 
             // Make room at the end, then read more.
@@ -274,17 +261,20 @@ mod tests {
     }
 
     #[test]
-    fn two_lines_in_one_read_and_one_line_split() {
+    fn lines_are_framed_whatever_the_reads_cut() {
+        // Two lines in one read, and one line split across two.
         let got = lines(&[b"a;1\nb;", b"2\r\n", b"c\n"], 16);
         assert_eq!(got, vec![some("a;1"), some("b;2"), some("c"), Ok(None)]);
-    }
-
-    #[test]
-    fn byte_at_a_time() {
-        let bytes = b"update;k;1\nping\n";
-        let chunks: Vec<&[u8]> = bytes.chunks(1).collect();
+        // A byte at a time.
+        let chunks: Vec<&[u8]> = b"update;k;1\nping\n".chunks(1).collect();
         let got = lines(&chunks, 16);
         assert_eq!(got, vec![some("update;k;1"), some("ping"), Ok(None)]);
+        // Empty lines are lines.
+        let got = lines(&[b"\n\r\n"], 16);
+        assert_eq!(got, vec![some(""), some(""), Ok(None)]);
+        // A stream that ends in the middle of a line is an error.
+        let got = lines(&[b"ok\nhalf"], 16);
+        assert_eq!(got, vec![some("ok"), Err(io::ErrorKind::UnexpectedEof)]);
     }
 
     #[test]
@@ -292,27 +282,17 @@ mod tests {
         let long = vec![b'x'; 100];
         let got = lines(&[&long, &long, b"tail\nok\n"], 16);
         assert_eq!(got, vec![some("<too long>"), some("ok"), Ok(None)]);
-    }
-
-    #[test]
-    fn too_long_with_newline_in_same_read() {
-        let mut data = vec![b'y'; 40];
-        data.extend_from_slice(b"\nnext\n");
-        let got = lines(&[&data], 16);
+        // The same when the newline comes in the same read.
+        let got = lines(&[&[&long[..40], b"\nnext\n".as_slice()].concat()], 16);
         assert_eq!(got, vec![some("<too long>"), some("next"), Ok(None)]);
     }
 
     #[test]
-    fn line_of_exactly_max_is_accepted() {
-        let mut data = vec![b'z'; 16];
-        data.push(b'\n');
-        let got = lines(&[&data], 16);
-        assert_eq!(got, vec![some(&"z".repeat(16)), Ok(None)]);
-    }
-
-    #[test]
-    fn the_limit_does_not_count_the_cr() {
+    fn the_limit_does_not_count_the_line_end() {
+        // A line of exactly the limit is accepted, with its `\r` or not.
         let max = "z".repeat(16);
+        let got = lines(&[format!("{max}\n").as_bytes()], 16);
+        assert_eq!(got, vec![some(&max), Ok(None)]);
         let got = lines(&[format!("{max}\r\n").as_bytes()], 16);
         assert_eq!(got, vec![some(&max), Ok(None)]);
         // The `\r` arrives one read before its `\n`: one byte over the limit
@@ -327,18 +307,6 @@ mod tests {
         // Only one `\r` is dropped; a second one stays in the line.
         let got = lines(&[b"ping\r\r\n"], 16);
         assert_eq!(got, vec![some("ping\r"), Ok(None)]);
-    }
-
-    #[test]
-    fn eof_mid_line_is_an_error() {
-        let got = lines(&[b"ok\nhalf"], 16);
-        assert_eq!(got, vec![some("ok"), Err(io::ErrorKind::UnexpectedEof)]);
-    }
-
-    #[test]
-    fn empty_lines_are_lines() {
-        let got = lines(&[b"\n\r\n"], 16);
-        assert_eq!(got, vec![some(""), some(""), Ok(None)]);
     }
 
     /// A socket stand-in: each chunk is returned by one read after its
@@ -416,29 +384,5 @@ mod tests {
         assert_eq!(limits[0], limit);
         assert!(limits[1] < limit, "{limits:?}");
         assert_eq!(limits[2], limit);
-    }
-
-    #[test]
-    fn a_line_dribbled_byte_by_byte_runs_out_of_time() {
-        let limit = Duration::from_millis(100);
-        let slow: Vec<&[u8]> = vec![b"x".as_slice(); 100];
-        let started = Instant::now();
-        let (got, end, _) = timed_lines(Timed::new(Duration::from_millis(10), &slow), limit);
-        assert!(got.is_empty());
-        assert_eq!(end.unwrap_err().kind(), io::ErrorKind::TimedOut);
-        // Well before the 100 bytes (a second) were all sent.
-        assert!(started.elapsed() < Duration::from_millis(600));
-    }
-
-    #[test]
-    fn lines_that_keep_completing_never_run_out_of_time() {
-        // Reads that never end on a line boundary, for five times the limit:
-        // each completed line starts the clock again.
-        let limit = Duration::from_millis(50);
-        let stream = "ping\n".repeat(50);
-        let chunks: Vec<&[u8]> = stream.as_bytes().chunks(7).collect();
-        let (got, end, _) = timed_lines(Timed::new(Duration::from_millis(7), &chunks), limit);
-        assert!(end.is_ok(), "{end:?}");
-        assert_eq!(got.len(), 50);
     }
 }

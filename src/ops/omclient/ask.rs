@@ -1,11 +1,7 @@
-//! Asking the servers: the only part of omclient that opens a socket.
-//!
-//! Every command goes to every server of every host in the config (or one,
-//! with `--server`), all at once through `connection::ask_each`, so that a
-//! host that is down or cut off costs one timeout, not one per server. A
-//! server that does not answer becomes a [`Down`] value here, with its
-//! cause sorted out while the I/O error is still at hand; from then on it
-//! is data like any answer, and the command goes on with the others.
+//! Asking the servers: the only part of omclient that opens a socket. All
+//! are asked at once (`connection::ask_each`), so a host that is down costs
+//! one timeout, not one per server. A server that does not answer becomes a
+//! [`Down`] value, its cause sorted out while the I/O error is at hand.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -141,12 +137,10 @@ mod tests {
     fn causes_are_sorted_by_io_kind() {
         use std::io::ErrorKind;
         let t = Duration::from_millis(250);
+        let no_answer = DownReason::NoAnswer { within: t };
         let cases = [
-            (io(ErrorKind::TimedOut), DownReason::NoAnswer { within: t }),
-            (
-                io(ErrorKind::WouldBlock),
-                DownReason::NoAnswer { within: t },
-            ),
+            (io(ErrorKind::TimedOut), no_answer),
+            (io(ErrorKind::WouldBlock), no_answer),
             (io(ErrorKind::HostUnreachable), DownReason::Unreachable),
             (io(ErrorKind::NetworkUnreachable), DownReason::Unreachable),
             (io(ErrorKind::ConnectionRefused), DownReason::Refused),

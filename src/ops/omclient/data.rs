@@ -1,10 +1,6 @@
 //! What a command gathers, as plain data: each server's answer or why it
-//! gave none.
-//!
-//! This is the seam between asking (`ask`, which needs sockets and a
-//! config) and rendering (`render`, which needs neither). Everything here
-//! can be built by hand, which is how the renderers are tested: a server
-//! that is down is a value, not a closed port that a test has to arrange.
+//! gave none. The seam between asking and rendering: a server that is down
+//! is a value a test builds by hand, not a closed port it has to arrange.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

@@ -1,31 +1,21 @@
 //! The operations & maintenance client behind the `omclient` program:
 //! `help`, `config`, `servers`, `stats`, `dump` and `stop`, one-shot or at an
-//! interactive prompt that also takes the seed's `h;` `q;` `s;` `d;`.
+//! interactive prompt that also takes the seed's `h;` `q;` `s;` `d;`; and
+//! `verify --reports a.json b.json ...`, which reads no server but merges
+//! every host's startup report into one verdict.
 //!
-//! Every command goes to every server of every host in the config (or one,
-//! with `--server`), all at once, so that a host that is down or cut off
-//! costs one timeout, not one per server. A server that does not answer is
-//! shown as DOWN with the reason (unreachable, or nothing listening), and
-//! the command goes on with the others. With several hosts, each command
-//! adds a line per host.
-//!
-//! `verify --reports a.json b.json ...` reads no server: it merges the
-//! reports of every host's startup into one verdict (see `verify::merge`).
-//!
-//! A typed word becomes a `Command` in one place (`command`, seed
-//! shorthand included); the command then runs in two steps kept in separate
-//! files, so that what is shown can be tested without a network:
-//!
-//! * gathering: `ask` puts the question to the servers and `reports` reads
-//!   the report files; both return plain data (`data`, and the verdict).
-//! * rendering: `render` and `render_verify` turn that data into text or
-//!   JSON, and nothing else: no sockets, no files, no clock.
+//! A typed word becomes a `Command` in one place (`command`); the command
+//! then runs in two steps, so that what is shown can be tested without a
+//! network. Gathering (`ask` asks the servers, all at once; `reports` reads
+//! the report files) returns plain data (`data`); rendering (`render`,
+//! `render_verify`) turns it into text or JSON, with no socket, file or
+//! clock.
 //!
 //! [`program`] is the `omclient` program's command line and exit status.
-//! This file joins the two steps, and runs the interactive prompt. At a
-//! terminal the prompt asks before `stop` (`stop 3 servers? [y/N]`): one
-//! stray `s;` would otherwise end a load test. Commands piped in are not
-//! asked about, so `echo 's;' | omclient` still stops at once.
+//! This file joins the two steps, and runs the prompt. At a terminal the
+//! prompt asks before `stop` (`stop 3 servers? [y/N]`): one stray `s;`
+//! would otherwise end a load test. Commands piped in are not asked about,
+//! so `echo 's;' | omclient` still stops at once.
 
 mod ask;
 mod command;
@@ -137,14 +127,10 @@ pub(crate) fn interactive(
                     }
                 }
             };
-            match result {
-                Ok(outcome) => {
-                    let _ = writeln!(output, "{}", outcome.text.trim_end());
-                }
-                Err(e) => {
-                    let _ = writeln!(output, "{e}");
-                }
-            }
+            let _ = match result {
+                Ok(outcome) => writeln!(output, "{}", outcome.text.trim_end()),
+                Err(e) => writeln!(output, "{e}"),
+            };
         }
         let _ = write!(output, "omclient> ");
         let _ = output.flush();
@@ -216,10 +202,7 @@ mod tests {
     /// `verify` without reports, then quit (what follows it is not run).
     #[test]
     fn the_prompt_answers_each_line_and_stops_at_quit() {
-        let config = Config::default();
         let input = "h;\n\n  bogus  \nverify --json\nq;\nstop\n";
-        let mut output = Vec::new();
-        interactive(&config, input.as_bytes(), &mut output, true).unwrap();
         let expected = format!(
             "mass_connect omclient: type 'h' for help, 'q' to quit ('h;' works too)\n\
              omclient> {COMMANDS}\n\
@@ -228,14 +211,12 @@ mod tests {
              omclient verify --reports a.json b.json ...\n\
              omclient> \n"
         );
-        assert_eq!(String::from_utf8(output).unwrap(), expected);
+        assert_eq!(prompt(&Config::default(), input, true), expected);
     }
 
     #[test]
     fn end_of_input_ends_the_prompt_on_a_new_line() {
-        let mut output = Vec::new();
-        interactive(&Config::default(), "help".as_bytes(), &mut output, true).unwrap();
-        let text = String::from_utf8(output).unwrap();
+        let text = prompt(&Config::default(), "help", true);
         assert!(
             text.ends_with(&format!("omclient> {COMMANDS}\nomclient> \n")),
             "{text}"
@@ -308,15 +289,6 @@ mod tests {
             "{text}"
         );
         assert_eq!(stops.load(Ordering::SeqCst), 5);
-    }
-
-    #[test]
-    fn piped_commands_stop_without_asking() {
-        let (addr, stops) = stand_in_server();
-        let text = prompt(&config_with(addr), &format!("s; --server {addr}\n"), false);
-        assert!(!text.contains("[y/N]"), "{text}");
-        assert!(text.contains(&format!("{addr:<24} stopped")), "{text}");
-        assert_eq!(stops.load(Ordering::SeqCst), 1);
     }
 
     #[test]

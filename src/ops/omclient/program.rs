@@ -55,12 +55,10 @@ fn run() -> Result<bool> {
         .into_iter()
         .map(PathBuf::from)
         .collect();
-    let server = match args.value("--server")? {
-        Some(s) => {
-            Some(cli::server_address(&s).map_err(|e| args.error(&format!("--server: {e}")))?)
-        }
-        None => None,
-    };
+    let server = args
+        .value("--server")?
+        .map(|s| args.server(&s))
+        .transpose()?;
     // Parsed here, but an unknown word is reported further down, after the
     // options and the config: a mistake in those is named first.
     let command = args.positional().map(|word| Command::parse(&word));

@@ -1,9 +1,6 @@
-//! Turning what the servers answered into text or JSON.
-//!
-//! Every function here is pure: the same [`Gathered`] value gives the same
-//! bytes, whatever runs or does not run on the network. That is what lets
-//! the tests below pin the output exactly, down one server or up two,
-//! without starting a process.
+//! Turning what the servers answered into text or JSON. Every function here
+//! is pure, so the tests below pin the output byte for byte without
+//! starting a process.
 //!
 //! The text is for an operator: aligned columns, a DOWN line that says
 //! why, one summary line per host when there are several, then the grand
@@ -99,18 +96,17 @@ fn servers_text(answers: &[Answer<Duration>]) -> String {
     let mut t = String::new();
     for a in answers {
         let addr = a.server;
-        match &a.reply {
+        let _ = match &a.reply {
             Ok(rtt) => writeln!(t, "{addr:<24} up    round trip {:.2} ms", ms(rtt)),
             Err(down) => writeln!(t, "{addr:<24} DOWN  {}", explain(down)),
-        }
-        .ok();
+        };
     }
     for ip in data::hosts(answers) {
         let (up, of) = data::host_up(answers, ip);
-        writeln!(t, "host {ip}: {up} of {of} servers up").ok();
+        let _ = writeln!(t, "host {ip}: {up} of {of} servers up");
     }
     let up = data::replies(answers).len();
-    writeln!(t, "{up} of {} servers up", answers.len()).ok();
+    let _ = writeln!(t, "{up} of {} servers up", answers.len());
     t
 }
 
@@ -132,11 +128,12 @@ fn servers_json(answers: &[Answer<Duration>]) -> String {
     pretty(&json!({ "servers": list, "hosts": hosts }))
 }
 
-/// One host's line under `stats`.
+/// One host's line under `stats`, named as its JSON names it.
+#[derive(Serialize)]
 struct HostStats {
-    ip: IpAddr,
-    up: usize,
-    of: usize,
+    host: IpAddr,
+    servers_up: usize,
+    servers: usize,
     links: u64,
     updates: u64,
     updates_per_s: f64,
@@ -149,19 +146,25 @@ fn host_stats(answers: &[Answer<ServerStats>]) -> Vec<HostStats> {
             let up = data::replies_on(answers, ip);
             let (_, of) = data::host_up(answers, ip);
             HostStats {
-                ip,
-                up: up.len(),
-                of,
+                host: ip,
+                servers_up: up.len(),
+                servers: of,
                 links: up.iter().map(|s| s.links).sum(),
                 updates: up.iter().map(|s| s.updates).sum(),
-                // A fold from +0.0: an empty f64 `sum()` is -0.0 ("-0").
-                updates_per_s: up.iter().map(|s| s.updates_per_s).fold(0.0, |a, b| a + b),
+                updates_per_s: rate(&up),
             }
         })
         .collect()
 }
 
+/// The servers' updates/s summed: a fold from +0.0, not `sum()`, since an
+/// empty f64 sum is -0.0, which printed "-0" updates/s with every server down.
+fn rate(up: &[&ServerStats]) -> f64 {
+    up.iter().map(|s| s.updates_per_s).fold(0.0, |a, b| a + b)
+}
+
 /// The grand totals under `stats`, over the servers that answered.
+#[derive(Serialize)]
 struct Totals {
     links: u64,
     updates: u64,
@@ -178,9 +181,7 @@ fn totals(answers: &[Answer<ServerStats>]) -> Totals {
     Totals {
         links: total(|s| s.links),
         updates: total(|s| s.updates),
-        // A fold from +0.0, not `sum()`: an empty f64 sum is -0.0, which
-        // printed a total of "-0" updates/s with every server down.
-        updates_per_s: up.iter().map(|s| s.updates_per_s).fold(0.0, |a, b| a + b),
+        updates_per_s: rate(&up),
         anomalies: total(|s| s.anomalies),
         protocol_errors: total(|s| s.protocol_errors),
         servers_up: up.len(),
@@ -190,23 +191,7 @@ fn totals(answers: &[Answer<ServerStats>]) -> Totals {
 
 fn stats_json(answers: &[Answer<ServerStats>]) -> String {
     let list: Vec<Value> = answers.iter().map(as_json).collect();
-    let hosts: Vec<Value> = host_stats(answers)
-        .iter()
-        .map(|h| {
-            json!({"host": h.ip.to_string(), "servers_up": h.up, "servers": h.of,
-                   "links": h.links, "updates": h.updates, "updates_per_s": h.updates_per_s})
-        })
-        .collect();
-    let t = totals(answers);
-    let totals = json!({
-        "links": t.links,
-        "updates": t.updates,
-        "updates_per_s": t.updates_per_s,
-        "anomalies": t.anomalies,
-        "protocol_errors": t.protocol_errors,
-        "servers_up": t.servers_up,
-        "servers_down": t.servers_down,
-    });
+    let (hosts, totals) = (host_stats(answers), totals(answers));
     pretty(&json!({"servers": list, "hosts": hosts, "totals": totals}))
 }
 
@@ -217,29 +202,27 @@ fn stats_text(answers: &[Answer<ServerStats>]) -> String {
     );
     for a in answers {
         let addr = a.server;
-        match &a.reply {
+        let _ = match &a.reply {
             Ok(s) => writeln!(
                 t,
                 "{addr:<24} {:>7} {:>12} {:>10.0} {:>9} {:>8} {:>8.0}s",
                 s.links, s.updates, s.updates_per_s, s.anomalies, s.protocol_errors, s.uptime_s
             ),
             Err(down) => writeln!(t, "{addr:<24} DOWN ({})", explain(down)),
-        }
-        .ok();
+        };
     }
     for h in host_stats(answers) {
-        writeln!(
+        let _ = writeln!(
             t,
             "{:<24} {:>7} {:>12} {:>10.0}",
-            format!("host {} ({}/{} up)", h.ip, h.up, h.of),
+            format!("host {} ({}/{} up)", h.host, h.servers_up, h.servers),
             h.links,
             h.updates,
             h.updates_per_s
-        )
-        .ok();
+        );
     }
     let total = totals(answers);
-    writeln!(
+    let _ = writeln!(
         t,
         "{:<24} {:>7} {:>12} {:>10.0} {:>9} {:>8}",
         format!("total ({} up)", total.servers_up),
@@ -248,8 +231,7 @@ fn stats_text(answers: &[Answer<ServerStats>]) -> String {
         total.updates_per_s,
         total.anomalies,
         total.protocol_errors
-    )
-    .ok();
+    );
     t
 }
 
@@ -267,36 +249,34 @@ fn dump_text(answers: &[Answer<ServerDump>]) -> String {
         let addr = a.server;
         match &a.reply {
             Ok(d) => {
-                writeln!(t, "{addr}: {} keys, {} updates", d.keys.len(), d.total).ok();
+                let _ = writeln!(t, "{addr}: {} keys, {} updates", d.keys.len(), d.total);
                 for (key, n) in &d.keys {
-                    writeln!(t, "    {key:<40} {n:>12}").ok();
+                    let _ = writeln!(t, "    {key:<40} {n:>12}");
                 }
             }
             Err(down) => {
-                writeln!(t, "{addr}: DOWN ({})", explain(down)).ok();
+                let _ = writeln!(t, "{addr}: DOWN ({})", explain(down));
             }
         }
     }
     for ip in data::hosts(answers) {
         let dumps = data::replies_on(answers, ip);
         let (up, of) = data::host_up(answers, ip);
-        writeln!(
+        let _ = writeln!(
             t,
             "host {ip}: {} keys, {} updates on {up} of {of} servers",
             dumps.iter().map(|d| d.keys.len()).sum::<usize>(),
             dumps.iter().map(|d| d.total).sum::<u64>()
-        )
-        .ok();
+        );
     }
     let up = data::replies(answers);
-    writeln!(
+    let _ = writeln!(
         t,
         "total: {} keys, {} updates on {} servers up",
         up.iter().map(|d| d.keys.len()).sum::<usize>(),
         up.iter().map(|d| d.total).sum::<u64>(),
         up.len()
-    )
-    .ok();
+    );
     t
 }
 
@@ -321,11 +301,10 @@ fn stop_text(answers: &[Answer<()>]) -> String {
     let mut t = String::new();
     for a in answers {
         let addr = a.server;
-        match &a.reply {
+        let _ = match &a.reply {
             Ok(()) => writeln!(t, "{addr:<24} stopped"),
             Err(down) => writeln!(t, "{addr:<24} DOWN ({})", down.error),
-        }
-        .ok();
+        };
     }
     t
 }
@@ -337,22 +316,21 @@ mod tests {
 
     use super::*;
 
-    fn addr(s: &str) -> SocketAddr {
-        s.parse().unwrap()
-    }
-
-    fn refused(server: &str) -> Down {
-        Down {
-            reason: DownReason::Refused,
-            error: format!("server {server} is down: Connection refused (os error 111)"),
-        }
-    }
-
     fn answer<T>(server: &str, reply: Result<T, Down>) -> Answer<T> {
-        Answer {
-            server: addr(server),
-            reply,
-        }
+        let server = server.parse().unwrap();
+        Answer { server, reply }
+    }
+
+    /// No answer from `server`, for `reason`, with `error` as it came.
+    fn down<T>(server: &str, reason: DownReason, error: &str) -> Answer<T> {
+        let error = error.to_string();
+        answer(server, Err(Down { reason, error }))
+    }
+
+    /// Nothing listens on `server`.
+    fn refused<T>(server: &str) -> Answer<T> {
+        let error = format!("server {server} is down: Connection refused (os error 111)");
+        down(server, DownReason::Refused, &error)
     }
 
     /// One host: two servers up, the third not running.
@@ -360,7 +338,7 @@ mod tests {
         vec![
             answer("127.0.0.1:7001", Ok(Duration::from_millis(250))),
             answer("127.0.0.1:7002", Ok(Duration::from_millis(125))),
-            answer("127.0.0.1:7003", Err(refused("127.0.0.1:7003"))),
+            refused("127.0.0.1:7003"),
         ]
     }
 
@@ -369,21 +347,17 @@ mod tests {
         vec![
             answer("127.0.0.1:7001", Ok(Duration::from_millis(250))),
             answer("127.0.0.1:7002", Ok(Duration::from_millis(125))),
-            answer(
+            down(
                 "127.0.0.2:7001",
-                Err(Down {
-                    reason: DownReason::NoAnswer {
-                        within: Duration::from_millis(3_000),
-                    },
-                    error: "server 127.0.0.2:7001 is down: connection timed out".into(),
-                }),
+                DownReason::NoAnswer {
+                    within: Duration::from_millis(3_000),
+                },
+                "server 127.0.0.2:7001 is down: connection timed out",
             ),
-            answer(
+            down(
                 "127.0.0.2:7002",
-                Err(Down {
-                    reason: DownReason::Unreachable,
-                    error: "server 127.0.0.2:7002 is down: No route to host (os error 113)".into(),
-                }),
+                DownReason::Unreachable,
+                "server 127.0.0.2:7002 is down: No route to host (os error 113)",
             ),
         ]
     }
@@ -414,7 +388,7 @@ mod tests {
                 "127.0.0.1:7002",
                 Ok(stats("127.0.0.1:7002", 3, 2500, 200.25, 15.75)),
             ),
-            answer("127.0.0.2:7001", Err(refused("127.0.0.2:7001"))),
+            refused("127.0.0.2:7001"),
         ]
     }
 
@@ -438,13 +412,10 @@ mod tests {
                     ..ServerDump::default()
                 }),
             ),
-            answer(
+            down(
                 "127.0.0.2:7001",
-                Err(Down {
-                    reason: DownReason::Other,
-                    error: "server 127.0.0.2:7001 refused the request: unauthorized: wrong token"
-                        .into(),
-                }),
+                DownReason::Other,
+                "server 127.0.0.2:7001 refused the request: unauthorized: wrong token",
             ),
         ]
     }
@@ -562,10 +533,7 @@ total (2 up)                   5         4000        300         1        1
     /// `sum()` is -0.0, which the total once printed).
     #[test]
     fn stats_with_every_server_down_totals_to_zero() {
-        let g = Gathered::Stats(vec![
-            answer("127.0.0.1:7001", Err(refused("127.0.0.1:7001"))),
-            answer("127.0.0.2:7001", Err(refused("127.0.0.2:7001"))),
-        ]);
+        let g = Gathered::Stats(vec![refused("127.0.0.1:7001"), refused("127.0.0.2:7001")]);
         let text = render(&g, false);
         assert!(
             text.ends_with(
@@ -641,7 +609,7 @@ total: 2 keys, 1507 updates on 2 servers up
     fn stop_gives_the_error_as_it_came() {
         let g = Gathered::Stop(vec![
             answer("127.0.0.1:7001", Ok(())),
-            answer("127.0.0.1:7002", Err(refused("127.0.0.1:7002"))),
+            refused("127.0.0.1:7002"),
         ]);
         assert_eq!(
             render(&g, false),
@@ -682,7 +650,7 @@ total: 2 keys, 1507 updates on 2 servers up
             );
             assert_eq!(render(&Gathered::Nothing, json), "");
         }
-        let down = Gathered::ServerConfig(answer("127.0.0.1:7003", Err(refused("127.0.0.1:7003"))));
+        let down = Gathered::ServerConfig(refused("127.0.0.1:7003"));
         assert_eq!(
             render(&down, true),
             "127.0.0.1:7003: down (server 127.0.0.1:7003 is down: Connection refused (os error 111))"

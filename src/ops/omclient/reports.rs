@@ -1,11 +1,7 @@
 //! `verify --reports`, the gathering half: reads every host's startup
-//! report and merges them into one verdict, as plain data.
-//!
-//! No server is asked: by the time the reports exist, the servers may be
-//! gone. Each host's startup wrote its clients' keys and, on a server host,
-//! its servers' final counts; `verify::merge` checks them against each
-//! other key by key. What it found is a [`ReportsVerdict`], which
-//! `render_verify` turns into text or JSON.
+//! report (its clients' keys and, on a server host, its servers' final
+//! counts) and merges them with `verify::merge` into a [`ReportsVerdict`].
+//! No server is asked: by the time the reports exist, they may be gone.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -155,50 +151,4 @@ pub(crate) fn read(paths: &[PathBuf], expected: &[String]) -> Result<ReportsVerd
         .collect();
     let merged = verify::merge(&parts, expected)?;
     Ok(ReportsVerdict { hosts, merged })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(key: &str) -> KeyCount {
-        KeyCount {
-            server: "127.0.0.1:7001".parse().unwrap(),
-            key: key.into(),
-            acked: 1,
-            unacked: 0,
-        }
-    }
-
-    #[test]
-    fn role_names_a_clients_only_host_by_its_keys() {
-        let server_host = HostReport {
-            host: Some("198.18.0.1".into()),
-            ..HostReport::default()
-        };
-        assert_eq!(server_host.role(), "198.18.0.1");
-        let clients_only = HostReport {
-            client_keys: vec![key("198.18.0.3:40000")],
-            ..HostReport::default()
-        };
-        assert_eq!(clients_only.role(), "clients only (198.18.0.3)");
-        assert_eq!(HostReport::default().role(), "clients only ()");
-    }
-
-    #[test]
-    fn verified_reads_verify_ok_only() {
-        let mut r = HostReport::default();
-        assert!(!r.verified());
-        r.verify = serde_json::json!({"ok": true, "keys_checked": 4});
-        assert!(r.verified());
-    }
-
-    #[test]
-    fn no_report_is_an_error_not_an_empty_verdict() {
-        let e = read(&[], &[]).unwrap_err().to_string();
-        assert!(
-            e.starts_with("verify needs the reports of every host"),
-            "{e}"
-        );
-    }
 }
