@@ -65,6 +65,7 @@ function textMatches(format, value, text) {
       return h * 3600 + m * 60 + s === Math.floor(Math.max(0, value));
     }
     case "bool": return text === (value ? "yes" : "NO");
+    case "flag": return text === (value ? "yes" : "no");
     case "updown": return text === (value ? "up" : "DOWN");
     case "verdict": return text === String(value).toUpperCase();
     case "list": return text === (value.join(", ") || "none");

@@ -59,7 +59,8 @@ still verifies, reports, and the plot is still drawn.
 EXIT STATUS:
     startup's: 0 on PASS, 1 on FAIL (docs/REPORT.md: "The verdict"; also when the
     leak check or a long-run check fails), 2 setup failure (also: bad arguments, build
-    failure, OUTPUT_DIR already holds a run).
+    failure, OUTPUT_DIR already holds a run), 3 INCOMPLETE (Ctrl-C stopped the run
+    before its DURATION).
 EOF
 }
 
@@ -275,7 +276,11 @@ def num(v, fmt="{:,.0f}"):
     return fmt.format(v) if isinstance(v, (int, float)) else "?"
 
 reasons = get("verdict_reasons", default=[])
-print(f"verdict: {'PASS' if not reasons else 'FAIL'}")
+# Reports before INCOMPLETE existed carry pass or fail, as the reasons say.
+print(f"verdict: {get('verdict', default='pass' if not reasons else 'fail').upper()}")
+if get("interrupted"):
+    print(f"  interrupted: stopped at {num(get('duration_s'), '{:,.1f}')} s "
+          f"of {num(get('planned_s'), '{:,.0f}')} s")
 for reason in reasons:
     print(f"  - {reason}")
 saturated_only = bool(reasons) and all(

@@ -100,6 +100,11 @@ fn the_dashboard_serves_the_run_from_its_start_to_its_verdict() {
     let v = api(addr, "/api/run");
     assert_eq!(v["api"], 1);
     assert_eq!(v["phase"], "running", "{v:#}");
+    // The header's word: running, or saturated on a machine too slow for
+    // the schedule (the verdict's rule over the run so far).
+    let state = v["state"].as_str().unwrap_or_default();
+    assert!(matches!(state, "running" | "saturated"), "{v:#}");
+    assert_eq!(state == "saturated", v["now"]["saturated"] == true, "{v:#}");
     assert_eq!(v["layout"]["links"], 4);
     assert_eq!(v["layout"]["clients"], 2);
     assert_eq!(v["layout"]["servers"].as_array().unwrap().len(), 2);
@@ -111,6 +116,9 @@ fn the_dashboard_serves_the_run_from_its_start_to_its_verdict() {
     let now = &v["now"];
     assert_eq!(now["links_up"], 4, "{now:#}");
     assert!(now["acked"].as_u64().unwrap() > 0, "{now:#}");
+    // max_lag_ms 0 (the default) never drops a tick.
+    assert_eq!(now["dropped"], 0, "{now:#}");
+    assert_eq!(v["layout"]["max_lag_ms"], 0, "{v:#}");
     let points = v["series"]["t_s"].as_array().unwrap().len();
     assert!(points >= 1);
     for column in [
@@ -118,6 +126,7 @@ fn the_dashboard_serves_the_run_from_its_start_to_its_verdict() {
         "latency_p99_us",
         "lateness_p99_us",
         "links_up",
+        "dropped",
         "server_cpu_percent",
         "client_rss_mb",
     ] {

@@ -16,8 +16,8 @@
 //! * `status`: the once-a-second status line.
 //! * `samples`: the soak CSV, one row per sample.
 //! * `usage`: what each kind of process cost, from its samples.
-//! * `report`: the run report, built in one place, judged PASS or FAIL
-//!   (`report::run_verdict`), written as text and JSON.
+//! * `report`: the run report, built in one place, judged PASS, FAIL or
+//!   INCOMPLETE (`report::run_verdict`), written as text and JSON.
 //! * `record`: the run's record, phase by phase and round by round, and
 //!   its announcer; plain data that the report and the dashboard render.
 //! * `dashboard`: the run in a browser: the live page, `/api/run`, and

@@ -69,18 +69,27 @@ On many hosts, run startup with the same config on every host and merge the
 reports with `omclient verify --reports a.json b.json ...` (docs/DEPLOY.md: \"Many
 hosts\").
 
-The report opens with PASS, or FAIL and every reason. A run FAILs when
-verification fails, a child dies, a configured server was never reached or
-is down at the end, no update was acked, fewer links than planned were up
-for over a tenth of the window, the clients could not keep their schedule
-(lateness p99 above one interval: the generator was saturated), a threshold
+The report opens with PASS, FAIL and every reason, or INCOMPLETE (below).
+A run FAILs when verification fails, a child dies, a configured server was
+never reached or is down at the end, no update was acked, fewer links than
+planned were up for over a tenth of the window, the clients could not keep
+their schedule (lateness p99 above one interval: the generator was
+saturated; the status line says SATURATED as soon as the run so far is),
+ticks were dropped for falling more than max_lag_ms behind, a threshold
 above was breached, or an operations `stop` ended a server during the run
 (docs/REPORT.md: \"The verdict\").
+
+A run with --duration that Ctrl-C or SIGTERM stops early is INCOMPLETE: its
+report opens with `INCOMPLETE: stopped at 2.8 s of 30 s`, unless a rule also
+failed, which makes it a FAIL that says it was cut short. Without --duration,
+Ctrl-C is how a run ends, and the verdict is PASS or FAIL.
 
 EXIT STATUS:
     0  PASS
     1  FAIL
-    2  bad config, missing program, OS limits too low, or setup failure";
+    2  cannot start: bad config or usage, missing program, OS limits too low,
+       or setup failure
+    3  INCOMPLETE: stopped early by Ctrl-C or SIGTERM (with --duration)";
 
 /// The leak check's default baseline: two minutes in, when a seed-scale
 /// run has long finished starting up.
@@ -89,14 +98,14 @@ const DEFAULT_BASELINE: Duration = Duration::from_secs(120);
 /// The `startup` program: runs, reports, and exits with its status.
 pub fn main() {
     let result = run();
-    let ok = cli::exit_on_error("startup", result);
-    let code = if ok { 0 } else { 1 };
+    let code = cli::exit_on_error("startup", result);
     log::info!("startup exits with status {code}");
     logging::finish();
     std::process::exit(code);
 }
 
-fn run() -> Result<bool> {
+/// The run, then its exit status (`run_verdict::exit_code`).
+fn run() -> Result<i32> {
     let mut args = Args::from_env("startup", USAGE);
     let options = parse_options(&mut args)?;
     let report_path = args.value("--report")?.map(PathBuf::from);
@@ -120,7 +129,7 @@ fn run() -> Result<bool> {
         dashboard::write_html_report(&path, &view)?;
     }
     log::info!("{}", report.verdict_line());
-    Ok(report.verdict == "pass")
+    Ok(report.exit_code())
 }
 
 /// What the command line asks of the run (all but the report files).

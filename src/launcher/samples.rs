@@ -13,7 +13,7 @@ use crate::error::{Context, Result};
 pub(crate) const HEADER: &str = "time_s,updates_per_s,target_per_s,latency_p50_us,latency_p99_us,\
 lateness_p50_us,lateness_p99_us,corrected_p99_us,late_sends,errors,reconnects,links_up,\
 server_cpu_percent,client_cpu_percent,server_rss_mb,client_rss_mb,\
-server_fds,client_fds,server_threads,client_threads";
+server_fds,client_fds,server_threads,client_threads,dropped";
 
 /// One row.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -59,6 +59,9 @@ pub(crate) struct Row {
     pub(crate) server_threads: u64,
     /// All clients' threads at the end of the sample.
     pub(crate) client_threads: u64,
+    /// Ticks dropped during the sample for being more than `max_lag_ms`
+    /// behind.
+    pub(crate) dropped: u64,
 }
 
 /// Appends rows to a CSV file.
@@ -99,7 +102,7 @@ impl SampleWriter {
         let count = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
         writeln!(
             self.file,
-            "{:.3},{:.1},{:.0},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{:.2},{:.2},{},{},{},{}",
+            "{:.3},{:.1},{:.0},{},{},{},{},{},{},{},{},{},{:.1},{:.1},{:.2},{:.2},{},{},{},{},{}",
             r.time_s,
             r.updates_per_s,
             r.target_per_s,
@@ -119,7 +122,8 @@ impl SampleWriter {
             count(r.server_fds),
             count(r.client_fds),
             r.server_threads,
-            r.client_threads
+            r.client_threads,
+            r.dropped
         )
         .context("cannot append to the samples file")
     }
@@ -140,6 +144,7 @@ mod tests {
             server_fds: Some(26),
             server_threads: 13,
             client_threads: 7,
+            dropped: 4,
             ..Row::default()
         })
         .unwrap();
@@ -155,8 +160,8 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[0], HEADER);
         assert_eq!(lines[1].split(',').count(), HEADER.split(',').count());
-        // The new columns are the last four; an unknown count is empty.
-        assert!(lines[1].ends_with(",26,,13,7"), "{}", lines[1]);
+        // Newer columns come last; an unknown count is empty.
+        assert!(lines[1].ends_with(",26,,13,7,4"), "{}", lines[1]);
         assert!(lines[2].starts_with("2.000,"));
         std::fs::write(&path, "a,b\n").unwrap();
         assert!(SampleWriter::open(&path).is_err());

@@ -31,6 +31,12 @@ pub(crate) struct Tick {
     pub(crate) errors: u64,
     /// Reconnects so far.
     pub(crate) reconnects: u64,
+    /// Ticks dropped so far for being more than `max_lag_ms` behind.
+    pub(crate) dropped: u64,
+    /// The run so far breaks the saturation rule (`run_verdict::saturated`):
+    /// its lateness p99, in microseconds. `None` while the clients keep
+    /// their schedule.
+    pub(crate) saturated: Option<u64>,
 }
 
 /// Formats one line. `bar` adds the progress bar (terminal mode).
@@ -53,13 +59,19 @@ pub(crate) fn render(t: &Tick, bar: bool) -> String {
     } else {
         String::new()
     };
+    // Said the moment the run so far breaks the rule, not only in the
+    // report at the end: a saturated run's rate measures this machine.
+    let saturated = t.saturated.map_or_else(String::new, |p99| {
+        format!("  SATURATED: lateness p99 {} so far", micros(p99))
+    });
     format!(
-        "{progress}{time}  links {}/{}  {:.0} updates/s{target}  p99 {}  late {}  errors {}  reconnects {}",
+        "{progress}{time}  links {}/{}  {:.0} updates/s{target}  p99 {}  late {}  dropped {}  errors {}  reconnects {}{saturated}",
         t.links_up,
         t.links,
         t.rate,
         t.p99_us.map_or_else(|| "-".to_string(), micros),
         t.late,
+        t.dropped,
         t.errors,
         t.reconnects
     )
@@ -136,6 +148,8 @@ mod tests {
             late: 7,
             errors: 1,
             reconnects: 2,
+            dropped: 3,
+            saturated: None,
         }
     }
 
@@ -144,9 +158,23 @@ mod tests {
         let line = render(&tick(), false);
         assert_eq!(
             line,
-            "0:01:15 / 0:02:30  links 1000/1000  99512 updates/s of 100000 (99.5%)  p99 2.3 ms  late 7  errors 1  reconnects 2"
+            "0:01:15 / 0:02:30  links 1000/1000  99512 updates/s of 100000 (99.5%)  p99 2.3 ms  late 7  dropped 3  errors 1  reconnects 2"
         );
         assert!(!line.contains('\r') && !line.contains('\x1b'));
+    }
+
+    #[test]
+    fn a_saturated_run_says_so_on_every_line_while_it_is() {
+        let mut t = tick();
+        t.saturated = Some(33_800_000);
+        let line = render(&t, false);
+        assert!(
+            line.ends_with("reconnects 2  SATURATED: lateness p99 33.80 s so far"),
+            "{line}"
+        );
+        assert!(render(&t, true).contains("SATURATED"));
+        t.saturated = None;
+        assert!(!render(&t, false).contains("SATURATED"));
     }
 
     #[test]

@@ -36,10 +36,21 @@ pub struct StartupRun {
 impl StartupRun {
     /// Starts `startup ARGS` with stdout discarded (the report goes to a file).
     pub fn start(args: &[&str]) -> StartupRun {
+        StartupRun::start_with_stdout(args, Stdio::null())
+    }
+
+    /// Starts `startup ARGS` with its stdout (the text report) going to
+    /// `stdout`, a file the test reads once the run is over.
+    pub fn start_printing_to(args: &[&str], stdout: &Path) -> StartupRun {
+        let file = std::fs::File::create(stdout).unwrap();
+        StartupRun::start_with_stdout(args, Stdio::from(file))
+    }
+
+    fn start_with_stdout(args: &[&str], stdout: Stdio) -> StartupRun {
         let mut child = super::start_process(
             Command::new(bin("startup"))
                 .args(args)
-                .stdout(Stdio::null())
+                .stdout(stdout)
                 .stderr(Stdio::piped()),
         );
         let output = LineWatch::new("startup", child.stderr.take().unwrap());

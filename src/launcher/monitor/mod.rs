@@ -51,7 +51,7 @@ use deaths::Deaths;
 use points::OwnCpu;
 use resources::{Resources, SAMPLE_STEP};
 use restarts::Restarts;
-use rounds::{Rounds, round_period};
+use rounds::{Rounds, round_period, saturated_so_far};
 use rows::Rows;
 
 /// What the monitor is told of the run: the part of startup's options it
@@ -92,6 +92,9 @@ pub(crate) struct Monitor<'a> {
     feed: Feed,
     /// startup's own CPU, for the points.
     own_cpu: OwnCpu,
+    /// Ctrl-C or SIGTERM ended the run before its window's end: with a
+    /// `--duration`, the report's verdict is then INCOMPLETE at best.
+    interrupted: bool,
 }
 
 impl<'a> Monitor<'a> {
@@ -120,6 +123,7 @@ impl<'a> Monitor<'a> {
             restarts: Restarts::default(),
             feed,
             own_cpu: OwnCpu::new(),
+            interrupted: false,
         })
     }
 
@@ -189,6 +193,7 @@ impl<'a> Monitor<'a> {
                 recv(sampler) -> _ => self.resources.sample_step(steps, self.started),
                 recv(sample_ticker) -> _ => self.rows.write(&self.rounds, &mut self.resources, self.started),
                 recv(interrupts) -> _ => {
+                    self.interrupted = true;
                     self.status.finish();
                     eprintln!("startup: interrupted; stopping (press Ctrl-C again to abort at once)");
                     break;
@@ -269,9 +274,11 @@ impl<'a> Monitor<'a> {
     }
 
     /// Closes the status round, records its point and prints its line
-    /// (none for the first).
+    /// (none for the first). Both say whether the run so far is saturated.
     fn print_status(&mut self) {
-        if let Some((tick, round)) = self.rounds.close(self.started) {
+        if let Some((mut tick, round)) = self.rounds.close(self.started) {
+            let sent = self.rounds.totals().sent;
+            tick.saturated = saturated_so_far(&self.options.config, sent, &self.total);
             // The point first: whoever reads the line finds it published.
             self.record_point(&tick, &round);
             self.status.print(&tick);

@@ -74,6 +74,8 @@ impl Monitor<'_> {
             late_sends: tick.late,
             errors: tick.errors,
             reconnects: tick.reconnects,
+            dropped: tick.dropped,
+            saturated: tick.saturated.is_some(),
             server_cpu_percent: usage.server_cpu_percent,
             client_cpu_percent: usage.client_cpu_percent,
             startup_cpu_percent: self.own_cpu.percent(),

@@ -27,8 +27,10 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
 use crate::launcher::children::Fleet;
 use crate::launcher::proxy::ToClient;
+use crate::launcher::report::run_verdict;
 use crate::launcher::status::Tick;
 use crate::messages::ClientStatus;
 use crate::metrics::{Percentiles, Snapshot};
@@ -43,6 +45,22 @@ use crate::metrics::{Percentiles, Snapshot};
 /// live line moves; every sample still reaches the report.
 pub(super) fn round_period(clients: usize) -> Duration {
     Duration::from_secs(clients.div_ceil(200).max(1) as u64)
+}
+
+/// The saturation rule, the verdict's own (`run_verdict::saturated`),
+/// applied to the run so far: `run` holds the histograms of every answer
+/// in, and `sent` the updates sent as of the latest answers. Returns the
+/// run's lateness p99 so far (us) when it breaks the rule.
+///
+/// The run so far, not the last round, because the verdict judges the
+/// whole run: a line that said SATURATED for one slow second of a run
+/// that then passed would cry wolf. The same holds the other way: a run
+/// that fell behind early and caught up until its p99 is back within an
+/// interval stops saying it, as its verdict would.
+pub(super) fn saturated_so_far(config: &Config, sent: u64, run: &Snapshot) -> Option<u64> {
+    let p99 = Percentiles::of(&run.lateness).p99;
+    let (schedule, interval_ms) = (config.schedule.name(), config.update_intervals);
+    run_verdict::saturated(schedule, sent, interval_ms, p99).then_some(p99)
 }
 
 /// An aggregate update rate that stays honest when clients answer late
@@ -236,6 +254,9 @@ impl Rounds {
             late: t.late,
             errors: t.errors,
             reconnects: t.reconnects,
+            dropped: t.dropped,
+            // The monitor holds the run's histograms; it fills this in.
+            saturated: None,
         };
         Some((tick, second))
     }
@@ -258,8 +279,10 @@ impl Rounds {
             ..ClientStatus::default()
         };
         for s in self.latest.values() {
+            t.sent += s.sent;
             t.acked += s.acked;
             t.late += s.late;
+            t.dropped += s.dropped;
             t.errors += s.errors;
             t.error_kinds.add(&s.error_kinds);
             t.reconnects += s.reconnects;
@@ -287,6 +310,29 @@ mod tests {
             links_up,
             ..ClientStatus::default()
         }
+    }
+
+    #[test]
+    fn the_status_says_saturated_once_the_run_so_far_breaks_the_verdicts_rule() {
+        // Fixed rate, an update every 10 ms.
+        let config = Config::from_json(r#"{"update_intervals": 10}"#).unwrap();
+        let mut run = Snapshot::default();
+        // 99 sends on time and one 50 ms late: p99 is on time.
+        for _ in 0..99 {
+            run.lateness.record(200).unwrap();
+        }
+        run.lateness.record(50_000).unwrap();
+        assert_eq!(saturated_so_far(&config, 100, &run), None);
+        // Whole intervals late for more than 1% of the run: saturated.
+        for _ in 0..10 {
+            run.lateness.record(50_000).unwrap();
+        }
+        let p99 = saturated_so_far(&config, 110, &run).expect("saturated");
+        assert!((49_000..=51_000).contains(&p99), "{p99}");
+        // Nothing sent yet says nothing; closed loop has no schedule.
+        assert_eq!(saturated_so_far(&config, 0, &run), None);
+        let closed = Config::from_json(r#"{"schedule": "closed-loop"}"#).unwrap();
+        assert_eq!(saturated_so_far(&closed, 110, &run), None);
     }
 
     #[test]

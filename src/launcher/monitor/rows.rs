@@ -31,6 +31,7 @@ struct Mark {
     late: u64,
     errors: u64,
     reconnects: u64,
+    dropped: u64,
 }
 
 /// The soak CSV, if the run writes one.
@@ -131,6 +132,7 @@ impl Rows {
             client_fds: held.client_fds,
             server_threads: held.server_threads,
             client_threads: held.client_threads,
+            dropped: t.dropped.saturating_sub(mark.dropped),
         };
         if let Some(Err(e)) = self.writer.as_mut().map(|w| w.write(&row)) {
             eprintln!("startup: {e}; no more samples will be written");
@@ -142,6 +144,7 @@ impl Rows {
             late: t.late,
             errors: t.errors,
             reconnects: t.reconnects,
+            dropped: t.dropped,
         };
     }
 }

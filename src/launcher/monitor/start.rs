@@ -106,6 +106,7 @@ impl Monitor<'_> {
                     self.feed.say(line);
                 }
                 recv(interrupts) -> _ => {
+                    self.interrupted = true;
                     eprintln!("startup: interrupted before the clients started; stopping");
                     return None;
                 }

@@ -24,6 +24,7 @@ impl Monitor<'_> {
             ],
             links_short_s: self.rounds.short_of_links().as_secs_f64(),
             processes: self.resources.processes(acked),
+            interrupted: self.interrupted,
         }
     }
 }

@@ -7,7 +7,8 @@
 //! rounds. A point that stands for several rounds keeps what a soak is
 //! watched for: the worst latency and lateness p99 and the fewest links up
 //! of the rounds it covers (a spike never averages away), the mean of the
-//! rates and CPU, the most memory, and the running totals at its end.
+//! rates and CPU, the most memory, and the running totals at its end; it
+//! is saturated if any of them was.
 //!
 //! Plain data and arithmetic: startup's main thread fills one (the run's
 //! record), and the dashboard's thread another from the same points.
@@ -45,6 +46,13 @@ pub(crate) struct Point {
     pub(crate) errors: u64,
     /// Reconnects so far.
     pub(crate) reconnects: u64,
+    /// Ticks dropped so far for being more than `max_lag_ms` behind.
+    #[serde(default)]
+    pub(crate) dropped: u64,
+    /// The run so far broke the saturation rule (lateness p99 above one
+    /// interval) as of this round: the dashboard then says `SATURATED`.
+    #[serde(default)]
+    pub(crate) saturated: bool,
     /// All servers' CPU since the previous point, percent of one core.
     pub(crate) server_cpu_percent: f64,
     /// All clients' CPU since the previous point, percent of one core.
@@ -108,6 +116,8 @@ impl Point {
         self.late_sends = later.late_sends;
         self.errors = later.errors;
         self.reconnects = later.reconnects;
+        self.dropped = later.dropped;
+        self.saturated |= later.saturated;
         self.rounds = self.rounds.max(1) + later.rounds.max(1);
     }
 }
@@ -189,6 +199,7 @@ impl History {
             c.late_sends.push(p.late_sends);
             c.errors.push(p.errors);
             c.reconnects.push(p.reconnects);
+            c.dropped.push(p.dropped);
             c.server_cpu_percent.push(p.server_cpu_percent);
             c.client_cpu_percent.push(p.client_cpu_percent);
             c.startup_cpu_percent.push(p.startup_cpu_percent);
@@ -222,6 +233,8 @@ pub(crate) struct Columns {
     pub(crate) late_sends: Vec<u64>,
     pub(crate) errors: Vec<u64>,
     pub(crate) reconnects: Vec<u64>,
+    #[serde(default)]
+    pub(crate) dropped: Vec<u64>,
     pub(crate) server_cpu_percent: Vec<f64>,
     pub(crate) client_cpu_percent: Vec<f64>,
     pub(crate) startup_cpu_percent: Vec<f64>,

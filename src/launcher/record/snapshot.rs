@@ -68,6 +68,7 @@ impl RunInfo {
                 servers_in_config,
                 links,
                 interval_ms: config.update_intervals,
+                max_lag_ms: config.max_lag_ms,
                 schedule: config.schedule.name().to_string(),
                 target_per_s: links as f64 * config.per_link_rate(),
             },
@@ -89,6 +90,9 @@ pub(crate) struct Layout {
     pub(crate) links: u64,
     /// Milliseconds between two updates of a link.
     pub(crate) interval_ms: u64,
+    /// Ticks further behind than this are dropped (`max_lag_ms`; 0: never).
+    #[serde(default)]
+    pub(crate) max_lag_ms: u64,
     /// `fixed-rate`, `fixed-delay` or `closed-loop`.
     pub(crate) schedule: String,
     /// Updates per second the schedule asks for (0: closed loop).
@@ -112,6 +116,20 @@ pub(crate) enum Phase {
     Verifying,
     /// The report is made: the verdict is in.
     Done,
+}
+
+impl Phase {
+    /// The phase as `/api/run` spells it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Connecting => "connecting",
+            Phase::Running => "running",
+            Phase::Stopping => "stopping",
+            Phase::Verifying => "verifying",
+            Phase::Done => "done",
+        }
+    }
 }
 
 /// One of this host's servers, from its `stats` answer.
@@ -181,6 +199,12 @@ pub(crate) struct RunView {
     pub(crate) seq: u64,
     /// Where the run is.
     pub(crate) phase: Phase,
+    /// What the page's header says: the phase's name, or `saturated`
+    /// instead of `running` while the run so far breaks the saturation
+    /// rule (as of the latest round), so a run whose rate measures this
+    /// machine never reads as merely running.
+    #[serde(default)]
+    pub(crate) state: String,
     /// startup's latest progress message.
     pub(crate) message: String,
     /// What the run is.
@@ -290,10 +314,16 @@ impl State {
         // The window ends at --duration; the clock does not run past it
         // while the clients stop.
         let elapsed = self.info.duration_s.map_or(elapsed, |d| elapsed.min(d));
+        let saturated = self.now.as_ref().is_some_and(|p| p.saturated);
+        let state = match self.phase {
+            Phase::Running if saturated => "saturated",
+            phase => phase.name(),
+        };
         RunView {
             api: API_VERSION,
             seq: self.seq,
             phase: self.phase,
+            state: state.to_string(),
             message: self.message.clone(),
             info: self.info.clone(),
             elapsed_s: (elapsed * 10.0).round() / 10.0,
@@ -328,8 +358,44 @@ mod tests {
         s.apply(Update::Phase(Phase::Stopping, String::new()));
         let v = s.view(t0 + Duration::from_secs(60));
         assert_eq!((v.phase, v.seq), (Phase::Stopping, 3));
+        assert_eq!(v.state, "stopping");
         assert!(v.elapsed_s <= 5.0);
         assert_eq!(v.series.t_s, vec![1.0]);
         assert!(!s.is_final());
+    }
+
+    #[test]
+    fn the_header_says_saturated_instead_of_running_while_the_rule_holds() {
+        let mut s = State::new(RunInfo::default());
+        let round = |saturated| {
+            Update::Point(Box::new(Point {
+                saturated,
+                ..Point::default()
+            }))
+        };
+        s.apply(Update::Phase(Phase::Running, String::new()));
+        let at = Instant::now();
+        assert_eq!(s.view(at).state, "running");
+        s.apply(round(true));
+        assert_eq!(s.view(at).state, "saturated");
+        assert_eq!(s.view(at).phase, Phase::Running, "the phase is unchanged");
+        s.apply(round(false));
+        assert_eq!(s.view(at).state, "running");
+        // Past the run, the phase: the verdict tells the rest.
+        s.apply(round(true));
+        s.apply(Update::Phase(Phase::Verifying, String::new()));
+        assert_eq!(s.view(at).state, "verifying");
+        // `state` spells a phase as `phase` does.
+        let phases = [
+            Phase::Starting,
+            Phase::Connecting,
+            Phase::Running,
+            Phase::Stopping,
+            Phase::Verifying,
+            Phase::Done,
+        ];
+        for phase in phases {
+            assert_eq!(serde_json::to_value(phase).unwrap(), phase.name());
+        }
     }
 }

@@ -57,6 +57,8 @@ pub(crate) struct Watched {
     pub(crate) links_short_s: f64,
     /// Each kind of process's cost, as sampled.
     pub(crate) processes: Processes,
+    /// Ctrl-C or SIGTERM ended the run before its window's end.
+    pub(crate) interrupted: bool,
 }
 
 /// The report of a run, from every part of it.
@@ -72,12 +74,7 @@ pub(crate) fn assemble(
     add_servers(&mut r, end, restarted, about);
     r.generator_saturated = run_verdict::saturation(&r).is_some();
     r.verdict_reasons = run_verdict::reasons(&r, &about.thresholds);
-    r.verdict = if r.verdict_reasons.is_empty() {
-        "pass"
-    } else {
-        "fail"
-    }
-    .into();
+    r.verdict = run_verdict::verdict(&r).into();
     r
 }
 
@@ -92,6 +89,7 @@ fn from_clients(w: Watched, finals: &[ClientReport], info: &RunInfo) -> RunRepor
         clients: layout.clients,
         servers: layout.servers.len() as u64,
         interval_ms: layout.interval_ms,
+        max_lag_ms: layout.max_lag_ms,
         schedule: layout.schedule.clone(),
         children_died: w.children_died,
         latency_us,
@@ -101,6 +99,9 @@ fn from_clients(w: Watched, finals: &[ClientReport], info: &RunInfo) -> RunRepor
         stopped_by_ops: w.stopped_by_ops,
         links_short_s: w.links_short_s,
         processes: w.processes,
+        // Without --duration, Ctrl-C is how the run was meant to end.
+        interrupted: w.interrupted && info.duration_s.is_some(),
+        planned_s: info.duration_s,
         ..RunReport::default()
     };
     for f in finals {
@@ -108,6 +109,7 @@ fn from_clients(w: Watched, finals: &[ClientReport], info: &RunInfo) -> RunRepor
         r.sent += s.sent;
         r.acked += s.acked;
         r.late_sends += s.late;
+        r.dropped += s.dropped;
         r.errors += s.errors;
         r.error_kinds.add(&s.error_kinds);
         r.reconnects += s.reconnects;

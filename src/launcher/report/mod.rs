@@ -30,13 +30,21 @@ pub(crate) use assemble::{About, Watched, assemble};
 /// `#[serde(default)]`, so `omclient verify --reports` still reads those.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct RunReport {
-    /// `pass` or `fail` (see `run_verdict` for the rules).
+    /// `pass`, `fail` or `incomplete` (see `run_verdict` for the rules).
     #[serde(default)]
     pub(crate) verdict: String,
     /// Why the run failed, one reason each naming its server, client or
-    /// threshold; empty on `pass`.
+    /// threshold; empty on `pass` and `incomplete`.
     #[serde(default)]
     pub(crate) verdict_reasons: Vec<String>,
+    /// Ctrl-C or SIGTERM stopped a run with a `--duration` before its end:
+    /// its figures cover less than `planned_s` (`run_verdict::cut_short`).
+    /// Always false without `--duration`, where Ctrl-C is the planned end.
+    #[serde(default)]
+    pub(crate) interrupted: bool,
+    /// `--duration` in seconds; `None` when the run lasted until Ctrl-C.
+    #[serde(default)]
+    pub(crate) planned_s: Option<f64>,
     /// The clients could not keep their schedule: the achieved rate then
     /// measures this machine, not the servers (`run_verdict::saturation`).
     #[serde(default)]
@@ -90,6 +98,10 @@ pub(crate) struct RunReport {
     pub(crate) servers: u64,
     /// Milliseconds between two updates of a link.
     pub(crate) interval_ms: u64,
+    /// The fixed-rate backlog's bound (`max_lag_ms`): ticks further behind
+    /// are dropped; 0 is unbounded.
+    #[serde(default)]
+    pub(crate) max_lag_ms: u64,
     /// fixed-rate, fixed-delay or closed-loop.
     pub(crate) schedule: String,
     /// Updates written by all clients.
@@ -100,6 +112,9 @@ pub(crate) struct RunReport {
     pub(crate) unacked: u64,
     /// Updates sent more than 1 ms after their due time.
     pub(crate) late_sends: u64,
+    /// Ticks dropped, never sent, for being more than `max_lag_ms` behind.
+    #[serde(default)]
+    pub(crate) dropped: u64,
     /// Failed connects, broken links and error replies, over all links.
     pub(crate) errors: u64,
     /// `errors` by what went wrong (the only word on it with logging off).
@@ -146,6 +161,12 @@ pub(crate) struct RunReport {
 }
 
 impl RunReport {
+    /// startup's exit status for this report's verdict: 0, 1 or 3
+    /// (`run_verdict::exit_code`).
+    pub(crate) fn exit_code(&self) -> i32 {
+        run_verdict::exit_code(self)
+    }
+
     /// The report as the dashboard and the HTML report show it: the JSON
     /// without `client_keys` and `server_dumps` (for `omclient verify
     /// --reports`, in `--report`; they grow with the run), and the text.
@@ -313,6 +334,36 @@ mod tests {
     }
 
     #[test]
+    fn a_run_cut_short_opens_with_incomplete_and_a_failing_one_with_fail() {
+        let mut report = RunReport {
+            verdict: "incomplete".into(),
+            interrupted: true,
+            planned_s: Some(30.0),
+            duration_s: 2.84,
+            ..RunReport::default()
+        };
+        let text = report.to_text();
+        assert!(
+            text.starts_with("INCOMPLETE: stopped at 2.8 s of 30 s;"),
+            "{text}"
+        );
+        assert_eq!(text.matches("INCOMPLETE").count(), 1, "{text}");
+        assert_eq!(report.exit_code(), 3);
+        report.verdict = "fail".into();
+        report.verdict_reasons = vec!["no update was acked".into()];
+        let text = report.to_text();
+        let lines: Vec<&str> = text.lines().take(2).collect();
+        assert_eq!(
+            lines,
+            [
+                "FAIL: no update was acked",
+                "INCOMPLETE: stopped at 2.8 s of 30 s"
+            ]
+        );
+        assert_eq!(report.exit_code(), 1);
+    }
+
+    #[test]
     fn link_spread_finds_starved_and_greedy_links() {
         let s = LinkSpread::of(vec![100, 98, 102, 40, 160, 100]);
         assert_eq!((s.links, s.min, s.median, s.max), (6, 40, 100, 160));
@@ -347,6 +398,7 @@ mod tests {
         "corrected_latency_us.p99",
         "corrected_latency_us.p999",
         "drain_s",
+        "dropped",
         "duration_s",
         "error_kinds.ack_timeout",
         "error_kinds.closed",
@@ -358,6 +410,7 @@ mod tests {
         "generator_saturated",
         "host",
         "host_role",
+        "interrupted",
         "interval_ms",
         "late_sends",
         "latency_us.max",
@@ -372,11 +425,13 @@ mod tests {
         "lateness_us.p999",
         "links",
         "links_short_s",
+        "max_lag_ms",
         "per_link.links",
         "per_link.max",
         "per_link.median",
         "per_link.min",
         "per_link.outside_half_median",
+        "planned_s",
         "processes.client.accounting",
         "processes.client.count",
         "processes.client.cpu_percent_avg",

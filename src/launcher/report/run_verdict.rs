@@ -17,10 +17,19 @@
 //! 6. the load generator was saturated (see [`saturation`]);
 //! 7. a threshold given on the command line was breached (`--min-rate`,
 //!    `--max-p99`, `--max-late-p99`), as k6 does with its thresholds;
-//! 8. a server was stopped by an operations `stop` during the run.
+//! 8. a server was stopped by an operations `stop` during the run;
+//! 9. ticks were dropped for being more than `max_lag_ms` behind (see
+//!    [`dropped`]).
 //!
 //! The rules read only the report, so the verdict a JSON report carries can
 //! be checked against its own figures.
+//!
+//! Beside PASS and FAIL there is a third verdict, INCOMPLETE: a run with a
+//! `--duration` that Ctrl-C or SIGTERM cut short ([`verdict`]). Its figures
+//! may all be fine, but they cover less than was asked, so it must not read
+//! as a PASS. A run that also broke a rule is a FAIL: what went wrong
+//! matters more than how long it ran, and the report still says it was cut
+//! short. startup's exit status follows the verdict ([`exit_code`]).
 
 use super::{RunReport, Thresholds};
 
@@ -41,11 +50,7 @@ use super::{RunReport, Thresholds};
 /// machine, which the lateness figures show; a generator that cannot keep
 /// up falls whole intervals behind.
 pub(crate) fn saturation(r: &RunReport) -> Option<String> {
-    if r.schedule == "closed-loop" || r.sent == 0 {
-        return None;
-    }
-    let interval_us = r.interval_ms.saturating_mul(1000);
-    if r.lateness_us.p99 <= interval_us {
+    if !saturated(&r.schedule, r.sent, r.interval_ms, r.lateness_us.p99) {
         return None;
     }
     let late_share = r.late_sends as f64 / r.sent as f64;
@@ -56,6 +61,67 @@ pub(crate) fn saturation(r: &RunReport) -> Option<String> {
         r.interval_ms,
         late_share * 100.0
     ))
+}
+
+/// The saturation rule itself, on the figures it reads: `sent` updates on a
+/// `schedule` (`fixed-rate`, `fixed-delay`, `closed-loop`) of one update
+/// per `interval_ms`, whose lateness p99 is `lateness_p99_us`.
+///
+/// Its one home: the report applies it to the whole run ([`saturation`]),
+/// and the monitor to the run so far, each status round, so the status
+/// line and the dashboard say `SATURATED` as soon as the verdict would.
+pub(crate) fn saturated(schedule: &str, sent: u64, interval_ms: u64, lateness_p99_us: u64) -> bool {
+    schedule != "closed-loop" && sent > 0 && lateness_p99_us > interval_ms.saturating_mul(1000)
+}
+
+/// Why ticks were dropped, or `None` if none was.
+///
+/// With `max_lag_ms` set, a fixed-rate link that falls more than that far
+/// behind drops the ticks it cannot catch up on instead of sending them in
+/// a burst (k6's dropped iterations). A dropped tick is an update the
+/// schedule asked for and the servers never saw: the generator could not
+/// keep up, a form of saturation, and the run fails even when the lateness
+/// of what was sent stays within an interval.
+pub(crate) fn dropped(r: &RunReport) -> Option<String> {
+    (r.dropped > 0).then(|| {
+        format!(
+            "{} ticks dropped: the clients fell more than max_lag_ms ({} ms) behind their schedule",
+            r.dropped, r.max_lag_ms
+        )
+    })
+}
+
+/// `stopped at 2.8 s of 30 s` for a run with a `--duration` that an
+/// interrupt cut short; `None` for any other run.
+pub(crate) fn cut_short(r: &RunReport) -> Option<String> {
+    let planned = r.planned_s.filter(|_| r.interrupted)?;
+    Some(format!(
+        "stopped at {:.1} s of {} s",
+        r.duration_s,
+        show_s(planned)
+    ))
+}
+
+/// The verdict: `fail` when any rule broke, else `incomplete` when the run
+/// was cut short, else `pass`. Reads the reasons, so they come first.
+pub(crate) fn verdict(r: &RunReport) -> &'static str {
+    if !r.verdict_reasons.is_empty() {
+        "fail"
+    } else if cut_short(r).is_some() {
+        "incomplete"
+    } else {
+        "pass"
+    }
+}
+
+/// startup's exit status for the report's verdict: 0 PASS, 1 FAIL, 3
+/// INCOMPLETE. (2 is a run that could not start: `cli::exit_on_error`.)
+pub(crate) fn exit_code(r: &RunReport) -> i32 {
+    match r.verdict.as_str() {
+        "pass" => 0,
+        "incomplete" => 3,
+        _ => 1,
+    }
 }
 
 /// Every reason this run fails; empty means PASS.
@@ -106,9 +172,8 @@ pub(crate) fn reasons(r: &RunReport, limits: &Thresholds) -> Vec<String> {
             r.links_short_s, r.duration_s
         ));
     }
-    if let Some(sentence) = saturation(r) {
-        why.push(sentence);
-    }
+    why.extend(saturation(r));
+    why.extend(dropped(r));
     let breached = |limit: Option<u64>, value: u64| limit.filter(|&max| value > max);
     if let Some(min) = limits
         .min_rate
@@ -134,6 +199,15 @@ pub(crate) fn reasons(r: &RunReport, limits: &Thresholds) -> Vec<String> {
         ));
     }
     why
+}
+
+/// Whole seconds as `30`, others as `2.5`: `--duration` as it was given.
+fn show_s(s: f64) -> String {
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
+    }
 }
 
 /// Microseconds as the report shows them: `850 us`, `12.3 ms`.
@@ -241,6 +315,61 @@ mod tests {
             "server 127.0.0.1:38678 was stopped by an operations stop from 127.0.0.1:51234 at 2.5 s"
         );
         assert!(fails(&|r| r.lateness_us.p99 = 10_001).contains("saturated"));
+        let dropped = fails(&|r| {
+            r.dropped = 42;
+            r.max_lag_ms = 250;
+        });
+        assert_eq!(
+            dropped,
+            "42 ticks dropped: the clients fell more than max_lag_ms (250 ms) behind their schedule"
+        );
+    }
+
+    #[test]
+    fn dropped_ticks_fail_even_when_what_was_sent_kept_its_schedule() {
+        // The bound keeps lateness low by dropping what it cannot send:
+        // lateness p99 within an interval, so not saturated by that rule,
+        // and still a FAIL, for the updates the servers never saw.
+        let mut r = clean();
+        (r.dropped, r.max_lag_ms) = (1, 50);
+        assert_eq!(saturation(&r), None);
+        let why = reasons(&r, &Thresholds::default());
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert!(why[0].starts_with("1 ticks dropped:"), "{why:?}");
+        assert!(why[0].contains("max_lag_ms (50 ms)"), "{why:?}");
+        r.dropped = 0;
+        assert_eq!(dropped(&r), None);
+    }
+
+    /// `r` judged as `assemble` judges it: the reasons, then the verdict.
+    fn judged(mut r: RunReport) -> RunReport {
+        r.verdict_reasons = reasons(&r, &Thresholds::default());
+        r.verdict = verdict(&r).into();
+        r
+    }
+
+    #[test]
+    fn a_run_cut_short_is_incomplete_and_a_failing_one_still_fails() {
+        let mut r = clean();
+        r.planned_s = Some(30.0);
+        r.duration_s = 2.8;
+        let done = judged(r.clone());
+        assert_eq!((done.verdict.as_str(), exit_code(&done)), ("pass", 0));
+        assert_eq!(cut_short(&done), None, "not interrupted: the window ran");
+        r.interrupted = true;
+        let cut = judged(r.clone());
+        assert_eq!((cut.verdict.as_str(), exit_code(&cut)), ("incomplete", 3));
+        assert!(cut.verdict_reasons.is_empty(), "no rule broke");
+        assert_eq!(cut_short(&cut).unwrap(), "stopped at 2.8 s of 30 s");
+        r.verify.ok = false;
+        let failed = judged(r.clone());
+        assert_eq!((failed.verdict.as_str(), exit_code(&failed)), ("fail", 1));
+        assert!(cut_short(&failed).is_some(), "and it still says so");
+        // Without --duration, Ctrl-C is how a run ends: today's verdict.
+        (r.verify.ok, r.planned_s) = (true, None);
+        let open = judged(r);
+        assert_eq!((open.verdict.as_str(), exit_code(&open)), ("pass", 0));
+        assert_eq!(show_s(1.5), "1.5");
     }
 
     #[test]

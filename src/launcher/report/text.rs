@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{RunReport, SEED_FIGURES};
+use super::{RunReport, SEED_FIGURES, run_verdict};
 use crate::launcher::usage::KindUsage;
 
 /// One labelled row: two spaces, the label in 22 columns, a space, then
@@ -22,6 +22,10 @@ impl RunReport {
         let mut t = String::new();
         let (version, started) = (&self.version, &self.started_utc);
         let _ = writeln!(t, "{}", self.verdict_line());
+        // A FAIL that was also cut short says both, the FAIL first.
+        if let Some(stop) = run_verdict::cut_short(self).filter(|_| self.verdict == "fail") {
+            let _ = writeln!(t, "INCOMPLETE: {stop}");
+        }
         let _ = writeln!(
             t,
             "mass_connect run report (version {version}, started {started})"
@@ -34,12 +38,16 @@ impl RunReport {
         t
     }
 
-    /// The report's first line: `PASS`, or `FAIL: ` and every reason.
+    /// The report's first line: `FAIL: ` and every reason; else
+    /// `INCOMPLETE: stopped at 2.8 s of 30 s` for a run cut short; else
+    /// `PASS`.
     pub(crate) fn verdict_line(&self) -> String {
-        if self.verdict_reasons.is_empty() {
-            "PASS".into()
-        } else {
-            format!("FAIL: {}", self.verdict_reasons.join("; "))
+        if !self.verdict_reasons.is_empty() {
+            return format!("FAIL: {}", self.verdict_reasons.join("; "));
+        }
+        match run_verdict::cut_short(self) {
+            Some(stop) => format!("INCOMPLETE: {stop}; every rule held until then"),
+            None => "PASS".into(),
         }
     }
 
@@ -74,10 +82,11 @@ impl RunReport {
             "{done:.0} updates/s of {target:.0} target ({ratio:.2}%)"
         );
         let (sent, acked, unacked, late) = (self.sent, self.acked, self.unacked, self.late_sends);
+        let dropped = self.dropped;
         row!(
             t,
             "updates",
-            "sent {sent}  acked {acked}  unacked {unacked}  late {late}"
+            "sent {sent}  acked {acked}  unacked {unacked}  late {late}  dropped {dropped}"
         );
         if self.generator_saturated {
             let why = "the rate measures this machine, not the servers";

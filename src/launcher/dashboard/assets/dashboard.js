@@ -31,6 +31,7 @@
       case "ratio": return (v * 100).toFixed(2) + "%";
       case "clock": return clock(v);
       case "bool": return v ? "yes" : "NO";
+      case "flag": return v ? "yes" : "no";
       case "updown": return v ? "up" : "DOWN";
       case "verdict": return String(v).toUpperCase();
       case "list": return Array.isArray(v) ? (v.join(", ") || "none") : String(v);
@@ -60,6 +61,10 @@
       if (el.dataset.format === "verdict") {
         el.classList.toggle("pass", v === "pass");
         el.classList.toggle("fail", v === "fail");
+        el.classList.toggle("incomplete", v === "incomplete");
+      }
+      if (el.dataset.format === "state") {
+        el.classList.toggle("saturated", v === "saturated");
       }
     }
   }
@@ -164,10 +169,14 @@
       data: function (s, v) { return [s.links_up, s.t_s.map(function () { return v.layout.links; })]; },
     },
     "chart-faults": {
-      title: "Errors, reconnects (left) and late sends (right), running totals",
+      title: "Errors, reconnects (left); late sends, dropped ticks (right); running totals",
       right: "late",
-      series: [line("errors", 1), line("reconnects", 3), line("late sends", 4, { scale: "late" })],
-      data: function (s) { return [s.errors, s.reconnects, s.late_sends]; },
+      series: [line("errors", 1), line("reconnects", 3), line("late sends", 4, { scale: "late" }),
+        line("dropped", 0, { scale: "late", dash: [6, 4] })],
+      // A view from an older startup has no dropped column: zeros.
+      data: function (s) {
+        return [s.errors, s.reconnects, s.late_sends, s.dropped || s.t_s.map(function () { return 0; })];
+      },
     },
     "chart-cpu": {
       title: "CPU, % of one core",
@@ -234,7 +243,7 @@
     const per = view.series ? view.series.rounds_per_point : 1;
     document.getElementById("merged").textContent =
       per > 1 ? " (now " + per + " rounds per point: the run is long)" : "";
-    document.title = "mass_connect " + (view.final ? view.final.report.verdict.toUpperCase() : view.phase) +
+    document.title = "mass_connect " + (view.final ? view.final.report.verdict.toUpperCase() : view.state || view.phase) +
       " " + clock(view.elapsed_s);
     document.body.dataset.phase = view.phase;
     document.body.dataset.seq = String(view.seq);
