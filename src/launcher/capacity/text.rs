@@ -57,6 +57,17 @@ pub(crate) fn step_line(n: usize, s: &Step) -> String {
 
 /// The search's last line: the capacity against what the config asks.
 pub(crate) fn sentence(c: &Capacity) -> String {
+    if c.capacity_per_s <= 0.0 {
+        let before = match &c.ended_early {
+            Some(what) => format!(" before {what} ended the search ({} steps)", c.steps.len()),
+            None => String::new(),
+        };
+        return format!(
+            "capacity: not found: no fixed rate held with {} links{before}; the steps above say \
+             why",
+            c.layout
+        );
+    }
     let early = match &c.ended_early {
         Some(what) => format!(
             " ({what} ended the search after {} steps: this is the fastest rate that held, \
@@ -65,13 +76,6 @@ pub(crate) fn sentence(c: &Capacity) -> String {
         ),
         None => String::new(),
     };
-    if c.capacity_per_s <= 0.0 {
-        return format!(
-            "capacity: not found: no fixed rate held with {} links{early}; the steps above say \
-             why",
-            c.layout
-        );
-    }
     let asks = c.config_asks_per_s;
     let against = if asks <= 0.0 {
         "this config runs closed loop (as fast as acks come back)".to_string()
@@ -151,7 +155,11 @@ mod tests {
         c.ended_early = Some("the 20 s budget".into());
         assert!(sentence(&c).contains("(the 20 s budget ended the search after 0 steps"));
         c.capacity_per_s = 0.0;
-        assert!(sentence(&c).starts_with("capacity: not found"));
+        assert_eq!(
+            sentence(&c),
+            "capacity: not found: no fixed rate held with 100 x 10 links before the 20 s budget \
+             ended the search (0 steps); the steps above say why"
+        );
     }
 
     #[test]
