@@ -16,7 +16,7 @@ use crate::cli;
 use crate::config::{Config, Schedule};
 use crate::error::{Error, Result};
 use crate::launcher::monitor;
-use crate::launcher::startup::Options;
+use crate::launcher::startup::{self, Options};
 
 /// A run sized by `--load`: its options, on a config file of its own
 /// (kept while the run lasts).
@@ -111,6 +111,12 @@ fn known_or_measured(base: &Options, budget: Budget) -> Result<Capacity> {
     }
     let c = measure(base, budget)?;
     cli::say(&text::sentence(&c));
+    // Ctrl-C during the search asks for no run after it.
+    if startup::interrupted() {
+        return Err(Error::msg(
+            "interrupted during the capacity search; no run started",
+        ));
+    }
     if c.capacity_per_s <= 0.0 {
         return Err(Error::msg(
             "--load: no rate held on this machine within the budget, so there is nothing to \

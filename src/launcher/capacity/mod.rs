@@ -192,6 +192,9 @@ fn remember(c: &Capacity) -> String {
     if c.capacity_per_s <= 0.0 {
         return String::new();
     }
+    if startup::interrupted() {
+        return " (not cached: the search was interrupted)".into();
+    }
     let Some(file) = cache::path(&c.measured_on.host) else {
         return format!(" (no cache folder: set {} to keep it)", cache::DIR_VAR);
     };
@@ -246,7 +249,15 @@ fn bisect(
         if !budget.fits(Duration::from_secs_f64(longest)) {
             return Ok(Some(format!("the {} s budget", budget.limit.as_secs())));
         }
-        let step = runner.run(Some(interval))?;
+        let mut step = runner.run(Some(interval))?;
+        if startup::interrupted() {
+            // Cut short: its figures cover part of a window, so it says nothing.
+            step.holds = None;
+            step.why_not = Some("cut short by Ctrl-C".into());
+            cli::say(&text::step_line(steps.len() + 1, &step));
+            steps.push(step);
+            return Ok(Some("interrupted (Ctrl-C)".to_string()));
+        }
         cli::say(&text::step_line(steps.len() + 1, &step));
         search.record(interval, step.holds == Some(true));
         steps.push(step);

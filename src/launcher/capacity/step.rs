@@ -53,9 +53,10 @@ pub(crate) struct Step {
     /// The run's verdict, `pass` or `fail`.
     pub(crate) verdict: String,
     /// Fixed rate: whether it held (the search's rule); `null` for the
-    /// closed loop, which has no schedule to hold.
+    /// closed loop, which has no schedule to hold, and for a step Ctrl-C
+    /// cut short, which says nothing.
     pub(crate) holds: Option<bool>,
-    /// Why it did not hold, if it did not.
+    /// Why it did not hold, if it did not (or why it was not judged).
     pub(crate) why_not: Option<String>,
     /// Seconds of load.
     pub(crate) run_s: f64,

@@ -41,7 +41,8 @@ pub(crate) fn step_line(n: usize, s: &Step) -> String {
         )
     };
     let outcome = match (s.holds, &s.why_not) {
-        (None, _) => "the ceiling".to_string(),
+        (None, Some(why)) => why.clone(),
+        (None, None) => "the ceiling".to_string(),
         (Some(true), _) => "holds".to_string(),
         (Some(false), Some(why)) => format!("does not hold: {why}"),
         (Some(false), None) => "does not hold".to_string(),
