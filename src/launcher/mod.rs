@@ -3,7 +3,11 @@
 //!
 //! * [`program`]: the `startup` program's options, usage and exit status.
 //! * `preflight`: before anything starts, what the layout needs (open
-//!   files, threads, local ports) against what this host allows.
+//!   files, threads, local ports) against what this host allows, and the
+//!   rate it asks against this machine's cached capacity.
+//! * `capacity`: `--find-capacity`, the highest fixed rate this machine
+//!   holds with the config's layout, cached per host; `--load 70%` runs
+//!   at a share of it.
 //! * `startup`: the run, phase by phase: plan, pre-flight, servers,
 //!   clients, connect, run, stop, verify, report.
 //! * `children`: startup's child processes, the proxy threads that talk to
@@ -23,6 +27,7 @@
 //! * `dashboard`: the run in a browser: the live page, `/api/run`, and
 //!   the HTML report.
 
+pub(crate) mod capacity;
 pub(crate) mod children;
 pub(crate) mod dashboard;
 pub(crate) mod hosts;

@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::capacity::{self, Budget};
 use super::report::Thresholds;
 use super::startup::{self, Options};
 use super::{dashboard, monitor};
@@ -20,7 +21,8 @@ USAGE:
     startup [--config PATH] [--duration 30s|10m|3h] [--report PATH] [--quiet]
             [--host IP] [--wait-servers D] [--connect-deadline D] [--drain-timeout D]
             [--min-rate R] [--max-p99 D] [--max-late-p99 D]
-            [--dashboard [ADDR]] [--html-report PATH]
+            [--dashboard [ADDR]] [--html-report PATH] [--load 70% [--budget D]]
+    startup --find-capacity [--config PATH] [--budget 2m] [--report PATH]
 
 OPTIONS:
     --config PATH     config file [default: ./config.json]
@@ -57,6 +59,20 @@ OPTIONS:
                       at the end, write the run as one HTML file: its charts,
                       the report's tables and the verdict; opens offline
     --quiet           no live status line
+    --find-capacity   find the highest fixed rate this machine holds with the
+                      config's layout (its clients x servers, on this host
+                      alone): a closed-loop step for the ceiling, then short
+                      fixed-rate steps bisecting update_intervals; a line per
+                      step, then the capacity beside what the config asks.
+                      Writes JSON to --report PATH [default: capacity.json]
+                      and caches it per host (docs/CAPACITY.md)
+    --budget D        how long the capacity search may take, start-up
+                      included; it stops early within it and says so
+                      [default: 2m]
+    --load SHARE      run at SHARE (70%, or 0.7; at most 100%) of this
+                      machine's capacity: the cached one when it was measured
+                      on this CPU, kernel, layout and build, else measured
+                      first; sets update_intervals (whole ms, rounded up)
     -h, --help        this text
     -V, --version     startup's version
 
@@ -85,8 +101,8 @@ failed, which makes it a FAIL that says it was cut short. Without --duration,
 Ctrl-C is how a run ends, and the verdict is PASS or FAIL.
 
 EXIT STATUS:
-    0  PASS
-    1  FAIL
+    0  PASS (--find-capacity: a rate held)
+    1  FAIL (--find-capacity: no rate held)
     2  cannot start: bad config or usage, missing program, OS limits too low,
        or setup failure
     3  INCOMPLETE: stopped early by Ctrl-C or SIGTERM (with --duration)";
@@ -106,10 +122,16 @@ pub fn main() {
 
 /// The run, then its exit status (`run_verdict::exit_code`).
 fn run() -> Result<i32> {
+    // The capacity search's budget counts from here: start-up included.
+    let began = Instant::now();
     let mut args = Args::from_env("startup", USAGE);
     let options = parse_options(&mut args)?;
+    let ask = capacity_ask(&mut args, &options, began)?;
     let report_path = args.value("--report")?.map(PathBuf::from);
     let html_report = args.value("--html-report")?.map(PathBuf::from);
+    if matches!(ask, Ask::Find(_)) && html_report.is_some() {
+        return Err(args.error("--html-report does not apply to --find-capacity"));
+    }
     args.finish()?;
 
     if let Some(file) = logging::init(&options.watch.config, Process::Startup)? {
@@ -117,7 +139,19 @@ fn run() -> Result<i32> {
         let folder = file.parent().unwrap_or(&file);
         eprintln!("startup: this run logs to {}", folder.display());
     }
-    let startup::Finished { report, view } = startup::run(&options)?;
+    let sized;
+    let options = match ask {
+        Ask::Find(budget) => {
+            let held = capacity::find(&options, budget, report_path)?;
+            return Ok(if held { 0 } else { 1 });
+        }
+        Ask::Load(share, budget) => {
+            sized = capacity::sized(&options, share, budget)?;
+            &sized.options
+        }
+        Ask::Plain => &options,
+    };
+    let startup::Finished { report, view } = startup::run(options)?;
     log::info!("the run's report:\n{}", report.to_text());
     cli::say(&report.to_text());
     if let Some(path) = report_path {
@@ -171,7 +205,66 @@ fn parse_options(args: &mut Args) -> Result<Options> {
             .unwrap_or(Duration::from_secs(10)),
         thresholds: thresholds(args)?,
         dashboard: dashboard_addr(args)?,
+        capacity_step: false,
     })
+}
+
+/// What the command line asks of the capacity (`launcher::capacity`).
+enum Ask {
+    /// A run as the config says.
+    Plain,
+    /// `--find-capacity`: measure, within the budget.
+    Find(Budget),
+    /// `--load SHARE`: run at a share of the capacity (measured within the
+    /// budget when none is cached).
+    Load(f64, Budget),
+}
+
+/// `--find-capacity`, `--load` and `--budget`, and what they exclude.
+fn capacity_ask(args: &mut Args, options: &Options, began: Instant) -> Result<Ask> {
+    let find = args.flag("--find-capacity");
+    let load = args.value("--load")?;
+    let limit = args.duration("--budget")?;
+    if find && load.is_some() {
+        return Err(args.error(
+            "--load runs at a share of the capacity and --find-capacity only measures it; \
+             give one of them",
+        ));
+    }
+    if limit.is_some() && !find && load.is_none() {
+        return Err(args
+            .error("--budget bounds the capacity search: give it with --find-capacity or --load"));
+    }
+    let budget = Budget {
+        began,
+        limit: limit.unwrap_or(capacity::DEFAULT_BUDGET),
+    };
+    if find {
+        let w = &options.watch;
+        let excluded = [
+            (w.duration.is_some(), "--duration"),
+            (w.samples.is_some(), "--samples"),
+            (options.dashboard.is_some(), "--dashboard"),
+            (
+                options.thresholds != Thresholds::default(),
+                "--min-rate, --max-p99 and --max-late-p99",
+            ),
+        ];
+        if let Some((_, name)) = excluded.iter().find(|(given, _)| *given) {
+            return Err(args.error(&format!(
+                "{name} does not apply to --find-capacity, which runs its own short steps \
+                 (--budget bounds them)"
+            )));
+        }
+        return Ok(Ask::Find(budget));
+    }
+    match load {
+        Some(text) => {
+            let share = capacity::parse_share(&text).map_err(|e| args.error(&e))?;
+            Ok(Ask::Load(share, budget))
+        }
+        None => Ok(Ask::Plain),
+    }
 }
 
 /// `--dashboard [ADDR]`: where to serve the dashboard, if anywhere.

@@ -274,6 +274,16 @@ pub fn omclient(dir: &Path, args: &[&str], limit: Duration) -> (Option<i32>, Str
 /// times; any other is the test's failure, with the command named.
 pub fn start_process(command: &mut Command) -> std::process::Child {
     const WINE_INTERNAL_ERROR: i32 = 1359;
+    // startup's capacity cache: the test's own folder if it names one,
+    // else none, so a capacity the developer measured on this machine
+    // does not add pre-flight lines to the tests' runs.
+    const CACHE: &str = "MASS_CONNECT_CACHE_DIR";
+    if !command.get_envs().any(|(key, _)| key == CACHE) {
+        command.env(
+            CACHE,
+            std::env::temp_dir().join("mass_connect-test-no-cache"),
+        );
+    }
     let mut attempt = 1;
     loop {
         match command.spawn() {

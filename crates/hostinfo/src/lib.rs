@@ -7,7 +7,8 @@
 //!
 //! * [`process`]: one process's CPU time, memory, threads, context
 //!   switches and descriptors.
-//! * [`machine`]: the whole machine's load and busy CPU time.
+//! * [`machine`]: the whole machine's load and busy CPU time, its CPU
+//!   model, kernel release and host name.
 //! * [`limits`]: the OS limits a layout meets (open files, tasks, local
 //!   ports), and raising the ones a process may raise itself.
 //!

@@ -39,14 +39,18 @@
 //!
 //! * `mod.rs`: [`check`], the raise, the spawn hint;
 //! * `needs.rs`: what a layout needs ([`Needs`]), from the config alone;
-//! * `findings.rs`: each limit against its need, as the messages ([`findings`]).
+//! * `findings.rs`: each limit against its need, as the messages ([`findings`]);
+//! * `capacity.rs`: the rate asked against this machine's cached capacity
+//!   ([`check_capacity`]).
 
+mod capacity;
 mod findings;
 mod needs;
 
 use std::io;
 use std::net::SocketAddr;
 
+pub(crate) use self::capacity::check_capacity;
 pub(crate) use self::findings::{Finding, Level, Os, findings};
 use self::findings::{level, shown, suggest};
 pub(crate) use self::needs::{Layout, Needs};

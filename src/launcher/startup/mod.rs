@@ -25,6 +25,8 @@ mod verify;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -60,6 +62,10 @@ pub(crate) struct Options {
     pub(crate) thresholds: Thresholds,
     /// Serve the live dashboard here (`--dashboard`).
     pub(crate) dashboard: Option<SocketAddr>,
+    /// A step of the capacity search (`launcher::capacity`): the search
+    /// ran the pre-flight once before its first step, and its steps ask
+    /// rates above the capacity on purpose, so neither is said again.
+    pub(crate) capacity_step: bool,
 }
 
 /// What a run leaves: its report, and the run as the dashboard showed it
@@ -84,7 +90,10 @@ pub(crate) fn run(options: &Options) -> Result<Finished> {
     // Said at once: a mistyped address costs a wait before anyone would
     // otherwise see that this host serves nothing.
     feed.say(plan.role.clone());
-    preflight::check(config, &plan.local, quiet)?;
+    if !options.capacity_step {
+        preflight::check(config, &plan.local, quiet)?;
+        preflight::check_capacity(config, &plan.local);
+    }
     let info = plan.info.clone();
     let dashboard = Dashboard::open(options.dashboard, &config.ops_token, info, &mut feed)?;
     let programs = plan.programs()?;
@@ -136,12 +145,28 @@ impl Stage {
     }
 }
 
+/// Set by the first Ctrl-C (or SIGTERM), for good.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether Ctrl-C (or SIGTERM) came since startup began: the capacity
+/// search runs many runs in one process, and stops between two.
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
 /// A channel that receives one message per Ctrl-C (or SIGTERM on Unix).
+/// The handler is installed once per process (the OS allows one); every
+/// later run gets the same channel.
 fn interrupt_channel() -> Result<Receiver<()>> {
+    static CHANNEL: OnceLock<Receiver<()>> = OnceLock::new();
+    if let Some(rx) = CHANNEL.get() {
+        return Ok(rx.clone());
+    }
     let (tx, rx) = crossbeam_channel::bounded(8);
     ctrlc::set_handler(move || {
+        INTERRUPTED.store(true, Ordering::Relaxed);
         let _ = tx.try_send(());
     })
     .map_err(|e| Error::msg(format!("cannot install the Ctrl-C handler: {e}")))?;
-    Ok(rx)
+    Ok(CHANNEL.get_or_init(|| rx).clone())
 }
