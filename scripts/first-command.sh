@@ -38,17 +38,16 @@ for i in $(seq 1 "$N"); do
         > "$OUT/run-$i.txt" 2>&1
     code=$?
     set -e
-    verdict=$(head -n 1 "$OUT/run-$i.txt" | cut -c1-60)
-    figures=$(python3 - "$report" <<'PY'
-import json, sys
-try:
-    r = json.load(open(sys.argv[1]))
-    print(f"{r['lateness_us']['p99'] / 1000:.1f} ms", f"{r['achieved_ops_per_s']:.0f}/s of {r['target_ops_per_s']:.0f}")
-except Exception as e:
-    print("-", f"(no report: {e})")
-PY
-)
     [ "$code" = 0 ] && passed=$((passed + 1))
-    printf '%-4s %-5s %-10s %-14s %s\n' "$i" "$code" "${verdict%%:*}" "${figures%% ms*} ms" "${figures#* ms }"
+    python3 - "$report" "$i" "$code" <<'PY'
+import json, sys
+path, i, code = sys.argv[1:]
+try:
+    r = json.load(open(path))
+    print(f"{i:<4} {code:<5} {r['verdict']:<10} {r['lateness_us']['p99'] / 1000:.1f} ms{'':<7} "
+          f"{r['achieved_ops_per_s']:.0f}/s of {r['target_ops_per_s']:.0f}")
+except Exception as e:
+    print(f"{i:<4} {code:<5} (no report: {e})")
+PY
 done
 echo "passed $passed of $N"
