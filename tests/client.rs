@@ -210,6 +210,16 @@ impl Supervised {
         self.input.flush().unwrap();
     }
 
+    /// Gives the client its window, as startup's `go` line does.
+    fn go(&mut self, start: std::time::Instant, end: std::time::Instant) {
+        use mass_connect::client::schedule::Window;
+        let window = Window {
+            start,
+            end: Some(end),
+        };
+        self.tell(&window.to_go().line());
+    }
+
     /// Sends a request and reads its one-line JSON answer.
     fn ask(&mut self, word: &str) -> Value {
         use std::io::BufRead;
@@ -305,7 +315,6 @@ fn link_threads_run_below_the_servers_link_threads() {
 /// a loaded host, where 10 ms did not (16 of 30 sent, every one late).
 #[test]
 fn a_window_with_an_end_sends_its_ticks_and_then_waits_connected() {
-    use mass_connect::client::schedule::Window;
     use std::time::Instant;
 
     const INTERVAL_MS: u64 = 50;
@@ -320,14 +329,7 @@ fn a_window_with_an_end_sends_its_ticks_and_then_waits_connected() {
     let start = Instant::now() + Duration::from_secs(1);
     let window = Duration::from_millis(INTERVAL_MS * TICKS);
     let end = start + window;
-    client.tell(
-        &Window {
-            start,
-            end: Some(end),
-        }
-        .to_go()
-        .line(),
-    );
+    client.go(start, end);
 
     // Bounded wait for the window to pass (the end is 1.5 s away).
     let mut status = client.ask("status");
@@ -418,7 +420,6 @@ fn slow_server(delay: Duration) -> std::net::SocketAddr {
 /// through its backlog.
 #[test]
 fn ticks_too_far_behind_are_dropped_and_counted() {
-    use mass_connect::client::schedule::Window;
     use std::time::Instant;
 
     const TICKS: u64 = 120; // 1.2 s at 10 ms
@@ -431,14 +432,7 @@ fn ticks_too_far_behind_are_dropped_and_counted() {
         client.ready();
         let start = Instant::now() + Duration::from_millis(200);
         let end = start + Duration::from_millis(10 * TICKS);
-        client.tell(
-            &Window {
-                start,
-                end: Some(end),
-            }
-            .to_go()
-            .line(),
-        );
+        client.go(start, end);
         while Instant::now() < end + Duration::from_millis(300) {
             std::thread::sleep(Duration::from_millis(50));
         }
