@@ -265,10 +265,6 @@ for h in "${HOSTS[@]}" ctl; do
   ip -n "$P-sw" link set "port-$h" master br0 up
   ip -n "$P-$h" addr add "${ADDR[$h]}/24" dev eth0
   ip -n "$P-$h" link set eth0 up
-  # The servers' ports lie in the default ephemeral range: reserve them, as
-  # docs/OPERATIONS.md "Before it starts: limits" advises, so that no outgoing
-  # connection is given one (this sysctl is per network namespace).
-  ip netns exec "$P-$h" sysctl -qw net.ipv4.ip_local_reserved_ports=38677-38679
 done
 
 # ---------------------------------------------------------------- sshd
@@ -344,7 +340,7 @@ CFG="$TMP/config.json"
 cat >"$CFG" <<EOF
 {
   "server_ip_list": "198.18.0.1;198.18.0.2",
-  "server_port_list": "38677;38678;38679",
+  "server_port_list": "18677;18678;18679",
   "client_num_per_host": 3,
   "update_intervals": 100,
   "ops_token": "fleet-$P-$RANDOM$RANDOM$RANDOM",

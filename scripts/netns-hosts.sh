@@ -98,7 +98,7 @@ CFG="$OUT/config.json"
 cat >"$CFG" <<EOF
 {
   "server_ip_list": "198.18.0.1;198.18.0.2",
-  "server_port_list": "38677;38678;38679",
+  "server_port_list": "18677;18678;18679",
   "client_num_per_host": 3,
   "update_intervals": 100,
   "ops_token": "netns-$P-$RANDOM$RANDOM",

@@ -3,7 +3,7 @@
 //! Every failure a user can see (a bad config, a port already taken, a server
 //! that will not answer) ends up as an [`Error`] whose message says *what* was
 //! being done and *why* it failed, e.g.
-//! `cannot bind server to 127.0.0.1:38677: Address already in use (os error 98)`.
+//! `cannot bind server to 127.0.0.1:18677: Address already in use (os error 98)`.
 //! The hot paths never build one: they count failures in atomics and only the
 //! rare path (a dropped link, a config check) pays for a formatted message.
 

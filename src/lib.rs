@@ -35,8 +35,8 @@
 //!   crate, which the benches share.
 //! * [`access`]: who may reach an operations surface: loopback, or the
 //!   `ops_token`, compared in constant time.
-//! * [`cli`]: the tiny argument parser the programs share, `--version`
-//!   and `HOST:PORT` addresses included.
+//! * [`cli`]: the tiny argument parser the programs share, `--version`,
+//!   `HOST:PORT` addresses and durations with their units included.
 //! * [`suggest`]: "did you mean", for config keys and omclient commands.
 //! * [`logging`]: one log folder per run, a capped file per process with
 //!   UTC times; free when switched off.

@@ -287,8 +287,8 @@ mod tests {
     /// pinned by tests/logs.rs, on a real run.
     #[test]
     fn an_ipv6_servers_file_name_has_no_colon() {
-        let v6: SocketAddr = "[::1]:38677".parse().unwrap();
-        assert_eq!(Process::Server(v6).file_in_run(), "server-__1-38677.log");
+        let v6: SocketAddr = "[::1]:18677".parse().unwrap();
+        assert_eq!(Process::Server(v6).file_in_run(), "server-__1-18677.log");
     }
 
     /// A fresh file in the temp folder, removed when dropped.

@@ -43,7 +43,8 @@ pub struct ClientArgs {
 
 /// The options of [`ClientArgs`], as a usage text lists them.
 pub const OPTIONS: &str = "\
-    --config PATH       config file [default: ./config.json]
+    --config PATH       config file [default: ./config.json; without one,
+                        the built-in defaults]
     --server ADDR       link to this server only, IP:PORT or HOST:PORT
                         (repeatable) [default: every port of every host in
                         the config]
@@ -63,7 +64,7 @@ impl ClientArgs {
     /// # Errors
     /// A bad config, an unknown option, or a value that does not read.
     pub fn take(mut args: Args) -> Result<ClientArgs> {
-        let (_, config) = args.config()?;
+        let config_path = args.config_path()?;
         let supervised = args.flag("--supervised");
         let json = args.flag("--json");
         let duration = args.duration("--duration")?;
@@ -75,6 +76,7 @@ impl ClientArgs {
             .map(|s| args.server(s))
             .collect::<Result<_>>()?;
         args.finish()?;
+        let config = Config::load_given(config_path.as_deref())?;
         let servers = if servers.is_empty() {
             config.all_servers()
         } else {

@@ -48,7 +48,7 @@ config_keys! {
         /// Server addresses, one per host (`server_ip_list`).
         server_ip_list: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1])], IpList;
         /// The ports every server host listens on (`server_port_list`).
-        server_port_list: Vec<u16> = vec![38677, 38678, 38679], PortList;
+        server_port_list: Vec<u16> = vec![18677, 18678, 18679], PortList;
         /// Server program file name as configured (`server.exe` works on Linux too).
         server_app_name: String = "server".into(), ProgramName;
         /// Client processes started on each host.
@@ -142,7 +142,23 @@ durations! {
     stop_timeout = stop_timeout_ms;
 }
 
+/// The config file the programs read when `--config` is not given.
+pub(crate) const DEFAULT_FILE: &str = "config.json";
+
 impl Config {
+    /// `--config`'s file when one was given; else `./config.json` when
+    /// there is one; else the built-in defaults, since every key has one.
+    ///
+    /// # Errors
+    /// As [`Config::load`], for the file it reads.
+    pub(crate) fn load_given(given: Option<&Path>) -> Result<Config> {
+        match given {
+            Some(path) => Config::load(path),
+            None if Path::new(DEFAULT_FILE).exists() => Config::load(Path::new(DEFAULT_FILE)),
+            None => Ok(Config::default()),
+        }
+    }
+
     /// Reads and validates a config file.
     ///
     /// # Errors
@@ -171,13 +187,15 @@ impl Config {
             serde_json::from_str(text).map_err(|e| Error::msg(format!("not valid JSON: {e}")))?;
         let Value::Object(map) = value else {
             return Err(Error::msg(
-                "expected a JSON object such as {\"server_port_list\": \"38677\"}",
+                "expected a JSON object such as {\"server_port_list\": \"18677\"}",
             ));
         };
         Config::from_map(&map)
     }
 
-    fn from_map(map: &Map<String, Value>) -> Result<Config> {
+    /// Validates a config's keys as a file would hold them (a file's keys
+    /// with the command line's on top, say).
+    pub(crate) fn from_map(map: &Map<String, Value>) -> Result<Config> {
         let mut c = Config::default();
         for (key, v) in map {
             c.set(key, v)?;
@@ -465,7 +483,7 @@ mod tests {
 
     const DEFAULTS_JSON: &str = concat!(
         r#"{"server_ip_list":["127.0.0.1"],"#,
-        r#""server_port_list":[38677,38678,38679],"#,
+        r#""server_port_list":[18677,18678,18679],"#,
         r#""server_app_name":"server","#,
         r#""client_num_per_host":100,"#,
         r#""client_app_name":"client","#,

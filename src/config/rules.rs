@@ -224,7 +224,7 @@ pub(super) struct PortList;
 impl Rule<Vec<u16>> for PortList {
     fn parse(&self, key: &str, v: &Value) -> Result<Vec<u16>> {
         let accepted =
-            "ports from 1 to 65535 separated by ';' (\"38677;38678\") or a JSON array of them";
+            "ports from 1 to 65535 separated by ';' (\"18677;18678\") or a JSON array of them";
         let mut ports = Vec::new();
         for item in items(key, v, accepted)? {
             let port = item

@@ -33,7 +33,7 @@ use crate::launcher::proxy::{client_proxy, server_proxy};
 
 /// One child process.
 pub(crate) struct ChildProcess {
-    /// `server 127.0.0.1:38677` or `client 3`.
+    /// `server 127.0.0.1:18677` or `client 3`.
     pub(crate) name: String,
     /// The OS process id.
     pub(crate) pid: u32,

@@ -2,6 +2,8 @@
 //! verifies it.
 //!
 //! * [`program`]: the `startup` program's options, usage and exit status.
+//! * `config_source`: the run's config: a file or the built-in defaults,
+//!   with the layout flags (`--clients`, `--servers`, `--interval`) on top.
 //! * `preflight`: before anything starts, what the layout needs (open
 //!   files, threads, local ports) against what this host allows, and the
 //!   rate it asks against this machine's cached capacity.
@@ -29,6 +31,7 @@
 
 pub(crate) mod capacity;
 pub(crate) mod children;
+pub(crate) mod config_source;
 pub(crate) mod dashboard;
 pub(crate) mod hosts;
 pub(crate) mod monitor;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::capacity::{self, Budget};
+use super::config_source::{ConfigFlags, Loaded};
 use super::report::Thresholds;
 use super::startup::{self, Options};
 use super::{dashboard, monitor};
@@ -18,16 +19,28 @@ const USAGE: &str = "\
 startup: run the whole mass_connect system on this host, then verify it
 
 USAGE:
-    startup [--config PATH] [--duration 30s|10m|3h] [--report PATH] [--quiet]
-            [--host IP] [--wait-servers D] [--connect-deadline D] [--drain-timeout D]
-            [--min-rate R] [--max-p99 D] [--max-late-p99 D]
+    startup [-f PATH] [-c CLIENTS] [-s SERVERS] [-i INTERVAL] [--schedule S]
+            [-d 30s|10m|1h30m] [-o PATH] [-q] [--host IP] [--wait-servers D]
+            [--connect-deadline D] [--drain-timeout D] [--min-rate R] [--max-p99 D] [--max-late-p99 D]
             [--dashboard [ADDR]] [--html-report PATH] [--load 70% [--budget D]]
-    startup --find-capacity [--config PATH] [--budget 2m] [--report PATH]
+    startup --find-capacity [--config PATH] [-c N] [-s N] [--budget 2m] [--report PATH]
+
+EXAMPLE:
+    startup -c 100 -s 3 -i 10ms -d 30s      100 clients x 3 servers, no config.json needed
 
 OPTIONS:
-    --config PATH     config file [default: ./config.json]
-    --duration D      stop after D (30s, 10m, 3h) [default: run until Ctrl-C]
-    --report PATH     also write the report as JSON to PATH
+    -f, --config PATH config file [default: ./config.json; when there is none,
+                      the built-in defaults, as docs/CONFIG.md lists them]
+    -c, --clients N   client processes on this host (client_num_per_host)
+    -s, --servers N   server ports on each server host, counting up from the
+                      config's first port (server_port_list)
+    -i, --interval D  time between two updates of one link, whole ms: 10ms,
+                      1s (update_intervals)
+        --schedule S  fixed-rate, fixed-delay or closed-loop (schedule)
+                      These four win over the config file's keys; the report's
+                      config line names the flags that set any.
+    -d, --duration D  stop after D (30s, 10m, 1h30m) [default: run until Ctrl-C]
+    -o, --report PATH also write the report as JSON to PATH
     --host IP         act as the host with this address [default: the entry of
                       server_ip_list that belongs to this host, if any]
     --wait-servers D  before starting clients, wait up to D for the servers of
@@ -38,7 +51,8 @@ OPTIONS:
                       connect; then the run starts and the links still down
                       are named with why (refused, timed out, unreachable)
                       [default: 10s]
-    --min-rate R      FAIL if achieved/target is below R (e.g. 0.99)
+    --min-rate R      FAIL if achieved/target is below R: a ratio (0.99) or a
+                      percentage (99%)
     --max-p99 D       FAIL if the run's latency p99 is above D (e.g. 10ms)
     --max-late-p99 D  FAIL if the run's lateness p99 is above D (e.g. 10ms)
     --drain-timeout D after this host's clients stop, keep its servers up until
@@ -58,7 +72,7 @@ OPTIONS:
     --html-report PATH
                       at the end, write the run as one HTML file: its charts,
                       the report's tables and the verdict; opens offline
-    --quiet           no live status line
+    -q, --quiet       no live status line
     --find-capacity   find the highest fixed rate this machine holds with the
                       config's layout (its clients x servers, on this host
                       alone): a closed-loop step for the ceiling, then short
@@ -75,6 +89,9 @@ OPTIONS:
                       first; sets update_intervals (whole ms, rounded up)
     -h, --help        this text
     -V, --version     startup's version
+
+Every duration takes a unit (ms, s, m, h; parts add up: 1h30m): a bare
+number is refused, since 10 could mean seconds or milliseconds.
 
 startup runs a server on every port of this host's entry in server_ip_list and
 client_num_per_host client processes, all found next to startup itself. At the
@@ -124,15 +141,20 @@ pub fn main() {
 fn run() -> Result<i32> {
     // The capacity search's budget counts from here: start-up included.
     let began = Instant::now();
-    let mut args = Args::from_env("startup", USAGE);
-    let options = parse_options(&mut args)?;
-    let ask = capacity_ask(&mut args, &options, began)?;
+    let mut args = Args::from_env("startup", USAGE).with_short(SHORT);
+    // Every flag is read and checked before the config: a mistyped option
+    // is the first thing said, not hidden behind a missing config.json.
+    let config_flags = ConfigFlags::take(&mut args)?;
+    let given = parse_options(&mut args)?;
+    let ask = capacity_ask(&mut args, &given, began)?;
     let report_path = args.value("--report")?.map(PathBuf::from);
     let html_report = args.value("--html-report")?.map(PathBuf::from);
     if matches!(ask, Ask::Find(_)) && html_report.is_some() {
         return Err(args.error("--html-report does not apply to --find-capacity"));
     }
     args.finish()?;
+    let loaded = config_flags.load()?;
+    let options = given.with_config(&loaded);
 
     if let Some(file) = logging::init(&options.watch.config, Process::Startup)? {
         // The run's folder: startup.log and every child's file.
@@ -166,9 +188,61 @@ fn run() -> Result<i32> {
     Ok(report.exit_code())
 }
 
-/// What the command line asks of the run (all but the report files).
-fn parse_options(args: &mut Args) -> Result<Options> {
-    let (config_path, config) = args.config()?;
+/// Short names of the options a run uses most, as wrk, k6 and tcpkali
+/// spell them.
+const SHORT: &[(&str, &str)] = &[
+    ("-f", "--config"),
+    ("-d", "--duration"),
+    ("-c", "--clients"),
+    ("-s", "--servers"),
+    ("-i", "--interval"),
+    ("-q", "--quiet"),
+    ("-o", "--report"),
+];
+
+/// What the command line asks of the run, before the config is read.
+struct Given {
+    duration: Option<Duration>,
+    quiet: bool,
+    samples: Option<PathBuf>,
+    sample_every: Duration,
+    rss_baseline: Duration,
+    host: Option<std::net::IpAddr>,
+    wait_servers: Duration,
+    drain_timeout: Duration,
+    connect_deadline: Duration,
+    thresholds: Thresholds,
+    dashboard: Option<SocketAddr>,
+}
+
+impl Given {
+    /// The run's options, on the config `loaded`.
+    fn with_config(self, loaded: &Loaded) -> Options {
+        Options {
+            config_path: loaded.path.clone(),
+            config_shown: loaded.source.describe(),
+            watch: monitor::Settings {
+                config: Arc::new(loaded.config.clone()),
+                duration: self.duration,
+                quiet: self.quiet,
+                samples: self.samples,
+                sample_every: self.sample_every,
+                rss_baseline: self.rss_baseline,
+            },
+            host: self.host,
+            wait_servers: self.wait_servers,
+            drain_timeout: self.drain_timeout,
+            connect_deadline: self.connect_deadline,
+            thresholds: self.thresholds,
+            dashboard: self.dashboard,
+            capacity_step: false,
+        }
+    }
+}
+
+/// What the command line asks of the run (all but the config and the
+/// report files).
+fn parse_options(args: &mut Args) -> Result<Given> {
     let duration = args.duration("--duration")?;
     let host = match args.value("--host")? {
         Some(text) => Some(
@@ -187,16 +261,12 @@ fn parse_options(args: &mut Args) -> Result<Options> {
         Some(d) => d,
         None => duration.map_or(DEFAULT_BASELINE, |d| (d / 5).min(DEFAULT_BASELINE)),
     };
-    Ok(Options {
-        config_path,
-        watch: monitor::Settings {
-            config: Arc::new(config),
-            duration,
-            quiet: args.flag("--quiet"),
-            samples: args.value("--samples")?.map(PathBuf::from),
-            sample_every,
-            rss_baseline,
-        },
+    Ok(Given {
+        duration,
+        quiet: args.flag("--quiet"),
+        samples: args.value("--samples")?.map(PathBuf::from),
+        sample_every,
+        rss_baseline,
         host,
         wait_servers: wait(args, "--wait-servers")?,
         drain_timeout: wait(args, "--drain-timeout")?,
@@ -205,7 +275,6 @@ fn parse_options(args: &mut Args) -> Result<Options> {
             .unwrap_or(Duration::from_secs(10)),
         thresholds: thresholds(args)?,
         dashboard: dashboard_addr(args)?,
-        capacity_step: false,
     })
 }
 
@@ -221,7 +290,7 @@ enum Ask {
 }
 
 /// `--find-capacity`, `--load` and `--budget`, and what they exclude.
-fn capacity_ask(args: &mut Args, options: &Options, began: Instant) -> Result<Ask> {
+fn capacity_ask(args: &mut Args, given: &Given, began: Instant) -> Result<Ask> {
     let find = args.flag("--find-capacity");
     let load = args.value("--load")?;
     let limit = args.duration("--budget")?;
@@ -240,13 +309,12 @@ fn capacity_ask(args: &mut Args, options: &Options, began: Instant) -> Result<As
         limit: limit.unwrap_or(capacity::DEFAULT_BUDGET),
     };
     if find {
-        let w = &options.watch;
         let excluded = [
-            (w.duration.is_some(), "--duration"),
-            (w.samples.is_some(), "--samples"),
-            (options.dashboard.is_some(), "--dashboard"),
+            (given.duration.is_some(), "--duration"),
+            (given.samples.is_some(), "--samples"),
+            (given.dashboard.is_some(), "--dashboard"),
             (
-                options.thresholds != Thresholds::default(),
+                given.thresholds != Thresholds::default(),
                 "--min-rate, --max-p99 and --max-late-p99",
             ),
         ];
@@ -280,16 +348,7 @@ fn dashboard_addr(args: &mut Args) -> Result<Option<SocketAddr>> {
 /// `--min-rate`, `--max-p99` and `--max-late-p99`.
 fn thresholds(args: &mut Args) -> Result<Thresholds> {
     let min_rate = match args.value("--min-rate")? {
-        Some(text) => Some(
-            text.parse::<f64>()
-                .ok()
-                .filter(|r| r.is_finite() && *r > 0.0)
-                .ok_or_else(|| {
-                    args.error(&format!(
-                        "--min-rate {text:?} is not a ratio; use a number above 0 such as 0.99"
-                    ))
-                })?,
-        ),
+        Some(text) => Some(min_rate(&text).map_err(|e| args.error(&format!("--min-rate {e}")))?),
         None => None,
     };
     Ok(Thresholds {
@@ -297,6 +356,26 @@ fn thresholds(args: &mut Args) -> Result<Thresholds> {
         max_p99_us: args.duration("--max-p99")?.map(Thresholds::micros),
         max_late_p99_us: args.duration("--max-late-p99")?.map(Thresholds::micros),
     })
+}
+
+/// `--min-rate`'s value as a ratio of the target: `0.99` or `99%`.
+fn min_rate(text: &str) -> std::result::Result<f64, String> {
+    let (number, scale) = match text.trim().strip_suffix('%') {
+        Some(percent) => (percent, 100.0),
+        None => (text.trim(), 1.0),
+    };
+    let ratio = number.trim().parse::<f64>().ok().map(|n| n / scale);
+    match ratio {
+        Some(r) if r.is_finite() && r > 0.0 && r <= 1.0 => Ok(r),
+        Some(r) if r.is_finite() && r > 1.0 && scale == 1.0 => Err(format!(
+            "{text:?} is above 1: give the share of the target rate as a ratio (0.99) \
+             or a percentage (99%)"
+        )),
+        _ => Err(format!(
+            "{text:?} is not a share of the target rate; give a ratio above 0 and at most 1 \
+             (0.99) or a percentage above 0 and at most 100 (99%)"
+        )),
+    }
 }
 
 /// A waiting time that may also be 0 (do not wait), unlike `--duration`.
@@ -307,9 +386,27 @@ fn wait(args: &mut Args, name: &str) -> Result<Duration> {
     if matches!(text.trim(), "0" | "0s" | "0ms") {
         return Ok(Duration::ZERO);
     }
-    cli::parse_duration(&text).ok_or_else(|| {
-        args.error(&format!(
-            "{name} {text:?} is not a duration; use 0, or a number with ms, s, m or h"
-        ))
-    })
+    cli::parse_duration(&text).map_err(|e| args.error(&format!("{name} {e} (or 0: do not wait)")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_rate_is_a_ratio_or_a_percentage() {
+        assert_eq!(min_rate("0.99"), Ok(0.99));
+        assert_eq!(min_rate("99%"), Ok(0.99));
+        assert_eq!(min_rate("100%"), Ok(1.0));
+        assert_eq!(min_rate("1"), Ok(1.0));
+        let e = min_rate("1.5").unwrap_err();
+        assert!(e.contains("above 1") && e.contains("99%"), "{e}");
+        for bad in ["150%", "0", "-0.5", "0%", "soon", "NaN", "inf"] {
+            let e = min_rate(bad).unwrap_err();
+            assert!(
+                e.contains("is not a share of the target rate"),
+                "{bad}: {e}"
+            );
+        }
+    }
 }

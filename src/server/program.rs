@@ -29,7 +29,8 @@ pub struct ServerArgs {
 
 /// The options of [`ServerArgs`], as a usage text lists them.
 pub const OPTIONS: &str = "\
-    --config PATH   config file [default: ./config.json]
+    --config PATH   config file [default: ./config.json; without one,
+                    the built-in defaults]
     --ip IP         address to listen on [default: the entry of server_ip_list
                     that belongs to this host]
     --port PORT     port to listen on [default: the only port of
@@ -47,11 +48,12 @@ impl ServerArgs {
     /// A bad config, an unknown option, an address that does not read, or
     /// no way to tell which address of the config is this server's.
     pub fn take(mut args: Args) -> Result<ServerArgs> {
-        let (_, config) = args.config()?;
+        let config_path = args.config_path()?;
         let supervised = args.flag("--supervised");
         let ip = args.value("--ip")?.or_else(|| args.positional());
         let port = args.value("--port")?.or_else(|| args.positional());
         args.finish()?;
+        let config = Config::load_given(config_path.as_deref())?;
         let addr = listen_address(&config, ip, port)?;
         Ok(ServerArgs {
             config,

@@ -165,7 +165,7 @@ mod tests {
     #[test]
     fn ports_spread_over_cpus_and_pinning_works() {
         let cpus = std::thread::available_parallelism().unwrap().get();
-        let ports = [38677, 38678, 38679];
+        let ports = [18677, 18678, 18679];
         assert_eq!(cpu_for_port(&ports, ports[0]), 0);
         assert_eq!(cpu_for_port(&ports, ports[1]), 1 % cpus);
         assert!(cpu_for_port(&ports, 1234) < cpus);

@@ -208,7 +208,7 @@ mod tests {
 
     #[test]
     fn a_servers_lines_carry_the_address_and_read_only_as_themselves() {
-        for peer in ["127.0.0.1:38677", "[::1]:6"] {
+        for peer in ["127.0.0.1:18677", "[::1]:6"] {
             let addr: SocketAddr = peer.parse().unwrap();
             let (listening, stopped) = (listening_line(addr), stopped_line(addr));
             for line in [listening.clone(), format!("{listening}\r\n")] {

@@ -25,7 +25,7 @@ ASK_AT_ONCE = 32
 # The config's defaults for the keys the layout depends on (docs/CONFIG.md).
 DEFAULTS = {
     "server_ip_list": "127.0.0.1",
-    "server_port_list": "38677;38678;38679",
+    "server_port_list": "18677;18678;18679",
     "client_num_per_host": 100,
 }
 
@@ -130,7 +130,7 @@ if __name__ == "__main__":
     # docs/DEPLOY.md's ten-host example, on a server host and a clients-only one.
     ten = {
         "server_ip_list": "10.0.0.1;10.0.0.2;10.0.0.3;10.0.0.4",
-        "server_port_list": ";".join(str(p) for p in range(38677, 38687)),
+        "server_port_list": ";".join(str(p) for p in range(18677, 38687)),
         "client_num_per_host": 100,
     }
     big = needs(ten, "10.0.0.1", 10)

@@ -39,8 +39,8 @@ impl Schedule {
         if text == "closed-loop" {
             return Some(Schedule::ClosedLoop);
         }
-        let d =
-            mass_connect::cli::parse_duration(text.strip_prefix("fixed-rate@").unwrap_or(text))?;
+        let d = mass_connect::cli::parse_duration(text.strip_prefix("fixed-rate@").unwrap_or(text))
+            .ok()?;
         let interval_ms = u64::try_from(d.as_millis()).ok().filter(|ms| *ms >= 1)?;
         Some(Schedule::FixedRate { interval_ms })
     }

@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use super::cache::{self, Lookup, MeasuredOn};
 use super::search::{interval_for_share, rate};
-use super::step::ConfigFile;
 use super::{Budget, Capacity, LinkLayout, about, config_json, grouped, measure, remember, text};
 use crate::cli;
 use crate::config::{Config, Schedule};
 use crate::error::{Error, Result};
+use crate::launcher::config_source::ConfigFile;
 use crate::launcher::monitor;
 use crate::launcher::startup::{self, Options};
 
@@ -61,6 +61,7 @@ pub(crate) fn sized(base: &Options, share: f64, budget: Budget) -> Result<LoadRu
     let config = Config::load(&file.path)?;
     let options = Options {
         config_path: file.path.clone(),
+        config_shown: format!("{} with --load {:.0}%", base.config_shown, share * 100.0),
         watch: monitor::Settings {
             config: Arc::new(config),
             duration: base.watch.duration,

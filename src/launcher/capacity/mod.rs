@@ -319,7 +319,7 @@ fn measure(base: &Options, budget: Budget) -> Result<Capacity> {
         measured_on: MeasuredOn::here(),
         measured_utc: crate::utc::iso8601(SystemTime::now(), false),
         rule: text::RULE.to_string(),
-        config_path: base.config_path.display().to_string(),
+        config_path: base.config_shown.clone(),
         config_asks_per_s: layout.links as f64 * config.per_link_rate(),
         complete: ended_early.is_none(),
         ended_early,

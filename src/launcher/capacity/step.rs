@@ -7,7 +7,7 @@
 //! changed (the token and every other key as the user wrote them), and
 //! removes it when the step is over.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::launcher::config_source::ConfigFile;
 use crate::launcher::monitor;
 use crate::launcher::report::{RunReport, Thresholds};
 use crate::launcher::startup::{self, Options};
@@ -106,6 +107,7 @@ impl Runner<'_> {
         let base = self.base;
         Ok(Options {
             config_path: path.to_path_buf(),
+            config_shown: base.config_shown.clone(),
             watch: monitor::Settings {
                 config: Arc::new(Config::load(path)?),
                 duration: Some(window),
@@ -178,34 +180,6 @@ pub(crate) fn judge(r: &RunReport) -> std::result::Result<(), String> {
     match r.verdict_reasons.first() {
         Some(reason) if r.verdict != "pass" => Err(reason.clone()),
         _ => Ok(()),
-    }
-}
-
-/// A config file written for a run and removed when dropped.
-pub(crate) struct ConfigFile {
-    /// Where it is.
-    pub(crate) path: PathBuf,
-}
-
-impl ConfigFile {
-    /// Writes `json` to a file of its own in the temporary folder, named
-    /// by `what` and this process.
-    ///
-    /// # Errors
-    /// The file cannot be written.
-    pub(crate) fn write(what: &str, json: &Value) -> Result<ConfigFile> {
-        let name = format!("mass_connect-{what}-{}.json", std::process::id());
-        let path = std::env::temp_dir().join(name);
-        let text = serde_json::to_string_pretty(json).unwrap_or_default();
-        std::fs::write(&path, text + "\n")
-            .map_err(|e| Error::msg(format!("cannot write {}: {e}", path.display())))?;
-        Ok(ConfigFile { path })
-    }
-}
-
-impl Drop for ConfigFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
     }
 }
 

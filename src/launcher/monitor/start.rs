@@ -206,7 +206,7 @@ fn connecting_line(
     }
 }
 
-/// `127.0.0.2:38677 refused (10 links); 127.0.0.3:38677 timed out (1 link)`:
+/// `127.0.0.2:18677 refused (10 links); 127.0.0.3:18677 timed out (1 link)`:
 /// the links down, by server and reason, the most first, at most ten
 /// servers named.
 pub(super) fn summarize(down: &[LinkDown]) -> String {
@@ -239,11 +239,11 @@ mod tests {
             server: server.parse().unwrap(),
             reason: reason.into(),
         };
-        let mut down = vec![link("127.0.0.3:38677", "timed out")];
-        down.extend((0..10).map(|_| link("127.0.0.2:38677", "refused")));
+        let mut down = vec![link("127.0.0.3:18677", "timed out")];
+        down.extend((0..10).map(|_| link("127.0.0.2:18677", "refused")));
         assert_eq!(
             summarize(&down),
-            "127.0.0.2:38677 refused (10 links); 127.0.0.3:38677 timed out (1 link)"
+            "127.0.0.2:18677 refused (10 links); 127.0.0.3:18677 timed out (1 link)"
         );
         let many: Vec<_> = (0..12)
             .map(|p| link(&format!("127.0.0.2:{}", 1000 + p), "refused"))

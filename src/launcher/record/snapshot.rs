@@ -9,7 +9,6 @@
 //! page and the page never reads a half-made update.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -31,7 +30,8 @@ pub(crate) struct RunInfo {
     pub(crate) started_utc: String,
     /// What this host does in the run.
     pub(crate) host_role: String,
-    /// The config file as given.
+    /// The config as the report names it: the file as given, or the
+    /// built-in defaults, with the flags that set keys on top.
     pub(crate) config_path: String,
     /// The effective config, defaults filled in, never the token.
     pub(crate) config: Value,
@@ -42,11 +42,11 @@ pub(crate) struct RunInfo {
 }
 
 impl RunInfo {
-    /// The run `config` (loaded from `config_path`) describes, for this
+    /// The run `config` (shown as `config_shown`) describes, for this
     /// host (`role`, its servers `local`), started at `began`.
     pub(crate) fn of(
         config: &Config,
-        config_path: &Path,
+        config_shown: &str,
         duration: Option<Duration>,
         role: &str,
         local: &[SocketAddr],
@@ -59,7 +59,7 @@ impl RunInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
             started_utc: crate::utc::iso8601(began, false),
             host_role: role.to_string(),
-            config_path: config_path.display().to_string(),
+            config_path: config_shown.to_string(),
             // Config's serialization leaves the operations token out.
             config: serde_json::to_value(config).unwrap_or_default(),
             layout: Layout {

@@ -204,7 +204,7 @@ pub(crate) const SEED_FIGURES: [(&str, f64, f64); 2] = [("server", 3.0, 7.0), ("
 /// A child process that died unexpectedly.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct DeadChild {
-    /// `server 127.0.0.1:38677` or `client 7`.
+    /// `server 127.0.0.1:18677` or `client 7`.
     pub(crate) name: String,
     /// The OS process id.
     pub(crate) pid: u32,
@@ -276,7 +276,7 @@ impl Thresholds {
 /// A server that an operations `stop` (omclient's) ended during the run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct OpsStop {
-    /// `server 127.0.0.1:38677`.
+    /// `server 127.0.0.1:18677`.
     pub(crate) name: String,
     /// The address the `stop` came from.
     pub(crate) by: String,
@@ -299,7 +299,7 @@ pub(crate) struct UnreachedServer {
 /// A dead server that startup started again.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ServerRestart {
-    /// `server 127.0.0.1:38677`.
+    /// `server 127.0.0.1:18677`.
     pub(crate) name: String,
     /// The process that died.
     pub(crate) old_pid: u32,

@@ -283,15 +283,15 @@ mod tests {
         );
         let unreached = fails(&|r| {
             r.servers_never_reached.push(UnreachedServer {
-                server: "127.0.0.2:38677".into(),
+                server: "127.0.0.2:18677".into(),
                 links: 10,
                 reason: "refused".into(),
             })
         });
-        assert!(unreached.contains("127.0.0.2:38677") && unreached.contains("refused"));
+        assert!(unreached.contains("127.0.0.2:18677") && unreached.contains("refused"));
         assert!(
-            fails(&|r| r.verify.servers_down.push("127.0.0.1:38678".into()))
-                .contains("127.0.0.1:38678 did not answer")
+            fails(&|r| r.verify.servers_down.push("127.0.0.1:18678".into()))
+                .contains("127.0.0.1:18678 did not answer")
         );
         assert_eq!(
             fails(&|r| {
@@ -303,16 +303,16 @@ mod tests {
         assert!(fails(&|r| r.links_short_s = 1.5).contains("fewer links than planned"));
         let stopped = fails(&|r| {
             r.stopped_by_ops.push(OpsStop {
-                name: "server 127.0.0.1:38678".into(),
+                name: "server 127.0.0.1:18678".into(),
                 by: "127.0.0.1:51234".into(),
                 at_s: 2.5,
             });
             // Down at the end too, but named once.
-            r.verify.servers_down.push("127.0.0.1:38678".into());
+            r.verify.servers_down.push("127.0.0.1:18678".into());
         });
         assert_eq!(
             stopped,
-            "server 127.0.0.1:38678 was stopped by an operations stop from 127.0.0.1:51234 at 2.5 s"
+            "server 127.0.0.1:18678 was stopped by an operations stop from 127.0.0.1:51234 at 2.5 s"
         );
         assert!(fails(&|r| r.lateness_us.p99 = 10_001).contains("saturated"));
         let dropped = fails(&|r| {

@@ -45,6 +45,9 @@ use plan::Plan;
 pub(crate) struct Options {
     /// The config file, passed on to every child.
     pub(crate) config_path: PathBuf,
+    /// What the report calls the config: the file, or the built-in
+    /// defaults, and the flags set on top (`config_source::Source`).
+    pub(crate) config_shown: String,
     /// The loaded config, the window, `--quiet` and the soak CSV: what the
     /// monitor is told, and every phase reads.
     pub(crate) watch: monitor::Settings,

@@ -52,7 +52,7 @@ impl<'a> Plan<'a> {
         let role = host_role(config, options.host, &local)?;
         let info = RunInfo::of(
             config,
-            &options.config_path,
+            &options.config_shown,
             options.watch.duration,
             &role,
             &local,

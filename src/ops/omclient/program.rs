@@ -18,8 +18,9 @@ USAGE:
     omclient verify --reports A.json B.json ... [--config PATH] [--json]
 
 OPTIONS:
-    --config PATH       config file [default: ./config.json]
-    --server ADDR       one server only, IP:PORT or HOST:PORT (localhost:38677)
+    --config PATH       config file [default: ./config.json; without one,
+                        the built-in defaults]
+    --server ADDR       one server only, IP:PORT or HOST:PORT (localhost:18677)
                         [default: every server in the config]
     --json              machine-readable output
     -h, --help          this text
@@ -85,7 +86,7 @@ fn run() -> Result<bool> {
         return Err(args.error("--reports goes with the verify command"));
     }
     args.finish()?;
-    let config = Config::load(Path::new(config_given.as_deref().unwrap_or("config.json")))?;
+    let config = Config::load_given(config_given.as_deref().map(Path::new))?;
 
     let Some(command) = command else {
         let stdin = std::io::stdin();

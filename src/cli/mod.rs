@@ -10,8 +10,11 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::Config;
 use crate::error::{Error, Result};
+
+mod duration;
+
+pub use self::duration::parse_duration;
 
 /// The arguments not yet taken by the program.
 pub struct Args {
@@ -51,6 +54,17 @@ impl Args {
             "--version" | "-V" => Some(format!("{program} {}", env!("CARGO_PKG_VERSION"))),
             _ => None,
         })
+    }
+
+    /// Reads each short option in `short` (`("-d", "--duration")`) as its
+    /// long one, so the rest of the parser knows only long names.
+    pub(crate) fn with_short(mut self, short: &[(&str, &str)]) -> Args {
+        for arg in &mut self.rest {
+            if let Some((_, long)) = short.iter().find(|(s, _)| s == arg) {
+                *arg = (*long).to_string();
+            }
+        }
+        self
     }
 
     /// Takes `--name` if present.
@@ -110,25 +124,19 @@ impl Args {
         Ok(found)
     }
 
-    /// Takes `--config PATH` and loads it (default `./config.json`).
-    pub(crate) fn config(&mut self) -> Result<(PathBuf, Config)> {
-        let path = PathBuf::from(
-            self.value("--config")?
-                .unwrap_or_else(|| "config.json".to_string()),
-        );
-        let config = Config::load(&path)?;
-        Ok((path, config))
+    /// Takes `--config PATH`: the file, not yet read, so that every other
+    /// option is checked before a missing or bad config is reported.
+    pub(crate) fn config_path(&mut self) -> Result<Option<PathBuf>> {
+        Ok(self.value("--config")?.map(PathBuf::from))
     }
 
-    /// Takes a duration option such as `--duration 10m`.
+    /// Takes a duration option such as `--duration 10m` ([`parse_duration`]).
     pub fn duration(&mut self, name: &str) -> Result<Option<Duration>> {
         match self.value(name)? {
             None => Ok(None),
             Some(text) => parse_duration(&text)
                 .map(Some)
-                .ok_or_else(|| self.error(&format!(
-                    "{name} {text:?} is not a duration; use a number with s, m or h (30s, 10m, 3h) or ms"
-                ))),
+                .map_err(|e| self.error(&format!("{name} {e}"))),
         }
     }
 
@@ -221,24 +229,6 @@ pub(crate) fn server_address(text: &str) -> Result<SocketAddr> {
         .ok_or_else(|| Error::msg(format!("host {host:?} (in {text:?}) has no address")))
 }
 
-/// `500ms`, `30s`, `10m`, `3h`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: f64 = number.parse().ok()?;
-    let seconds = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return None,
-    };
-    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
-}
-
 /// Prints to stdout, ignoring a closed pipe (`startup | head` must not
 /// panic the way `println!` does).
 pub(crate) fn say(text: &str) {
@@ -287,6 +277,20 @@ mod tests {
     }
 
     #[test]
+    fn short_options_read_as_their_long_names() {
+        let mut a = args(&["-d", "30s", "-q", "--report", "-", "-x"])
+            .with_short(&[("-d", "--duration"), ("-q", "--quiet")]);
+        assert_eq!(
+            a.duration("--duration").unwrap(),
+            Some(Duration::from_secs(30))
+        );
+        assert!(a.flag("--quiet"));
+        assert_eq!(a.value("--report").unwrap().as_deref(), Some("-"));
+        let e = a.finish().unwrap_err().to_string();
+        assert!(e.contains("unknown option -x"), "{e}");
+    }
+
+    #[test]
     fn an_option_whose_value_may_be_left_out() {
         let given = |v: &str| Some(Some(v.to_string()));
         let mut a = args(&["--dashboard", "--quiet"]);
@@ -314,7 +318,10 @@ mod tests {
         assert!(e.contains("unknown option --prot"), "{e}");
         let mut a = args(&["--duration", "soon"]);
         let e = a.duration("--duration").unwrap_err().to_string();
-        assert!(e.contains("\"soon\" is not a duration"), "{e}");
+        assert!(e.contains("--duration \"soon\" is not a duration"), "{e}");
+        let mut a = args(&["--max-p99", "10"]);
+        let e = a.duration("--max-p99").unwrap_err().to_string();
+        assert!(e.contains("--max-p99 \"10\" has no unit"), "{e}");
     }
 
     #[test]
@@ -364,18 +371,5 @@ mod tests {
             let e = server_address(bad).unwrap_err().to_string();
             assert_eq!(e, format!("{bad:?} is not IP:PORT or HOST:PORT"));
         }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
-        assert_eq!(parse_duration("3h"), Some(Duration::from_secs(10_800)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("5"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_duration("0s"), None);
-        assert_eq!(parse_duration("5d"), None);
-        assert_eq!(parse_duration("s"), None);
     }
 }
