@@ -199,8 +199,8 @@ pub(crate) struct FinalDump {
     pub(crate) links_open: u64,
 }
 
-/// A histogram snapshot (`metrics::Snapshot`) as hex strings of
-/// V2-serialized histograms; `metrics` encodes and decodes it.
+/// A histogram snapshot (`metrics::Snapshot`) as text, each histogram its
+/// non-empty counters; `metrics` encodes and decodes it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WireSnapshot {
     /// Send to ack.

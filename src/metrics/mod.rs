@@ -17,7 +17,7 @@
 //! histograms once a second. Why one set per client and not one histogram
 //! per link (it halved a client's memory): docs/DECISIONS.md, "Histograms:
 //! one atomic set per client". Histograms travel from clients to startup
-//! serialized (HdrHistogram's V2 format, hex-encoded), so startup merges
+//! as their non-empty counters (`snapshot`'s `encode`), so startup merges
 //! exact distributions, never averages of percentiles.
 //!
 //! This file holds the bucket layout both sides share (`index_of`,
@@ -358,10 +358,35 @@ mod tests {
         let back = snap.encode().decode().unwrap();
         assert!(back.latency == snap.latency && back.corrected == snap.corrected);
         assert_eq!((back.latency.len(), back.lateness.len()), (6, 0));
-        let bad = WireSnapshot {
-            latency: "zz".into(),
-            ..WireSnapshot::default()
-        };
-        assert!(bad.decode().is_none());
+        for bad in [
+            "zz", "1", "1:", ":1", "5:1,0:1", "3328:1", "1:-1", "1:1,,2:1",
+        ] {
+            let bad = WireSnapshot {
+                latency: bad.into(),
+                ..WireSnapshot::default()
+            };
+            assert!(bad.decode().is_none(), "{:?} decoded", bad.latency);
+        }
+        // Every counter of the layout, each with a count of its own,
+        // comes back exactly.
+        let mut all = Snapshot::<LinkCount>::default();
+        for index in 0..BUCKETS {
+            all.lateness
+                .record_n(value_of(index), index as u32 + 1)
+                .unwrap();
+        }
+        let back = all.encode().decode().unwrap();
+        assert_eq!(back.lateness.len(), all.lateness.len());
+        let sent: Vec<(u64, u64)> = all
+            .lateness
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), u64::from(v.count_at_value())))
+            .collect();
+        let got: Vec<(u64, u64)> = back
+            .lateness
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
+        assert_eq!(got, sent);
     }
 }

@@ -1,14 +1,13 @@
 //! [`Snapshot`]: three histograms over one span of time, merged exactly;
-//! its wire form (`messages::WireSnapshot`, HdrHistogram V2 in hex) and the
+//! its wire form (`messages::WireSnapshot`, the non-empty counters as text) and the
 //! [`Percentiles`] the status line and the report print.
 
 use std::fmt::Write as _;
 
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::{Counter, Histogram};
 use serde::{Deserialize, Serialize};
 
-use super::{histogram, histogram_of};
+use super::{BUCKETS, histogram, histogram_of, index_of, value_of};
 use crate::messages::WireSnapshot;
 
 /// Three histograms covering the same span of time: 64-bit counts for
@@ -72,37 +71,46 @@ impl WireSnapshot {
     }
 }
 
+/// One histogram's wire form: its non-empty counters as `GAP:COUNT`
+/// pairs joined by `,`, where GAP is the counter's index ([`index_of`])
+/// less the previous pair's (the first pair's is its index); "" when
+/// empty. The project owns the bucket layout, so this is exact and needs
+/// no serialization crate, and a second of a client's latencies (a few
+/// dozen counters) is a few hundred bytes.
 pub(super) fn encode<C: Counter>(h: &Histogram<C>) -> String {
-    let mut bytes = Vec::new();
-    if V2Serializer::new().serialize(h, &mut bytes).is_err() {
-        return String::new();
+    let mut text = String::new();
+    let mut last = 0;
+    for v in h.iter_recorded() {
+        let index = index_of(v.value_iterated_to());
+        let comma = if text.is_empty() { "" } else { "," };
+        let _ = write!(
+            text,
+            "{comma}{}:{}",
+            index - last,
+            v.count_at_value().as_u64()
+        );
+        last = index;
     }
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(hex, "{b:02x}");
-    }
-    hex
+    text
 }
 
-fn decode(hex: &str) -> Option<Histogram<u64>> {
-    if hex.is_empty() {
-        return Some(histogram());
-    }
-    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let bytes: Option<Vec<u8>> = hex
-        .as_bytes()
-        .chunks(2)
-        .map(|pair| match pair {
-            [hi, lo] => Some(digit(*hi)? << 4 | digit(*lo)?),
-            _ => None,
-        })
-        .collect();
-    let decoded: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut bytes?.as_slice())
-        .ok()?;
-    // Re-home the samples in a histogram with our bounds, so later adds fit.
+/// [`encode`]'s inverse; `None` for text it cannot have written (a pair
+/// that does not read, an index out of the layout or out of order).
+fn decode(text: &str) -> Option<Histogram<u64>> {
     let mut h = histogram();
-    h.add(&decoded).ok()?;
+    if text.is_empty() {
+        return Some(h);
+    }
+    let mut index = 0usize;
+    for (n, pair) in text.split(',').enumerate() {
+        let (gap, count) = pair.split_once(':')?;
+        let gap: usize = gap.parse().ok()?;
+        if n > 0 && gap == 0 {
+            return None;
+        }
+        index = index.checked_add(gap).filter(|i| *i < BUCKETS)?;
+        h.record_n(value_of(index), count.parse().ok()?).ok()?;
+    }
     Some(h)
 }
 
