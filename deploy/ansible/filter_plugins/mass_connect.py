@@ -130,7 +130,7 @@ if __name__ == "__main__":
     # docs/DEPLOY.md's ten-host example, on a server host and a clients-only one.
     ten = {
         "server_ip_list": "10.0.0.1;10.0.0.2;10.0.0.3;10.0.0.4",
-        "server_port_list": ";".join(str(p) for p in range(18677, 38687)),
+        "server_port_list": ";".join(str(p) for p in range(18677, 18687)),
         "client_num_per_host": 100,
     }
     big = needs(ten, "10.0.0.1", 10)
