@@ -250,10 +250,22 @@ impl ConfigFile {
     /// # Errors
     /// The file cannot be written.
     pub(crate) fn write(what: &str, json: &Value) -> Result<ConfigFile> {
+        use std::io::Write;
         let name = format!("mass_connect-{what}-{}.json", std::process::id());
         let path = std::env::temp_dir().join(name);
         let text = serde_json::to_string_pretty(json).unwrap_or_default();
-        std::fs::write(&path, text + "\n")
+        // A file left by an earlier process of the same id keeps its mode
+        // when reopened; a new one gets ours.
+        let _ = std::fs::remove_file(&path);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // The keys may hold the ops_token: readable by this user alone, as
+        // a config file holding one should be.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options
+            .open(&path)
+            .and_then(|mut file| file.write_all((text + "\n").as_bytes()))
             .map_err(|e| Error::msg(format!("cannot write {}: {e}", path.display())))?;
         Ok(ConfigFile { path })
     }
@@ -329,6 +341,15 @@ mod tests {
             loaded.source.describe(),
             format!("{path} with --clients 3, --servers 4, --interval 1s")
         );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&loaded.path)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "the merged keys hold the token: {mode:o}");
+        }
         let written = loaded.path.clone();
         drop(loaded);
         assert!(!written.exists(), "the merged file goes with the run");
