@@ -21,9 +21,10 @@ startup: run the whole mass_connect system on this host, then verify it
 USAGE:
     startup [-f PATH] [-c CLIENTS] [-s SERVERS] [-i INTERVAL] [--schedule S]
             [-d 30s|10m|1h30m] [-o PATH] [-q] [--host IP] [--wait-servers D]
-            [--connect-deadline D] [--drain-timeout D] [--min-rate R] [--max-p99 D] [--max-late-p99 D]
-            [--dashboard [ADDR]] [--html-report PATH] [--load 70% [--budget D]]
-    startup --find-capacity [--config PATH] [-c N] [-s N] [--budget 2m] [--report PATH]
+            [--connect-deadline D] [--drain-timeout D] [--min-rate R]
+            [--max-p99 D] [--max-late-p99 D] [--dashboard [ADDR]]
+            [--html-report PATH] [--load 70% [--budget D]]
+    startup --find-capacity [-f PATH] [-c N] [-s N] [--budget 2m] [-o PATH]
 
 EXAMPLE:
     startup -c 100 -s 3 -i 10ms -d 30s      100 clients x 3 servers, no config.json needed
