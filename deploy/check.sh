@@ -11,11 +11,15 @@
 #      server_ip_list, and its scripts parse (sh -n); resolve.sh runs for
 #      real against a private /etc/hosts (root and unshare only);
 #   5. systemd-analyze verify passes on mass-connect@.service with the
-#      playbook's limits drop-in and env file rendered from its templates,
+#      role's limits drop-in and env file rendered from its templates,
 #      and prints nothing (it exits 0 on an unknown key, so its output is
-#      what counts).
+#      what counts);
+#   6. ansible-lint passes on the playbooks and the role with the
+#      production profile (its strictest), and yamllint on every YAML file
+#      of deploy/, warnings counted as failures (-s): no findings at all.
 # Needs python3 (venv) and systemd-analyze (apt-get install systemd when
-# missing). Installs ansible-core and kubernetes-validate in a throwaway
+# missing). Installs ansible-core, ansible-lint, yamllint
+# (deploy/ansible/requirements*.txt) and kubernetes-validate in a throwaway
 # virtual environment; leaves nothing behind.
 #
 # Usage: deploy/check.sh      Exit status 0 when every check passed.
@@ -32,19 +36,19 @@ say() { printf '\n-- %s\n' "$*"; }
 T0=$(date +%s)
 
 say "1. limits arithmetic = startup's pre-flight (src/launcher/preflight/needs.rs)"
-python3 deploy/ansible/filter_plugins/mass_connect.py
+python3 deploy/ansible/roles/mass_connect/filter_plugins/mass_connect.py
 
-say "tools: ansible-core (deploy/ansible/requirements.txt) and $KUBERNETES_VALIDATE in a virtual environment"
+say "tools: ansible-core, ansible-lint, yamllint (deploy/ansible/requirements*.txt) and $KUBERNETES_VALIDATE in a virtual environment"
 python3 -m venv "$TMP/venv"
-timeout 300 "$TMP/venv/bin/pip" install -q --disable-pip-version-check \
-  -r deploy/ansible/requirements.txt "$KUBERNETES_VALIDATE"
+timeout 400 "$TMP/venv/bin/pip" install -q --disable-pip-version-check \
+  -r deploy/ansible/requirements.txt -r deploy/ansible/requirements-lint.txt "$KUBERNETES_VALIDATE"
 echo "installed in $(( $(date +%s) - T0 )) s"
 export ANSIBLE_HOME="$TMP/ansible-home" ANSIBLE_LOCAL_TEMP="$TMP/ansible-home/tmp"
 export ANSIBLE_REMOTE_TEMP="$TMP/ansible-home/remote-tmp"
 export ANSIBLE_CONFIG="$ROOT/deploy/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1
 
 say "2. the playbook parses; the example config loads"
-(cd deploy/ansible && "$TMP/venv/bin/ansible-playbook" --syntax-check -i inventory.example.yml site.yml)
+(cd deploy/ansible && "$TMP/venv/bin/ansible-playbook" --syntax-check -i inventory.example.yml site.yml teardown.yml)
 OMCLIENT=""
 for dir in target/release target/debug; do
   if [ -x "$dir/omclient" ]; then OMCLIENT="$dir/omclient"; break; fi
@@ -123,7 +127,8 @@ fi
 systemd-analyze --version | sed -n 1p
 # An offline root: the unit, the playbook's drop-in and env file for a run
 # "fleet" on a server host of docs/DEPLOY.md's ten-host example, rendered from
-# the playbook's own templates, and systemd's own units (verify loads the
+# the role's own templates (deploy/ansible/roles/mass_connect/templates/),
+# and systemd's own units (verify loads the
 # unit's dependencies). verify also checks that ExecStart's program exists
 # and is executable there: the built startup, or a stand-in.
 R="$TMP/root"
@@ -139,14 +144,16 @@ fi
 cp deploy/ansible/fleet.example.json "$R/etc/mass_connect/fleet.json"
 "$TMP/venv/bin/python" - "$TMP/vars.json" <<'EOF'
 import json, sys
-sys.path.insert(0, "deploy/ansible/filter_plugins")
+sys.path.insert(0, "deploy/ansible/roles/mass_connect/filter_plugins")
 from mass_connect import needs
 config = json.load(open("deploy/ansible/fleet.example.json"))
 json.dump({
-    "mc_run": "fleet", "mc_needs": needs(config, "10.0.0.1", 10),
-    "mc_unit_nofile": 65536, "mc_unit_tasks": 32768,
+    "mass_connect_run": "fleet", "__mass_connect_needs": needs(config, "10.0.0.1", 10),
+    "__mass_connect_unit_nofile": 65536, "__mass_connect_unit_tasks": 32768,
+    "__mass_connect_run_dir": "/var/lib/mass_connect/fleet",
     "inventory_hostname": "load-01", "mass_connect_host": "10.0.0.1",
-    "mc_duration": "10m", "mc_drain_timeout": "60s", "mc_wait_servers": "60s", "mc_extra_args": "",
+    "mass_connect_duration": "10m", "mass_connect_drain_timeout": "60s", "mass_connect_wait_servers": "60s",
+    "mass_connect_sample_every": "10s", "mass_connect_extra_args": "",
 }, open(sys.argv[1], "w"))
 EOF
 mkdir -p "$R/etc/systemd/system/mass-connect@fleet.service.d"
@@ -155,8 +162,8 @@ for t in "limits.conf.j2 $R/etc/systemd/system/mass-connect@fleet.service.d/limi
   set -- $t
   if ! out=$("$TMP/venv/bin/ansible" localhost -i localhost, -c local -o -e "@$TMP/vars.json" \
     -e ansible_python_interpreter="$TMP/venv/bin/python" -m ansible.builtin.template \
-    -a "src=$ROOT/deploy/ansible/templates/$1 dest=$2" 2>&1); then
-    echo "rendering deploy/ansible/templates/$1 failed:" >&2
+    -a "src=$ROOT/deploy/ansible/roles/mass_connect/templates/$1 dest=$2" 2>&1); then
+    echo "rendering deploy/ansible/roles/mass_connect/templates/$1 failed:" >&2
     echo "$out" >&2
     exit 1
   fi
@@ -175,6 +182,18 @@ for unit in mass-connect@fleet.service mass-connect@.service; do
   fi
   echo "systemd-analyze verify --root=<offline root> $unit: OK, nothing printed"
 done
+
+say "6. ansible-lint (profile production) on the playbooks and the role; yamllint -s on deploy/"
+T6=$(date +%s)
+# ansible-lint runs ansible-playbook --syntax-check itself: the venv's, on
+# PATH. Its configuration is deploy/ansible/.ansible-lint; yamllint's,
+# deploy/.yamllint, which ansible-lint's yaml rule reads as well.
+(cd deploy/ansible && PATH="$TMP/venv/bin:$PATH" YAMLLINT_CONFIG_FILE="$ROOT/deploy/.yamllint" \
+  "$TMP/venv/bin/ansible-lint" --nocolor site.yml teardown.yml roles/mass_connect)
+"$TMP/venv/bin/yamllint" -s -f parsable -c deploy/.yamllint deploy
+echo "ansible-lint $("$TMP/venv/bin/ansible-lint" --nocolor --version | sed -n '1s/^ansible-lint \([^ ]*\).*/\1/p'):" \
+  "no findings (profile production); yamllint: no findings in $(find deploy -name '*.y*ml' | wc -l) files;" \
+  "$(( $(date +%s) - T6 )) s"
 
 echo
 echo "deploy/check.sh: all checks passed in $(( $(date +%s) - T0 )) s"

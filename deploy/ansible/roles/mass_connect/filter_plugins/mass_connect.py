@@ -1,13 +1,15 @@
-"""Filters for site.yml: the layout's needs, the same arithmetic as startup's
-pre-flight (src/launcher/preflight/needs.rs; docs/OPERATIONS.md "Before it
-starts: limits"), so the unit's limits fit what startup will check.
+"""Filters for the mass_connect role: the layout's needs, the same
+arithmetic as startup's pre-flight (src/launcher/preflight/needs.rs;
+docs/OPERATIONS.md "Before it starts: limits"), so the unit's limits fit
+what startup will check; startup's durations; and a folder's parents.
 
     {{ config | mass_connect_needs(host_ip, client_hosts) }}
-    {{ "10m" | mass_connect_seconds }}
+    {{ "1h30m" | mass_connect_seconds }}
     {{ config.server_ip_list | mass_connect_list }}
+    {{ "/opt/mass_connect/bin" | mass_connect_parents }}
 
 Run this file to check the figures against the ones needs.rs's own tests
-assert: python3 deploy/ansible/filter_plugins/mass_connect.py
+assert: python3 deploy/ansible/roles/mass_connect/filter_plugins/mass_connect.py
 """
 
 import re
@@ -99,11 +101,27 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
 
 
 def seconds(text):
-    """startup's durations (30s, 10m, 3h, 500ms; a bare number is seconds)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(text))
-    if not m:
-        raise ValueError("not a duration: %r (use 30s, 10m, 3h)" % (text,))
-    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+    """startup's durations in seconds: 30s, 10m, 500ms, and parts that add
+    up (1h30m). A bare number is refused, as startup refuses it: 10 could
+    mean seconds or milliseconds."""
+    text = str(text).strip()
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        raise ValueError("not a duration: %r (give a unit: 30s, 10m, 1h30m)" % (text,))
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def parents(path):
+    """A folder and its parents up to, not including, the root:
+    /opt/mass_connect/bin gives [/opt/mass_connect/bin, /opt/mass_connect,
+    /opt], deepest first. Deploy notes which of them it had to make, and
+    teardown removes those, deepest first, when empty."""
+    out = []
+    path = "/" + str(path).strip("/")
+    while path not in ("/", ""):
+        out.append(path)
+        path = path.rsplit("/", 1)[0] or "/"
+    return out
 
 
 class FilterModule(object):
@@ -112,6 +130,7 @@ class FilterModule(object):
             "mass_connect_needs": needs,
             "mass_connect_seconds": seconds,
             "mass_connect_list": _list,
+            "mass_connect_parents": parents,
         }
 
 
@@ -140,4 +159,13 @@ if __name__ == "__main__":
     assert (small["local_servers"], small["threads"]) == (0, 4234), small
     assert suggest(829) == 2048 and suggest(14314) == 32768
     assert seconds("10m") == 600 and seconds("30s") == 30 and seconds("3h") == 10800
+    assert seconds("1h30m") == 5400 and seconds("500ms") == 0.5
+    for bad in ("10", "", "10x", "1h 30"):
+        try:
+            seconds(bad)
+        except ValueError:
+            continue
+        raise AssertionError("seconds(%r) should have failed" % bad)
+    assert parents("/opt/mass_connect/bin") == ["/opt/mass_connect/bin", "/opt/mass_connect", "/opt"]
+    assert parents("/etc/mass_connect/") == ["/etc/mass_connect", "/etc"] and parents("/") == []
     print("mass_connect filters: figures agree with needs.rs")
