@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
-# The fleet test: the real Ansible playbook (deploy/ansible/site.yml), run
-# from this machine's own (root) network namespace over SSH against three
-# hosts made of Linux network namespaces, as scripts/netns-hosts.sh makes
-# them:
+# The fleet test: the real Ansible playbook (deploy/ansible/site.yml and
+# teardown.yml, which apply the role deploy/ansible/roles/mass_connect), run
+# from this machine's own (root) network namespace over SSH against hosts
+# made of Linux network namespaces, as scripts/netns-hosts.sh makes them.
+# By default three:
 #
 #   host a 198.18.0.1   servers (3 ports) + clients     mass_connect_servers
 #   host b 198.18.0.2   servers (3 ports) + clients     mass_connect_servers
 #   host c 198.18.0.3   clients only                    mass_connect_clients
 #   ctl    198.18.0.254 the controller's leg on the bridge (see below)
 #
+# --hosts N makes N (a, b, c, ... at 198.18.0.1 to .N), the last
+# --clients-only K of them clients only (default 1), the others servers and
+# clients. `--hosts 10 --clients-only 0` is the original's layout: ten
+# hosts, each running its servers and its clients.
+#
 # Each host runs its own sshd, bound to its own address, with a host key
 # and a config of its own; the script makes a throwaway client key and a
-# known_hosts file for the three host keys. Then, from the root namespace:
+# known_hosts file for the host keys. Then, from the root namespace:
 #   1. ansible-playbook --check on the fresh hosts: reports changes, makes none;
 #   2. --tags deploy: copies the four programs, the config and the runner;
 #   3. --tags deploy again: must change nothing (idempotent);
-#   4. the whole playbook: startup on the three hosts at once for 30 s,
-#      wait, fetch the three reports, `omclient verify --reports` on them;
-#      the play (and this script) fails unless the merged verdict passes.
+#   4. the whole playbook: startup on every host at once for 30 s, wait,
+#      fetch every host's report, samples CSV, HTML report, output and log
+#      folder into one run folder, `omclient verify --reports` on the
+#      reports; the play fails unless the merged verdict passes, and this
+#      script checks that every host's files came back;
+#   5. teardown.yml: the hosts are as before step 2 (no folder of the
+#      role's is left);
+#   6. teardown.yml again: changes nothing.
 #
 # How the root namespace reaches the hosts without an address of its own:
 # ssh's ProxyCommand runs `nc` inside the ctl namespace, whose veth is on
@@ -41,7 +52,8 @@
 # temporary files, is removed at the end, also on failure or Ctrl-C. The
 # last line states the verdict.
 #
-# With --systemd, a fourth host joins the same fleet: d, 198.18.0.4, clients
+# With --systemd, one more host joins the same fleet (d, 198.18.0.4, with
+# the default three; the next letter and address with --hosts), clients
 # only, a Debian system (debootstrap, from this machine's apt sources)
 # booted by systemd-nspawn inside its own namespace, so that systemd is PID
 # 1 there. The playbook runs on it with its default runner: it installs
@@ -50,11 +62,15 @@
 # in its StateDirectory). This adds about a minute and a 300 MB root file
 # system (in the temporary folder), so CI does not run it.
 #
-# Usage (as root): scripts/fleet-netns.sh [--out DIR] [--duration SECONDS] [--systemd]
-#   --out DIR        keep the config, inventory, reports and logs in DIR
+# Usage (as root): scripts/fleet-netns.sh [--hosts N] [--clients-only K]
+#                    [--out DIR] [--duration SECONDS] [--systemd]
+#   --hosts N        namespace hosts, 2 to 20 [default: 3]
+#   --clients-only K how many of them (the last) run clients only, 0 to N-1
+#                    [default: 1]
+#   --out DIR        keep the config, inventory, run folder and logs in DIR
 #                    (never the keys) [default: nothing kept]
 #   --duration S     the run's --duration on every host [default: 30]
-#   --systemd        add host d, run by systemd in a systemd-nspawn container
+#   --systemd        add a host run by systemd in a systemd-nspawn container
 # Exit status: 0 when every stage passed and the merged verdict is OK, 1
 # when not, 2 when the script cannot run here.
 set -euo pipefail
@@ -64,8 +80,12 @@ ROOT=$PWD
 OUT=""
 DURATION=30
 SYSTEMD=no
+NHOSTS=3
+CLIENTS_ONLY=1
 while [ $# -gt 0 ]; do
   case "$1" in
+    --hosts) NHOSTS="$2"; shift 2 ;;
+    --clients-only) CLIENTS_ONLY="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
     --duration) DURATION="$2"; shift 2 ;;
     --systemd) SYSTEMD=yes; shift ;;
@@ -77,6 +97,14 @@ if ! [[ "$DURATION" =~ ^[0-9]+$ ]] || [ "$DURATION" -lt 5 ] || [ "$DURATION" -gt
   echo "fleet-netns.sh: --duration must be a whole number of seconds, 5 to 3600" >&2
   exit 2
 fi
+if ! [[ "$NHOSTS" =~ ^[0-9]+$ ]] || [ "$NHOSTS" -lt 2 ] || [ "$NHOSTS" -gt 20 ]; then
+  echo "fleet-netns.sh: --hosts must be a whole number, 2 to 20" >&2
+  exit 2
+fi
+if ! [[ "$CLIENTS_ONLY" =~ ^[0-9]+$ ]] || [ "$CLIENTS_ONLY" -ge "$NHOSTS" ]; then
+  echo "fleet-netns.sh: --clients-only must be a whole number, 0 to $((NHOSTS - 1)) (one host at least runs servers)" >&2
+  exit 2
+fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "fleet-netns.sh: must run as root: it creates network namespaces and runs sshd" >&2
   exit 2
@@ -85,6 +113,7 @@ command -v ip >/dev/null || { echo "fleet-netns.sh: needs the ip command (iprout
 
 say() { printf '\n== %s\n' "$*"; }
 T_START=$(date +%s)
+# shellcheck disable=SC2317  # called from cleanup, a trap
 since() { echo "$(( $(date +%s) - T_START )) s"; }
 
 # ---------------------------------------------------------------- teardown
@@ -95,10 +124,22 @@ TMP=""
 MADE_RUN_SSHD=no       # /run/sshd (sshd's privilege separation folder)
 NSPAWN_PID=""          # --systemd: the systemd-nspawn running host d
 MADE_NSPAWN_RUN=no     # /run/systemd/nspawn, which systemd-nspawn makes
-HOSTS=(a b c)
-[ "$SYSTEMD" = yes ] && HOSTS+=(d)
+# The hosts, a, b, c, ... at 198.18.0.1, .2, .3, ...: the first
+# NHOSTS - CLIENTS_ONLY run servers and clients, the rest clients only; the
+# --systemd host (SD) comes after them, clients only.
+NAMES=(a b c d e f g h i j k l m n o p q r s t u)
+declare -A ADDR=([ctl]=198.18.0.254)
+for i in $(seq 0 "$NHOSTS"); do ADDR[${NAMES[$i]}]=198.18.0.$((i + 1)); done
+PLAIN=("${NAMES[@]:0:$NHOSTS}")                 # the namespace hosts, with their own sshd
+SERVER_HOSTS=("${NAMES[@]:0:$((NHOSTS - CLIENTS_ONLY))}")
+CLIENT_HOSTS=("${NAMES[@]:$((NHOSTS - CLIENTS_ONLY)):$CLIENTS_ONLY}")
+SD=""
+HOSTS=("${PLAIN[@]}")
+if [ "$SYSTEMD" = yes ]; then SD=${NAMES[$NHOSTS]}; HOSTS+=("$SD"); CLIENT_HOSTS+=("$SD"); fi
 STAGE="setting up"
 VERDICT_LINE=""
+# Reached only through the traps below, which shellcheck cannot follow.
+# shellcheck disable=SC2317
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
@@ -150,8 +191,8 @@ cleanup() {
     mkdir -p "$OUT"
     cp "$TMP"/config.json "$TMP"/inventory.yml "$TMP"/*.log "$OUT"/ 2>/dev/null
     cp -r "$TMP/reports" "$OUT"/ 2>/dev/null
-    for h in a b c; do
-      cp "$TMP/hosts/$h/var/fleet/startup.log" "$OUT/startup-$h.log" 2>/dev/null
+    # Each host's startup.log is in the run folder (reports/<host>/).
+    for h in "${PLAIN[@]}"; do
       cp "$TMP/hosts/$h/sshd.log" "$OUT/sshd-$h.log" 2>/dev/null
     done
   fi
@@ -229,6 +270,7 @@ if [ "$SYSTEMD" = yes ]; then
   STAGE="making host d's root file system"
   say "host d: a Debian root file system with systemd, sshd and python3 (debootstrap)"
   # The release and the mirror this machine's apt uses.
+  # shellcheck source=/dev/null
   codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
   mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
     awk -v c="$codename" '/^URIs:/ { u = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) { print u; exit } }')
@@ -258,7 +300,6 @@ newns() { ip netns add "$1"; CREATED+=("$1"); ip -n "$1" link set lo up; }
 newns "$P-sw"
 ip -n "$P-sw" link add br0 type bridge
 ip -n "$P-sw" link set br0 up
-declare -A ADDR=([a]=198.18.0.1 [b]=198.18.0.2 [c]=198.18.0.3 [d]=198.18.0.4 [ctl]=198.18.0.254)
 for h in "${HOSTS[@]}" ctl; do
   newns "$P-$h"
   ip -n "$P-sw" link add "port-$h" type veth peer name eth0 netns "$P-$h"
@@ -274,7 +315,7 @@ if [ ! -d /run/sshd ]; then mkdir -m 755 /run/sshd; MADE_RUN_SSHD=yes; fi
 ssh-keygen -q -t ed25519 -N '' -C "fleet-netns-$P" -f "$TMP/id_ed25519"
 cp "$TMP/id_ed25519.pub" "$TMP/authorized_keys"
 : >"$TMP/known_hosts"
-for h in a b c; do
+for h in "${PLAIN[@]}"; do
   d="$TMP/hosts/$h"
   mkdir -p "$d"
   ssh-keygen -q -t ed25519 -N '' -C "fleet-netns-$P-$h" -f "$d/ssh_host_ed25519_key"
@@ -298,18 +339,18 @@ EOF
   STARTED+=("$!")
 done
 if [ "$SYSTEMD" = yes ]; then
-  # Host d: its own sshd (the Debian package's, started by its systemd),
+  # The systemd host: its own sshd (the Debian package's, started by its systemd),
   # bound to its address, with the host key debootstrap made; root logs in
   # with the throwaway key.
   F="$TMP/rootfs"
-  mkdir -p -m 700 "$F/root/.ssh"
+  mkdir -p "$F/root/.ssh" && chmod 700 "$F/root/.ssh"
   install -m 600 "$TMP/id_ed25519.pub" "$F/root/.ssh/authorized_keys"
-  printf 'ListenAddress %s\nPasswordAuthentication no\n' "${ADDR[d]}" >"$F/etc/ssh/sshd_config.d/fleet.conf"
-  echo "${ADDR[d]} $(cut -d' ' -f1,2 "$F/etc/ssh/ssh_host_ed25519_key.pub")" >>"$TMP/known_hosts"
+  printf 'ListenAddress %s\nPasswordAuthentication no\n' "${ADDR[$SD]}" >"$F/etc/ssh/sshd_config.d/fleet.conf"
+  echo "${ADDR[$SD]} $(cut -d' ' -f1,2 "$F/etc/ssh/ssh_host_ed25519_key.pub")" >>"$TMP/known_hosts"
   [ -d /run/systemd/nspawn ] || MADE_NSPAWN_RUN=yes
   # --keep-unit --register=no: no systemd or machined on this side.
-  setsid systemd-nspawn -D "$F" --boot --network-namespace-path="/run/netns/$P-d" \
-    --register=no --keep-unit -M "$P-d" --console=passive </dev/null >"$TMP/nspawn.log" 2>&1 &
+  setsid systemd-nspawn -D "$F" --boot --network-namespace-path="/run/netns/$P-$SD" \
+    --register=no --keep-unit -M "$P-$SD" --console=passive </dev/null >"$TMP/nspawn.log" 2>&1 &
   NSPAWN_PID=$!
 fi
 SSH_OPTS=(-o BatchMode=yes -o IdentitiesOnly=yes -o IdentityFile="$TMP/id_ed25519"
@@ -318,8 +359,8 @@ SSH_OPTS=(-o BatchMode=yes -o IdentitiesOnly=yes -o IdentityFile="$TMP/id_ed2551
   -o ProxyCommand="ip netns exec $P-ctl nc %h %p")
 for h in "${HOSTS[@]}"; do
   up=no
-  # d boots first: up to 60 s; the others, 10 s.
-  for _ in $(seq "$([ "$h" = d ] && echo 300 || echo 50)"); do
+  # The systemd host boots first: up to 60 s; the others, 10 s.
+  for _ in $(seq "$([ "$h" = "$SD" ] && echo 300 || echo 50)"); do
     if timeout 10 ssh "${SSH_OPTS[@]}" "root@${ADDR[$h]}" true 2>/dev/null; then up=yes; break; fi
     sleep 0.2
   done
@@ -329,17 +370,25 @@ for h in "${HOSTS[@]}"; do
     exit 1
   fi
   echo "host $h: sshd on ${ADDR[$h]}:22 answers (ssh root@${ADDR[$h]} via the ctl namespace)$(
-    [ "$h" = d ] && echo "; PID 1 there: $(timeout 10 ssh "${SSH_OPTS[@]}" "root@${ADDR[$h]}" cat /proc/1/comm)")"
+    [ "$h" = "$SD" ] && echo "; PID 1 there: $(timeout 10 ssh "${SSH_OPTS[@]}" "root@${ADDR[$h]}" cat /proc/1/comm)")"
 done
 
 # ---------------------------------------------------------------- inventory
 # The same shape as deploy/ansible/inventory.example.yml, plus what this
 # test needs: the SSH options above, the direct runner, and folders of
-# each host's own (the three hosts share one file system).
+# each host's own (the hosts share one file system). log_switch is on so
+# that every host has a log folder to fetch.
+#
+# The load: every host's 3 clients link to every server, 10 updates/s per
+# link (100 ms). With the original's ten hosts, each running 3 servers and
+# 3 clients, that is 30 clients x 30 servers = 900 links and 9,000 updates/s
+# on this machine's 2 CPUs, with 1,800 link threads: the same order as the
+# seed run (100 x 3 at 20 ms, 15,000 updates/s), which it holds.
 CFG="$TMP/config.json"
+SERVER_IPS=$(for h in "${SERVER_HOSTS[@]}"; do printf '%s;' "${ADDR[$h]}"; done)
 cat >"$CFG" <<EOF
 {
-  "server_ip_list": "198.18.0.1;198.18.0.2",
+  "server_ip_list": "${SERVER_IPS%;}",
   "server_port_list": "18677;18678;18679",
   "client_num_per_host": 3,
   "update_intervals": 100,
@@ -348,7 +397,8 @@ cat >"$CFG" <<EOF
   "connect_timeout_ms": 1000,
   "reconnect_initial_ms": 50,
   "reconnect_max_ms": 1000,
-  "idle_timeout_ms": 10000
+  "idle_timeout_ms": 10000,
+  "log_switch": true
 }
 EOF
 INV="$TMP/inventory.yml"
@@ -376,21 +426,27 @@ all:
         mass_connect_state_dir: "$TMP/hosts/{{ inventory_hostname }}/var"
         mass_connect_poll: 2
         mass_connect_drain_timeout: 30s
+        mass_connect_sample_every: 5s
       children:
         mass_connect_servers:
           hosts:
-            a: { ansible_host: 198.18.0.1, mass_connect_host: 198.18.0.1 }
-            b: { ansible_host: 198.18.0.2, mass_connect_host: 198.18.0.2 }
-        mass_connect_clients:
-          hosts:
-            c: { ansible_host: 198.18.0.3, mass_connect_host: 198.18.0.3 }
 EOF
+for h in "${SERVER_HOSTS[@]}"; do
+  echo "            $h: { ansible_host: ${ADDR[$h]}, mass_connect_host: ${ADDR[$h]} }" >>"$INV"
+done
+if [ ${#CLIENT_HOSTS[@]} -gt 0 ]; then
+  printf '        mass_connect_clients:\n          hosts:\n' >>"$INV"
+fi
+for h in "${CLIENT_HOSTS[@]}"; do
+  [ "$h" = "$SD" ] || echo "            $h: { ansible_host: ${ADDR[$h]}, mass_connect_host: ${ADDR[$h]} }" >>"$INV"
+done
 if [ "$SYSTEMD" = yes ]; then
-  # Host d has a file system of its own: the unit's paths, the systemd runner.
+  # The systemd host has a file system of its own: the unit's paths, the
+  # systemd runner.
   cat >>"$INV" <<EOF
-            d:
-              ansible_host: 198.18.0.4
-              mass_connect_host: 198.18.0.4
+            $SD:
+              ansible_host: ${ADDR[$SD]}
+              mass_connect_host: ${ADDR[$SD]}
               mass_connect_runner: systemd
               mass_connect_install_dir: /opt/mass_connect/bin
               mass_connect_config_dir: /etc/mass_connect
@@ -400,20 +456,20 @@ EOF
 fi
 NH=${#HOSTS[@]}
 
-# play NAME ARGS...: runs the playbook, output to $TMP/NAME.log and here;
+# play NAME PLAYBOOK ARGS...: runs the playbook, output to $TMP/NAME.log and here;
 # at most 10 minutes.
 play() {
   local name=$1
   shift
   local t0 rc=0
   t0=$(date +%s)
-  (cd "$ROOT/deploy/ansible" && timeout 600 "$TMP/venv/bin/ansible-playbook" -i "$INV" site.yml "$@") \
+  (cd "$ROOT/deploy/ansible" && timeout 600 "$TMP/venv/bin/ansible-playbook" -i "$INV" "$@") \
     >"$TMP/$name.log" 2>&1 || rc=$?
   echo "ansible-playbook $* -> exit status $rc in $(( $(date +%s) - t0 )) s (log: $name.log)"
   return "$rc"
 }
 # changed= of every host in the last PLAY RECAP of a log, summed.
-changed() { grep -E '^[abcd] +: ok=' "$TMP/$1.log" | grep -oE 'changed=[0-9]+' | awk -F= '{ s += $2 } END { print s + 0 }'; }
+changed() { grep -E '^[a-u] +: ok=' "$TMP/$1.log" | grep -oE 'changed=[0-9]+' | awk -F= '{ s += $2 } END { print s + 0 }'; }
 recap() { sed -n '/^PLAY RECAP/,$p' "$TMP/$1.log" | sed 's/^/    /'; }
 
 FAIL=0
@@ -424,7 +480,7 @@ check() { # description, condition result (0 = passed)
 # ---------------------------------------------------------------- playbook
 STAGE="running the playbook with --check on fresh hosts"
 say "1. --check on fresh hosts: reports what it would change, changes nothing"
-rc=0; play 1-check --check || rc=$?
+rc=0; play 1-check site.yml --check || rc=$?
 recap 1-check
 n=$(changed 1-check)
 made=$(find "$TMP/hosts" -mindepth 2 -maxdepth 2 \( -name opt -o -name etc -o -name var \) | wc -l)
@@ -434,7 +490,7 @@ check "--check passed (exit status $rc), would change $n things, made $made fold
 
 STAGE="deploying"
 say "2. deploy (--tags deploy)"
-rc=0; play 2-deploy --tags deploy || rc=$?
+rc=0; play 2-deploy site.yml --tags deploy || rc=$?
 recap 2-deploy
 n=$(changed 2-deploy)
 check "deploy passed (exit status $rc), changed $n things" "$([ "$rc" -eq 0 ] && [ "$n" -gt 0 ]; echo $?)"
@@ -442,29 +498,51 @@ check "deploy passed (exit status $rc), changed $n things" "$([ "$rc" -eq 0 ] &&
 
 STAGE="deploying a second time"
 say "3. deploy again: idempotent, nothing changes"
-rc=0; play 3-deploy-again --tags deploy || rc=$?
+rc=0; play 3-deploy-again site.yml --tags deploy || rc=$?
 recap 3-deploy-again
 n=$(changed 3-deploy-again)
 check "second deploy passed (exit status $rc) and changed nothing (changed=$n)" \
   "$([ "$rc" -eq 0 ] && [ "$n" -eq 0 ]; echo $?)"
 
 STAGE="running the fleet"
-say "4. the whole playbook: a ${DURATION} s run on a, b (servers + clients) and ${HOSTS[*]:2} (clients only)"
-rc=0; play 4-run -e "mass_connect_duration=${DURATION}s" || rc=$?
+say "4. the whole playbook: a ${DURATION} s run on ${SERVER_HOSTS[*]} (servers + clients)$(
+  [ ${#CLIENT_HOSTS[@]} -eq 0 ] || echo " and ${CLIENT_HOSTS[*]} (clients only)")"
+rc=0; play 4-run site.yml -e "mass_connect_duration=${DURATION}s" || rc=$?
 # What the play printed: each host's own verdict, the merged summary, the verdict.
-sed -n '/^TASK \[Each host/,/^PLAY RECAP/p' "$TMP/4-run.log"
+sed -n '/^TASK \[mass_connect : Each host/,/^PLAY RECAP/p' "$TMP/4-run.log"
 recap 4-run
 ok_line=$(grep -m1 -E '^ +OK: [0-9]+ = ' "$TMP/4-run.log" | sed 's/^ *//' || true)
 # The YAML callback doubles the apostrophe and may wrap the line: match its start.
 pass_msg=$(grep -c "msg: 'PASS: merged verdict over $NH hosts" "$TMP/4-run.log" || true)
-reports=$(find "$TMP/reports" -name '*.json' | wc -l)
 check "the run passed (exit status $rc), the play said PASS ($pass_msg)" \
   "$([ "$rc" -eq 0 ] && [ "$pass_msg" -eq 1 ]; echo $?)"
-check "$NH reports fetched to the controller ($reports)" "$([ "$reports" -eq "$NH" ]; echo $?)"
+# The run folder: each host's report, samples CSV (a header and rows), HTML
+# report, output and log folder (startup's log and one per child), and the
+# merged verdict beside them.
+R="$TMP/reports"
+got=0
+missing=()
+for h in "${HOSTS[@]}"; do
+  d="$R/$h"
+  rows=$(($(wc -l <"$d/samples.csv" 2>/dev/null || echo 0) - 1))
+  logs=$(find "$d/logs" -mindepth 2 -maxdepth 2 -name '*.log' 2>/dev/null | wc -l)
+  if [ -s "$d/report.json" ] && [ "$rows" -ge 1 ] && grep -qi '<html' "$d/report.html" 2>/dev/null &&
+    [ -s "$d/startup.log" ] && [ -s "$(find "$d/logs" -path '*-startup-*/startup.log' 2>/dev/null | head -1)" ]; then
+    got=$((got + 1))
+    echo "    $h: report.json, samples.csv ($rows rows), report.html, startup.log, logs/ ($logs files)"
+  else
+    missing+=("$h")
+    echo "    $h: incomplete: $(cd "$d" 2>/dev/null && find . -maxdepth 3 | sort | paste -sd' ')"
+  fi
+done
+check "every host's report, samples CSV, HTML report, output and log folder came back ($got of $NH${missing:+; missing: ${missing[*]}})" \
+  "$([ "$got" -eq "$NH" ]; echo $?)"
+check "the merged verdict beside them (verdict.txt, verdict.json, hosts.json)" \
+  "$([ -s "$R/verdict.txt" ] && [ -s "$R/verdict.json" ] && [ -s "$R/hosts.json" ]; echo $?)"
 if [ "$SYSTEMD" = yes ]; then
-  unit=$(timeout 20 ssh "${SSH_OPTS[@]}" root@198.18.0.4 \
+  unit=$(timeout 20 ssh "${SSH_OPTS[@]}" "root@${ADDR[$SD]}" \
     systemctl show mass-connect@fleet.service -p Result -p ExecMainStatus -p DynamicUser -p TasksMax -p LimitNOFILE | paste -sd' ')
-  check "host d ran the run as mass-connect@fleet.service under systemd ($unit)" \
+  check "host $SD ran the run as mass-connect@fleet.service under systemd ($unit)" \
     "$([[ "$unit" == *Result=success* && "$unit" == *ExecMainStatus=0* && "$unit" == *DynamicUser=yes* ]]; echo $?)"
 fi
 check "merged verdict: ${ok_line:-no OK line}" "$([ -n "$ok_line" ]; echo $?)"
@@ -473,7 +551,35 @@ if [ "$rc" -ne 0 ]; then
   tail -60 "$TMP/4-run.log"
 fi
 
-[ -z "$OUT" ] || echo "  config, inventory, playbook logs and reports: $OUT"
+STAGE="tearing down"
+say "5. teardown.yml: stops and removes everything deploy put on the hosts"
+rc=0; play 5-teardown teardown.yml || rc=$?
+recap 5-teardown
+n=$(changed 5-teardown)
+# What deploy made: each namespace host's opt/, etc/ and var/ (the
+# folders it was given); on the systemd host, the unit's paths.
+left=$(find "$TMP/hosts" -mindepth 2 -maxdepth 2 \( -name opt -o -name etc -o -name var \) | wc -l)
+if [ "$SYSTEMD" = yes ]; then
+  left=$((left + $(find "$TMP/rootfs/opt/mass_connect" "$TMP/rootfs/etc/mass_connect" \
+    "$TMP/rootfs/var/lib/mass_connect" "$TMP/rootfs/var/lib/private/mass_connect" \
+    "$TMP/rootfs/etc/systemd/system/mass-connect@.service" \
+    "$TMP/rootfs/etc/systemd/system/mass-connect@fleet.service.d" -maxdepth 0 2>/dev/null | wc -l)))
+fi
+check "teardown passed (exit status $rc), changed $n things, left $left of deploy's folders and files" \
+  "$([ "$rc" -eq 0 ] && [ "$n" -gt 0 ] && [ "$left" -eq 0 ]; echo $?)"
+
+STAGE="tearing down a second time"
+say "6. teardown again: idempotent, nothing changes"
+rc=0; play 6-teardown-again teardown.yml || rc=$?
+recap 6-teardown-again
+n=$(changed 6-teardown-again)
+check "second teardown passed (exit status $rc) and changed nothing (changed=$n)" \
+  "$([ "$rc" -eq 0 ] && [ "$n" -eq 0 ]; echo $?)"
+
+[ -z "$OUT" ] || echo "  config, inventory, playbook logs and the run folder: $OUT"
 STAGE="checking the results"
-VERDICT_LINE="merged verdict over $NH hosts (2 server hosts, $((NH - 2)) clients-only$([ "$SYSTEMD" = yes ] && echo ", d under systemd" || true); ${DURATION} s, Ansible over SSH) ${ok_line%%;*}"
+UNDER_SYSTEMD=""
+[ "$SYSTEMD" = no ] || UNDER_SYSTEMD=", $SD under systemd"
+VERDICT_LINE="merged verdict over $NH hosts (${#SERVER_HOSTS[@]} server hosts, $((NH - ${#SERVER_HOSTS[@]})) clients-only$UNDER_SYSTEMD;"
+VERDICT_LINE+=" ${DURATION} s, Ansible over SSH) ${ok_line%%;*}"
 exit "$FAIL"
