@@ -191,7 +191,7 @@ T6=$(date +%s)
 (cd deploy/ansible && PATH="$TMP/venv/bin:$PATH" YAMLLINT_CONFIG_FILE="$ROOT/deploy/.yamllint" \
   "$TMP/venv/bin/ansible-lint" --nocolor site.yml teardown.yml roles/mass_connect)
 "$TMP/venv/bin/yamllint" -s -f parsable -c deploy/.yamllint deploy
-echo "ansible-lint $("$TMP/venv/bin/ansible-lint" --nocolor --version | sed -n '1s/^ansible-lint \([^ ]*\).*/\1/p'):" \
+echo "ansible-lint $("$TMP/venv/bin/python" -c 'import importlib.metadata as m; print(m.version("ansible-lint"))'):" \
   "no findings (profile production); yamllint: no findings in $(find deploy -name '*.y*ml' | wc -l) files;" \
   "$(( $(date +%s) - T6 )) s"
 
