@@ -2,8 +2,8 @@
 # Offline checks of deploy/ that need neither hosts nor a cluster, so CI runs
 # them everywhere (scripts/fleet-netns.sh runs the playbook for real where
 # network namespaces can be made):
-#   1. the playbook's limit arithmetic agrees with startup's pre-flight;
-#   2. the playbook parses (ansible-playbook --syntax-check, the pinned
+#   1. the role's limit arithmetic agrees with startup's pre-flight;
+#   2. the playbooks parse (ansible-playbook --syntax-check, the pinned
 #      ansible-core) and the example config loads (omclient config);
 #   3. the Kubernetes manifests validate against the Kubernetes 1.31 schemas
 #      (kubernetes-validate --strict, which carries them: no cluster);
@@ -47,7 +47,7 @@ export ANSIBLE_HOME="$TMP/ansible-home" ANSIBLE_LOCAL_TEMP="$TMP/ansible-home/tm
 export ANSIBLE_REMOTE_TEMP="$TMP/ansible-home/remote-tmp"
 export ANSIBLE_CONFIG="$ROOT/deploy/ansible/ansible.cfg" ANSIBLE_NOCOLOR=1
 
-say "2. the playbook parses; the example config loads"
+say "2. the playbooks parse (site.yml, teardown.yml); the example config loads"
 (cd deploy/ansible && "$TMP/venv/bin/ansible-playbook" --syntax-check -i inventory.example.yml site.yml teardown.yml)
 OMCLIENT=""
 for dir in target/release target/debug; do
