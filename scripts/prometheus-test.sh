@@ -63,9 +63,13 @@ cat >"$out/config.json" <<EOF
 {"server_ip_list": "127.0.0.1", "server_port_list": "$p1;$p2"}
 EOF
 
-# Everything started here is ended by its PID, and only that.
+# Everything started here is ended by its PID, and only that, and reaped.
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+stop_all() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap stop_all EXIT
 
 # --- a live run: 4 clients x 2 servers, an update every 20 ms: 400/s -------
 duration="${MC_PROM_DURATION:-40s}"
