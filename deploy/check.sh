@@ -13,7 +13,8 @@
 #   5. systemd-analyze verify passes on mass-connect@.service with the
 #      role's limits drop-in and env file rendered from its templates,
 #      and prints nothing (it exits 0 on an unknown key, so its output is
-#      what counts);
+#      what counts); systemd-analyze security scores its sandbox at most
+#      2.0 (of 10);
 #   6. ansible-lint passes on the playbooks and the role with the
 #      production profile (its strictest), and yamllint on every YAML file
 #      of deploy/, warnings counted as failures (-s): no findings at all.
@@ -83,18 +84,27 @@ print("extracted resolve.sh, run.sh, verify.sh, config.json; server-pods", data[
 EOF
 for s in resolve.sh run.sh verify.sh; do sh -n "$TMP/$s" && echo "$s parses (sh -n)"; done
 SERVER_PODS=$(sed -n 's/^  server-pods: "\([0-9]*\)"/\1/p' deploy/k8s/configmap.yaml)
-REPLICAS=$(sed -n 's/^  replicas: \([0-9]*\)/\1/p' deploy/k8s/servers.yaml)
+SERVER_COMPLETIONS=$(sed -n 's/^  completions: \([0-9]*\)/\1/p' deploy/k8s/servers.yaml)
 CLIENT_PODS=$(sed -n 's/^  client-pods: "\([0-9]*\)"/\1/p' deploy/k8s/configmap.yaml)
 COMPLETIONS=$(sed -n 's/^  completions: \([0-9]*\)/\1/p' deploy/k8s/clients.yaml)
-if [ "$SERVER_PODS" != "$REPLICAS" ] || [ "$CLIENT_PODS" != "$COMPLETIONS" ]; then
+if [ "$SERVER_PODS" != "$SERVER_COMPLETIONS" ] || [ "$CLIENT_PODS" != "$COMPLETIONS" ]; then
   echo "configmap.yaml's server-pods/client-pods ($SERVER_PODS/$CLIENT_PODS) differ from the" \
-    "StatefulSet's replicas/the Job's completions ($REPLICAS/$COMPLETIONS)" >&2
+    "servers and clients Jobs' completions ($SERVER_COMPLETIONS/$COMPLETIONS)" >&2
   exit 1
 fi
-echo "server-pods = StatefulSet replicas = $REPLICAS; client-pods = Job completions = $COMPLETIONS"
-# resolve.sh for real: the StatefulSet's names in a private /etc/hosts
+echo "server-pods = servers Job completions = $SERVER_COMPLETIONS; client-pods = clients Job completions = $COMPLETIONS"
+# resolve.sh refuses the Secret's placeholder and a token JSON could not
+# hold as it is; then, for real, the servers Job's names in a private /etc/hosts
 # (a mount namespace of its own; the machine's file is untouched), then the
 # config it writes must load. Names only: nothing connects anywhere.
+for bad in "" replace-me-with-openssl-rand-hex-32 'has"quote-0123456789' short; do
+  if OPS_TOKEN="$bad" SERVER_PODS=1 OUT_DIR="$TMP/refused" sh "$TMP/resolve.sh" </dev/null 2>/dev/null; then
+    echo "resolve.sh accepted the ops-token '$bad'" >&2
+    exit 1
+  fi
+done
+echo "resolve.sh refuses an empty ops-token, the placeholder, a quote and a short one"
+TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && unshare -m true 2>/dev/null && [ -n "$OMCLIENT" ]; then
   hosts="$TMP/hosts"
   cp /etc/hosts "$hosts"
@@ -102,7 +112,7 @@ if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && unshare -m true 2>/d
     echo "198.18.1.$((i + 1)) mass-connect-server-$i.mass-connect-server" >>"$hosts"
   done
   mkdir -p "$TMP/run"
-  SERVER_PODS="$SERVER_PODS" CONFIG_IN="$TMP/config.json" OUT_DIR="$TMP/run" \
+  OPS_TOKEN="$TOKEN" SERVER_PODS="$SERVER_PODS" CONFIG_IN="$TMP/config.json" OUT_DIR="$TMP/run" \
     unshare -m sh -c 'mount --bind "$1" /etc/hosts && exec sh "$2"' sh "$hosts" "$TMP/resolve.sh" \
     </dev/null 2>&1 | sed 's/^/  /'
   want=$(seq 1 "$SERVER_PODS" | sed 's/^/198.18.1./' | paste -sd';')
@@ -112,10 +122,16 @@ if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && unshare -m true 2>/d
     echo "resolve.sh wrote server_ip_list '$got', expected '$want'" >&2
     exit 1
   fi
-  echo "resolve.sh filled server_ip_list with the pods' addresses in ordinal order; the config loads"
+  if ! grep -q "\"ops_token\": \"$TOKEN\"" "$TMP/run/config.json" ||
+    [ "$(stat -c %a "$TMP/run/config.json")" != 600 ]; then
+    echo "resolve.sh did not write the Secret's token into a config of mode 600" >&2
+    exit 1
+  fi
+  echo "resolve.sh filled server_ip_list with the pods' addresses in index order and the" \
+    "token from the Secret (mode 600); the config loads"
 else
   echo "SKIPPED: running resolve.sh needs root, unshare -m and a built omclient; checked the template only"
-  sed 's/@SERVER_IPS@/198.18.1.1/' "$TMP/config.json" >"$TMP/config-1.json"
+  sed -e 's/@SERVER_IPS@/198.18.1.1/' -e "s/@OPS_TOKEN@/$TOKEN/" "$TMP/config.json" >"$TMP/config-1.json"
   [ -z "$OMCLIENT" ] || "$OMCLIENT" config --config "$TMP/config-1.json" >/dev/null
 fi
 
@@ -182,6 +198,17 @@ for unit in mass-connect@fleet.service mass-connect@.service; do
   fi
   echo "systemd-analyze verify --root=<offline root> $unit: OK, nothing printed"
 done
+# The unit's sandbox, scored: 1.4 of 10 ("OK") with systemd 252, against
+# 6.4 ("MEDIUM") before its hardening lines (docs/DEPLOY.md lists what is
+# left open and why). A line dropped by mistake raises it past 2.0.
+score=$(systemd-analyze security --offline=yes --root="$R" mass-connect@fleet.service 2>&1 |
+  sed -n 's/.*Overall exposure level for [^:]*: //p')
+if ! systemd-analyze security --offline=yes --threshold=20 --root="$R" \
+  mass-connect@fleet.service >/dev/null 2>&1; then
+  echo "systemd-analyze security mass-connect@fleet.service: exposure $score, above 2.0" >&2
+  exit 1
+fi
+echo "systemd-analyze security mass-connect@fleet.service: exposure $score (at most 2.0)"
 
 say "6. ansible-lint (profile production) on the playbooks and the role; yamllint -s on deploy/"
 T6=$(date +%s)

@@ -27,7 +27,8 @@
 //! * [`verify`]: did every acked update arrive exactly once? Clients' acked
 //!   counts against the servers' own, on one host or merged across hosts.
 //! * [`launcher`]: the `startup` program: children, many hosts, the watch,
-//!   the run's record and its report.
+//!   the run's record and its report, the dashboard and `/metrics` for
+//!   Prometheus.
 //! * [`ops`]: the operations client and the `omclient` program.
 //! * [`sys`]: everything that talks to the OS (process figures, affinity and
 //!   priority, the malloc arena, socket options); the only room with `unsafe`.

@@ -76,8 +76,8 @@ impl ErrorKinds {
         self.other += other.other;
     }
 
-    /// The nonzero kinds by name, e.g. `[("ack_timeout", 3)]`.
-    pub(crate) fn nonzero(&self) -> Vec<(&'static str, u64)> {
+    /// Every kind by name, zeros included, in a fixed order.
+    pub(crate) fn all(&self) -> [(&'static str, u64); 6] {
         [
             ("connect", self.connect),
             ("write", self.write),
@@ -86,9 +86,11 @@ impl ErrorKinds {
             ("closed", self.closed),
             ("other", self.other),
         ]
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .collect()
+    }
+
+    /// The nonzero kinds by name, e.g. `[("ack_timeout", 3)]`.
+    pub(crate) fn nonzero(&self) -> Vec<(&'static str, u64)> {
+        self.all().into_iter().filter(|(_, n)| *n > 0).collect()
     }
 }
 

@@ -26,8 +26,9 @@
 //!   INCOMPLETE (`report::run_verdict`), written as text and JSON.
 //! * `record`: the run's record, phase by phase and round by round, and
 //!   its announcer; plain data that the report and the dashboard render.
-//! * `dashboard`: the run in a browser: the live page, `/api/run`, and
-//!   the HTML report.
+//! * `dashboard`: the run in a browser: the live page, `/api/run`,
+//!   `/metrics` for Prometheus (`prometheus.rs`; `--metrics` serves it
+//!   alone), and the HTML report.
 
 pub(crate) mod capacity;
 pub(crate) mod children;

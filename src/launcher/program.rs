@@ -23,7 +23,7 @@ USAGE:
             [-d 30s|10m|1h30m] [-o PATH] [-q] [--host IP] [--wait-servers D]
             [--connect-deadline D] [--drain-timeout D] [--min-rate R]
             [--max-p99 D] [--max-late-p99 D] [--dashboard [ADDR]]
-            [--html-report PATH] [--load 70% [--budget D]]
+            [--metrics ADDR] [--html-report PATH] [--load 70% [--budget D]]
     startup --find-capacity [-f PATH] [-c N] [-s N] [--budget 2m] [-o PATH]
 
 EXAMPLE:
@@ -66,10 +66,14 @@ OPTIONS:
                       fifth of --duration if that is shorter]
     --dashboard [ADDR]
                       serve a live page of the run (and its figures as JSON at
-                      /api/run) on ADDR [default: 127.0.0.1:28080; 127.0.0.1:0
-                      takes any free port]; the URL is printed at the start.
-                      Outside loopback the config's ops_token is required, and
-                      every request must carry it (docs/DASHBOARD.md: \"The dashboard\")
+                      /api/run, for Prometheus at /metrics) on ADDR [default:
+                      127.0.0.1:28080; 127.0.0.1:0 takes any free port]; the
+                      URL is printed at the start. Outside loopback the
+                      config's ops_token is required, and every request must
+                      carry it (docs/DASHBOARD.md: \"The dashboard\")
+    --metrics ADDR    serve the run's figures for Prometheus at /metrics on
+                      ADDR, without the page; the same ops_token rule applies
+                      (docs/DASHBOARD.md: \"Prometheus\")
     --html-report PATH
                       at the end, write the run as one HTML file: its charts,
                       the report's tables and the verdict; opens offline
@@ -214,6 +218,7 @@ struct Given {
     connect_deadline: Duration,
     thresholds: Thresholds,
     dashboard: Option<SocketAddr>,
+    metrics: Option<SocketAddr>,
 }
 
 impl Given {
@@ -236,6 +241,7 @@ impl Given {
             connect_deadline: self.connect_deadline,
             thresholds: self.thresholds,
             dashboard: self.dashboard,
+            metrics: self.metrics,
             capacity_step: false,
         }
     }
@@ -258,6 +264,22 @@ fn parse_options(args: &mut Args) -> Result<Given> {
     if sample_every < Duration::from_secs(1) {
         return Err(args.error("--sample-every must be at least 1s"));
     }
+    let dashboard = dashboard_addr(args)?;
+    let metrics = match args.value("--metrics")? {
+        Some(text) => {
+            Some(cli::server_address(&text).map_err(|e| args.error(&format!("--metrics: {e}")))?)
+        }
+        None => None,
+    };
+    // Two listeners cannot share a port; the page's serves /metrics too.
+    if let (Some(d), Some(m)) = (dashboard, metrics) {
+        if d == m && d.port() != 0 {
+            return Err(args.error(&format!(
+                "--dashboard and --metrics both ask for {d}: give --metrics another \
+                 address, or drop it (the dashboard serves /metrics as well)"
+            )));
+        }
+    }
     let rss_baseline = match args.duration("--rss-baseline")? {
         Some(d) => d,
         None => duration.map_or(DEFAULT_BASELINE, |d| (d / 5).min(DEFAULT_BASELINE)),
@@ -275,7 +297,8 @@ fn parse_options(args: &mut Args) -> Result<Given> {
             .duration("--connect-deadline")?
             .unwrap_or(Duration::from_secs(10)),
         thresholds: thresholds(args)?,
-        dashboard: dashboard_addr(args)?,
+        dashboard,
+        metrics,
     })
 }
 
@@ -314,6 +337,7 @@ fn capacity_ask(args: &mut Args, given: &Given, began: Instant) -> Result<Ask> {
             (given.duration.is_some(), "--duration"),
             (given.samples.is_some(), "--samples"),
             (given.dashboard.is_some(), "--dashboard"),
+            (given.metrics.is_some(), "--metrics"),
             (
                 given.thresholds != Thresholds::default(),
                 "--min-rate, --max-p99 and --max-late-p99",

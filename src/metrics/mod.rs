@@ -29,6 +29,7 @@ mod atomic;
 mod snapshot;
 
 pub use atomic::AtomicHistograms;
+pub(crate) use snapshot::Cumulative;
 pub use snapshot::{Percentiles, Snapshot};
 
 /// Lowest value told apart, in microseconds; a faster round trip counts as 1.
@@ -388,5 +389,26 @@ mod tests {
             .map(|v| (v.value_iterated_to(), v.count_at_value()))
             .collect();
         assert_eq!(got, sent);
+    }
+
+    #[test]
+    fn a_histogram_counts_into_fixed_bounds_cumulatively() {
+        let mut h = histogram();
+        for (value, n) in [(0, 2), (40, 3), (50, 1), (51, 4), (900, 5), (5_000_000, 6)] {
+            h.record_n(value, n).unwrap();
+        }
+        let c = Cumulative::of(&h, &[50, 100, 1_000]);
+        // 0, 40 and 50 at or below 50 (inclusive, as Prometheus' `le`).
+        assert_eq!(c.at_or_below, vec![6, 10, 15]);
+        assert_eq!(c.count, 21, "the values above every bound count too");
+        let exact = (40 * 3 + 50 + 51 * 4 + 900 * 5 + 5_000_000 * 6) as f64;
+        assert!((c.sum_us - exact).abs() <= exact * 0.01, "{}", c.sum_us);
+        // A bound inside a counter's span (1,000 is in 1,000-1,003):
+        // the counter counts at the bound.
+        let mut h = histogram();
+        h.record(1_002).unwrap();
+        assert_eq!(Cumulative::of(&h, &[1_000]).at_or_below, vec![1]);
+        let empty = Cumulative::of(&histogram(), &[1, 2]);
+        assert_eq!((empty.at_or_below, empty.count), (vec![0, 0], 0));
     }
 }

@@ -114,6 +114,51 @@ fn decode(text: &str) -> Option<Histogram<u64>> {
     Some(h)
 }
 
+/// A histogram counted into fixed upper bounds of someone else's choosing
+/// (Prometheus' `le` buckets): how many values lie at or below each bound,
+/// how many in all, and their sum.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Cumulative {
+    /// Values at or below each bound, in the bounds' order: each count
+    /// includes the ones before it.
+    pub(crate) at_or_below: Vec<u64>,
+    /// Every value, the ones above the last bound included.
+    pub(crate) count: u64,
+    /// The values' sum, us: each counter's middle value times its count,
+    /// as hdrhistogram's mean is made, so within the layout's 1%.
+    pub(crate) sum_us: f64,
+}
+
+impl Cumulative {
+    /// `h` counted into `bounds_us` (ascending, in us), in one pass over its
+    /// non-empty counters. A counter whose lowest value is at or below a
+    /// bound counts there: the layout tells values apart only to 1%, so a
+    /// value up to 1% above a bound may count at it.
+    pub(crate) fn of(h: &Histogram<u64>, bounds_us: &[u64]) -> Cumulative {
+        let mut at_or_below = vec![0u64; bounds_us.len()];
+        let mut sum_us = 0.0;
+        for v in h.iter_recorded() {
+            let (value, n) = (v.value_iterated_to(), v.count_at_value());
+            sum_us += h.median_equivalent(value) as f64 * n as f64;
+            let lowest = h.lowest_equivalent(value);
+            if let Some(i) = bounds_us.iter().position(|&b| lowest <= b) {
+                at_or_below[i] += n;
+            }
+        }
+        // Per bound so far; each bound's count takes in the ones below it.
+        let mut running = 0;
+        for c in &mut at_or_below {
+            running += *c;
+            *c = running;
+        }
+        Cumulative {
+            at_or_below,
+            count: h.len(),
+            sum_us,
+        }
+    }
+}
+
 /// The percentiles every report shows, in microseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct Percentiles {

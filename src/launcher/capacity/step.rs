@@ -122,6 +122,7 @@ impl Runner<'_> {
             connect_deadline: base.connect_deadline,
             thresholds: Thresholds::default(),
             dashboard: None,
+            metrics: None,
             capacity_step: true,
         })
     }

@@ -32,15 +32,16 @@ pub(crate) struct Refusal {
 }
 
 impl Access {
-    /// The rule for serving on `addr` with the config's `ops_token`.
+    /// The rule for serving `what` (`the dashboard`, `metrics`) on `addr`
+    /// with the config's `ops_token`.
     ///
     /// # Errors
     /// `addr` is not loopback and `ops_token` is empty: the run's figures
     /// would be open to anyone who can reach the address.
-    pub(crate) fn for_addr(addr: SocketAddr, ops_token: &str) -> Result<Access> {
+    pub(crate) fn for_addr(addr: SocketAddr, ops_token: &str, what: &str) -> Result<Access> {
         let token = required_token(addr, ops_token).map_err(|_| {
             Error::msg(format!(
-                "refusing to serve the dashboard on {addr}: outside loopback it would be open to \
+                "refusing to serve {what} on {addr}: outside loopback it would be open to \
                  anyone who can reach it. Set \"ops_token\" in the config (every request then \
                  needs it), or serve it on 127.0.0.1 and reach it through an SSH tunnel \
                  (docs/DASHBOARD.md: \"The dashboard\")"
@@ -149,7 +150,7 @@ mod tests {
 
     #[test]
     fn loopback_needs_no_token_but_a_local_host_name() {
-        let a = Access::for_addr(addr("127.0.0.1:0"), "").unwrap();
+        let a = Access::for_addr(addr("127.0.0.1:0"), "", "the dashboard").unwrap();
         assert!(!a.needs_token());
         for host in [
             "127.0.0.1:28080",
@@ -173,9 +174,10 @@ mod tests {
 
     #[test]
     fn elsewhere_the_token_is_required_and_checked() {
-        let e = Access::for_addr(addr("0.0.0.0:28080"), "").unwrap_err();
+        let e = Access::for_addr(addr("0.0.0.0:28080"), "", "metrics").unwrap_err();
         assert!(e.to_string().contains("ops_token"), "{e}");
-        let a = Access::for_addr(addr("0.0.0.0:28080"), "s3 cret").unwrap();
+        assert!(e.to_string().contains("serve metrics on"), "{e}");
+        let a = Access::for_addr(addr("0.0.0.0:28080"), "s3 cret", "the dashboard").unwrap();
         assert!(a.needs_token());
         let host = Some("203.0.113.9:28080");
         assert_eq!(a.check(host, None, "/").unwrap_err().status, 401);

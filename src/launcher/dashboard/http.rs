@@ -1,6 +1,8 @@
 //! The dashboard's HTTP thread: it owns the dashboard's [`State`], applies
-//! the updates startup sends, and answers `/` (the page) and `/api/run`
-//! (the run as JSON) with tiny_http, a synchronous server.
+//! the updates startup sends, and answers `/` (the page), `/api/run` (the
+//! run as JSON) and `/metrics` (Prometheus' text) with tiny_http, a
+//! synchronous server. With `--metrics`, a second such thread serves
+//! `/metrics` alone ([`Serves::Metrics`]).
 //!
 //! # Threads
 //!
@@ -25,6 +27,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use super::access::{Access, query};
+use super::prometheus;
 use crate::launcher::record::{Msg, State};
 
 /// How often the thread wakes to apply updates when no request comes.
@@ -65,6 +68,49 @@ impl Watch {
     }
 }
 
+/// What an address serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serves {
+    /// `--dashboard`: the page, `/api/run` and `/metrics`.
+    Page,
+    /// `--metrics`: `/metrics` alone.
+    Metrics,
+}
+
+impl Serves {
+    /// What startup's line calls it (`dashboard at URL`).
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Serves::Page => "dashboard",
+            Serves::Metrics => "metrics",
+        }
+    }
+
+    /// What its errors call it (`cannot serve metrics on ADDR`).
+    pub(super) fn what(self) -> &'static str {
+        match self {
+            Serves::Page => "the dashboard",
+            Serves::Metrics => "metrics",
+        }
+    }
+
+    /// The flag that asks for it.
+    pub(super) fn flag(self) -> &'static str {
+        match self {
+            Serves::Page => "--dashboard",
+            Serves::Metrics => "--metrics",
+        }
+    }
+
+    /// The path the printed URL names.
+    pub(super) fn path(self) -> &'static str {
+        match self {
+            Serves::Page => "/",
+            Serves::Metrics => "/metrics",
+        }
+    }
+}
+
 /// A long poll waiting for the run to change.
 struct Held {
     request: Request,
@@ -78,6 +124,8 @@ pub(super) struct Serving {
     pub(super) updates: Receiver<Msg>,
     pub(super) state: State,
     pub(super) access: Access,
+    /// The page and `/api/run` too, or `/metrics` alone.
+    pub(super) serves: Serves,
     /// The live page, assembled once.
     pub(super) page: String,
     pub(super) watch: Arc<Watch>,
@@ -92,7 +140,9 @@ impl Serving {
         let mut held: Vec<Held> = Vec::new();
         let mut closing: Option<Instant> = None;
         // The highest `seq` a response carried: the final one, once sent,
-        // lets startup exit without waiting out the linger.
+        // lets startup exit without waiting out the linger (`/api/run`'s
+        // on the page's address, `/metrics`' on a metrics-only one, so a
+        // scraper that was watching gets the final counts).
         let mut served = 0u64;
         loop {
             let now = Instant::now();
@@ -110,7 +160,11 @@ impl Serving {
                 closing = Some(Instant::now() + if watched { LINGER } else { Duration::ZERO });
             }
             if let Some(request) = request {
-                self.watch.saw_request(self.since);
+                // A scrape on the page's address is no open page: it starts
+                // no polls of the servers (whose table only the page shows).
+                if self.serves == Serves::Metrics || !request.url().starts_with("/metrics") {
+                    self.watch.saw_request(self.since);
+                }
                 if let Some(h) = self.answer(request, &mut served, held.len(), closing.is_some()) {
                     held.push(h);
                 }
@@ -184,12 +238,20 @@ impl Serving {
             respond(request, refused.status, "text/plain", body);
             return None;
         }
+        let page = self.serves == Serves::Page;
         match url.split('?').next().unwrap_or("") {
-            "/" | "/index.html" => {
+            "/metrics" => {
+                if !page {
+                    *served = (*served).max(self.state.seq());
+                }
+                let text = prometheus::render(&self.state, Instant::now());
+                respond(request, 200, prometheus::CONTENT_TYPE, text.into_bytes());
+            }
+            "/" | "/index.html" if page => {
                 let page = self.page.clone().into_bytes();
                 respond(request, 200, "text/html; charset=utf-8", page);
             }
-            "/api/run" => {
+            "/api/run" if page => {
                 let after = query(&url, "after").and_then(|a| a.parse::<u64>().ok());
                 match after {
                     Some(after) if after >= self.state.seq() && held < MAX_HELD && !closing => {
@@ -205,11 +267,19 @@ impl Serving {
                     }
                 }
             }
+            _ if page => respond(
+                request,
+                404,
+                "text/plain",
+                b"not found: try /, /api/run or /metrics\n".to_vec(),
+            ),
             _ => respond(
                 request,
                 404,
                 "text/plain",
-                b"not found: try / or /api/run\n".to_vec(),
+                b"not found: this address serves /metrics alone (startup --metrics); \
+                  the page is served with --dashboard\n"
+                    .to_vec(),
             ),
         }
         None

@@ -1,6 +1,8 @@
 //! Watching a run in a browser: `startup --dashboard [ADDR]` serves a live
-//! page and `/api/run` (the same figures as JSON), and `--html-report PATH`
-//! writes the run as one self-contained HTML file at the end.
+//! page, `/api/run` (the same figures as JSON) and `/metrics` (for
+//! Prometheus); `startup --metrics ADDR` serves `/metrics` alone; and
+//! `--html-report PATH` writes the run as one self-contained HTML file at
+//! the end.
 //!
 //! What it serves is the run's record (`launcher::record`): this side only
 //! reads it, from a live copy the run's feed sends over a channel.
@@ -8,9 +10,10 @@
 //! # The room
 //!
 //! * `mod.rs` (here): the [`Dashboard`] handle that starts and stops the
-//!   serving threads.
+//!   serving threads (one per address: `--dashboard`'s, `--metrics`').
 //! * `http.rs`: the HTTP thread (tiny_http): the page, `/api/run` and its
-//!   long poll.
+//!   long poll, `/metrics`.
+//! * `prometheus.rs`: `/metrics`' text, rendered when scraped.
 //! * `access.rs`: loopback, or the `ops_token` on every request.
 //! * `servers.rs`: the servers table, from their `stats`, polled only while
 //!   a page is open.
@@ -36,6 +39,7 @@ mod access;
 mod html_report;
 mod http;
 mod page;
+mod prometheus;
 mod servers;
 
 use std::net::{SocketAddr, TcpListener};
@@ -48,6 +52,7 @@ use crossbeam_channel::Sender;
 use crate::error::{Context, Error, Result};
 use crate::launcher::record::{Feed, Msg, RunInfo, State};
 use access::Access;
+pub(crate) use http::Serves;
 use http::{Serving, Watch};
 use servers::{Poller, Polling};
 
@@ -70,9 +75,9 @@ pub(crate) struct Dashboard {
 }
 
 impl Dashboard {
-    /// Starts the dashboard if `addr` asks for one and says where, whatever
-    /// `--quiet` says: the address is what the user asked for. `feed`'s
-    /// copy of the record goes to it from then on.
+    /// Starts serving what `serves` says if `addr` asks for it and says
+    /// where, whatever `--quiet` says: the address is what the user asked
+    /// for. `feed`'s copy of the record goes to it from then on.
     ///
     /// # Errors
     /// `addr` is outside loopback and `ops_token` is empty (see
@@ -80,6 +85,7 @@ impl Dashboard {
     /// be started.
     pub(crate) fn open(
         addr: Option<SocketAddr>,
+        serves: Serves,
         ops_token: &str,
         info: RunInfo,
         feed: &mut Feed,
@@ -87,27 +93,34 @@ impl Dashboard {
         let Some(addr) = addr else {
             return Ok(None);
         };
-        let d = Dashboard::start(addr, ops_token, info)?;
+        let d = Dashboard::start(addr, serves, ops_token, info)?;
         let note = if d.needs_token {
             " (every request needs the ops_token: add ?token=<ops_token>, or send \
              Authorization: Bearer <ops_token>)"
         } else {
             ""
         };
-        log::info!("dashboard at {}", d.url);
-        eprintln!("startup: dashboard at {}{note}", d.url);
+        let name = serves.name();
+        log::info!("{name} at {}", d.url);
+        eprintln!("startup: {name} at {}{note}", d.url);
         feed.go_live(d.updates.clone());
         Ok(Some(d))
     }
 
     /// Listens on `addr` and starts the HTTP thread, whose state begins
     /// as the run `info` describes.
-    fn start(addr: SocketAddr, ops_token: &str, info: RunInfo) -> Result<Dashboard> {
-        let access = Access::for_addr(addr, ops_token)?;
+    fn start(
+        addr: SocketAddr,
+        serves: Serves,
+        ops_token: &str,
+        info: RunInfo,
+    ) -> Result<Dashboard> {
+        let (what, flag) = (serves.what(), serves.flag());
+        let access = Access::for_addr(addr, ops_token, what)?;
         // Bound here, so a taken port fails the run before anything starts.
         let listener = TcpListener::bind(addr).map_err(|e| {
             Error::msg(format!(
-                "cannot serve the dashboard on {addr}: {e}; pick another with --dashboard \
+                "cannot serve {what} on {addr}: {e}; pick another with {flag} \
                  127.0.0.1:PORT (127.0.0.1:0: any free port)"
             ))
         })?;
@@ -137,7 +150,12 @@ impl Dashboard {
                     updates: received,
                     state: State::new(info),
                     access,
-                    page: page::render(None),
+                    serves,
+                    // A metrics-only address has no page to assemble.
+                    page: match serves {
+                        Serves::Page => page::render(None),
+                        Serves::Metrics => String::new(),
+                    },
                     watch: serving_watch,
                     since,
                 }
@@ -145,7 +163,7 @@ impl Dashboard {
             })
             .context("cannot start the dashboard's thread")?;
         Ok(Dashboard {
-            url: format!("http://{local}/"),
+            url: format!("http://{local}{}", serves.path()),
             needs_token,
             updates,
             thread: Some(thread),
@@ -184,13 +202,19 @@ impl Dashboard {
         }
     }
 
-    /// Ends the dashboard once the run is over: a page that was open gets
-    /// the final state first (startup waits at most 3 s for it to ask).
-    pub(crate) fn close(mut self) {
-        self.stop_polls();
-        let _ = self.updates.send(Msg::Close);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+    /// Ends the dashboards once the run is over, all at once: each one
+    /// that was watched (a page open, a scraper) gets the final state
+    /// first (startup waits at most 3 s for it to ask).
+    pub(crate) fn close_all(dashboards: impl IntoIterator<Item = Dashboard>) {
+        let mut closing: Vec<Dashboard> = dashboards.into_iter().collect();
+        for d in &mut closing {
+            d.stop_polls();
+            let _ = d.updates.send(Msg::Close);
+        }
+        for mut d in closing {
+            if let Some(thread) = d.thread.take() {
+                let _ = thread.join();
+            }
         }
     }
 }

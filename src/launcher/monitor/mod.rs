@@ -9,7 +9,8 @@
 //! * `start.rs` / `stop.rs`: every link up, then one go for all; every
 //!   client's final report, then its exit.
 //! * `rounds.rs`: status rounds and their line; `points.rs`: a point per
-//!   round for the run's [`Feed`]; `rows.rs`: the soak CSV's rows.
+//!   round for the run's [`Feed`], and `/metrics`' sample with it;
+//!   `rows.rs`: the soak CSV's rows.
 //! * `resources.rs`: every child's CPU and memory, a few at a time.
 //! * `deaths.rs`, `restarts.rs`: who died or was stopped; server restarts.
 //! * `watched.rs`: what the monitor saw, handed to the report.

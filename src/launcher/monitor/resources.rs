@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::launcher::children::Fleet;
 use crate::launcher::proxy::Kind;
+use crate::launcher::record::ByKind;
 use crate::launcher::report::Processes;
 use crate::launcher::usage::{KindUsage, Usage};
 use crate::messages::ProcessSample;
@@ -231,6 +232,28 @@ impl Resources {
         }
     }
 
+    /// The children's CPU seconds and resident memory by kind, for
+    /// `/metrics`: CPU over every child that ran, each since it started (an
+    /// exited one keeps its last reading, so the sum never goes down), and
+    /// the memory of those alive at their latest reading. Marks nothing.
+    pub(super) fn cumulative(&self) -> (ByKind<f64>, ByKind<u64>) {
+        let (mut cpu, mut rss) = (ByKind::<f64>::default(), ByKind::<u64>::default());
+        for t in &self.tracked {
+            let Some((_, s)) = t.usage.last_timed() else {
+                continue;
+            };
+            let (cpu_s, rss_bytes) = match t.kind {
+                Kind::Server => (&mut cpu.server, &mut rss.server),
+                Kind::Client => (&mut cpu.client, &mut rss.client),
+            };
+            *cpu_s += s.cpu_s;
+            if !t.gone {
+                *rss_bytes += s.rss_bytes;
+            }
+        }
+        (cpu, rss)
+    }
+
     /// The descriptors and threads the children hold, by kind, at their
     /// latest readings. A child whose latest read failed has exited and
     /// is left out, so a restarted server counts once.
@@ -358,6 +381,11 @@ mod tests {
             "{}",
             row.server_rss_mb
         );
+        // `/metrics`' CPU counter keeps the exited process's seconds; its
+        // memory is gone with it.
+        let (cpu, rss) = resources.cumulative();
+        assert!((cpu.server - 3.0).abs() < 1e-9, "{}", cpu.server);
+        assert_eq!((rss.server, rss.client, cpu.client), (3_000_000, 0, 0.0));
     }
 
     #[test]

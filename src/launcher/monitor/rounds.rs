@@ -135,6 +135,9 @@ pub(super) struct Rounds {
     /// Time between rounds that closed with fewer links up than planned:
     /// a verdict rule fails a run short of links for over a tenth of it.
     short: Duration,
+    /// The counters of the clients that died, as of their last answers:
+    /// `/metrics`' counters keep them, so they never go down.
+    departed: ClientStatus,
 }
 
 impl Rounds {
@@ -153,6 +156,7 @@ impl Rounds {
             second: Snapshot::default(),
             rate: RateMeter::default(),
             short: Duration::ZERO,
+            departed: ClientStatus::default(),
         }
     }
 
@@ -208,7 +212,9 @@ impl Rounds {
     /// counters leave the totals and the rate.
     pub(super) fn forget(&mut self, index: usize) {
         self.awaiting.remove(&index);
-        self.latest.remove(&index);
+        if let Some(last) = self.latest.remove(&index) {
+            add_counters(&mut self.departed, &last);
+        }
         self.heard_up.remove(&index);
         self.rate.forget(index);
     }
@@ -279,16 +285,29 @@ impl Rounds {
             ..ClientStatus::default()
         };
         for s in self.latest.values() {
-            t.sent += s.sent;
-            t.acked += s.acked;
-            t.late += s.late;
-            t.dropped += s.dropped;
-            t.errors += s.errors;
-            t.error_kinds.add(&s.error_kinds);
-            t.reconnects += s.reconnects;
+            add_counters(&mut t, s);
         }
         t
     }
+
+    /// [`Rounds::totals`] with the counters of the clients that died
+    /// added: what the whole run did, for `/metrics`.
+    pub(super) fn run_totals(&self) -> ClientStatus {
+        let mut t = self.totals();
+        add_counters(&mut t, &self.departed);
+        t
+    }
+}
+
+/// Adds `s`'s cumulative counters to `t`'s.
+fn add_counters(t: &mut ClientStatus, s: &ClientStatus) {
+    t.sent += s.sent;
+    t.acked += s.acked;
+    t.late += s.late;
+    t.dropped += s.dropped;
+    t.errors += s.errors;
+    t.error_kinds.add(&s.error_kinds);
+    t.reconnects += s.reconnects;
 }
 
 #[cfg(test)]
@@ -354,8 +373,18 @@ mod tests {
         rounds.answered(1, status(2));
         let (tick, _) = rounds.close(started).unwrap();
         assert_eq!(tick.links_up, 5);
-        // A client that died takes its links with it.
+        // A client that died takes its links with it, and leaves the
+        // totals; the run's totals (`/metrics`' counters) keep its counts.
+        rounds.answered(
+            0,
+            ClientStatus {
+                acked: 7,
+                ..status(3)
+            },
+        );
         rounds.forget(0);
         assert_eq!(rounds.totals().links_up, 2);
+        assert_eq!(rounds.totals().acked, 0);
+        assert_eq!(rounds.run_totals().acked, 7);
     }
 }

@@ -63,6 +63,7 @@ impl Monitor<'_> {
                 }
             }
         }
+        self.record_final_metrics();
         self.rows
             .write(&self.rounds, &mut self.resources, self.started);
         self.reap_clients(fleet);

@@ -13,7 +13,10 @@
 //! * `snapshot.rs`: the [`Update`]s a feed records, the [`State`] they
 //!   build, and the [`RunView`] that `/api/run` serves and the HTML report
 //!   embeds.
+//! * `metrics.rs`: [`MetricsSample`], the figures `/metrics` serves, one
+//!   per status round.
 
+mod metrics;
 mod series;
 mod snapshot;
 
@@ -21,8 +24,11 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
+pub(crate) use metrics::{BOUNDS_US, ByKind, MetricsSample};
 pub(crate) use series::Point;
-pub(crate) use snapshot::{FinalReport, Layout, Phase, RunInfo, RunView, ServerRow, State, Update};
+pub(crate) use snapshot::{
+    FinalReport, Layout, Phase, RunInfo, RunView, STATES, ServerRow, State, Update,
+};
 
 /// What a live copy of the record hears.
 pub(crate) enum Msg {
@@ -37,7 +43,8 @@ pub(crate) enum Msg {
 /// once the clients run).
 pub(crate) struct Feed {
     state: State,
-    live: Option<Sender<Msg>>,
+    /// The live copies: the dashboard's and `--metrics`' HTTP threads.
+    live: Vec<Sender<Msg>>,
     /// No lines on the terminal (`--quiet`); the log and the record still
     /// get every one.
     quiet: bool,
@@ -49,25 +56,28 @@ impl Feed {
     pub(crate) fn new(info: RunInfo, quiet: bool) -> Feed {
         Feed {
             state: State::new(info),
-            live: None,
+            live: Vec::new(),
             quiet,
         }
     }
 
-    /// From now on, a copy of every update goes to `live` (the dashboard,
-    /// whose own record starts from the same [`RunInfo`]).
+    /// From now on, a copy of every update goes to `live` too (a
+    /// dashboard, whose own record starts from the same [`RunInfo`]).
     pub(crate) fn go_live(&mut self, live: Sender<Msg>) {
-        self.live = Some(live);
+        self.live.push(live);
     }
 
-    /// Records one update (and sends it to the live copy, never waiting).
+    /// True when some live copy hears the updates (a dashboard, or
+    /// `--metrics`): what only they serve need not be built otherwise.
+    pub(crate) fn is_live(&self) -> bool {
+        !self.live.is_empty()
+    }
+
+    /// Records one update (and sends it to the live copies, never waiting).
     pub(crate) fn send(&mut self, update: Update) {
-        if let Some(live) = &self.live {
-            // An ended dashboard is no reason to stop the run.
-            if live.send(Msg::Update(update.clone())).is_err() {
-                self.live = None;
-            }
-        }
+        // An ended dashboard is no reason to stop the run: it is dropped.
+        self.live
+            .retain(|live| live.send(Msg::Update(update.clone())).is_ok());
         self.state.apply(update);
     }
 

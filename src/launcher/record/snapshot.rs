@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::metrics::MetricsSample;
 use super::series::{Columns, History, Point};
 use crate::config::Config;
 
@@ -172,6 +173,9 @@ pub(crate) enum Update {
     Go(Instant),
     /// A status round closed.
     Point(Box<Point>),
+    /// The run's figures for `/metrics`, as of a status round or the
+    /// clients' final reports.
+    Metrics(Box<MetricsSample>),
     /// The servers answered `stats` at this instant.
     Servers(Instant, Vec<ServerRow>),
     /// The report, verdict and verification included.
@@ -239,7 +243,20 @@ pub(crate) struct State {
     history: History,
     servers: Option<ServersTable>,
     final_report: Option<FinalReport>,
+    /// The latest figures for `/metrics` (not part of the [`RunView`]).
+    metrics: Option<MetricsSample>,
 }
+
+/// Every word [`State::state_word`] can say, in the run's order.
+pub(crate) const STATES: [&str; 7] = [
+    "starting",
+    "connecting",
+    "running",
+    "saturated",
+    "stopping",
+    "verifying",
+    "done",
+];
 
 impl State {
     /// A run that has not started.
@@ -255,11 +272,18 @@ impl State {
             history: History::default(),
             servers: None,
             final_report: None,
+            metrics: None,
         }
     }
 
     /// Applies one update.
     pub(crate) fn apply(&mut self, update: Update) {
+        // `/metrics`' figures are not in the view: a long poll on
+        // `/api/run` does not answer for them.
+        if let Update::Metrics(sample) = update {
+            self.metrics = Some(*sample);
+            return;
+        }
         self.seq += 1;
         match update {
             Update::Phase(phase, message) => {
@@ -289,6 +313,7 @@ impl State {
                 self.phase = Phase::Done;
                 self.final_report = Some(*report);
             }
+            Update::Metrics(_) => {} // taken above
         }
     }
 
@@ -302,8 +327,19 @@ impl State {
         self.final_report.is_some()
     }
 
-    /// The run as of `at`.
-    pub(crate) fn view(&self, at: Instant) -> RunView {
+    /// What the run is.
+    pub(crate) fn info(&self) -> &RunInfo {
+        &self.info
+    }
+
+    /// The latest figures for `/metrics`; `None` before the first round.
+    pub(crate) fn metrics(&self) -> Option<&MetricsSample> {
+        self.metrics.as_ref()
+    }
+
+    /// Seconds on the run's clock as of `at`: since the go, up to the
+    /// window's end (0 before the go).
+    pub(crate) fn elapsed_s(&self, at: Instant) -> f64 {
         let elapsed = match self.go {
             Some(go) => {
                 let until = self.ended.unwrap_or(at);
@@ -313,17 +349,27 @@ impl State {
         };
         // The window ends at --duration; the clock does not run past it
         // while the clients stop.
-        let elapsed = self.info.duration_s.map_or(elapsed, |d| elapsed.min(d));
+        self.info.duration_s.map_or(elapsed, |d| elapsed.min(d))
+    }
+
+    /// The page header's word (one of [`STATES`]): the phase's name, or
+    /// `saturated` instead of `running` while the latest round says so.
+    pub(crate) fn state_word(&self) -> &'static str {
         let saturated = self.now.as_ref().is_some_and(|p| p.saturated);
-        let state = match self.phase {
+        match self.phase {
             Phase::Running if saturated => "saturated",
             phase => phase.name(),
-        };
+        }
+    }
+
+    /// The run as of `at`.
+    pub(crate) fn view(&self, at: Instant) -> RunView {
+        let elapsed = self.elapsed_s(at);
         RunView {
             api: API_VERSION,
             seq: self.seq,
             phase: self.phase,
-            state: state.to_string(),
+            state: self.state_word().to_string(),
             message: self.message.clone(),
             info: self.info.clone(),
             elapsed_s: (elapsed * 10.0).round() / 10.0,
@@ -396,6 +442,7 @@ mod tests {
         ];
         for phase in phases {
             assert_eq!(serde_json::to_value(phase).unwrap(), phase.name());
+            assert!(STATES.contains(&phase.name()), "{}", phase.name());
         }
     }
 }

@@ -33,7 +33,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::error::{Error, Result};
 use crate::launcher::children::Fleet;
-use crate::launcher::dashboard::Dashboard;
+use crate::launcher::dashboard::{Dashboard, Serves};
 use crate::launcher::monitor::{self, Monitor};
 use crate::launcher::preflight;
 use crate::launcher::proxy::Event;
@@ -65,6 +65,8 @@ pub(crate) struct Options {
     pub(crate) thresholds: Thresholds,
     /// Serve the live dashboard here (`--dashboard`).
     pub(crate) dashboard: Option<SocketAddr>,
+    /// Serve `/metrics` alone here (`--metrics`).
+    pub(crate) metrics: Option<SocketAddr>,
     /// A step of the capacity search (`launcher::capacity`): the search
     /// ran the pre-flight once before its first step, and its steps ask
     /// rates above the capacity on purpose, so neither is said again.
@@ -97,10 +99,13 @@ pub(crate) fn run(options: &Options) -> Result<Finished> {
         preflight::check(config, &plan.local, quiet)?;
         preflight::check_capacity(config, &plan.local);
     }
+    let token = &config.ops_token;
     let info = plan.info.clone();
-    let dashboard = Dashboard::open(options.dashboard, &config.ops_token, info, &mut feed)?;
+    let dashboard = Dashboard::open(options.dashboard, Serves::Page, token, info, &mut feed)?;
+    let info = plan.info.clone();
+    let metrics = Dashboard::open(options.metrics, Serves::Metrics, token, info, &mut feed)?;
     let programs = plan.programs()?;
-    let mut stage = Stage::new(dashboard)?;
+    let mut stage = Stage::new(dashboard, metrics)?;
 
     let launcher = servers::start(&plan, programs.server, &mut stage, &mut feed)?;
     let started = clients::spawn(&plan, programs.client, &mut stage, &mut feed)?;
@@ -132,10 +137,12 @@ struct Stage {
     /// The dashboard, with `--dashboard`: it polls this host's servers
     /// while they run, and closes once the report is in.
     dashboard: Option<Dashboard>,
+    /// `/metrics` alone, with `--metrics`; closes with the dashboard.
+    metrics: Option<Dashboard>,
 }
 
 impl Stage {
-    fn new(dashboard: Option<Dashboard>) -> Result<Stage> {
+    fn new(dashboard: Option<Dashboard>, metrics: Option<Dashboard>) -> Result<Stage> {
         let (to_events, events) = crossbeam_channel::unbounded();
         Ok(Stage {
             fleet: Fleet::default(),
@@ -144,6 +151,7 @@ impl Stage {
             interrupts: interrupt_channel()?,
             not_up_before: Vec::new(),
             dashboard,
+            metrics,
         })
     }
 }

@@ -4,6 +4,7 @@
 
 use super::plan::Plan;
 use super::{Finished, Stage};
+use crate::launcher::dashboard::Dashboard;
 use crate::launcher::hosts::EndCounts;
 use crate::launcher::monitor::Monitor;
 use crate::launcher::record::Update;
@@ -33,8 +34,6 @@ pub(super) fn report(
     feed.send(Update::Message(report.verdict_line()));
     feed.send(Update::Final(Box::new(report.for_page())));
     let view = feed.view();
-    if let Some(d) = stage.dashboard {
-        d.close();
-    }
+    Dashboard::close_all([stage.dashboard, stage.metrics].into_iter().flatten());
     Finished { report, view }
 }
