@@ -27,7 +27,8 @@ USAGE:
     startup --find-capacity [-f PATH] [-c N] [-s N] [--budget 2m] [-o PATH]
 
 EXAMPLE:
-    startup -c 100 -s 3 -i 10ms -d 30s      100 clients x 3 servers, no config.json needed
+    startup -c 100 -s 3 -i 10ms -d 30s
+                      100 clients x 3 servers for 30 s, no config.json needed
 
 OPTIONS:
     -f, --config PATH config file [default: ./config.json; when there is none,
@@ -104,8 +105,8 @@ end it stops the clients, compares what each acked with every server's own
 counts, stops the servers and prints the report.
 
 On many hosts, run startup with the same config on every host and merge the
-reports with `omclient verify --reports a.json b.json ...` (docs/DEPLOY.md: \"Many
-hosts\").
+reports with `omclient verify --reports a.json b.json ...`
+(docs/DEPLOY.md: \"Many hosts\").
 
 The report opens with PASS, FAIL and every reason, or INCOMPLETE (below).
 A run FAILs when verification fails, a child dies, a configured server was
