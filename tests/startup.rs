@@ -111,11 +111,25 @@ fn small_run_verifies_exactly_and_reports() {
         // CPU quota (a CI runner's cgroup): there only "it has threads".
         let engine = engine();
         // Acceptor + store + stdin watcher + one thread per link (3 per server).
-        let want = if engine.server == Engine::THREADS.server { 5 } else { 1 };
-        assert!(servers["threads_max"].as_u64().unwrap() >= want, "{servers}");
+        let want = if engine.server == Engine::THREADS.server {
+            5
+        } else {
+            1
+        };
+        assert!(
+            servers["threads_max"].as_u64().unwrap() >= want,
+            "{servers}"
+        );
         // One thread per server link + main.
-        let want = if engine.client == Engine::THREADS.client { 3 } else { 1 };
-        assert!(clients["threads_max"].as_u64().unwrap() >= want, "{clients}");
+        let want = if engine.client == Engine::THREADS.client {
+            3
+        } else {
+            1
+        };
+        assert!(
+            clients["threads_max"].as_u64().unwrap() >= want,
+            "{clients}"
+        );
     }
     if cfg!(target_os = "linux") {
         assert!(clients["ctx_switches_per_op"].as_f64().unwrap() > 0.0);
