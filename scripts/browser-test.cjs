@@ -74,11 +74,28 @@ function textMatches(format, value, text) {
   }
 }
 
-// Every [data-field] element against `view`; returns how many were checked.
+// What the page shows and the seq of the view it shows, read in one go:
+// the page renders a view in one synchronous pass, and a long poll that
+// returns between two reads would otherwise pair one view's seq with the
+// next one's figures (seen on a starved machine, where the mid-run check
+// read "stopping" against the view before it).
+async function shownNow(page) {
+  return page.evaluate(() => ({
+    seq: Number(document.body.dataset.seq),
+    fields: [...document.querySelectorAll("[data-field]")].map((el) => ({
+      field: el.dataset.field, format: el.dataset.format, value: el.dataset.value, text: el.textContent,
+    })),
+  }));
+}
+
+// Every [data-field] element the page shows against `view`; returns how
+// many were checked.
 async function compareDom(page, view, label) {
-  const shown = await page.$$eval("[data-field]", (els) => els.map((el) => ({
-    field: el.dataset.field, format: el.dataset.format, value: el.dataset.value, text: el.textContent,
-  })));
+  return compareShown((await shownNow(page)).fields, view, label);
+}
+
+// `shown` (from shownNow) against `view`; returns how many were checked.
+function compareShown(shown, view, label) {
   let checked = 0;
   for (const f of shown) {
     const want = at(view, f.field);
@@ -125,11 +142,12 @@ async function live(url, outdir) {
   console.log("live: the page is running and its 6 charts are drawn");
 
   // Mid-run: the DOM against the view it last rendered, as /api/run sent it.
-  const seq = Number(await page.evaluate(() => document.body.dataset.seq));
+  const shown = await shownNow(page);
+  const seq = shown.seq;
   let view = served.get(seq);
   for (let i = 0; i < 50 && !view; i++) { await page.waitForTimeout(100); view = served.get(seq); }
   if (check(view, `live: the page shows seq ${seq}, which /api/run never served it`)) {
-    const n = await compareDom(page, view, "live mid-run");
+    const n = compareShown(shown.fields, view, "live mid-run");
     console.log(`live: ${n} figures shown equal /api/run's (seq ${seq}, phase ${view.phase}, ${view.series.t_s.length} points)`);
   }
   // And /api/run asked from outside the page: the same run.
