@@ -80,12 +80,58 @@ fn flags_win_over_the_config_file() {
     assert_eq!(r["verify"]["ok"], true, "{r:#}");
 }
 
+/// `--connect-rate` paces the host's first connects: 2 clients x 3 servers
+/// at 2 links/s put the last first connect 2.5 s after its client starts
+/// (the ramp's slots are 0.5 s apart, the clients interleaved), so the go
+/// cannot come sooner, however fast the machine. The deadline is stretched
+/// by the ramp: with `--connect-deadline 1s` every link still comes up
+/// before the go. The status line says the ramp's pace.
+#[test]
+fn connect_rate_ramps_the_links_up_within_a_stretched_deadline() {
+    let config = TestConfig::local("ramp", 3, 2, "");
+    let report = config.dir.path("r.json");
+    let (out, r) = startup_reported(
+        &config.path,
+        &report,
+        &[
+            "--connect-rate",
+            "2",
+            "--connect-deadline",
+            "1s",
+            "-i",
+            "50ms",
+            "-d",
+            "1s",
+        ],
+        Duration::from_secs(60),
+    );
+    let text = printed(&out);
+    assert_eq!(r["links"], 6, "{r:#}");
+    assert_eq!(r["config"]["connect_rate"], 2, "{r:#}");
+    assert!(
+        text.contains("(ramp 2/s: "),
+        "the connecting line names the ramp:\n{text}"
+    );
+    let go = text
+        .lines()
+        .find(|l| l.contains("links connected in"))
+        .unwrap_or_else(|| panic!("no go line:\n{text}"));
+    assert!(go.contains("6 of 6 links connected in"), "{go}");
+    let took: f64 = go
+        .split("connected in ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|secs| secs.parse().ok())
+        .unwrap_or_else(|| panic!("no time in {go:?}"));
+    assert!(took >= 2.4, "the ramp cannot end before 2.5 s: {go}");
+}
+
 /// In a folder without config.json, a mistyped option or a bad value is
 /// what startup says, not the missing file; and durations need units.
 #[test]
 fn flag_mistakes_come_before_the_config() {
     let dir = TempDir::new("flags-first");
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["--durration", "1s"], "unknown option --durration"),
         (
             &["-d", "10"],
@@ -94,6 +140,10 @@ fn flag_mistakes_come_before_the_config() {
         (&["--max-p99", "10"], "--max-p99 \"10\" has no unit"),
         (&["--min-rate", "1.5"], "--min-rate \"1.5\" is above 1"),
         (&["-i", "2.5ms"], "not a whole number of milliseconds"),
+        (
+            &["--connect-rate", "fast"],
+            "--connect-rate \"fast\" is not a whole number",
+        ),
         (
             &["--config", "nowhere.json", "-d", "1m30s"],
             "cannot read config file nowhere.json",
@@ -120,3 +170,7 @@ fn flag_mistakes_come_before_the_config() {
         );
     }
 }
+
+on_engines!(on_evloop: Engine::EVLOOP, on_tokio: Engine::TOKIO => [
+    connect_rate_ramps_the_links_up_within_a_stretched_deadline,
+]);

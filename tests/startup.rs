@@ -274,7 +274,13 @@ fn every_program_has_help_and_rejects_unknown_options() {
     for program in ["server", "client", "startup", "omclient"] {
         let out = run(program, &["--help"], Duration::from_secs(20));
         assert!(out.status.success());
-        assert!(stdout(&out).contains("--config PATH"), "{program}");
+        let help = stdout(&out);
+        assert!(help.contains("--config PATH"), "{program}");
+        // Options sit indented under their heading, and fit 80 columns.
+        for line in help.lines() {
+            assert!(!line.starts_with('-'), "{program}: unindented: {line:?}");
+            assert!(line.chars().count() <= 80, "{program}: too wide: {line:?}");
+        }
         let out = run(program, &["--bogus"], Duration::from_secs(20));
         assert_eq!(out.status.code(), Some(2), "{program}");
         assert!(

@@ -28,7 +28,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::counters::{ConnectError, LinkCounters, LinkError, status_of};
-use super::schedule::{Pacer, Window};
+use super::schedule::{Pacer, Place, Window};
 use crate::config::Config;
 use crate::messages::{ClientReport, KeyCount, WireSnapshot};
 use crate::metrics::AtomicHistograms;
@@ -59,6 +59,9 @@ pub struct ClientLink {
     pub server: SocketAddr,
     /// Its first update is due this long after the window's start.
     offset: Duration,
+    /// Its first connect waits until then (`connect_rate`'s ramp); now
+    /// when links connect at once.
+    first_connect: Instant,
     /// Shared with the client's main thread, which sums them for `status`.
     pub counters: Arc<LinkCounters>,
     /// Every key used, with what was acked on it.
@@ -84,11 +87,14 @@ pub enum Outcome {
 }
 
 impl ClientLink {
-    /// A link to `server` whose first update is due `offset` after the start.
-    pub fn new(server: SocketAddr, offset: Duration, config: &Config) -> ClientLink {
+    /// A link to `server` at `place` among its host's links, which sets
+    /// when it first connects (`connect_rate`, counted from now) and when
+    /// its first update is due after the window's start.
+    pub fn new(server: SocketAddr, place: Place, config: &Config) -> ClientLink {
         ClientLink {
             server,
-            offset,
+            offset: place.stagger(config.interval()),
+            first_connect: Instant::now() + place.ramp(config.connect_rate),
             counters: Arc::new(LinkCounters::default()),
             keys: Vec::with_capacity(1),
             slot: 0,
@@ -99,6 +105,13 @@ impl ClientLink {
             reused_ports: 0,
             failures: 0,
         }
+    }
+
+    /// When the link may make its first connect: the engine waits until
+    /// then before its first attempt. Reconnects are paced by the backoff
+    /// instead.
+    pub fn first_connect(&self) -> Instant {
+        self.first_connect
     }
 
     /// A connect failed: counts it, remembers why (for `ready`'s `down`

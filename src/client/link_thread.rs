@@ -61,7 +61,9 @@ pub(super) fn run_link(mut plan: LinkPlan) -> Vec<KeyCount> {
             plan.link.server.port(),
         ));
     }
-    while !plan.over() {
+    // `connect_rate`'s ramp: the first connect waits for its turn.
+    let ramped = sleep_until(plan.link.first_connect(), &plan.stop);
+    while ramped && !plan.over() {
         let stream = match connect(&plan.link, &config) {
             Ok(stream) => stream,
             Err(e) => {

@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 
-use crate::client::schedule::Window;
+use crate::client::schedule::{Place, Window};
 use crate::config::Config;
 use crate::error::Result;
 use crate::messages::{ClientReport, ClientStatus, KeyCount};
@@ -71,8 +71,9 @@ struct LinkHandle {
 impl Client {
     /// Starts one link thread per server. `id` and `clients` (this client's
     /// index and how many run on the host) spread the host's first updates
-    /// over one interval (`schedule::stagger`). A `gated` client connects its
-    /// links and then waits for `Node::go` before sending anything (see
+    /// over one interval and pace their first connects by `connect_rate`
+    /// (`schedule::Place`). A `gated` client connects its links and then
+    /// waits for `Node::go` before sending anything (see
     /// `program::serve_supervisor`); otherwise the schedule starts now.
     ///
     /// # Errors
@@ -90,12 +91,16 @@ impl Client {
         if !gated {
             let _ = start.set(window);
         }
-        let interval = config.interval();
         let histograms = Arc::new(AtomicHistograms::default());
         let mut links = Vec::with_capacity(servers.len());
         for (j, &server) in servers.iter().enumerate() {
-            let offset = schedule::stagger(interval, id, clients, servers.len(), j);
-            let link = ClientLink::new(server, offset, &config);
+            let place = Place {
+                id,
+                clients,
+                links: servers.len(),
+                j,
+            };
+            let link = ClientLink::new(server, place, &config);
             let counters = link.counters.clone();
             let plan = LinkPlan {
                 link,

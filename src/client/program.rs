@@ -43,7 +43,7 @@ pub struct ClientArgs {
 
 /// The options of [`ClientArgs`], as a usage text lists them.
 pub const OPTIONS: &str = "\
-    --config PATH       config file [default: ./config.json; without one,
+    \x20   --config PATH       config file [default: ./config.json; without one,
                         the built-in defaults]
     --server ADDR       link to this server only, IP:PORT or HOST:PORT
                         (repeatable) [default: every port of every host in
@@ -51,7 +51,8 @@ pub const OPTIONS: &str = "\
     --duration D        stop after D (30s, 10m, 3h) [default: at Ctrl-C]
     --json              print the final report as JSON instead of text
     --id N              this client's index on the host [default: 0]
-    --clients N         clients on the host, to spread first updates [default: 1]
+    --clients N         clients on the host, to spread first updates and
+                        share connect_rate [default: 1]
     --supervised        run under startup: connect, then answer `ready`,
                         `go START [END]`, `status` and `stop` on stdin
     -h, --help          this text

@@ -105,13 +105,46 @@ pub fn from_unix_micros(micros: u64) -> Instant {
     }
 }
 
-/// How long after the start link `j` of client `id` (of `clients` on the
-/// host, each with `links` links) sends its first update: the host's links
-/// spread evenly over one `interval`, so they do not all fire on one tick.
-pub fn stagger(interval: Duration, id: u32, clients: u32, links: usize, j: usize) -> Duration {
-    let slots = (u64::from(clients.max(1)) * links as u64).max(1);
-    let slot = (u64::from(id) * links as u64 + j as u64) % slots;
-    interval.mul_f64(slot as f64 / slots as f64)
+/// Where a link sits among its host's links: link `j` of the `links` of
+/// client `id`, one of the `clients` on the host. Every engine places its
+/// links the same way, so their first updates and first connects are
+/// spread over the host alike.
+#[derive(Debug, Clone, Copy)]
+pub struct Place {
+    /// The client's index on the host.
+    pub id: u32,
+    /// Clients on the host.
+    pub clients: u32,
+    /// Links of each client.
+    pub links: usize,
+    /// The link's index in its client.
+    pub j: usize,
+}
+
+impl Place {
+    /// How long after the start this link sends its first update: the
+    /// host's links spread evenly over one `interval`, so they do not all
+    /// fire on one tick.
+    pub fn stagger(&self, interval: Duration) -> Duration {
+        let slots = (u64::from(self.clients.max(1)) * self.links as u64).max(1);
+        let slot = (u64::from(self.id) * self.links as u64 + self.j as u64) % slots;
+        interval.mul_f64(slot as f64 / slots as f64)
+    }
+
+    /// How long after its client starts this link makes its first connect,
+    /// so the host's links come up `connect_rate` per second (0: at once).
+    ///
+    /// The host's order interleaves the clients (every client's first link,
+    /// then every client's second...), so each client connects at its share
+    /// of the rate and all of them come up together: a client spawned a
+    /// little later only shifts its own links, it never adds a burst.
+    pub fn ramp(&self, connect_rate: u32) -> Duration {
+        if connect_rate == 0 {
+            return Duration::ZERO;
+        }
+        let ordinal = self.j as u64 * u64::from(self.clients.max(1)) + u64::from(self.id);
+        Duration::from_secs_f64(ordinal as f64 / f64::from(connect_rate))
+    }
 }
 
 /// Decides due times for one link.
@@ -309,6 +342,51 @@ mod tests {
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)
+    }
+
+    #[test]
+    fn the_ramp_brings_a_hosts_links_up_one_per_slot_with_the_clients_interleaved() {
+        // 4 clients x 3 links at 100 links/s: the host's 12 first connects
+        // take one slot of 10 ms each, clients interleaved.
+        let at = |id, j| {
+            Place {
+                id,
+                clients: 4,
+                links: 3,
+                j,
+            }
+            .ramp(100)
+        };
+        let mut all: Vec<Duration> = (0..4)
+            .flat_map(|id| (0..3).map(move |j| at(id, j)))
+            .collect();
+        all.sort();
+        let want: Vec<Duration> = (0..12).map(|k| ms(10 * k)).collect();
+        for (got, want) in all.iter().zip(&want) {
+            assert!(
+                got.abs_diff(*want) < Duration::from_micros(1),
+                "{got:?} vs {want:?}"
+            );
+        }
+        assert!(
+            at(1, 0).abs_diff(ms(10)) < Duration::from_micros(1),
+            "client 1 goes second"
+        );
+        assert!(
+            at(0, 1).abs_diff(ms(40)) < Duration::from_micros(1),
+            "then every client's second link"
+        );
+        // Without a rate, every link connects at once.
+        assert_eq!(
+            Place {
+                id: 3,
+                clients: 4,
+                links: 3,
+                j: 2
+            }
+            .ramp(0),
+            Duration::ZERO
+        );
     }
 
     #[test]

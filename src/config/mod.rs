@@ -73,6 +73,9 @@ config_keys! {
         max_lag_ms: u64 = 0, Whole(0..=86_400_000);
         /// Client: how long one connection attempt may take.
         connect_timeout_ms: u64 = 3_000, Whole(1..=600_000);
+        /// Host: first connections per second over all its clients' links,
+        /// brought up at that steady pace (0: every link at once).
+        connect_rate: u32 = 0, Whole(0..=1_000_000);
         /// Client: how long to wait for an ack before the link is called broken.
         request_timeout_ms: u64 = 5_000, Whole(1..=600_000);
         /// Client: first pause before reconnecting; doubles on each failure.
@@ -297,6 +300,15 @@ impl Config {
         }
     }
 
+    /// How long a host's `links` take to make their first connections at
+    /// `connect_rate` (zero when every link connects at once).
+    pub(crate) fn ramp(&self, links: u64) -> Duration {
+        if self.connect_rate == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(links as f64 / f64::from(self.connect_rate))
+    }
+
     /// Stack size for link threads, in bytes.
     pub(crate) fn thread_stack_bytes(&self) -> usize {
         self.thread_stack_kb as usize * 1024
@@ -495,6 +507,7 @@ mod tests {
         r#""schedule":"fixed-rate","#,
         r#""max_lag_ms":0,"#,
         r#""connect_timeout_ms":3000,"#,
+        r#""connect_rate":0,"#,
         r#""request_timeout_ms":5000,"#,
         r#""reconnect_initial_ms":50,"#,
         r#""reconnect_max_ms":2000,"#,

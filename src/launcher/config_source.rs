@@ -62,7 +62,8 @@ pub(crate) struct Loaded {
 
 impl ConfigFlags {
     /// Takes `--config` and the layout flags: `--clients N`, `--servers N`,
-    /// `--interval D` and `--schedule NAME`. Reads nothing yet.
+    /// `--interval D`, `--connect-rate N` and `--schedule NAME`. Reads
+    /// nothing yet.
     ///
     /// # Errors
     /// A value that does not read as what its flag takes.
@@ -87,6 +88,9 @@ impl ConfigFlags {
                 &text,
                 ms.into(),
             ));
+        }
+        if let Some(n) = whole(args, "--connect-rate")? {
+            set.push(SetBy::new("connect_rate", "--connect-rate", n, n.into()));
         }
         if let Some(text) = args.value("--schedule")? {
             let name: Schedule = text

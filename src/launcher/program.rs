@@ -20,10 +20,11 @@ startup: run the whole mass_connect system on this host, then verify it
 
 USAGE:
     startup [-f PATH] [-c CLIENTS] [-s SERVERS] [-i INTERVAL] [--schedule S]
-            [-d 30s|10m|1h30m] [-o PATH] [-q] [--host IP] [--wait-servers D]
-            [--connect-deadline D] [--drain-timeout D] [--min-rate R]
-            [--max-p99 D] [--max-late-p99 D] [--dashboard [ADDR]]
-            [--metrics ADDR] [--html-report PATH] [--load 70% [--budget D]]
+            [--connect-rate N] [-d 30s|10m|1h30m] [-o PATH] [-q] [--host IP]
+            [--wait-servers D] [--connect-deadline D] [--drain-timeout D]
+            [--min-rate R] [--max-p99 D] [--max-late-p99 D]
+            [--dashboard [ADDR]] [--metrics ADDR] [--html-report PATH]
+            [--load 70% [--budget D]]
     startup --find-capacity [-f PATH] [-c N] [-s N] [--budget 2m] [-o PATH]
 
 EXAMPLE:
@@ -39,7 +40,10 @@ OPTIONS:
     -i, --interval D  time between two updates of one link, whole ms: 10ms,
                       1s (update_intervals)
         --schedule S  fixed-rate, fixed-delay or closed-loop (schedule)
-                      These four win over the config file's keys; the report's
+        --connect-rate N
+                      first connects per second over this host's links, at a
+                      steady pace [default: all at once] (connect_rate)
+                      These five win over the config file's keys; the report's
                       config line names the flags that set any.
     -d, --duration D  stop after D (30s, 10m, 1h30m) [default: run until Ctrl-C]
     -o, --report PATH also write the report as JSON to PATH
@@ -52,7 +56,8 @@ OPTIONS:
                       from the first client's spawn, how long links get to
                       connect; then the run starts and the links still down
                       are named with why (refused, timed out, unreachable)
-                      [default: 10s]
+                      [default: 10s, plus the ramp's length with
+                      --connect-rate]
     --min-rate R      FAIL if achieved/target is below R: a ratio (0.99) or a
                       percentage (99%)
     --max-p99 D       FAIL if the run's latency p99 is above D (e.g. 10ms)

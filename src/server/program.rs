@@ -29,7 +29,7 @@ pub struct ServerArgs {
 
 /// The options of [`ServerArgs`], as a usage text lists them.
 pub const OPTIONS: &str = "\
-    --config PATH   config file [default: ./config.json; without one,
+    \x20   --config PATH   config file [default: ./config.json; without one,
                     the built-in defaults]
     --ip IP         address to listen on [default: the entry of server_ip_list
                     that belongs to this host]

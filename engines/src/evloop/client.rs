@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 
 use mass_connect::client::link::{ClientLink, final_report};
 use mass_connect::client::program::{ClientArgs, Node};
-use mass_connect::client::schedule::{Window, stagger};
+use mass_connect::client::schedule::{Place, Window};
 use mass_connect::client::{LinkCounters, status_of};
 use mass_connect::config::Affinity;
 use mass_connect::error::{Context, Result};
@@ -67,13 +67,17 @@ impl EvClient {
             let _ = shared.window.set(window);
         }
         let threads = threads.clamp(1, servers.len().max(1));
-        let interval = config.interval();
         let mut per_loop: Vec<Vec<ClientLink>> = (0..threads).map(|_| Vec::new()).collect();
         let mut links = Vec::with_capacity(servers.len());
         let by_server = config.cpu_affinity == Affinity::ByServer;
         for (j, &server) in servers.iter().enumerate() {
-            let offset = stagger(interval, id, args.clients, servers.len(), j);
-            let link = ClientLink::new(server, offset, &config);
+            let place = Place {
+                id,
+                clients: args.clients,
+                links: servers.len(),
+                j,
+            };
+            let link = ClientLink::new(server, place, &config);
             links.push((server, link.counters.clone()));
             // Pinned by server: a link lives on the loop pinned to its
             // server's CPU, so both ends of it share one CPU.

@@ -9,7 +9,8 @@
 //!
 //! Connects are capped per loop (`MAX_CONNECTING` in flight), so a loop
 //! with ten thousand links does not put ten thousand SYNs in front of a
-//! server's listen backlog at once.
+//! server's listen backlog at once; `connect_rate` paces the first ones
+//! further, as it does the other engines'.
 
 use std::collections::VecDeque;
 use std::io;
@@ -74,13 +75,24 @@ impl ClientLoop {
                 generation: 0,
             })
             .collect();
+        // `connect_rate`'s ramp: a link whose first connect is not due yet
+        // waits on a timer, as after a failed connect.
+        let now = Instant::now();
+        let mut timers = Timers::default();
+        let mut to_connect = VecDeque::with_capacity(slots.len());
+        for (i, slot) in slots.iter().enumerate() {
+            match slot.link.first_connect() {
+                at if at > now => timers.at(at, i, slot.generation),
+                _ => to_connect.push_back(i),
+            }
+        }
         ClientLoop {
             poll,
             shared,
             histograms,
-            to_connect: (0..slots.len()).collect(),
+            to_connect,
             slots,
-            timers: Timers::default(),
+            timers,
             connecting: 0,
             window: None,
             stopping: false,

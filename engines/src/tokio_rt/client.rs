@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use mass_connect::client::link::{ClientLink, Outcome, final_report, refuse_self_connect};
 use mass_connect::client::program::{ClientArgs, Node};
-use mass_connect::client::schedule::{Window, stagger};
+use mass_connect::client::schedule::{Place, Window};
 use mass_connect::client::{LinkCounters, LinkError, status_of};
 use mass_connect::config::Config;
 use mass_connect::error::{Context, Result};
@@ -80,12 +80,16 @@ impl TokioClient {
             stop: AtomicBool::new(false),
             connecting: Semaphore::new(CONNECTING * workers.max(1)),
         });
-        let interval = config.interval();
         let mut links = Vec::with_capacity(servers.len());
         let mut tasks = Vec::with_capacity(servers.len());
         for (j, &server) in servers.iter().enumerate() {
-            let offset = stagger(interval, id, args.clients, servers.len(), j);
-            let link = ClientLink::new(server, offset, &config);
+            let place = Place {
+                id,
+                clients: args.clients,
+                links: servers.len(),
+                j,
+            };
+            let link = ClientLink::new(server, place, &config);
             links.push((server, link.counters.clone()));
             tasks.push(runtime.spawn(run_link(shared.clone(), link, told.clone())));
         }
@@ -165,6 +169,12 @@ async fn run_link(
         let t = *told.borrow();
         t.stop || t.window.is_some_and(|w| w.is_over(Instant::now()))
     };
+    // `connect_rate`'s ramp: the first connect waits for its turn.
+    let first = tokio::time::Instant::from_std(link.first_connect());
+    tokio::select! {
+        _ = tokio::time::sleep_until(first) => {}
+        _ = told.wait_for(|t| t.stop) => return (link.server, link.keys),
+    }
     while !over(&told) {
         let stream = match connect(&shared, &link, &config).await {
             Ok(stream) => stream,

@@ -101,7 +101,8 @@ impl Monitor<'_> {
                     Err(_) => break,
                 },
                 recv(progress) -> _ => {
-                    let line = connecting_line(&answers, self.links, deadline);
+                    let ramp = self.ramp_due();
+                    let line = connecting_line(&answers, self.links, ramp, deadline);
                     self.status.finish();
                     self.feed.say(line);
                 }
@@ -118,6 +119,14 @@ impl Monitor<'_> {
             answers,
             pending,
         })
+    }
+
+    /// With `connect_rate`, the rate and how many of the host's links its
+    /// ramp has made due since the first client's spawn.
+    fn ramp_due(&self) -> Option<(u32, u64)> {
+        let rate = self.options.config.connect_rate;
+        let due = self.started.elapsed().as_secs_f64() * f64::from(rate);
+        (rate > 0).then(|| (rate, (due as u64).min(self.links)))
     }
 
     /// Gives every live client the one window, starts the run's clock at
@@ -187,20 +196,34 @@ struct Ready {
 }
 
 /// `connecting: links 9870/10000 up; 127.0.0.2:29101 refused (130 links);
-/// deadline in 6 s`, from the clients' latest `ready` answers.
+/// deadline in 6 s`, from the clients' latest `ready` answers; with
+/// `connect_rate`, `(ramp 1000/s: 9900 due)` after the count, so a slow
+/// count reads as the ramp's pace, not as links failing.
 fn connecting_line(
     answers: &HashMap<usize, (u64, Vec<LinkDown>)>,
     links: u64,
+    ramp: Option<(u32, u64)>,
     deadline: Instant,
 ) -> String {
     let up: u64 = answers.values().map(|(up, _)| up).sum();
-    let down: Vec<LinkDown> = answers.values().flat_map(|(_, d)| d.clone()).collect();
+    // While a ramp runs, links that have not failed yet are mostly waiting
+    // for their turn; only the ones that failed are news.
+    let waiting_is_news = ramp.is_none_or(|(_, due)| due >= links);
+    let down: Vec<LinkDown> = answers
+        .values()
+        .flat_map(|(_, d)| d.iter())
+        .filter(|d| waiting_is_news || d.reason != "connecting")
+        .cloned()
+        .collect();
     let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+    let ramp = ramp
+        .map(|(rate, due)| format!(" (ramp {rate}/s: {due} due)"))
+        .unwrap_or_default();
     if down.is_empty() {
-        format!("connecting: links {up}/{links} up; deadline in {left} s")
+        format!("connecting: links {up}/{links} up{ramp}; deadline in {left} s")
     } else {
         format!(
-            "connecting: links {up}/{links} up; {}; deadline in {left} s",
+            "connecting: links {up}/{links} up{ramp}; {}; deadline in {left} s",
             summarize(&down)
         )
     }

@@ -113,7 +113,9 @@ pub(crate) fn run(options: &Options) -> Result<Finished> {
     let mut run = Monitor::new(&options.watch, &stage.fleet, layout, started, feed)?;
     run.restart_dead_servers(launcher, config.server_restarts);
     let (events, interrupts) = (&stage.events, &stage.interrupts);
-    let connect_by = started + options.connect_deadline;
+    // The deadline counts from the first spawn, so `connect_rate`'s ramp
+    // is added to it: a slow ramp is not a link that failed to connect.
+    let connect_by = started + options.connect_deadline + config.ramp(layout.links);
     if run.start_together(&mut stage.fleet, events, interrupts, connect_by) {
         run.watch(&mut stage.fleet, events, interrupts);
     }

@@ -16,7 +16,8 @@ commands (one-shot: omclient COMMAND; interactive: type them at the prompt):
     help      (h)   this list
     config    (c)   the configuration in use (token hidden)
     servers         every server in the config: up (with round trip) or down
-    stats           per server: links, updates, updates/s, anomalies, uptime; totals
+    stats           per server: links, updates, updates/s, anomalies, uptime;
+                    totals
     dump      (d)   every key and count on each server, sorted, with totals
     stop      (s)   stop the servers (all, or --server IP:PORT); the prompt
                     asks first when its input is a terminal
