@@ -187,6 +187,8 @@ impl Server {
     pub fn bind(config: Arc<Config>, addr: SocketAddr) -> Result<Server> {
         may_listen(&config, addr)?;
         let listener = TcpListener::bind(addr).map_err(|e| cannot_listen(addr, e))?;
+        net::deepen_backlog(&listener)
+            .with_context(|| format!("cannot deepen the listen backlog on {addr}"))?;
         let addr = listener
             .local_addr()
             .context("cannot read the listening address")?;

@@ -13,7 +13,8 @@
 //!   reader of `/proc`; Windows through `windows`).
 //! * [`affinity`]: pinning a link's threads to a CPU, and their priority.
 //! * [`footprint`]: one malloc arena per process, to keep memory small.
-//! * `net`: socket options, timeouts, locality of an address, limit hints.
+//! * `net`: socket options, the listen backlog, timeouts, locality of an
+//!   address, limit hints.
 //! * [`limits`]: the OS limits a layout meets (open files, tasks, local
 //!   ports), read for startup's pre-flight: `hostinfo::limits`, re-exported.
 //! * `windows`: the Win32 calls (process figures, thread placement, the job

@@ -6,6 +6,33 @@ use std::time::{Duration, Instant};
 
 use crate::wire::framing::TimedRead;
 
+/// Makes a listening socket's accept queue as deep as the system allows.
+///
+/// std's `TcpListener::bind` listens with a backlog of 128. When a host's
+/// clients open their links all at once, a server gets hundreds of SYNs in
+/// the time its accept thread takes a few, and past 128 waiting handshakes
+/// the kernel drops them (`ListenOverflows` in /proc/net/netstat): each
+/// dropped SYN is retried only after a second, then three, so a burst of
+/// links comes up seconds late or times out. Listening again on a listening
+/// socket only changes its backlog; Linux caps the value at
+/// `net.core.somaxconn` (4096 by default since 5.4). mio and tokio listen
+/// with 1,024, so the comparison engines had the deeper queue already.
+/// Elsewhere std's 128 stays (Windows' own queue is sized by the system).
+pub(crate) fn deepen_backlog(listener: &TcpListener) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: listen(2) on a descriptor the listener owns, with no
+        // pointers; the kernel clamps the backlog to somaxconn.
+        if unsafe { libc::listen(listener.as_raw_fd(), libc::c_int::MAX) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = listener;
+    Ok(())
+}
+
 /// Socket options every link gets on both ends. `TCP_NODELAY` because each
 /// update is one small write followed by a wait for the reply: with Nagle's
 /// algorithm on, the kernel may hold the write back for up to one delayed-ack
@@ -127,5 +154,27 @@ pub(crate) fn limit_hint(e: &io::Error) -> &'static str {
             " (no local port left: widen net.ipv4.ip_local_port_range or use more server ports; see docs/OPERATIONS.md \"OS limits\")"
         }
         _ => "",
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// 300 connects to a listener that never accepts: with std's backlog of
+    /// 128 the kernel drops the SYNs past it and those connects time out;
+    /// with the deepened queue every handshake completes.
+    #[test]
+    fn a_deepened_listener_queues_more_handshakes_than_std_would() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        deepen_backlog(&listener).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let queued: Vec<TcpStream> = (0..300)
+            .map(|i| {
+                TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+                    .unwrap_or_else(|e| panic!("connect {i} of 300 not queued: {e}"))
+            })
+            .collect();
+        assert_eq!(queued.len(), 300);
     }
 }
