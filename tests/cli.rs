@@ -112,18 +112,12 @@ fn connect_rate_ramps_the_links_up_within_a_stretched_deadline() {
         text.contains("(ramp 2/s: "),
         "the connecting line names the ramp:\n{text}"
     );
-    let go = text
-        .lines()
-        .find(|l| l.contains("links connected in"))
-        .unwrap_or_else(|| panic!("no go line:\n{text}"));
-    assert!(go.contains("6 of 6 links connected in"), "{go}");
-    let took: f64 = go
-        .split("connected in ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|secs| secs.parse().ok())
-        .unwrap_or_else(|| panic!("no time in {go:?}"));
-    assert!(took >= 2.4, "the ramp cannot end before 2.5 s: {go}");
+    assert_eq!(r["links_up_at_go"], 6, "{r:#}");
+    let took = r["connect_s"].as_f64().unwrap();
+    assert!(
+        took >= 2.4,
+        "the ramp cannot end before 2.5 s: {took} s\n{text}"
+    );
 }
 
 /// In a folder without config.json, a mistyped option or a bad value is

@@ -96,6 +96,10 @@ pub(crate) struct Monitor<'a> {
     /// Ctrl-C or SIGTERM ended the run before its window's end: with a
     /// `--duration`, the report's verdict is then INCOMPLETE at best.
     interrupted: bool,
+    /// Seconds from the first client's spawn to the go, and the links up
+    /// then: how long the fleet took to connect (with `connect_rate`, the
+    /// ramp's length at least).
+    connected: (f64, u64),
 }
 
 impl<'a> Monitor<'a> {
@@ -125,6 +129,7 @@ impl<'a> Monitor<'a> {
             feed,
             own_cpu: OwnCpu::new(),
             interrupted: false,
+            connected: (0.0, 0),
         })
     }
 

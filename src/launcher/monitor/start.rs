@@ -153,6 +153,7 @@ impl Monitor<'_> {
         }
         // From the first client's spawn (the monitor's `started` until now).
         let took = self.started.elapsed().as_secs_f64();
+        self.connected = (took, links_up);
         self.started = start;
         self.rows.at_go();
         self.feed.send(Update::Go(start));

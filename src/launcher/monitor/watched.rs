@@ -23,6 +23,8 @@ impl Monitor<'_> {
                 Percentiles::of(&self.total.corrected),
             ],
             links_short_s: self.rounds.short_of_links().as_secs_f64(),
+            connect_s: self.connected.0,
+            links_up_at_go: self.connected.1,
             processes: self.resources.processes(acked),
             interrupted: self.interrupted,
         }

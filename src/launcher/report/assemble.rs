@@ -55,6 +55,10 @@ pub(crate) struct Watched {
     pub(crate) latency_us: [Percentiles; 3],
     /// Seconds of the window with fewer links up than planned.
     pub(crate) links_short_s: f64,
+    /// Seconds from the first client's spawn to the go.
+    pub(crate) connect_s: f64,
+    /// Links up at the go.
+    pub(crate) links_up_at_go: u64,
     /// Each kind of process's cost, as sampled.
     pub(crate) processes: Processes,
     /// Ctrl-C or SIGTERM ended the run before its window's end.
@@ -98,6 +102,8 @@ fn from_clients(w: Watched, finals: &[ClientReport], info: &RunInfo) -> RunRepor
         server_restarts: w.server_restarts,
         stopped_by_ops: w.stopped_by_ops,
         links_short_s: w.links_short_s,
+        connect_s: w.connect_s,
+        links_up_at_go: w.links_up_at_go,
         processes: w.processes,
         // Without --duration, Ctrl-C is how the run was meant to end.
         interrupted: w.interrupted && info.duration_s.is_some(),

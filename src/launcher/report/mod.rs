@@ -82,6 +82,14 @@ pub(crate) struct RunReport {
     /// (as of the status rounds).
     #[serde(default)]
     pub(crate) links_short_s: f64,
+    /// Seconds from the first client's spawn until the go: how long this
+    /// host's links took to connect (the ramp's length at least with
+    /// `connect_rate`), or the connect deadline when some never did.
+    #[serde(default)]
+    pub(crate) connect_s: f64,
+    /// Links up at the go.
+    #[serde(default)]
+    pub(crate) links_up_at_go: u64,
     /// Updates per second the schedule asks for: links x 1000 / interval.
     pub(crate) target_ops_per_s: f64,
     /// Acked updates per second over the run.
@@ -392,6 +400,7 @@ mod tests {
         "config",
         "config_hash",
         "config_path",
+        "connect_s",
         "corrected_latency_us.max",
         "corrected_latency_us.p50",
         "corrected_latency_us.p90",
@@ -425,6 +434,7 @@ mod tests {
         "lateness_us.p999",
         "links",
         "links_short_s",
+        "links_up_at_go",
         "max_lag_ms",
         "per_link.links",
         "per_link.max",

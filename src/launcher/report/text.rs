@@ -70,7 +70,13 @@ impl RunReport {
         } else {
             let (clients, links) = (count(self.clients, "client"), count(self.links, "link"));
             let servers = count(self.servers_per_client(), "server");
-            row!(t, "layout", "{clients} x {servers} = {links}");
+            let up = self.links_up_at_go;
+            let connected = self.connect_s;
+            row!(
+                t,
+                "layout",
+                "{clients} x {servers} = {links} ({up} up {connected:.1} s after the first spawn)"
+            );
             row!(t, "duration", "{ran:.1} s (whole run {wall:.1} s)");
         }
         row!(t, "host", "{}", self.host_text());
