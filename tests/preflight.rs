@@ -72,10 +72,10 @@ fn a_layout_over_the_open_files_limit_stops_before_any_child_starts() {
 
 #[test]
 fn a_soft_limit_under_the_need_is_raised_and_the_children_inherit_it() {
-    // 20 clients x 1 server: the server holds 2 descriptors per link plus a
-    // few, 46 in all, so under a soft limit of 40 it could not accept every
-    // link unless it inherits the raised one. (startup, with 2 pipe ends per
-    // child, needs the most: 59 with the pre-flight's spare.)
+    // 20 clients x 1 server: startup holds 2 pipe ends per child, 59
+    // descriptors with the pre-flight's spare, so under a soft limit of 40
+    // it could not start every child unless it raised its own; the server
+    // (1 per link plus a few) and the clients inherit the raised limit.
     let config = TestConfig::local("preflight-raise", 1, 20, "");
     let report = config.dir.path("r.json");
     let args = format!("--duration 1s --report {}", report.display());

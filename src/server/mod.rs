@@ -110,8 +110,11 @@ impl ServerCore {
 pub(super) struct Shared {
     core: ServerCore,
     /// Open links by id, so stopping can shut each socket down. Touched on
-    /// connect and disconnect only, never per update.
-    pub(super) links: Mutex<HashMap<u64, TcpStream>>,
+    /// connect and disconnect only, never per update. The link's thread
+    /// holds the same socket (an `Arc`, not a `try_clone`): a clone is a
+    /// second descriptor per link, and 10,000 links on one server then
+    /// needed 20,000 (the default `ulimit -n` here).
+    pub(super) links: Mutex<HashMap<u64, Arc<TcpStream>>>,
 }
 
 impl std::ops::Deref for Shared {
@@ -291,9 +294,8 @@ fn accept_link(shared: &Arc<Shared>, store: &Store, stream: TcpStream) {
     }
 
     let id = shared.counters.next_link_id.fetch_add(1, Ordering::Relaxed);
-    if let Ok(clone) = stream.try_clone() {
-        shared.links.lock().insert(id, clone);
-    }
+    let stream = Arc::new(stream);
+    shared.links.lock().insert(id, stream.clone());
     let link_shared = shared.clone();
     let link_store = store.clone();
     let spawned = thread::Builder::new()
@@ -309,8 +311,8 @@ fn accept_link(shared: &Arc<Shared>, store: &Store, stream: TcpStream) {
             log::info!("server {}: link from {peer}", shared.addr);
         }
         Err(e) => {
-            // The closure (and the stream in it) was dropped; the clone in the
-            // table is the only way left to tell the peer why.
+            // The closure (and its handle on the stream) was dropped; the
+            // table's is the only way left to tell the peer why.
             Counters::bump(&shared.counters.links_refused);
             let hint = net::limit_hint(&e);
             eprintln!(
@@ -321,11 +323,11 @@ fn accept_link(shared: &Arc<Shared>, store: &Store, stream: TcpStream) {
                 "server {}: cannot start a thread for {peer}: {e}",
                 shared.addr
             );
-            if let Some(clone) = shared.links.lock().remove(&id) {
+            if let Some(stream) = shared.links.lock().remove(&id) {
                 let mut out = Vec::new();
                 let detail = format!("server cannot start a thread: {e}{hint}");
                 protocol::encode_err(&mut out, "no_thread", &detail);
-                refuse(&clone, &out);
+                refuse(&stream, &out);
             }
         }
     }

@@ -16,11 +16,11 @@
 //! | process | open files | threads |
 //! |---|---|---|
 //! | client | S links + 16 | S links + main |
-//! | server | 2 per link x H·N + 16 | H·N links + acceptor, store, stdin watch + 4 ops links |
+//! | server | 1 per link x H·N + 16 | H·N links + acceptor, store, stdin watch + 4 ops links |
 //! | startup | 2 pipes per child x (N + P) + S ops connections (32 at most) + 16 | a proxy per child + main, Ctrl-C + one per ops connection |
 //!
-//! A server holds two descriptors per link: the socket, and its clone in the
-//! table `stop` uses to shut every link down. The 16 spare descriptors cover
+//! A server holds one descriptor per link, shared by the link's thread and
+//! the table `stop` uses to shut every link down. The 16 spare descriptors cover
 //! the standard streams, a log file, the listener, a `/proc` read. The host's
 //! tasks are every process's threads together (Linux counts threads against
 //! RLIMIT_NPROC, `threads-max`, `pid_max` and a cgroup's `pids.max` alike).

@@ -110,7 +110,7 @@ impl Needs {
             threads: s + 1,
         };
         let server = Process {
-            files: 2 * links + SPARE_FILES,
+            files: links + SPARE_FILES,
             threads: links + SERVER_THREADS + OPS_LINKS,
         };
         let startup = Process {
@@ -148,7 +148,7 @@ impl Needs {
             ),
         );
         let server = format!(
-            "2 per link x {} links + {SPARE_FILES}",
+            "1 per link x {} links + {SPARE_FILES}",
             layout.server_links()
         );
         let client = format!("{} links + {SPARE_FILES}", layout.servers);
@@ -195,22 +195,23 @@ mod tests {
     fn needs_of_one_hundred_and_five_thousand_clients() {
         let one = Needs::of(&layout(1, 3));
         // startup: 4 children, so 8 pipe ends, 3 ops connections, 16 spare.
-        assert_eq!(per_process(&one), [(19, 4), (18, 8), (27, 9)]);
-        assert_eq!((one.processes, one.files, one.threads), (5, 100, 37));
+        assert_eq!(per_process(&one), [(19, 4), (17, 8), (27, 9)]);
+        assert_eq!((one.processes, one.files, one.threads), (5, 97, 37));
         assert_eq!((one.ports_per_address, one.connections), (1, 3));
 
         // The seed's layout. Measured at 100 x 3 (debug build, /proc/PID/fd
         // and /task): a client held 8 descriptors and 4 threads, a server
-        // 206 and 103, startup 211 and 105.
+        // 106 and 103 (206 while it cloned each link's socket), startup 211
+        // and 105.
         let seed = Needs::of(&layout(100, 3));
-        assert_eq!(per_process(&seed), [(19, 4), (216, 107), (225, 108)]);
-        assert_eq!((seed.processes, seed.files, seed.threads), (104, 2773, 829));
+        assert_eq!(per_process(&seed), [(19, 4), (116, 107), (225, 108)]);
+        assert_eq!((seed.processes, seed.files, seed.threads), (104, 2473, 829));
         assert_eq!((seed.ports_per_address, seed.connections), (100, 300));
 
         let big = Needs::of(&layout(5000, 3));
         assert_eq!(
             per_process(&big),
-            [(19, 4), (10_016, 5_007), (10_025, 5_008)]
+            [(19, 4), (5_016, 5_007), (10_025, 5_008)]
         );
         assert_eq!(big.threads, 5_008 + 3 * 5_007 + 5_000 * 4);
         assert_eq!(big.processes, 5_004);
@@ -229,7 +230,7 @@ mod tests {
             client_hosts: 10,
         };
         let needs = Needs::of(&ten);
-        assert_eq!(per_process(&needs)[..2], [(56, 41), (2_016, 1_007)]);
+        assert_eq!(per_process(&needs)[..2], [(56, 41), (1_016, 1_007)]);
         assert_eq!((needs.ports_per_address, needs.connections), (100, 4_000));
         assert_eq!(needs.most_files.0, "a server");
         // A clients-only host: no server's needs count.
