@@ -106,10 +106,16 @@ mod imp {
     }
 
     pub(crate) fn below_servers() -> bool {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` outlives the call, which only reads it; pid 0
-        // means the calling thread.
-        let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0 };
+        // Zeroed, not a struct literal: musl's sched_param has fields past
+        // sched_priority (the static release build targets musl), glibc's
+        // has none, and 0 is the priority SCHED_IDLE needs.
+        // SAFETY: sched_param is plain integers, all-zero is a valid value;
+        // `param` outlives the call, which only reads it; pid 0 means the
+        // calling thread.
+        let idle = unsafe {
+            let param: libc::sched_param = std::mem::zeroed();
+            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0
+        };
         idle || lower_priority()
     }
 
