@@ -18,7 +18,8 @@
 #   3. check them: statically linked (`file`, `ldd`), `--version` prints
 #      VERSION, and a 3-second startup run from the unpacked tarball on
 #      127.0.0.1, 2 servers x 2 clients on free ports in 28600-28699, must
-#      PASS (the default ports 18677-18679 are left to other runs)
+#      PASS (a FAIL for saturation alone, a loaded machine, is accepted, as in
+#      scripts/windows-test.sh; the default ports 18677-18679 are left alone)
 #   4. build the Windows programs the way scripts/windows-test.sh does:
 #      Debian's cargo with -Zbuild-std (RUSTC_BOOTSTRAP=1; rustup has no
 #      Windows target here), linked by mingw gcc, in target/windows/
@@ -182,9 +183,20 @@ rc=$?
 RUN_PID=""
 set -e
 cp "$RUN/startup.out" "$LOG_DIR/linux-run.out"; cp "$RUN/startup.err" "$LOG_DIR/linux-run.err"
+# A FAIL whose only reason is a saturated generator judges this machine's
+# load at that moment, not the programs (as scripts/windows-test.sh rules).
+if [ "$rc" -eq 1 ] && [ -s "$RUN/report.json" ] && python3 - "$RUN/report.json" <<'EOF'
+import json, sys
+reasons = json.load(open(sys.argv[1])).get("verdict_reasons", [])
+sys.exit(0 if reasons and all(r.startswith("the load generator was saturated") for r in reasons) else 1)
+EOF
+then
+    echo "    note: FAIL only because the generator saturated (load average $(cut -d' ' -f1 /proc/loadavg)); accepted"
+    rc=0
+fi
 if [ "$rc" -ne 0 ]; then
     echo "    startup exited with status $rc (124: still running after 90 s)" >&2
-    tail -20 "$RUN/startup.out" "$RUN/startup.err" >&2
+    tail -n 20 "$RUN/startup.out" "$RUN/startup.err" >&2
     exit 1
 fi
 # The report's verdict line and its two figures a reader checks first.
