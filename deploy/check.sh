@@ -112,8 +112,10 @@ if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && unshare -m true 2>/d
     echo "198.18.1.$((i + 1)) mass-connect-server-$i.mass-connect-server" >>"$hosts"
   done
   mkdir -p "$TMP/run"
+  # resolve.sh resolves with `omclient resolve` (the image has no getent):
+  # the built one here, /usr/local/bin/omclient in the image.
   OPS_TOKEN="$TOKEN" SERVER_PODS="$SERVER_PODS" CONFIG_IN="$TMP/config.json" OUT_DIR="$TMP/run" \
-    unshare -m sh -c 'mount --bind "$1" /etc/hosts && exec sh "$2"' sh "$hosts" "$TMP/resolve.sh" \
+    OMCLIENT="$ROOT/$OMCLIENT" unshare -m sh -c 'mount --bind "$1" /etc/hosts && exec sh "$2"' sh "$hosts" "$TMP/resolve.sh" \
     </dev/null 2>&1 | sed 's/^/  /'
   want=$(seq 1 "$SERVER_PODS" | sed 's/^/198.18.1./' | paste -sd';')
   got=$("$OMCLIENT" config --config "$TMP/run/config.json" | tr -d ' \n' |

@@ -106,10 +106,24 @@ mod imp {
     }
 
     pub(crate) fn below_servers() -> bool {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` outlives the call, which only reads it; pid 0
-        // means the calling thread.
-        let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0 };
+        // The raw syscall, not libc's wrapper: Linux sets the policy per
+        // thread, and musl (the static release build) refuses the wrapper
+        // with ENOSYS because POSIX means it per process; glibc's passes it
+        // through. Zeroed, not a struct literal: musl's sched_param has
+        // fields past sched_priority, glibc's has none; 0 is the priority
+        // SCHED_IDLE needs.
+        // SAFETY: sched_param is plain integers, all-zero is a valid value;
+        // `param` outlives the call, which only reads it; pid 0 means the
+        // calling thread.
+        let idle = unsafe {
+            let param: libc::sched_param = std::mem::zeroed();
+            libc::syscall(
+                libc::SYS_sched_setscheduler,
+                0 as libc::pid_t,
+                libc::SCHED_IDLE,
+                &param as *const libc::sched_param,
+            ) == 0
+        };
         idle || lower_priority()
     }
 

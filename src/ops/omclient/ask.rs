@@ -42,6 +42,11 @@ impl Target<'_> {
                     "verify reads the hosts' reports: omclient verify --reports a.json b.json ...",
                 ));
             }
+            Command::Resolve => {
+                return Err(Error::msg(
+                    "resolve asks the resolver, not servers: omclient resolve NAME...",
+                ));
+            }
             Command::Quit => Gathered::Nothing,
         })
     }

@@ -24,6 +24,9 @@ commands (one-shot: omclient COMMAND; interactive: type them at the prompt):
     verify --reports A.json B.json ...
                     merge every host's startup report into one verdict: each
                     server's final count == the acked updates of every host
+    resolve NAME ...
+                    each name's IPv4 address, as the programs resolve it
+                    (/etc/hosts, then DNS): getent for images without one
     quit      (q)   leave the interactive prompt
 options: --server IP:PORT or HOST:PORT (one server only),
          --json (machine-readable output)";
@@ -49,13 +52,15 @@ pub(crate) enum Command {
     /// `verify`: merge the hosts' startup reports into one verdict; reads
     /// report files, not servers.
     Verify,
+    /// `resolve`: each name's IPv4 address; asks the resolver, not servers.
+    Resolve,
     /// `quit`, `q`, `exit`: leave the interactive prompt.
     Quit,
 }
 
 impl Command {
     /// Every command, in the order `help` lists them.
-    pub(crate) const ALL: [Command; 8] = [
+    pub(crate) const ALL: [Command; 9] = [
         Command::Help,
         Command::Config,
         Command::Servers,
@@ -63,6 +68,7 @@ impl Command {
         Command::Dump,
         Command::Stop,
         Command::Verify,
+        Command::Resolve,
         Command::Quit,
     ];
 
@@ -99,6 +105,7 @@ impl Command {
             "d" | "dump" | "display" => Command::Dump,
             "s" | "stop" => Command::Stop,
             "verify" => Command::Verify,
+            "resolve" => Command::Resolve,
             "q" | "quit" | "exit" => Command::Quit,
             _ => return None,
         })
@@ -114,6 +121,7 @@ impl Command {
             Command::Dump => "dump",
             Command::Stop => "stop",
             Command::Verify => "verify",
+            Command::Resolve => "resolve",
             Command::Quit => "quit",
         }
     }
@@ -144,7 +152,7 @@ mod tests {
 
     #[test]
     fn every_spelling_of_every_command() {
-        let spellings: [(&[&str], Command); 8] = [
+        let spellings: [(&[&str], Command); 9] = [
             (&["h", "help", "?"], Command::Help),
             (&["c", "config"], Command::Config),
             (&["servers"], Command::Servers),
@@ -152,6 +160,7 @@ mod tests {
             (&["d", "dump", "display"], Command::Dump),
             (&["s", "stop"], Command::Stop),
             (&["verify"], Command::Verify),
+            (&["resolve"], Command::Resolve),
             (&["q", "quit", "exit"], Command::Quit),
         ];
         for (words, command) in spellings {

@@ -2,7 +2,9 @@
 //! `help`, `config`, `servers`, `stats`, `dump` and `stop`, one-shot or at an
 //! interactive prompt that also takes the seed's `h;` `q;` `s;` `d;`; and
 //! `verify --reports a.json b.json ...`, which reads no server but merges
-//! every host's startup report into one verdict.
+//! every host's startup report into one verdict; and `resolve NAME...`,
+//! which asks the resolver for names' addresses (a `getent` for images
+//! without one).
 //!
 //! A typed word becomes a `Command` in one place (`command`); the command
 //! then runs in two steps, so that what is shown can be tested without a
@@ -24,6 +26,7 @@ pub mod program;
 mod render;
 mod render_verify;
 mod reports;
+mod resolve;
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
@@ -31,6 +34,7 @@ use std::path::PathBuf;
 
 pub(crate) use ask::Target;
 pub(crate) use command::{COMMANDS, Command, report_paths};
+pub(crate) use resolve::resolve;
 
 use crate::cli;
 use crate::config::Config;
@@ -112,6 +116,9 @@ pub(crate) fn interactive(
                 (Ok(Command::Quit), _) => break,
                 (Err(e), _) => Err(e),
                 (Ok(Command::Verify), _) => verify_reports(&report_paths(&words[1..]), &[], json),
+                (Ok(Command::Resolve), _) => {
+                    resolve(&words[1..].iter().map(|w| w.to_string()).collect::<Vec<_>>())
+                }
                 (Ok(_), Err(e)) => Err(e),
                 (Ok(command), Ok(server)) => {
                     let target = Target { config, server };

@@ -16,6 +16,7 @@ USAGE:
     omclient [--config PATH] [COMMAND] [--server IP:PORT|HOST:PORT] [--json]
     omclient [--config PATH]            (interactive prompt, like the seed's)
     omclient verify --reports A.json B.json ... [--config PATH] [--json]
+    omclient resolve NAME ...           (IPv4 address of each, like getent)
 
 OPTIONS:
     --config PATH       config file [default: ./config.json; without one,
@@ -37,7 +38,8 @@ written with `startup --report`) into one verdict. With --config, every server
 of the config must have final counts in some report.
 
 EXIT STATUS: 0 when every server answered (verify: the merged verdict is OK),
-1 when some were down (verify: FAILED), 2 on bad usage or unreadable reports.
+1 when some were down (verify: FAILED; resolve: a name has no IPv4 address),
+2 on bad usage or unreadable reports.
 ";
 
 /// The `omclient` program: answers, and exits with its status.
@@ -79,6 +81,17 @@ fn run() -> Result<bool> {
             None => Vec::new(),
         };
         let outcome = omclient::verify_reports(&reports, &expected, json)?;
+        cli::say(outcome.text.trim_end());
+        return Ok(outcome.all_up);
+    }
+    if let Some(Ok(Command::Resolve)) = command {
+        // Needs no config: the names are the arguments.
+        let mut names = Vec::new();
+        while let Some(name) = args.positional() {
+            names.push(name);
+        }
+        args.finish()?;
+        let outcome = omclient::resolve(&names)?;
         cli::say(outcome.text.trim_end());
         return Ok(outcome.all_up);
     }
