@@ -69,7 +69,10 @@ pub fn run_pair(
                 }
             }
             let first = said.lines().next().map(|l| format!("; first message: {l}"));
-            Measure::failed(format!("{why}{}", first.unwrap_or_default()), limit)
+            let mut m = Measure::failed(format!("{why}{}", first.unwrap_or_default()), limit);
+            // What the point would have needed, beside the limit it met.
+            m.threads_expected = threads_expected(p, threads);
+            m
         }
     }
 }
@@ -116,7 +119,7 @@ fn run(
         processes: SERVERS + p.client_processes(),
         connect_s: Some(connect_s),
         verify_ok: Some(verify.ok),
-        threads_expected: Some(threads_expected(client, server, p, threads)),
+        threads_expected: threads_expected(p, threads),
         errors: Some(got.errors),
         reconnects: Some(got.reconnects),
         error_kinds: Some(got.error_kinds),
@@ -186,7 +189,10 @@ fn run(
 ///
 /// Loops and workers are `--threads`, else `MASS_CONNECT_THREADS`, else
 /// one per CPU, as `engines::program::take_threads` decides them.
-fn threads_expected(client: &str, server: &str, p: &Point, threads: Option<usize>) -> u64 {
+fn threads_expected(p: &Point, threads: Option<usize>) -> Option<u64> {
+    let Engine::Pair { client, server } = &p.engine else {
+        return None;
+    };
     let workers = threads
         .or_else(|| std::env::var("MASS_CONNECT_THREADS").ok()?.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -203,7 +209,7 @@ fn threads_expected(client: &str, server: &str, p: &Point, threads: Option<usize
             processes * workers
         }
     };
-    (3 * servers + serving(server, servers)) + (clients + serving(client, clients))
+    Some((3 * servers + serving(server, servers)) + (clients + serving(client, clients)))
 }
 
 /// The kernel's figures at one moment: its own memory and TCP's sockets.

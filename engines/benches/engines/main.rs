@@ -114,8 +114,15 @@
 //!   from before the first server started to the window's end;
 //!   `tcp_inuse_delta`, `tcp_orphan_delta`, `tcp_mem_delta_bytes`: the same
 //!   for `/proc/net/sockstat`'s TCP line (mem: pages turned into bytes).
-//!   Machine-wide figures: other work on the machine is in them, so read
-//!   them at sizes where the point dominates.
+//!   Machine-wide figures: other work on the machine is in them (and the
+//!   bench's own reader thread per process, 16 KiB of kernel stack each),
+//!   so read them on a quiet machine, at sizes where the point dominates:
+//!   there the threads engine's KernelStack delta is 16 KiB per thread
+//!   (`--quick` in a quiet moment: 4,161,536 bytes, 254 x 16 KiB, for
+//!   the point's 240 threads and the bench's 20).
+//!   TCP's `mem` moves in per-CPU batches of about 1 MiB, so it is 0 or a
+//!   MiB either way until the buffers of many links add up. redis rows
+//!   have none of these (its benchmark has exited before the end is read).
 //! * `kernel_bytes_per_link`: KernelStack + SUnreclaim + PageTables + TCP
 //!   mem deltas over the links (reclaimable slab left out: mostly dentries
 //!   and inodes, which the bench's own `/proc` reads grow);
