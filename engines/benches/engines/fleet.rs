@@ -133,16 +133,7 @@ fn run(
     }
     m.set_run_delay(servers_used.as_ref(), clients_used.as_ref());
     m.threads_alive_end = usage.threads_alive_end;
-    m.kernel_delta = usage
-        .kernel_end
-        .memory
-        .zip(kernel_before.memory)
-        .map(|(a, b)| a.since(&b));
-    m.tcp_delta = usage
-        .kernel_end
-        .tcp
-        .zip(kernel_before.tcp)
-        .map(|(a, b)| a.since(&b));
+    kernel_before.set_deltas(&usage.kernel_end, &mut m);
     m.set_histograms(&got.histograms, p.schedule == Schedule::ClosedLoop);
     m.set_fairness(&got.keys);
     if got.errors + got.reconnects > 0 {
@@ -212,10 +203,12 @@ fn threads_expected(p: &Point, threads: Option<usize>) -> Option<u64> {
     Some((3 * servers + serving(server, servers)) + (clients + serving(client, clients)))
 }
 
-/// The kernel's figures at one moment: its own memory and TCP's sockets.
+/// The kernel's figures at one moment: its own memory, TCP's sockets and
+/// the machine's tasks (threads).
 struct KernelReading {
     memory: Option<KernelMemory>,
     tcp: Option<TcpSockets>,
+    tasks: Option<u64>,
 }
 
 impl KernelReading {
@@ -223,7 +216,24 @@ impl KernelReading {
         KernelReading {
             memory: kernel::memory(),
             tcp: kernel::tcp_sockets(),
+            tasks: hostinfo::machine::tasks(),
         }
+    }
+
+    /// What changed from this reading to `end`, into `m` (whose threads
+    /// alive at the end and processes are set).
+    fn set_deltas(&self, end: &KernelReading, m: &mut Measure) {
+        m.kernel_delta = end.memory.zip(self.memory).map(|(a, b)| a.since(&b));
+        m.tcp_delta = end.tcp.zip(self.tcp).map(|(a, b)| a.since(&b));
+        // The machine's new tasks that are neither the point's threads nor
+        // the bench's reader thread per process: other work's, whose
+        // memory the deltas then hold too.
+        let ours = m.threads_alive_end.map(|t| t as i64 + m.processes as i64);
+        m.other_tasks_delta = end
+            .tasks
+            .zip(self.tasks)
+            .zip(ours)
+            .map(|((end, start), ours)| end as i64 - start as i64 - ours);
     }
 }
 

@@ -121,8 +121,13 @@
 //!   (`--quick` in a quiet moment: 4,161,536 bytes, 254 x 16 KiB, for
 //!   the point's 240 threads and the bench's 20).
 //!   TCP's `mem` moves in per-CPU batches of about 1 MiB, so it is 0 or a
-//!   MiB either way until the buffers of many links add up. redis rows
-//!   have none of these (its benchmark has exited before the end is read).
+//!   MiB either way until the buffers of many links add up.
+//!   `other_tasks_delta` gauges that noise: the machine's tasks
+//!   (`/proc/loadavg`) over the same span, less the point's threads and
+//!   the bench's reader threads. Near 0, the deltas are the point's; a few
+//!   hundred either way (other work starting or ending threads), they are
+//!   not to be trusted. redis rows have none of these (its benchmark has
+//!   exited before the end is read).
 //! * `kernel_bytes_per_link`: KernelStack + SUnreclaim + PageTables + TCP
 //!   mem deltas over the links (reclaimable slab left out: mostly dentries
 //!   and inodes, which the bench's own `/proc` reads grow);

@@ -44,6 +44,10 @@ pub struct Measure {
     pub kernel_delta: Option<KernelMemory>,
     /// The TCP sockets' count and charged memory over the same span.
     pub tcp_delta: Option<TcpSockets>,
+    /// Tasks the rest of the machine started (negative: ended) over the
+    /// same span: the kernel deltas' noise gauge, near 0 when they are the
+    /// point's own.
+    pub other_tasks_delta: Option<i64>,
     /// Links of the point, for the per-link figures.
     pub links: usize,
     /// The clients' errors and reconnects, summed from their reports.

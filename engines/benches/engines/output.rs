@@ -65,7 +65,7 @@ latency_p999_us,lateness_p99_us,acked_min,acked_median,acked_max,verify_ok,limit
 commit,machine,errors,reconnects,errors_connect,errors_write,errors_refused,errors_ack_timeout,\
 errors_closed,errors_other,threads_expected,threads_alive_end,kernel_stack_delta_bytes,\
 slab_delta_bytes,slab_unreclaimable_delta_bytes,page_tables_delta_bytes,tcp_inuse_delta,\
-tcp_orphan_delta,tcp_mem_delta_bytes,kernel_bytes_per_link,total_bytes_per_link,\
+tcp_orphan_delta,tcp_mem_delta_bytes,other_tasks_delta,kernel_bytes_per_link,total_bytes_per_link,\
 ctx_vol_per_op,ctx_invol_per_op,run_delay_us_per_slice_server,run_delay_us_per_slice_client,\
 latency_ccdf";
 
@@ -91,6 +91,7 @@ fn provenance_cells(m: &Measure, run: &Provenance) -> Vec<String> {
     cells.push(int(t.map(|t| t.in_use)));
     cells.push(int(t.map(|t| t.orphans)));
     cells.push(int(t.map(|t| t.mem_bytes)));
+    cells.push(int(m.other_tasks_delta));
     cells.push(cell(m.kernel_bytes_per_link(), 0));
     cells.push(cell(m.total_bytes_per_link(), 0));
     cells.push(cell(m.ctx_vol_per_op, 3));
