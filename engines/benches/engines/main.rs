@@ -118,8 +118,8 @@
 //!   bench's own reader thread per process, 16 KiB of kernel stack each),
 //!   so read them on a quiet machine, at sizes where the point dominates:
 //!   there the threads engine's KernelStack delta is 16 KiB per thread
-//!   (`--quick` in a quiet moment: 4,161,536 bytes, 254 x 16 KiB, for
-//!   the point's 240 threads and the bench's 20).
+//!   (`--quick` in a quiet moment: 4,423,680 bytes, 270 x 16 KiB, for
+//!   the point's 240 threads, the bench's 20 and `other_tasks_delta` 8).
 //!   TCP's `mem` moves in per-CPU batches of about 1 MiB, so it is 0 or a
 //!   MiB either way until the buffers of many links add up.
 //!   `other_tasks_delta` gauges that noise: the machine's tasks
