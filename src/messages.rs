@@ -34,7 +34,7 @@ pub struct ClientStatus {
     pub errors: u64,
     /// `errors` by what went wrong.
     #[serde(default)]
-    pub(crate) error_kinds: ErrorKinds,
+    pub error_kinds: ErrorKinds,
     /// Times a link was re-established after being lost.
     pub reconnects: u64,
     /// Acks whose server count differed from ours.
@@ -48,9 +48,10 @@ pub struct ClientStatus {
 }
 
 /// A client's errors by what went wrong; they add up to its `errors`. With
-/// logging off (a soak) this is the only word on why links broke.
+/// logging off (a soak) this is the only word on why links broke. Read
+/// outside the crate (the engines bench) by [`ErrorKinds::all`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct ErrorKinds {
+pub struct ErrorKinds {
     /// A connect failed (refused, timed out, unreachable, reset).
     pub(crate) connect: u64,
     /// An update could not be written.
@@ -67,7 +68,7 @@ pub(crate) struct ErrorKinds {
 
 impl ErrorKinds {
     /// Adds `other`'s counts to these.
-    pub(crate) fn add(&mut self, other: &ErrorKinds) {
+    pub fn add(&mut self, other: &ErrorKinds) {
         self.connect += other.connect;
         self.write += other.write;
         self.refused += other.refused;
@@ -77,7 +78,7 @@ impl ErrorKinds {
     }
 
     /// Every kind by name, zeros included, in a fixed order.
-    pub(crate) fn all(&self) -> [(&'static str, u64); 6] {
+    pub fn all(&self) -> [(&'static str, u64); 6] {
         [
             ("connect", self.connect),
             ("write", self.write),

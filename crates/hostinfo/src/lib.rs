@@ -6,7 +6,9 @@
 //! in one place and means one thing everywhere.
 //!
 //! * [`process`]: one process's CPU time, memory, threads, context
-//!   switches and descriptors.
+//!   switches, run delay and descriptors.
+//! * [`kernel`]: what the kernel holds that no process's RSS shows (kernel
+//!   stacks, slab, page tables) and the TCP sockets' count and memory.
 //! * [`machine`]: the whole machine's load and busy CPU time, its CPU
 //!   model, kernel release and host name.
 //! * [`limits`]: the OS limits a layout meets (open files, tasks, local
@@ -19,6 +21,7 @@
 
 #![deny(missing_docs)]
 
+pub mod kernel;
 pub mod limits;
 pub mod machine;
 pub mod process;

@@ -1,7 +1,9 @@
 //! What a process costs: CPU time (user and system apart), resident
-//! memory, threads, context switches and open descriptors.
+//! memory, threads, context switches, how long its threads waited for a
+//! CPU once runnable, and open descriptors.
 //!
-//! Linux reads `/proc/<pid>/stat`, `status`, `task/*/status` and `fd`, and
+//! Linux reads `/proc/<pid>/stat`, `status`, `task/*/status`,
+//! `task/*/schedstat` and `fd`, and
 //! `getrusage`/`wait4` for whole-life figures that `/proc` forgets (threads
 //! that have exited, a child already reaped). Elsewhere every reading is
 //! `None`.
@@ -21,6 +23,13 @@ pub struct Figures {
     pub voluntary_ctx: Option<u64>,
     /// Involuntary context switches, when they were counted.
     pub involuntary_ctx: Option<u64>,
+    /// Nanoseconds its threads spent runnable but waiting for a CPU
+    /// (schedstat's `run_delay`), when they were counted.
+    pub run_delay_ns: Option<u64>,
+    /// Times its threads were given a CPU (schedstat's timeslices), when
+    /// they were counted: `run_delay_ns` over these is the mean wait from
+    /// becoming runnable (a wakeup, or a preemption) to running.
+    pub timeslices: Option<u64>,
     /// Open descriptors, when they could be counted.
     pub fds: Option<u64>,
 }
@@ -36,8 +45,8 @@ impl Figures {
         self.voluntary_ctx.unwrap_or(0) + self.involuntary_ctx.unwrap_or(0)
     }
 
-    /// What was spent since `earlier` (CPU, switches); memory, threads and
-    /// descriptors as they are now.
+    /// What was spent since `earlier` (CPU, switches, run delay and
+    /// timeslices); memory, threads and descriptors as they are now.
     pub fn since(&self, earlier: &Figures) -> Figures {
         let less = |a: Option<u64>, b: Option<u64>| a.zip(b).map(|(a, b)| a.saturating_sub(b));
         Figures {
@@ -45,6 +54,8 @@ impl Figures {
             sys_s: self.sys_s - earlier.sys_s,
             voluntary_ctx: less(self.voluntary_ctx, earlier.voluntary_ctx),
             involuntary_ctx: less(self.involuntary_ctx, earlier.involuntary_ctx),
+            run_delay_ns: less(self.run_delay_ns, earlier.run_delay_ns),
+            timeslices: less(self.timeslices, earlier.timeslices),
             ..*self
         }
     }
@@ -59,6 +70,8 @@ impl Figures {
             threads: self.threads + other.threads,
             voluntary_ctx: sum(self.voluntary_ctx, other.voluntary_ctx),
             involuntary_ctx: sum(self.involuntary_ctx, other.involuntary_ctx),
+            run_delay_ns: sum(self.run_delay_ns, other.run_delay_ns),
+            timeslices: sum(self.timeslices, other.timeslices),
             fds: sum(self.fds, other.fds),
         }
     }
@@ -66,9 +79,10 @@ impl Figures {
 
 /// Reads process `pid`, or `None` if it is gone or the OS gives no figures.
 ///
-/// `with_switches` also counts context switches, which means reading one
-/// file per thread (a process's own `status` counts only its main thread's):
-/// a few thousand reads for a big run, so ask only when they are wanted.
+/// `with_switches` also counts context switches and the threads' run delay
+/// and timeslices, which means reading two files per thread (a process's
+/// own `status` counts only its main thread's switches): a few thousand
+/// reads for a big run, so ask only when they are wanted.
 pub fn read(pid: u32, with_switches: bool) -> Option<Figures> {
     #[cfg(target_os = "linux")]
     {
@@ -81,8 +95,8 @@ pub fn read(pid: u32, with_switches: bool) -> Option<Figures> {
     }
 }
 
-/// The sum of `pids`' figures, switches included; `None` if any of them
-/// cannot be read.
+/// The sum of `pids`' figures, switches and run delay included; `None` if
+/// any of them cannot be read.
 pub fn read_all(pids: &[u32]) -> Option<Figures> {
     let mut each = pids.iter().map(|&pid| read(pid, true));
     let first = each.next()??;
@@ -147,9 +161,29 @@ pub(crate) fn ticks_per_s() -> f64 {
     }
 }
 
+/// Two of a thread's three `/proc/<pid>/task/<tid>/schedstat` figures.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Schedstat {
+    /// Second field: nanoseconds spent runnable, waiting for a CPU.
+    run_delay_ns: u64,
+    /// Third field: times it was given a CPU.
+    timeslices: u64,
+}
+
+/// A `schedstat` text: `<ns on CPU> <ns waiting> <timeslices>`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn schedstat_in(text: &str) -> Option<Schedstat> {
+    let mut fields = text.split_whitespace().skip(1).map(|f| f.parse().ok());
+    Some(Schedstat {
+        run_delay_ns: fields.next()??,
+        timeslices: fields.next()??,
+    })
+}
+
 #[cfg(target_os = "linux")]
 mod linux {
-    use super::{Figures, ticks_per_s};
+    use super::{Figures, Schedstat, schedstat_in, ticks_per_s};
 
     pub(super) fn read(pid: u32, with_switches: bool) -> Option<Figures> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -159,8 +193,8 @@ mod linux {
         let ticks = |n: usize| fields.get(n - 3)?.parse::<f64>().ok();
         let (utime, stime) = (ticks(14)?, ticks(15)?);
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let switches = if with_switches {
-            Some(task_switches(pid)?)
+        let tasks = if with_switches {
+            Some(tasks(pid)?)
         } else {
             None
         };
@@ -169,16 +203,34 @@ mod linux {
             sys_s: stime / ticks_per_s(),
             rss_bytes: value(&status, "VmRSS:").unwrap_or(0) * 1024,
             threads: value(&status, "Threads:").unwrap_or(0),
-            voluntary_ctx: switches.map(|s| s.0),
-            involuntary_ctx: switches.map(|s| s.1),
+            voluntary_ctx: tasks.map(|t| t.voluntary),
+            involuntary_ctx: tasks.map(|t| t.involuntary),
+            run_delay_ns: tasks.and_then(|t| t.schedstat).map(|s| s.run_delay_ns),
+            timeslices: tasks.and_then(|t| t.schedstat).map(|s| s.timeslices),
             fds: open_fds(pid),
         })
     }
 
-    /// The switches of every live thread, summed (exited threads' are
-    /// lost, which for long-lived link threads is nothing).
-    fn task_switches(pid: u32) -> Option<(u64, u64)> {
-        let (mut voluntary, mut involuntary) = (0, 0);
+    /// What every live thread of a process counted, summed (exited
+    /// threads' counts are lost, which for long-lived link threads is
+    /// nothing).
+    #[derive(Clone, Copy)]
+    struct Tasks {
+        voluntary: u64,
+        involuntary: u64,
+        /// `None` when the kernel keeps no schedstat (no CONFIG_SCHED_INFO).
+        schedstat: Option<Schedstat>,
+    }
+
+    fn tasks(pid: u32) -> Option<Tasks> {
+        // A kernel without schedstat has none for any thread; with it, a
+        // thread that exits between its two reads is simply left out.
+        let kept = std::path::Path::new("/proc/self/schedstat").exists();
+        let mut sum = Tasks {
+            voluntary: 0,
+            involuntary: 0,
+            schedstat: kept.then(Schedstat::default),
+        };
         for task in std::fs::read_dir(format!("/proc/{pid}/task"))
             .ok()?
             .flatten()
@@ -186,10 +238,17 @@ mod linux {
             let Ok(text) = std::fs::read_to_string(task.path().join("status")) else {
                 continue;
             };
-            voluntary += value(&text, "voluntary_ctxt_switches:").unwrap_or(0);
-            involuntary += value(&text, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+            sum.voluntary += value(&text, "voluntary_ctxt_switches:").unwrap_or(0);
+            sum.involuntary += value(&text, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+            let stat = std::fs::read_to_string(task.path().join("schedstat"))
+                .ok()
+                .and_then(|t| schedstat_in(&t));
+            if let (Some(sum), Some(stat)) = (sum.schedstat.as_mut(), stat) {
+                sum.run_delay_ns += stat.run_delay_ns;
+                sum.timeslices += stat.timeslices;
+            }
         }
-        Some((voluntary, involuntary))
+        Some(sum)
     }
 
     /// The entries of `/proc/<pid>/fd` (one directory read, no `readlink`).
@@ -255,12 +314,20 @@ mod linux {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn schedstat_gives_run_delay_and_timeslices() {
+        let s = super::schedstat_in("12345678 44750 17\n").expect("three fields");
+        assert_eq!((s.run_delay_ns, s.timeslices), (44_750, 17));
+        assert_eq!(super::schedstat_in("12345678\n"), None);
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn this_process_can_be_read() {
         let f = super::read(std::process::id(), true).expect("own process");
         assert!(f.rss_bytes > 0 && f.threads >= 1, "{f:?}");
         assert!(f.voluntary_ctx.is_some() && f.fds.expect("descriptors") >= 3);
+        assert!(f.timeslices.expect("schedstat") >= 1, "{f:?}");
         let own = super::own().expect("own figures");
         assert!(own.cpu_s() >= 0.0 && own.rss_bytes > 0, "{own:?}");
     }

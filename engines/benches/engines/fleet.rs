@@ -18,9 +18,10 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use hostinfo::kernel::{self, KernelMemory, TcpSockets};
 use hostinfo::process::{self, Figures};
 use mass_connect::client::schedule::Window;
-use mass_connect::messages::{ClientReport, ClientStatus, KeyCount, ServerDump};
+use mass_connect::messages::{ClientReport, ClientStatus, ErrorKinds, KeyCount, ServerDump};
 use mass_connect::metrics::Snapshot;
 use mass_connect::ops::connection::OpsConnection;
 use mass_connect::wire::control::{self, Control};
@@ -68,7 +69,10 @@ pub fn run_pair(
                 }
             }
             let first = said.lines().next().map(|l| format!("; first message: {l}"));
-            Measure::failed(format!("{why}{}", first.unwrap_or_default()), limit)
+            let mut m = Measure::failed(format!("{why}{}", first.unwrap_or_default()), limit);
+            // What the point would have needed, beside the limit it met.
+            m.threads_expected = threads_expected(p, threads);
+            m
         }
     }
 }
@@ -85,6 +89,7 @@ fn run(
         return Err("not an engine pair".into());
     };
     let ports = free_ports(SERVERS)?;
+    let kernel_before = KernelReading::now();
     let mut run = Run {
         p,
         bin,
@@ -100,7 +105,7 @@ fn run(
     let started = Instant::now();
     let clients = run.start_clients(client, &addrs)?;
     let connect_s = run.await_links(&clients, started)?;
-    let (before, after) = run.window(&clients, duration)?;
+    let usage = run.window(&clients, duration)?;
     let got = run.collect(&clients, &addrs)?;
     run.procs.end(Instant::now() + Duration::from_secs(20));
 
@@ -114,16 +119,44 @@ fn run(
         processes: SERVERS + p.client_processes(),
         connect_s: Some(connect_s),
         verify_ok: Some(verify.ok),
+        threads_expected: threads_expected(p, threads),
+        errors: Some(got.errors),
+        reconnects: Some(got.reconnects),
+        error_kinds: Some(got.error_kinds),
+        links: p.links(),
         ..Measure::default()
     };
-    if let (Some(b), Some(a)) = (before, after) {
-        m.set_usage(&a.since(&b), p.links());
+    let used = |(b, a): &UsagePair| Some(a.as_ref()?.since(b.as_ref()?));
+    let (servers_used, clients_used) = (used(&usage.servers), used(&usage.clients));
+    if let (Some(s), Some(c)) = (&servers_used, &clients_used) {
+        m.set_usage(&s.plus(c), p.links());
     }
+    m.set_run_delay(servers_used.as_ref(), clients_used.as_ref());
+    m.threads_alive_end = usage.threads_alive_end;
+    kernel_before.set_deltas(&usage.kernel_end, &mut m);
     m.set_histograms(&got.histograms, p.schedule == Schedule::ClosedLoop);
     m.set_fairness(&got.keys);
-    if got.errors > 0 {
-        m.notes
-            .push(format!("{} error(s) and reconnect(s)", got.errors));
+    if got.errors + got.reconnects > 0 {
+        let kinds: Vec<String> = got
+            .error_kinds
+            .all()
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect();
+        m.notes.push(format!(
+            "{} error(s) ({}) and {} reconnect(s)",
+            got.errors,
+            kinds.join(", "),
+            got.reconnects
+        ));
+    }
+    if let (Some(expected), Some(alive)) = (m.threads_expected, m.threads_alive_end) {
+        if alive != expected {
+            m.notes.push(format!(
+                "{alive} threads alive at the end, {expected} expected by the engines' models"
+            ));
+        }
     }
     if !verify.ok {
         m.notes.push(format!(
@@ -132,6 +165,76 @@ fn run(
         ));
     }
     Ok(m)
+}
+
+/// The threads the point's processes run by their engines' models, read
+/// from the code:
+///
+/// * a threads server: its main thread (the acceptor), the store thread,
+///   the stdin watcher and a thread per link (`server::accept_link`);
+/// * an evloop or tokio server: main, store, stdin watcher and its loop
+///   threads or runtime workers;
+/// * a threads client: its main thread (the control thread) and a thread
+///   per link (`client::Client::start`);
+/// * an evloop or tokio client: main and its loops or workers.
+///
+/// Loops and workers are `--threads`, else `MASS_CONNECT_THREADS`, else
+/// one per CPU, as `engines::program::take_threads` decides them.
+fn threads_expected(p: &Point, threads: Option<usize>) -> Option<u64> {
+    let Engine::Pair { client, server } = &p.engine else {
+        return None;
+    };
+    let workers = threads
+        .or_else(|| std::env::var("MASS_CONNECT_THREADS").ok()?.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        as u64;
+    let (links, clients, servers) = (
+        p.links() as u64,
+        p.client_processes() as u64,
+        SERVERS as u64,
+    );
+    let serving = |engine: &str, processes: u64| {
+        if engine == "threads" {
+            links
+        } else {
+            processes * workers
+        }
+    };
+    Some((3 * servers + serving(server, servers)) + (clients + serving(client, clients)))
+}
+
+/// The kernel's figures at one moment: its own memory, TCP's sockets and
+/// the machine's tasks (threads).
+struct KernelReading {
+    memory: Option<KernelMemory>,
+    tcp: Option<TcpSockets>,
+    tasks: Option<u64>,
+}
+
+impl KernelReading {
+    fn now() -> KernelReading {
+        KernelReading {
+            memory: kernel::memory(),
+            tcp: kernel::tcp_sockets(),
+            tasks: hostinfo::machine::tasks(),
+        }
+    }
+
+    /// What changed from this reading to `end`, into `m` (whose threads
+    /// alive at the end and processes are set).
+    fn set_deltas(&self, end: &KernelReading, m: &mut Measure) {
+        m.kernel_delta = end.memory.zip(self.memory).map(|(a, b)| a.since(&b));
+        m.tcp_delta = end.tcp.zip(self.tcp).map(|(a, b)| a.since(&b));
+        // The machine's new tasks that are neither the point's threads nor
+        // the bench's reader thread per process: other work's, whose
+        // memory the deltas then hold too.
+        let ours = m.threads_alive_end.map(|t| t as i64 + m.processes as i64);
+        m.other_tasks_delta = end
+            .tasks
+            .zip(self.tasks)
+            .zip(ours)
+            .map(|((end, start), ours)| end as i64 - start as i64 - ours);
+    }
 }
 
 /// Writes the point's config beside its log; returns its path as an argument.
@@ -168,9 +271,22 @@ struct Run<'a> {
 struct Collected {
     keys: Vec<KeyCount>,
     histograms: Snapshot,
-    /// Errors and reconnects, summed.
+    /// Errors, summed over the clients' reports.
     errors: u64,
+    /// The errors by kind, summed.
+    error_kinds: ErrorKinds,
+    /// Reconnects, summed.
+    reconnects: u64,
     dumps: Vec<ServerDump>,
+}
+
+/// What the window cost: each side's `/proc` before and after it, and
+/// at its end the threads alive and the kernel's figures.
+struct Usage {
+    servers: UsagePair,
+    clients: UsagePair,
+    threads_alive_end: Option<u64>,
+    kernel_end: KernelReading,
 }
 
 impl Run<'_> {
@@ -265,8 +381,8 @@ impl Run<'_> {
     }
 
     /// Tells the clients the window and waits it out; returns every
-    /// process's usage before and after it.
-    fn window(&mut self, clients: &[usize], duration: Duration) -> Result<UsagePair, String> {
+    /// process's usage before and after it, servers and clients apart.
+    fn window(&mut self, clients: &[usize], duration: Duration) -> Result<Usage, String> {
         // Far enough ahead that the go's wakeups are over first.
         let lead = Duration::from_millis(200) + Duration::from_micros(50 * self.p.links() as u64);
         let start = Instant::now() + lead;
@@ -274,8 +390,10 @@ impl Run<'_> {
             start,
             end: Some(start + duration),
         };
-        let all = self.procs.pids(0..self.procs.children.len());
-        let before = process::read_all(&all);
+        let server_pids = self.procs.pids(0..SERVERS);
+        let client_pids = self.procs.pids(SERVERS..self.procs.children.len());
+        let servers_before = process::read_all(&server_pids);
+        let clients_before = process::read_all(&client_pids);
         for &c in clients {
             self.procs.tell(c, &window.to_go().line())?;
         }
@@ -283,7 +401,22 @@ impl Run<'_> {
         std::thread::sleep(
             end.saturating_duration_since(Instant::now()) + Duration::from_millis(100),
         );
-        Ok((before, process::read_all(&all)))
+        // The kernel first: reading every thread's files grows the slab.
+        let kernel_end = KernelReading::now();
+        let (servers_after, clients_after) = (
+            process::read_all(&server_pids),
+            process::read_all(&client_pids),
+        );
+        let threads_alive_end = servers_after
+            .as_ref()
+            .zip(clients_after.as_ref())
+            .map(|(s, c)| s.threads + c.threads);
+        Ok(Usage {
+            servers: (servers_before, servers_after),
+            clients: (clients_before, clients_after),
+            threads_alive_end,
+            kernel_end,
+        })
     }
 
     /// Stops the clients, reads their reports and the servers' counts.
@@ -295,12 +428,16 @@ impl Run<'_> {
             keys: Vec::new(),
             histograms: Snapshot::default(),
             errors: 0,
+            error_kinds: ErrorKinds::default(),
+            reconnects: 0,
             dumps: Vec::new(),
         };
         for line in self.procs.answers(clients, Instant::now() + self.slack)? {
             let r: ClientReport =
                 serde_json::from_str(&line).map_err(|e| format!("bad client report: {e}"))?;
-            got.errors += r.status.errors + r.status.reconnects;
+            got.errors += r.status.errors;
+            got.error_kinds.add(&r.status.error_kinds);
+            got.reconnects += r.status.reconnects;
             if let Some(h) = r.histograms.decode() {
                 got.histograms.add(&h);
             }

@@ -27,16 +27,24 @@
 //!   redis-tools`; without them the row says so.
 //!
 //! Per point: achieved updates/s and percent of target; CPU microseconds
-//! per update, user and system apart; context switches per update; resident
-//! memory per link (every process's RSS at the end of the window over the
-//! links; the kernel's socket buffers are not in it); threads (summed);
-//! time to connect every link; latency p50/p99/p99.9 and CCDF data (send
-//! to ack, from the clients' merged histograms); lateness p99 (due to
-//! send, fixed rate); acked per link min/median/max (fairness); verify;
-//! and, for a point that could not run, the OS limit its messages name.
-//! CPU and switches are read from `/proc` of every process of the point
-//! just before the go and just after the window's end, and divided by the
-//! updates acked in the window.
+//! per update, user and system apart; context switches per update, and
+//! apart voluntary (a thread blocked) and involuntary (it was preempted);
+//! the mean wait from runnable to running per timeslice (schedstat's
+//! `run_delay`), servers' threads and clients' apart; resident memory per
+//! link (every process's RSS at the end of the window over the links);
+//! what the kernel's own memory grew by from before the processes started
+//! to the window's end (`/proc/meminfo` KernelStack, Slab, SUnreclaim,
+//! PageTables and `/proc/net/sockstat` TCP inuse, orphan, mem), and from
+//! it the kernel's and the total bytes per link; threads (summed), and
+//! against them the threads the engines' models expect; time to connect
+//! every link; latency p50/p99/p99.9 and CCDF data (send to ack, from the
+//! clients' merged histograms); lateness p99 (due to send, fixed rate);
+//! acked per link min/median/max (fairness); errors by kind and
+//! reconnects; verify; and, for a point that could not run, the OS limit
+//! its messages name. CPU, switches and run delay are read from `/proc` of
+//! every process of the point just before the go and just after the
+//! window's end, and divided by the updates acked in the window. Every
+//! row also names the commit and the machine that produced it.
 //!
 //! # Why
 //!
@@ -70,13 +78,69 @@
 //! # How to read it
 //!
 //! A line per point while it goes, then a table (one row per point), notes
-//! under it, and the output folder: `engines.csv` (one row per point; the
-//! `latency_ccdf` cell holds `quantile:microseconds` pairs), each point's
-//! config and log, and the PNGs drawn by `scripts/plot_engines.py`: memory
-//! per link (log-log), CPU per update (user and system stacked), achieved
-//! / target, latency CCDF at three sizes per engine, fairness (box plot of
-//! acked per link), context switches per update. If plotting fails the CSV
-//! is kept and a warning is printed.
+//! under it, and the output folder: `engines.csv` (one row per point), each
+//! point's config and log, and the PNGs drawn by `scripts/plot_engines.py`:
+//! memory per link (log-log), CPU per update (user and system stacked),
+//! achieved / target, latency CCDF at three sizes per engine, fairness (box
+//! plot of acked per link), context switches per update. If plotting fails
+//! the CSV is kept and a warning is printed.
+//!
+//! `engines.csv`'s columns, in order (an empty cell: not applicable, or
+//! not read):
+//!
+//! * `engine`, `client_engine`, `server_engine`, `links`, `clients`,
+//!   `servers`, `processes`, `schedule`, `duration_s`: the point.
+//! * `target_per_s`, `achieved_per_s`, `achieved_ratio`; `cpu_user_us_per_op`,
+//!   `cpu_sys_us_per_op`; `ctx_per_op` (both kinds of switch); `rss_mb`,
+//!   `rss_bytes_per_link`; `threads` (alive at the window's end, summed);
+//!   `connect_s`; `latency_p50_us`, `latency_p99_us`, `latency_p999_us`,
+//!   `lateness_p99_us`; `acked_min`, `acked_median`, `acked_max` (per
+//!   link); `verify_ok`; `limit` and `error` for a point that failed.
+//! * `commit` (`git rev-parse --short HEAD`, `-dirty` when `src`, `engines`,
+//!   `benches`, `crates` or the manifests differ from it) and `machine`
+//!   (CPU model; CPUs this bench may use; OS and kernel release).
+//! * `errors`, `reconnects`, and `errors` by kind: `errors_connect`,
+//!   `errors_write`, `errors_refused`, `errors_ack_timeout`,
+//!   `errors_closed`, `errors_other` (the clients' reports, summed).
+//! * `threads_expected`: what the engines' models give (threads: a thread
+//!   per link on each end, plus per server its main, store and stdin
+//!   threads and per client its main thread; evloop and tokio: their loops
+//!   or workers instead of the link threads; `fleet::threads_expected`);
+//!   `threads_alive_end`: counted in `/proc` at the window's end, before
+//!   the stop (the same reading as `threads`).
+//! * `kernel_stack_delta_bytes`, `slab_delta_bytes`,
+//!   `slab_unreclaimable_delta_bytes`, `page_tables_delta_bytes`: what
+//!   `/proc/meminfo`'s KernelStack, Slab, SUnreclaim and PageTables grew by
+//!   from before the first server started to the window's end;
+//!   `tcp_inuse_delta`, `tcp_orphan_delta`, `tcp_mem_delta_bytes`: the same
+//!   for `/proc/net/sockstat`'s TCP line (mem: pages turned into bytes).
+//!   Machine-wide figures: other work on the machine is in them (and the
+//!   bench's own reader thread per process, 16 KiB of kernel stack each),
+//!   so read them on a quiet machine, at sizes where the point dominates:
+//!   there the threads engine's KernelStack delta is 16 KiB per thread
+//!   (`--quick` in a quiet moment: 4,423,680 bytes, 270 x 16 KiB, for
+//!   the point's 240 threads, the bench's 20 and `other_tasks_delta` 8).
+//!   TCP's `mem` moves in per-CPU batches of about 1 MiB, so it is 0 or a
+//!   MiB either way until the buffers of many links add up.
+//!   `other_tasks_delta` gauges that noise: the machine's tasks
+//!   (`/proc/loadavg`) over the same span, less the point's threads and
+//!   the bench's reader threads. Near 0, the deltas are the point's; a few
+//!   hundred either way (other work starting or ending threads), they are
+//!   not to be trusted. redis rows have none of these (its benchmark has
+//!   exited before the end is read).
+//! * `kernel_bytes_per_link`: KernelStack + SUnreclaim + PageTables + TCP
+//!   mem deltas over the links (reclaimable slab left out: mostly dentries
+//!   and inodes, which the bench's own `/proc` reads grow);
+//!   `total_bytes_per_link`: `rss_bytes_per_link` plus that.
+//! * `ctx_vol_per_op`, `ctx_invol_per_op`: voluntary and involuntary
+//!   switches per update (they add up to `ctx_per_op`).
+//! * `run_delay_us_per_slice_server`, `run_delay_us_per_slice_client`: the
+//!   servers' (clients') threads' run delay over the window over their
+//!   timeslices in it: the mean wait from becoming runnable (a wakeup, or
+//!   a preemption) to running, in microseconds. redis has the server's
+//!   only (redis-benchmark is gone before it can be read).
+//! * `latency_ccdf`: `quantile:microseconds` pairs, space-separated; the
+//!   one cell that is a list, kept last.
 
 mod fleet;
 mod machine;
@@ -84,6 +148,7 @@ mod measure;
 mod options;
 mod output;
 mod procs;
+mod provenance;
 mod redis;
 
 use std::io::Write as _;
@@ -93,6 +158,7 @@ use std::time::{Duration, Instant};
 
 use options::{Engine, parse_options, points};
 use output::{Row, default_out_dir, plot, summary, table, write_csv};
+use provenance::Provenance;
 
 /// Server processes of every engine point.
 const SERVERS: usize = 10;
@@ -131,6 +197,8 @@ fn bench(args: &[String]) -> i32 {
         out.display()
     );
     println!("engines bench: limits: {}", machine::limits_text());
+    let run = Provenance::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    println!("engines bench: commit {}, {}", run.commit, run.machine);
     let mut rows = Vec::new();
     for (i, point) in points.iter().enumerate() {
         print!("[{}/{}] {} ... ", i + 1, points.len(), point.label());
@@ -145,7 +213,7 @@ fn bench(args: &[String]) -> i32 {
             point: point.clone(),
             m,
         });
-        if let Err(e) = write_csv(&out.join("engines.csv"), &rows) {
+        if let Err(e) = write_csv(&out.join("engines.csv"), &rows, &run) {
             eprintln!("engines bench: cannot write engines.csv: {e}");
         }
         // Let the last point's sockets and processes go.

@@ -1,9 +1,10 @@
 //! What one point measured, and the figures made from the parts a run
 //! brings back (reports, histograms, `/proc` readings).
 
-use mass_connect::messages::KeyCount;
+use mass_connect::messages::{ErrorKinds, KeyCount};
 use mass_connect::metrics::Snapshot;
 
+use hostinfo::kernel::{KernelMemory, TcpSockets};
 use hostinfo::process::Figures;
 
 /// The quantiles of the CCDF data kept per point.
@@ -22,9 +23,37 @@ pub struct Measure {
     pub cpu_user_us_per_op: Option<f64>,
     pub cpu_sys_us_per_op: Option<f64>,
     pub ctx_per_op: Option<f64>,
+    /// Voluntary switches per update: a thread blocked (read, futex, epoll).
+    pub ctx_vol_per_op: Option<f64>,
+    /// Involuntary switches per update: a runnable thread was preempted.
+    pub ctx_invol_per_op: Option<f64>,
+    /// Mean wait from runnable to running, per timeslice, over the window:
+    /// the servers' threads and the clients' apart (schedstat run_delay).
+    pub run_delay_us_per_slice_server: Option<f64>,
+    pub run_delay_us_per_slice_client: Option<f64>,
     pub rss_bytes_per_link: Option<f64>,
     pub rss_mb: Option<f64>,
     pub threads: Option<u64>,
+    /// What the engines' models say the point's processes run (see
+    /// `fleet::threads_expected`), against what was alive at the end of
+    /// the window, before the stop.
+    pub threads_expected: Option<u64>,
+    pub threads_alive_end: Option<u64>,
+    /// The kernel's memory from before the point's processes started to
+    /// the end of the window, machine-wide (other work is in it too).
+    pub kernel_delta: Option<KernelMemory>,
+    /// The TCP sockets' count and charged memory over the same span.
+    pub tcp_delta: Option<TcpSockets>,
+    /// Tasks the rest of the machine started (negative: ended) over the
+    /// same span: the kernel deltas' noise gauge, near 0 when they are the
+    /// point's own.
+    pub other_tasks_delta: Option<i64>,
+    /// Links of the point, for the per-link figures.
+    pub links: usize,
+    /// The clients' errors and reconnects, summed from their reports.
+    pub errors: Option<u64>,
+    pub reconnects: Option<u64>,
+    pub error_kinds: Option<ErrorKinds>,
     pub processes: usize,
     pub connect_s: Option<f64>,
     pub latency_us: Option<[u64; 3]>,
@@ -53,11 +82,14 @@ impl Measure {
 
     /// The per-update CPU and switches of `used` over `acked` updates.
     pub fn set_usage(&mut self, used: &Figures, links: usize) {
+        self.links = links;
         if self.acked > 0 {
             let n = self.acked as f64;
             self.cpu_user_us_per_op = Some(used.user_s * 1e6 / n);
             self.cpu_sys_us_per_op = Some(used.sys_s * 1e6 / n);
             self.ctx_per_op = Some(used.switches() as f64 / n);
+            self.ctx_vol_per_op = used.voluntary_ctx.map(|v| v as f64 / n);
+            self.ctx_invol_per_op = used.involuntary_ctx.map(|v| v as f64 / n);
         }
         if used.rss_bytes > 0 {
             self.rss_mb = Some(used.rss_bytes as f64 / 1e6);
@@ -66,6 +98,36 @@ impl Measure {
         if used.threads > 0 {
             self.threads = Some(used.threads);
         }
+    }
+
+    /// Mean run delay per timeslice of the servers' and the clients'
+    /// threads over the window (`None` where not read or nothing ran).
+    pub fn set_run_delay(&mut self, servers: Option<&Figures>, clients: Option<&Figures>) {
+        let per_slice = |f: Option<&Figures>| {
+            let f = f?;
+            let slices = f.timeslices.filter(|n| *n > 0)?;
+            Some(f.run_delay_ns? as f64 / 1e3 / slices as f64)
+        };
+        self.run_delay_us_per_slice_server = per_slice(servers);
+        self.run_delay_us_per_slice_client = per_slice(clients);
+    }
+
+    /// The kernel's part of the point's memory: kernel stacks, the slab
+    /// it cannot reclaim, page tables and TCP's charged buffer memory, over
+    /// the links (`None` when not read). Reclaimable slab is left out: it
+    /// is mostly dentries and inodes, which the bench's own reads of
+    /// `/proc` grow. Socket buffers partly live in slab too, so the sum
+    /// may count some bytes twice; at these sizes the overlap is small.
+    pub fn kernel_bytes_per_link(&self) -> Option<f64> {
+        let (k, t) = (self.kernel_delta?, self.tcp_delta?);
+        let bytes =
+            k.kernel_stack_bytes + k.slab_unreclaimable_bytes + k.page_tables_bytes + t.mem_bytes;
+        Some(bytes as f64 / self.links.max(1) as f64)
+    }
+
+    /// Resident memory and the kernel's part together, over the links.
+    pub fn total_bytes_per_link(&self) -> Option<f64> {
+        Some(self.rss_bytes_per_link? + self.kernel_bytes_per_link()?)
     }
 
     /// Latency and lateness figures from the run's merged histograms.

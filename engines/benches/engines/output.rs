@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::measure::Measure;
 use crate::options::Point;
+use crate::provenance::Provenance;
 
 pub struct Row {
     pub point: Point,
@@ -54,12 +55,53 @@ pub fn summary(m: &Measure) -> String {
     s
 }
 
+/// The columns; main.rs's "How to read it" says what each holds. The
+/// issue-27 columns follow `error`, and `latency_ccdf`, the one cell that
+/// is a list, stays last.
 const CSV_HEADER: &str = "engine,client_engine,server_engine,links,clients,servers,processes,\
 schedule,duration_s,target_per_s,achieved_per_s,achieved_ratio,cpu_user_us_per_op,cpu_sys_us_per_op,\
 ctx_per_op,rss_mb,rss_bytes_per_link,threads,connect_s,latency_p50_us,latency_p99_us,\
-latency_p999_us,lateness_p99_us,acked_min,acked_median,acked_max,verify_ok,limit,error,latency_ccdf";
+latency_p999_us,lateness_p99_us,acked_min,acked_median,acked_max,verify_ok,limit,error,\
+commit,machine,errors,reconnects,errors_connect,errors_write,errors_refused,errors_ack_timeout,\
+errors_closed,errors_other,threads_expected,threads_alive_end,kernel_stack_delta_bytes,\
+slab_delta_bytes,slab_unreclaimable_delta_bytes,page_tables_delta_bytes,tcp_inuse_delta,\
+tcp_orphan_delta,tcp_mem_delta_bytes,other_tasks_delta,kernel_bytes_per_link,total_bytes_per_link,\
+ctx_vol_per_op,ctx_invol_per_op,run_delay_us_per_slice_server,run_delay_us_per_slice_client,\
+latency_ccdf";
 
-pub fn write_csv(path: &Path, rows: &[Row]) -> std::io::Result<()> {
+/// The issue-27 cells of one row, in the header's order.
+fn provenance_cells(m: &Measure, run: &Provenance) -> Vec<String> {
+    let quote = |t: &str| format!("\"{}\"", t.replace('"', "'"));
+    let int = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let uint = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let mut cells = vec![quote(&run.commit), quote(&run.machine)];
+    cells.push(uint(m.errors));
+    cells.push(uint(m.reconnects));
+    for (_, n) in m.error_kinds.unwrap_or_default().all() {
+        cells.push(uint(m.error_kinds.map(|_| n)));
+    }
+    cells.push(uint(m.threads_expected));
+    cells.push(uint(m.threads_alive_end));
+    let k = m.kernel_delta;
+    cells.push(int(k.map(|k| k.kernel_stack_bytes)));
+    cells.push(int(k.map(|k| k.slab_bytes)));
+    cells.push(int(k.map(|k| k.slab_unreclaimable_bytes)));
+    cells.push(int(k.map(|k| k.page_tables_bytes)));
+    let t = m.tcp_delta;
+    cells.push(int(t.map(|t| t.in_use)));
+    cells.push(int(t.map(|t| t.orphans)));
+    cells.push(int(t.map(|t| t.mem_bytes)));
+    cells.push(int(m.other_tasks_delta));
+    cells.push(cell(m.kernel_bytes_per_link(), 0));
+    cells.push(cell(m.total_bytes_per_link(), 0));
+    cells.push(cell(m.ctx_vol_per_op, 3));
+    cells.push(cell(m.ctx_invol_per_op, 3));
+    cells.push(cell(m.run_delay_us_per_slice_server, 1));
+    cells.push(cell(m.run_delay_us_per_slice_client, 1));
+    cells
+}
+
+pub fn write_csv(path: &Path, rows: &[Row], run: &Provenance) -> std::io::Result<()> {
     let mut s = String::from(CSV_HEADER);
     s.push('\n');
     for Row { point: p, m } in rows {
@@ -72,7 +114,7 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> std::io::Result<()> {
         let quote = |t: &str| format!("\"{}\"", t.replace('"', "'"));
         let _ = writeln!(
             s,
-            "{},{client},{server},{},{},{},{},{},{:.3},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{client},{server},{},{},{},{},{},{:.3},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             p.engine.label(),
             p.links(),
             p.clients,
@@ -104,6 +146,7 @@ pub fn write_csv(path: &Path, rows: &[Row]) -> std::io::Result<()> {
             m.verify_ok.map(|b| b.to_string()).unwrap_or_default(),
             m.limit.as_deref().map(quote).unwrap_or_default(),
             m.error.as_deref().map(quote).unwrap_or_default(),
+            provenance_cells(m, run).join(","),
             m.ccdf_cell(),
         );
     }
@@ -114,7 +157,7 @@ pub fn table(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<40} | {:>9} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>6} {:>6} {:>8} {:>8} {:>9} {:>16} {:>6}",
+        "{:<40} | {:>9} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>8} {:>6} {:>6} {:>8} {:>8} {:>9} {:>16} {:>6}",
         "point",
         "updates/s",
         "%tgt",
@@ -122,6 +165,7 @@ pub fn table(rows: &[Row]) -> String {
         "sys/op",
         "ctx/op",
         "B/link",
+        "kern B/l",
         "threads",
         "conn s",
         "p50",
@@ -143,13 +187,14 @@ pub fn table(rows: &[Row]) -> String {
             .map_or("-".into(), |[a, b, c]| format!("{a}/{b}/{c}"));
         let _ = writeln!(
             s,
-            " {:>9} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>6} {:>6} {:>8} {:>8} {:>9} {:>16} {:>6}",
+            " {:>9} {:>6} {:>6} {:>6} {:>6} {:>8} {:>8} {:>8} {:>6} {:>6} {:>8} {:>8} {:>9} {:>16} {:>6}",
             opt(Some(m.achieved_per_s), 0),
             opt(m.target_per_s.map(|t| m.achieved_per_s / t * 100.0), 1),
             opt(m.cpu_user_us_per_op, 1),
             opt(m.cpu_sys_us_per_op, 1),
             opt(m.ctx_per_op, 2),
             opt(m.rss_bytes_per_link, 0),
+            opt(m.kernel_bytes_per_link(), 0),
             m.threads.map_or("-".into(), |t| t.to_string()),
             opt(m.connect_s, 1),
             opt(lat(0), 0),
@@ -175,7 +220,9 @@ pub fn table(rows: &[Row]) -> String {
     s.push_str(
         "usr/op, sys/op: user and system CPU microseconds per acked update, all processes of \
          the point; ctx/op: their context switches per update; B/link: their resident memory \
-         over the links (kernel socket buffers not included); threads: theirs, summed; conn s: \
+         over the links; kern B/l: what the kernel's own memory grew by over the links \
+         (kernel stacks, unreclaimable slab, page tables, TCP buffers; machine-wide, so \
+         other work is in it); threads: theirs, summed; conn s: \
          spawning the clients until every link is up; p50/p99/p99.9: latency, send to ack, us; \
          late p99: due to send, us (fixed rate); acked min/med/max: per link.\n",
     );

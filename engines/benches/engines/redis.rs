@@ -135,6 +135,8 @@ fn measure(
     };
     if let (Some(b), Some(a), Some(bench)) = (before, ran.server_after, ran.usage) {
         m.set_usage(&a.since(&b).plus(&bench), p.links());
+        // redis-benchmark is reaped before it can be read: the server's only.
+        m.set_run_delay(Some(&a.since(&b)), None);
     }
     set_latency(&mut m, &ran.text);
     m.notes
