@@ -64,13 +64,15 @@
 # unit's `systemctl status`, `systemd-analyze security` and its processes'
 # user and limits, as seen inside the container.
 #
-# The root file system (debootstrap, about 40 s and 300 MB) is kept in
+# The root file system (debootstrap: 40 to 110 s here, 300 MB) is kept in
 # --rootfs-cache DIR [default: /var/tmp/mass_connect-fleet-rootfs], one
-# folder per release and package list, never booted: each run boots a copy
-# of it in the temporary folder (a few seconds). A folder there without its
-# .complete mark (an interrupted debootstrap) is made again. The container
-# runs in a cgroup of this run's own (on a host whose PID 1 is not
-# systemd), removed at the end like the rest.
+# folder per release, mirror and package list, never booted: each run
+# boots a copy of it in the temporary folder (1 or 2 s). A folder there
+# without its `complete` mark is made again. The container runs in a
+# cgroup of this run's own (on a host whose PID 1 is not systemd), removed
+# at the end like the rest. With the cache the script takes 4 to 5
+# minutes, and a CI machine would start without it, so CI does not run
+# --systemd.
 #
 # Usage (as root): scripts/fleet-netns.sh [--hosts N] [--clients-only K]
 #                    [--out DIR] [--duration SECONDS] [--systemd]
