@@ -53,17 +53,30 @@
 # last line states the verdict.
 #
 # With --systemd, one more host joins the same fleet (d, 198.18.0.4, with
-# the default three; the next letter and address with --hosts), clients
-# only, a Debian system (debootstrap, from this machine's apt sources)
+# the default three; the next letter and address with --hosts), running
+# servers and clients (so server, client and startup all run in the unit's
+# sandbox), a Debian system (debootstrap, from this machine's apt sources)
 # booted by systemd-nspawn inside its own namespace, so that systemd is PID
 # 1 there. The playbook runs on it with its default runner: it installs
 # deploy/systemd/mass-connect@.service and the limits drop-in and starts
 # the run as that unit (DynamicUser, its config as a credential, the report
-# in its StateDirectory). This adds about a minute and a 300 MB root file
-# system (in the temporary folder), so CI does not run it.
+# in its StateDirectory). While the run goes on, the script shows the
+# unit's `systemctl status`, `systemd-analyze security` and its processes'
+# user and limits, as seen inside the container.
+#
+# The root file system (debootstrap: 40 to 110 s here, 300 MB) is kept in
+# --rootfs-cache DIR [default: /var/tmp/mass_connect-fleet-rootfs], one
+# folder per release, mirror and package list, never booted: each run
+# boots a copy of it in the temporary folder (1 or 2 s). A folder there
+# without its `complete` mark is made again. The container runs in a
+# cgroup of this run's own (on a host whose PID 1 is not systemd), removed
+# at the end like the rest. With the cache the script takes 4 to 5
+# minutes, and a CI machine would start without it, so CI does not run
+# --systemd.
 #
 # Usage (as root): scripts/fleet-netns.sh [--hosts N] [--clients-only K]
 #                    [--out DIR] [--duration SECONDS] [--systemd]
+#                    [--rootfs-cache DIR]
 #   --hosts N        namespace hosts, 2 to 20 [default: 3]
 #   --clients-only K how many of them (the last) run clients only, 0 to N-1
 #                    [default: 1]
@@ -71,6 +84,8 @@
 #                    (never the keys) [default: nothing kept]
 #   --duration S     the run's --duration on every host [default: 30]
 #   --systemd        add a host run by systemd in a systemd-nspawn container
+#   --rootfs-cache DIR  where --systemd keeps its Debian root file systems
+#                    [default: /var/tmp/mass_connect-fleet-rootfs]
 # Exit status: 0 when every stage passed and the merged verdict is OK, 1
 # when not, 2 when the script cannot run here.
 set -euo pipefail
@@ -80,6 +95,7 @@ ROOT=$PWD
 OUT=""
 DURATION=30
 SYSTEMD=no
+ROOTFS_CACHE=/var/tmp/mass_connect-fleet-rootfs
 NHOSTS=3
 CLIENTS_ONLY=1
 while [ $# -gt 0 ]; do
@@ -89,6 +105,7 @@ while [ $# -gt 0 ]; do
     --out) OUT="$2"; shift 2 ;;
     --duration) DURATION="$2"; shift 2 ;;
     --systemd) SYSTEMD=yes; shift ;;
+    --rootfs-cache) ROOTFS_CACHE="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "fleet-netns.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -124,9 +141,13 @@ TMP=""
 MADE_RUN_SSHD=no       # /run/sshd (sshd's privilege separation folder)
 NSPAWN_PID=""          # --systemd: the systemd-nspawn running host d
 MADE_NSPAWN_RUN=no     # /run/systemd/nspawn, which systemd-nspawn makes
+NSPAWN_CGROUPS=()      # --systemd: the cgroups this run made for the container
+ROOTFS_NEW=""          # --systemd: a root file system being made for the cache
+WATCH_PID=""           # --systemd: the look at the unit while it runs
 # The hosts, a, b, c, ... at 198.18.0.1, .2, .3, ...: the first
 # NHOSTS - CLIENTS_ONLY run servers and clients, the rest clients only; the
-# --systemd host (SD) comes after them, clients only.
+# --systemd host (SD) comes after them and runs servers and clients, so
+# that every program startup starts runs inside the unit's sandbox.
 NAMES=(a b c d e f g h i j k l m n o p q r s t u)
 declare -A ADDR=([ctl]=198.18.0.254)
 for i in $(seq 0 "$NHOSTS"); do ADDR[${NAMES[$i]}]=198.18.0.$((i + 1)); done
@@ -135,7 +156,7 @@ SERVER_HOSTS=("${NAMES[@]:0:$((NHOSTS - CLIENTS_ONLY))}")
 CLIENT_HOSTS=("${NAMES[@]:$((NHOSTS - CLIENTS_ONLY)):$CLIENTS_ONLY}")
 SD=""
 HOSTS=("${PLAIN[@]}")
-if [ "$SYSTEMD" = yes ]; then SD=${NAMES[$NHOSTS]}; HOSTS+=("$SD"); CLIENT_HOSTS+=("$SD"); fi
+if [ "$SYSTEMD" = yes ]; then SD=${NAMES[$NHOSTS]}; HOSTS+=("$SD"); SERVER_HOSTS+=("$SD"); fi
 STAGE="setting up"
 VERDICT_LINE=""
 # Reached only through the traps below, which shellcheck cannot follow.
@@ -157,6 +178,7 @@ cleanup() {
       fi
     done
   fi
+  if [ -n "$WATCH_PID" ]; then kill -TERM "$WATCH_PID" 2>/dev/null; wait "$WATCH_PID" 2>/dev/null; fi
   # Host d's container: TERM asks it to shut down (about 2 s), then KILL.
   if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
     kill -TERM "$NSPAWN_PID" 2>/dev/null
@@ -186,6 +208,17 @@ cleanup() {
   for ns in "${CREATED[@]}"; do ip netns del "$ns" 2>/dev/null; done
   [ "$MADE_RUN_SSHD" = yes ] && rmdir /run/sshd 2>/dev/null
   [ "$MADE_NSPAWN_RUN" = yes ] && rm -rf /run/systemd/nspawn
+  # The container's cgroups (systemd-nspawn's payload/ and supervisor/, and
+  # what the container's systemd made under them), deepest first: a cgroup
+  # goes once it holds no process and no cgroup.
+  for cg in "${NSPAWN_CGROUPS[@]}"; do
+    [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+    if [ -d "$cg" ]; then
+      echo "fleet-netns.sh: cgroup $cg could not be removed" >&2
+      [ "$status" -eq 0 ] && status=1
+    fi
+  done
+  [ -n "$ROOTFS_NEW" ] && rm -rf "$ROOTFS_NEW"
   # --out keeps what there is to read, whatever stage it got to; never the keys.
   if [ -n "$OUT" ] && [ -n "$TMP" ]; then
     mkdir -p "$OUT"
@@ -282,15 +315,34 @@ if [ "$SYSTEMD" = yes ]; then
     echo "fleet-netns.sh: --systemd: no Debian release or mirror in this machine's apt sources" >&2
     exit 2
   fi
-  T0=$(date +%s)
-  if ! timeout 600 debootstrap --variant=minbase \
-      --include=systemd,systemd-sysv,dbus,libnss-systemd,openssh-server,python3 \
-      "$codename" "$TMP/rootfs" "$mirror" >"$TMP/debootstrap.log" 2>&1; then
-    tail -20 "$TMP/debootstrap.log" >&2
-    echo "fleet-netns.sh: debootstrap $codename failed" >&2
-    exit 2
+  # One cache folder per release, mirror and package list: rootfs/ as
+  # debootstrap made it (never booted), debootstrap.log, and the mark
+  # `complete`, written last. It is made beside its place and moved there
+  # at the end, so a cache folder is whole or absent.
+  include=systemd,systemd-sysv,dbus,libnss-systemd,openssh-server,python3
+  CACHED="$ROOTFS_CACHE/$codename-$(echo "$mirror $include" | sha256sum | cut -c1-12)"
+  if [ ! -e "$CACHED/complete" ]; then
+    T0=$(date +%s)
+    mkdir -p "$ROOTFS_CACHE"
+    rm -rf "$CACHED"
+    ROOTFS_NEW="$CACHED.new.$$"
+    mkdir "$ROOTFS_NEW"
+    if ! timeout 600 debootstrap --variant=minbase --include="$include" \
+        "$codename" "$ROOTFS_NEW/rootfs" "$mirror" >"$ROOTFS_NEW/debootstrap.log" 2>&1; then
+      tail -20 "$ROOTFS_NEW/debootstrap.log" >&2
+      echo "fleet-netns.sh: debootstrap $codename $mirror failed" >&2
+      exit 2
+    fi
+    echo "debootstrap $codename from $mirror ($include): $(( $(date +%s) - T0 )) s" >"$ROOTFS_NEW/complete"
+    mv "$ROOTFS_NEW" "$CACHED"
+    ROOTFS_NEW=""
+    echo "debootstrap $codename: $(( $(date +%s) - T0 )) s, $(du -sm "$CACHED/rootfs" | cut -f1) MB, kept in $CACHED"
+  else
+    echo "root file system from the cache: $CACHED ($(cat "$CACHED/complete"))"
   fi
-  echo "debootstrap $codename: $(( $(date +%s) - T0 )) s, $(du -sm "$TMP/rootfs" | cut -f1) MB"
+  T0=$(date +%s)
+  cp -a "$CACHED/rootfs" "$TMP/rootfs"
+  echo "copied for this run: $(( $(date +%s) - T0 )) s"
 fi
 
 # ---------------------------------------------------------------- network
@@ -342,15 +394,45 @@ if [ "$SYSTEMD" = yes ]; then
   # The systemd host: its own sshd (the Debian package's, started by its systemd),
   # bound to its address, with the host key debootstrap made; root logs in
   # with the throwaway key.
+  # A host key of this run's own: the ones debootstrap made are in the cache,
+  # shared by every run.
   F="$TMP/rootfs"
   mkdir -p "$F/root/.ssh" && chmod 700 "$F/root/.ssh"
   install -m 600 "$TMP/id_ed25519.pub" "$F/root/.ssh/authorized_keys"
-  printf 'ListenAddress %s\nPasswordAuthentication no\n' "${ADDR[$SD]}" >"$F/etc/ssh/sshd_config.d/fleet.conf"
+  rm -f "$F"/etc/ssh/ssh_host_*
+  ssh-keygen -q -t ed25519 -N '' -C "fleet-netns-$P-$SD" -f "$F/etc/ssh/ssh_host_ed25519_key"
+  printf 'ListenAddress %s\nHostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\n' \
+    "${ADDR[$SD]}" >"$F/etc/ssh/sshd_config.d/fleet.conf"
   echo "${ADDR[$SD]} $(cut -d' ' -f1,2 "$F/etc/ssh/ssh_host_ed25519_key.pub")" >>"$TMP/known_hosts"
   [ -d /run/systemd/nspawn ] || MADE_NSPAWN_RUN=yes
-  # --keep-unit --register=no: no systemd or machined on this side.
-  setsid systemd-nspawn -D "$F" --boot --network-namespace-path="/run/netns/$P-$SD" \
-    --register=no --keep-unit -M "$P-$SD" --console=passive </dev/null >"$TMP/nspawn.log" 2>&1 &
+  # --keep-unit --register=no: no machined on this side, and when PID 1
+  # here is not systemd, no systemd to make the container a scope either.
+  # Then systemd-nspawn would put its payload/ and supervisor/ cgroups
+  # beside this shell's own (the root cgroup, in a container like this
+  # machine's): give it a cgroup of this run's own in each hierarchy it
+  # uses (the v1 name=systemd one and the v2 one), removed at the end.
+  if [ "$(cat /proc/1/comm)" != systemd ]; then
+    for hier in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
+      [ -e "$hier/cgroup.procs" ] || continue
+      case "$(stat -f -c %T "$hier")" in
+        cgroup2fs) here=$(sed -n 's/^0:://p' /proc/self/cgroup) ;;
+        cgroupfs) [ "$hier" = /sys/fs/cgroup/systemd ] || continue
+          here=$(sed -n 's/^[0-9]*:name=systemd://p' /proc/self/cgroup) ;;
+        *) continue ;;
+      esac
+      cg="$hier${here%/}/mass_connect-$P"
+      mkdir "$cg"
+      NSPAWN_CGROUPS+=("$cg")
+    done
+  fi
+  # The subshell moves itself into those cgroups, then becomes
+  # systemd-nspawn (setsid does not fork here: a background subshell
+  # of a script leads no process group), so $! is systemd-nspawn's PID.
+  (
+    for cg in "${NSPAWN_CGROUPS[@]}"; do echo "$BASHPID" >"$cg/cgroup.procs"; done
+    exec setsid systemd-nspawn -D "$F" --boot --network-namespace-path="/run/netns/$P-$SD" \
+      --register=no --keep-unit -M "$P-$SD" --console=passive
+  ) </dev/null >"$TMP/nspawn.log" 2>&1 &
   NSPAWN_PID=$!
 fi
 SSH_OPTS=(-o BatchMode=yes -o IdentitiesOnly=yes -o IdentityFile="$TMP/id_ed25519"
@@ -384,7 +466,12 @@ done
 # 3 clients, that is 30 clients x 30 servers = 900 links and 9,000 updates/s
 # on this machine's 2 CPUs, with 1,800 link threads: the same order as the
 # seed run (100 x 3 at 20 ms, 15,000 updates/s), which it holds.
+# With --systemd the servers' link threads are pinned (cpu_affinity
+# by-server, sched_setaffinity), so that the look at the unit shows that
+# call, too, passing its system call filter.
 CFG="$TMP/config.json"
+AFFINITY=off
+[ "$SYSTEMD" = no ] || AFFINITY=by-server
 SERVER_IPS=$(for h in "${SERVER_HOSTS[@]}"; do printf '%s;' "${ADDR[$h]}"; done)
 cat >"$CFG" <<EOF
 {
@@ -398,6 +485,7 @@ cat >"$CFG" <<EOF
   "reconnect_initial_ms": 50,
   "reconnect_max_ms": 1000,
   "idle_timeout_ms": 10000,
+  "cpu_affinity": "$AFFINITY",
   "log_switch": true
 }
 EOF
@@ -432,12 +520,6 @@ all:
           hosts:
 EOF
 for h in "${SERVER_HOSTS[@]}"; do
-  echo "            $h: { ansible_host: ${ADDR[$h]}, mass_connect_host: ${ADDR[$h]} }" >>"$INV"
-done
-if [ ${#CLIENT_HOSTS[@]} -gt 0 ]; then
-  printf '        mass_connect_clients:\n          hosts:\n' >>"$INV"
-fi
-for h in "${CLIENT_HOSTS[@]}"; do
   [ "$h" = "$SD" ] || echo "            $h: { ansible_host: ${ADDR[$h]}, mass_connect_host: ${ADDR[$h]} }" >>"$INV"
 done
 if [ "$SYSTEMD" = yes ]; then
@@ -454,6 +536,12 @@ if [ "$SYSTEMD" = yes ]; then
               ansible_remote_tmp: /root/.ansible/tmp
 EOF
 fi
+if [ ${#CLIENT_HOSTS[@]} -gt 0 ]; then
+  printf '        mass_connect_clients:\n          hosts:\n' >>"$INV"
+fi
+for h in "${CLIENT_HOSTS[@]}"; do
+  echo "            $h: { ansible_host: ${ADDR[$h]}, mass_connect_host: ${ADDR[$h]} }" >>"$INV"
+done
 NH=${#HOSTS[@]}
 
 # play NAME PLAYBOOK ARGS...: runs the playbook, output to $TMP/NAME.log and here;
@@ -484,7 +572,7 @@ rc=0; play 1-check site.yml --check || rc=$?
 recap 1-check
 n=$(changed 1-check)
 made=$(find "$TMP/hosts" -mindepth 2 -maxdepth 2 \( -name opt -o -name etc -o -name var \) | wc -l)
-[ "$SYSTEMD" = yes ] && made=$((made + $(find "$TMP/rootfs/opt" "$TMP/rootfs/etc" -maxdepth 1 -name 'mass_connect' | wc -l)))
+[ "$SYSTEMD" = yes ] && made=$((made + $(find "$TMP/rootfs/opt" "$TMP/rootfs/etc" -maxdepth 1 -name 'mass_connect' 2>/dev/null | wc -l || true)))
 check "--check passed (exit status $rc), would change $n things, made $made folders, started nothing" \
   "$([ "$rc" -eq 0 ] && [ "$n" -gt 0 ] && [ "$made" -eq 0 ]; echo $?)"
 
@@ -507,6 +595,59 @@ check "second deploy passed (exit status $rc) and changed nothing (changed=$n)" 
 STAGE="running the fleet"
 say "4. the whole playbook: a ${DURATION} s run on ${SERVER_HOSTS[*]} (servers + clients)$(
   [ ${#CLIENT_HOSTS[@]} -eq 0 ] || echo " and ${CLIENT_HOSTS[*]} (clients only)")"
+if [ "$SYSTEMD" = yes ]; then
+  # A look at the unit on host SD while it runs, from inside the container:
+  # once it is active, and 8 s on (its servers and clients are up then),
+  # what systemd says of it, the sandbox's score on the running unit, and
+  # its processes' user, threads, scheduling, limits and seccomp state. At
+  # most 3 minutes of looking; it ends by itself.
+  cat >"$TMP/unit-look.sh" <<'LOOK'
+u=mass-connect@fleet.service
+echo "\$ cat /proc/1/comm   # PID 1 in the container"; cat /proc/1/comm
+echo "\$ systemctl status --no-pager -l -n 5 $u"; systemctl status --no-pager -l -n 5 "$u"
+props="-p MainPID -p User -p DynamicUser -p TasksMax -p LimitNOFILE -p LimitNPROC -p ControlGroup"
+echo "\$ systemctl show $u $props"
+# shellcheck disable=SC2086  # props is a list of words
+systemctl show "$u" $props
+main=$(systemctl show -P MainPID "$u")
+cg=$(systemctl show -P ControlGroup "$u")
+echo "\$ the unit's processes (its cgroup's cgroup.procs): pid, user, threads and their scheduling policy, CPUs they may run on, command"
+for pid in $(cat "/sys/fs/cgroup/systemd$cg/cgroup.procs" 2>/dev/null || cat "/sys/fs/cgroup/unified$cg/cgroup.procs"); do
+  # Field 41 of /proc/PID/task/TID/stat, the policy (0 normal, 5 SCHED_IDLE),
+  # counted after the command's closing parenthesis (a name may hold spaces).
+  policy=$(for t in /proc/"$pid"/task/*; do sed 's/.*) //' "$t/stat" | cut -d' ' -f39; done |
+    awk '{ n[$1]++ } END { printf "%d normal, %d idle", n[0], n[5] }')
+  cpus=$(cat /proc/"$pid"/task/*/status | sed -n 's/^Cpus_allowed_list:\t//p' | sort | uniq -c |
+    awk '{ printf "%s%d on %s", s, $1, $2; s = ", " }')
+  printf '  %s %s %s threads (%s; CPUs: %s) %s\n' "$pid" "$(stat -c %U "/proc/$pid")" \
+    "$(sed -n 's/^Threads:\t//p' "/proc/$pid/status")" "$policy" "$cpus" \
+    "$(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -d' ' -f1,4-7)"
+done
+echo "\$ grep -E '^(Uid|NoNewPrivs|Seccomp|CapEff|CapBnd)' /proc/$main/status"
+grep -E '^(Uid|NoNewPrivs|Seccomp|CapEff|CapBnd)' "/proc/$main/status"
+echo "\$ grep -E 'open files|processes' /proc/$main/limits"
+grep -E 'open files|processes' "/proc/$main/limits"
+echo "\$ cat /sys/fs/cgroup/pids$cg/pids.max   # TasksMax, where the pids controller is there to enforce it"
+cat "/sys/fs/cgroup/pids$cg/pids.max" 2>&1 || cat "/sys/fs/cgroup/unified$cg/pids.max" 2>&1
+echo "\$ systemd-analyze security --no-pager $u   # the running unit"
+systemd-analyze security --no-pager "$u"
+LOOK
+  unit_look() {
+    local i
+    for i in $(seq 90); do
+      if timeout 20 ssh "${SSH_OPTS[@]}" "root@${ADDR[$SD]}" \
+        systemctl is-active --quiet mass-connect@fleet.service 2>/dev/null; then
+        sleep 8
+        timeout 60 ssh "${SSH_OPTS[@]}" "root@${ADDR[$SD]}" bash -s <"$TMP/unit-look.sh"
+        return
+      fi
+      sleep 2
+    done
+    echo "mass-connect@fleet.service was not seen active in 3 minutes"
+  }
+  unit_look >"$TMP/systemd-unit.log" 2>&1 &
+  WATCH_PID=$!
+fi
 rc=0; play 4-run site.yml -e "mass_connect_duration=${DURATION}s" || rc=$?
 # What the play printed: each host's own verdict, the merged summary, the verdict.
 sed -n '/^TASK \[mass_connect : Each host/,/^PLAY RECAP/p' "$TMP/4-run.log"
@@ -525,7 +666,7 @@ missing=()
 for h in "${HOSTS[@]}"; do
   d="$R/$h"
   rows=$(($(wc -l <"$d/samples.csv" 2>/dev/null || echo 0) - 1))
-  logs=$(find "$d/logs" -mindepth 2 -maxdepth 2 -name '*.log' 2>/dev/null | wc -l)
+  logs=$(find "$d/logs" -mindepth 2 -maxdepth 2 -name '*.log' 2>/dev/null | wc -l || true)
   if [ -s "$d/report.json" ] && [ "$rows" -ge 1 ] && grep -qi '<html' "$d/report.html" 2>/dev/null &&
     [ -s "$d/startup.log" ] && [ -s "$(find "$d/logs" -path '*-startup-*/startup.log' 2>/dev/null | head -1)" ]; then
     got=$((got + 1))
@@ -540,10 +681,28 @@ check "every host's report, samples CSV, HTML report, output and log folder came
 check "the merged verdict beside them (verdict.txt, verdict.json, hosts.json)" \
   "$([ -s "$R/verdict.txt" ] && [ -s "$R/verdict.json" ] && [ -s "$R/hosts.json" ]; echo $?)"
 if [ "$SYSTEMD" = yes ]; then
+  # How the unit ended, from the journal: a unit that ended without failing
+  # is unloaded soon after, and `systemctl show` then reads it afresh
+  # (Result=success, ExecMainStatus=0 whatever happened), so its
+  # properties prove nothing; a failed unit would stay "failed".
   unit=$(timeout 20 ssh "${SSH_OPTS[@]}" "root@${ADDR[$SD]}" \
-    systemctl show mass-connect@fleet.service -p Result -p ExecMainStatus -p DynamicUser -p TasksMax -p LimitNOFILE | paste -sd' ')
-  check "host $SD ran the run as mass-connect@fleet.service under systemd ($unit)" \
-    "$([[ "$unit" == *Result=success* && "$unit" == *ExecMainStatus=0* && "$unit" == *DynamicUser=yes* ]]; echo $?)"
+    'systemctl show mass-connect@fleet.service -p ActiveState; journalctl -u mass-connect@fleet.service -o cat --no-pager |
+      grep -E "mass-connect@fleet.service: (Deactivated|Failed|Main process)" | tail -1' | paste -sd' ' || true)
+  check "host $SD ran the run as mass-connect@fleet.service under systemd and it ended well ($unit)" \
+    "$([[ "$unit" == *ActiveState=inactive* && "$unit" == *"Deactivated successfully"* ]]; echo $?)"
+  wait "$WATCH_PID" 2>/dev/null || true
+  WATCH_PID=""
+  echo "--- host $SD, inside the container, while the run went on:"
+  sed 's/^/    /' "$TMP/systemd-unit.log"
+  score=$(sed -n 's/.*Overall exposure level for mass-connect@fleet.service: //p' "$TMP/systemd-unit.log")
+  check "host $SD: systemd was PID 1, the unit active (running) as its dynamic user, exposure $score" \
+    "$(grep -qx systemd "$TMP/systemd-unit.log" && grep -q 'Active: active (running)' "$TMP/systemd-unit.log" &&
+      grep -qx DynamicUser=yes "$TMP/systemd-unit.log" && [ -n "$score" ]; echo $?)"
+  # A system call the filter refuses fails with EPERM (SystemCallErrorNumber),
+  # which the programs report: none may appear in the output or the logs.
+  eperm=$(cat "$R/$SD/startup.log" "$R/$SD"/logs/*/*.log 2>/dev/null |
+    grep -ciE 'operation not permitted|os error 1\)|EPERM' || true)
+  check "host $SD: no 'operation not permitted' in its output and logs ($eperm lines)" "$([ "$eperm" -eq 0 ]; echo $?)"
 fi
 check "merged verdict: ${ok_line:-no OK line}" "$([ -n "$ok_line" ]; echo $?)"
 if [ "$rc" -ne 0 ]; then
@@ -563,7 +722,7 @@ if [ "$SYSTEMD" = yes ]; then
   left=$((left + $(find "$TMP/rootfs/opt/mass_connect" "$TMP/rootfs/etc/mass_connect" \
     "$TMP/rootfs/var/lib/mass_connect" "$TMP/rootfs/var/lib/private/mass_connect" \
     "$TMP/rootfs/etc/systemd/system/mass-connect@.service" \
-    "$TMP/rootfs/etc/systemd/system/mass-connect@fleet.service.d" -maxdepth 0 2>/dev/null | wc -l)))
+    "$TMP/rootfs/etc/systemd/system/mass-connect@fleet.service.d" -maxdepth 0 2>/dev/null | wc -l || true)))
 fi
 check "teardown passed (exit status $rc), changed $n things, left $left of deploy's folders and files" \
   "$([ "$rc" -eq 0 ] && [ "$n" -gt 0 ] && [ "$left" -eq 0 ]; echo $?)"
