@@ -24,6 +24,10 @@
 #         until they answer (at most 60 s), then reads their stats; run.sh
 #         must exit 0 and leave its report and status on /reports
 #      c. verify.sh, no network: merges that report, must print verify: PASS
+#      d. the README's quick start: `startup -i 20ms -d 5s` in the image with
+#         no config file (the built-in defaults, on the default ports
+#         18677-18679 of the host network), as a user with only the
+#         programs runs it; it must PASS
 #   --build-only  steps 1-3: build localhost/mass-connect:VERSION and stop
 #   -h, --help    this text
 #
@@ -131,7 +135,8 @@ step_done
 # ------------------------------------------------------------------ 3
 step "3. build $IMAGE FROM scratch"
 CTX=$WORK/context
-mkdir -p "$CTX/bin" "$CTX/busybox"
+mkdir -p "$CTX/bin" "$CTX/busybox" "$CTX/rootfs/tmp"
+chmod 1777 "$CTX/rootfs/tmp"
 tar -C "$WORK" -xzf "$TARBALL"
 for b in server client startup omclient; do cp "$WORK/mass_connect-$VERSION-x86_64-linux-musl/$b" "$CTX/bin/"; done
 HOST_OMCLIENT=$WORK/mass_connect-$VERSION-x86_64-linux-musl/omclient
@@ -250,4 +255,16 @@ sed 's/^/    /' "$WORK/verify.out"
 tail -1 "$WORK/verify.out" | grep -qx 'verify: PASS' || fail "verify.sh did not end with verify: PASS"
 step_done
 
-echo "image-test: OK in $((SECONDS - T0)) s: $IMAGE ($SIZE bytes) built FROM scratch; resolve.sh, run.sh and verify.sh ran in it"
+step "4d. the README's quick start in the image: a one-line run with nothing but the programs"
+# As a user with only the release files would run it: no config file,
+# the built-in defaults (100 clients x 3 servers on 127.0.0.1:18677-18679,
+# free while CI runs its steps one at a time), 5 s instead of 30.
+timeout 120 podman --runtime runc run --rm --name "$NAME_PREFIX-oneline" --network host \
+    --user 65532:65532 --cap-drop all --security-opt no-new-privileges --ulimit host \
+    "$IMAGE" /usr/local/bin/startup -i 20ms -d 5s >"$WORK/oneline.out" 2>&1 \
+    || { tail -20 "$WORK/oneline.out" >&2; fail "the one-line run in the image"; }
+grep -E '^(PASS|  (config|layout|throughput|verify) )' "$WORK/oneline.out" | sed 's/^/    /'
+head -1 "$WORK/oneline.out" | grep -qx PASS || grep -qx PASS "$WORK/oneline.out" || fail "the one-line run did not PASS"
+step_done
+
+echo "image-test: OK in $((SECONDS - T0)) s: $IMAGE ($SIZE bytes) built FROM scratch; resolve.sh, run.sh, verify.sh and the README's one-line run ran in it"

@@ -270,7 +270,17 @@ impl ConfigFile {
         options
             .open(&path)
             .and_then(|mut file| file.write_all((text + "\n").as_bytes()))
-            .map_err(|e| Error::msg(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| {
+                // A container built FROM scratch, or a host with TMPDIR
+                // set wrong, has no temporary folder to write in.
+                Error::msg(format!(
+                    "cannot write the run's config to {}: {e} (the layout flags and the \
+                     built-in defaults are written to the temporary folder for the \
+                     children; point TMPDIR at a writable folder, or run with \
+                     --config PATH alone)",
+                    path.display()
+                ))
+            })?;
         Ok(ConfigFile { path })
     }
 }
