@@ -3,8 +3,9 @@
 
 Renders blocking.png next to the CSV: latency p50, p99 and p99.9 (columns)
 of the links that never block and of all links (rows), per engine, without
-(faded) and with (solid) the injected block; each bar the median over the
-rounds, its whisker the range.
+(faded) and with (solid) the injected block, and for tokio with the block
+inside `block_in_place` (hatched); each bar the median over the rounds,
+its whisker the range.
 
 Usage:
   python3 scripts/plot_engines_blocking.py DIR/blocking.csv [-o OUTDIR]
@@ -25,6 +26,10 @@ from plotlib import bench_main, fail, number, save  # noqa: E402
 COLOURS = {"threads": "tab:blue", "evloop": "tab:green", "tokio": "tab:orange"}
 QUANTILES = (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9"))
 GROUPS = (("others", "links that never block"), ("all", "all links"))
+# The CSV's `block` values: legend text, alpha, hatch.
+VARIANTS = {"off": ("without block", 0.35, None),
+            "on": ("with block", 1.0, None),
+            "on-block_in_place": ("with block, tokio's block_in_place", 1.0, "//")}
 
 
 def read_rows(path):
@@ -44,28 +49,29 @@ def plot(rows, out_dir, plt):
     fig, axes = plt.subplots(len(GROUPS), len(QUANTILES), figsize=(12, 7.2), squeeze=False)
     fig.suptitle(
         f"Latency, send to ack, {int(float(first['links'])):,} links at {first['schedule']}: "
-        f"without (faded) and with (solid) a {first_on(rows, 'block_us')} us block on every "
+        f"without (faded) and with (solid; hatched: inside block_in_place) a {first_on(rows, 'block_us')} us block on every "
         f"{first_on(rows, 'block_every')} update(s) of {first_on(rows, 'slow_links')} links\n"
         f"median of {len({r['round'] for r in rows})} round(s), whiskers the range",
         fontsize=10)
-    width = 0.38
+    width = 0.27
     for row, (group, group_title) in enumerate(GROUPS):
         for col, (q, q_title) in enumerate(QUANTILES):
             ax = axes[row][col]
             for i, e in enumerate(engines):
-                for k, block in enumerate(("off", "on")):
+                for k, block in enumerate(VARIANTS):
                     vals = [number(r[f"{group}_latency_{q}_us"]) for r in rows
                             if r["engine"] == e and r["block"] == block]
                     vals = [v / 1000.0 for v in vals if v is not None]
                     if not vals:
                         continue
                     med = statistics.median(vals)
-                    x = i + (k - 0.5) * width
-                    ax.bar(x, med, width, color=COLOURS.get(e, "tab:gray"),
-                           alpha=0.35 if block == "off" else 1.0,
-                           label=("without block" if block == "off" else "with block") if i == 0 else None)
+                    x = i + (k - 1) * width
+                    alpha, hatch = VARIANTS[block][1:]
+                    ax.bar(x, med, width, color=COLOURS.get(e, "tab:gray"), alpha=alpha,
+                           hatch=hatch, edgecolor="white",
+                           label=VARIANTS[block][0] if e == "tokio" else None)
                     ax.errorbar(x, med, yerr=[[med - min(vals)], [max(vals) - med]],
-                                color="black", capsize=3, linewidth=1)
+                                color="black", capsize=2, linewidth=1)
                     ax.annotate(f"{med:.2f}", (x, med), ha="center", va="bottom", fontsize=6,
                                 xytext=(0, 2), textcoords="offset points")
             ax.set_xticks(range(len(engines)))

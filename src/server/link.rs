@@ -65,6 +65,13 @@ impl ServerLink {
         }
     }
 
+    /// Whether this link's updates may block (the engines bench's injected
+    /// block, `server::block`): what a handler knows of its own blocking
+    /// call, so that an async engine can move that call off its worker.
+    pub fn may_block(&self) -> bool {
+        self.block.is_some()
+    }
+
     /// True while an update waits for its counter: read nothing more.
     pub fn is_parked(&self) -> bool {
         self.parked.is_some()

@@ -14,7 +14,12 @@
 //! is what that thread is: the link's own (threads), a loop thread
 //! holding half the server's links (evloop), a runtime worker (tokio).
 //!
-//! Rows: every round, engine and variant (`off`, `on`), with latency and
+//! tokio runs a third variant, `on-block_in_place`: the same block, with
+//! the server calling a slow link's handler inside
+//! `tokio::task::block_in_place` (`MASS_CONNECT_BLOCK_IN_PLACE`), as a
+//! tokio program does around a call it knows blocks.
+//!
+//! Rows: every round, engine and variant (`off`, `on`, ...), with latency and
 //! lateness p50/p99/p99.9 of all links, of the first process's links
 //! (`slow_*`: the blocked ones when on) and of the other processes'
 //! (`others_*`: links that never block). `blocking.csv` in the output
@@ -26,10 +31,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mass_connect::server::block;
+use mass_connect_engines::tokio_rt::server::BLOCK_IN_PLACE_ENV;
 
 use crate::fleet::{Setup, run_pair_with};
 use crate::measure::{Measure, Tails};
-use crate::options::{Options, Point, points};
+use crate::options::{Engine, Options, Point, points};
 use crate::output::{plot_with, summary};
 use crate::provenance::Provenance;
 
@@ -44,7 +50,7 @@ pub const BLOCK_EVERY: u64 = 1;
 struct BlockRow {
     round: usize,
     point: Point,
-    on: bool,
+    variant: Variant,
     /// Slow links per server (the first client process's), 0 when off.
     slow_per_server: usize,
     m: Measure,
@@ -53,7 +59,7 @@ struct BlockRow {
 /// Runs the experiment's rounds; the exit status.
 pub fn run(o: &Options, bin: &Path, out: &Path, provenance: &Provenance) -> i32 {
     let pts = points(o);
-    let total = o.rounds * pts.len() * 2;
+    let total = o.rounds * pts.iter().map(|p| variants_of(p).len()).sum::<usize>();
     let started = Instant::now();
     println!(
         "engines bench: blocking experiment, {} round(s) of {} point(s) without and with a \
@@ -70,27 +76,25 @@ pub fn run(o: &Options, bin: &Path, out: &Path, provenance: &Provenance) -> i32 
     );
     let mut rows = Vec::new();
     for round in 1..=o.rounds {
-        // Engines interleaved within a round; which variant goes first
-        // alternates between rounds, so neither always runs warmer.
-        let variants = if round % 2 == 1 {
-            [false, true]
-        } else {
-            [true, false]
-        };
+        // Engines interleaved within a round; the variants' order turns
+        // from round to round, so none always runs first or warmest.
         for point in &pts {
-            for on in variants {
+            let mut variants = variants_of(point);
+            let turn = (round - 1) % variants.len();
+            variants.rotate_left(turn);
+            for variant in variants {
                 print!(
                     "[{}/{total}] round {round} {} block {} ... ",
                     rows.len() + 1,
                     point.label(),
-                    if on { "on" } else { "off" }
+                    variant.label()
                 );
                 let _ = std::io::Write::flush(&mut std::io::stdout());
                 let t = Instant::now();
                 let slow = slow_per_server(point);
                 let setup = Setup {
-                    tag: format!("-block-{}-r{round}", if on { "on" } else { "off" }),
-                    server_env: if on { env(slow) } else { Vec::new() },
+                    tag: format!("-block-{}-r{round}", variant.label()),
+                    server_env: variant.env(slow),
                     first_client_alone: true,
                 };
                 let m = run_pair_with(point, o.duration, o.engine_threads, bin, out, &setup);
@@ -98,8 +102,8 @@ pub fn run(o: &Options, bin: &Path, out: &Path, provenance: &Provenance) -> i32 
                 rows.push(BlockRow {
                     round,
                     point: point.clone(),
-                    on,
-                    slow_per_server: if on { slow } else { 0 },
+                    variant,
+                    slow_per_server: if variant == Variant::Off { 0 } else { slow },
                     m,
                 });
                 let csv = out.join("blocking.csv");
@@ -142,13 +146,48 @@ fn slow_per_server(p: &Point) -> usize {
     first.div_ceil(crate::SERVERS)
 }
 
-/// The servers' environment for an injected block on `slow` links each.
-fn env(slow: usize) -> Vec<(String, String)> {
-    vec![
-        (block::EVERY_ENV.into(), BLOCK_EVERY.to_string()),
-        (block::MICROS_ENV.into(), BLOCK_US.to_string()),
-        (block::LINKS_ENV.into(), slow.to_string()),
-    ]
+/// A run's variant: no block, the block, or (tokio) the block with the
+/// blocking call inside `block_in_place`.
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    Off,
+    On,
+    InPlace,
+}
+
+impl Variant {
+    /// The CSV's `block`.
+    fn label(self) -> &'static str {
+        match self {
+            Variant::Off => "off",
+            Variant::On => "on",
+            Variant::InPlace => "on-block_in_place",
+        }
+    }
+
+    /// The servers' environment for this variant, `slow` links each.
+    fn env(self, slow: usize) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        if self != Variant::Off {
+            env.push((block::EVERY_ENV.into(), BLOCK_EVERY.to_string()));
+            env.push((block::MICROS_ENV.into(), BLOCK_US.to_string()));
+            env.push((block::LINKS_ENV.into(), slow.to_string()));
+        }
+        if self == Variant::InPlace {
+            env.push((BLOCK_IN_PLACE_ENV.into(), "1".into()));
+        }
+        env
+    }
+}
+
+/// The variants a point runs: `block_in_place` only where the server is
+/// tokio's.
+fn variants_of(p: &Point) -> Vec<Variant> {
+    let mut v = vec![Variant::Off, Variant::On];
+    if matches!(&p.engine, Engine::Pair { server, .. } if server == "tokio") {
+        v.push(Variant::InPlace);
+    }
+    v
 }
 
 const GROUPS: [&str; 3] = ["all", "others", "slow"];
@@ -186,9 +225,17 @@ fn csv_text(rows: &[BlockRow], run: &Provenance) -> String {
             "{},{},{},{},{},{},{},{},{:.3},{},{:.1}",
             r.round,
             r.point.engine.label(),
-            if r.on { "on" } else { "off" },
-            if r.on { BLOCK_US } else { 0 },
-            if r.on { BLOCK_EVERY } else { 0 },
+            r.variant.label(),
+            if r.variant == Variant::Off {
+                0
+            } else {
+                BLOCK_US
+            },
+            if r.variant == Variant::Off {
+                0
+            } else {
+                BLOCK_EVERY
+            },
             r.slow_per_server * crate::SERVERS,
             r.point.links(),
             r.point.schedule.label(),
@@ -248,7 +295,7 @@ fn table(rows: &[BlockRow]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<8} {:<5} {:<6} | {:>22} {:>22} {:>22} | {:>22}",
+        "{:<8} {:<17} {:<6} | {:>22} {:>22} {:>22} | {:>22}",
         "engine", "block", "links", "latency p50 ms", "p99", "p99.9", "lateness p99"
     );
     let mut engines: Vec<String> = Vec::new();
@@ -259,11 +306,14 @@ fn table(rows: &[BlockRow]) -> String {
         }
     }
     for e in &engines {
-        for on in [false, true] {
+        for variant in [Variant::Off, Variant::On, Variant::InPlace] {
             let mine: Vec<&BlockRow> = rows
                 .iter()
-                .filter(|r| r.point.engine.label() == *e && r.on == on)
+                .filter(|r| r.point.engine.label() == *e && r.variant == variant)
                 .collect();
+            if mine.is_empty() {
+                continue;
+            }
             for g in ["all", "others"] {
                 let col = |f: &dyn Fn(&Tails) -> u64| {
                     median_range(
@@ -275,8 +325,8 @@ fn table(rows: &[BlockRow]) -> String {
                 };
                 let _ = writeln!(
                     s,
-                    "{e:<8} {:<5} {g:<6} | {:>22} {:>22} {:>22} | {:>22}",
-                    if on { "on" } else { "off" },
+                    "{e:<8} {:<17} {g:<6} | {:>22} {:>22} {:>22} | {:>22}",
+                    variant.label(),
                     col(&|t| t.latency_us[0]),
                     col(&|t| t.latency_us[1]),
                     col(&|t| t.latency_us[2]),
