@@ -8,7 +8,8 @@
 //! and with the servers' injected block (`mass_connect::server::block`)
 //! on the links of the first client process, which starts alone so that
 //! each server takes its links first (10 per server, 100 of the 1,000):
-//! every update of theirs sleeps [`BLOCK_US`] on the thread serving it.
+//! every update of theirs sleeps `--block-us` (default [`BLOCK_US`]) on the
+//! thread serving it.
 //! The block sits in `ServerLink::apply`, the per-update code every
 //! engine runs on the thread that serves the link, so the only difference
 //! is what that thread is: the link's own (threads), a loop thread
@@ -42,7 +43,7 @@ use crate::provenance::Provenance;
 /// The point's client count (N x 10 links: 1,000) and interval.
 pub const CLIENTS: usize = 100;
 pub const INTERVAL_MS: u64 = 100;
-/// Each block: 1 ms on every update of a slow link.
+/// Each block: 1 ms (unless `--block-us`) on every update of a slow link.
 pub const BLOCK_US: u64 = 1_000;
 pub const BLOCK_EVERY: u64 = 1;
 
@@ -63,10 +64,11 @@ pub fn run(o: &Options, bin: &Path, out: &Path, provenance: &Provenance) -> i32 
     let started = Instant::now();
     println!(
         "engines bench: blocking experiment, {} round(s) of {} point(s) without and with a \
-         {BLOCK_US} us block on every {BLOCK_EVERY} update(s) of the first client's links, \
+         {} us block on every {BLOCK_EVERY} update(s) of the first client's links, \
          {:.1} s per run, output {}",
         o.rounds,
         pts.len(),
+        o.block_us,
         o.duration.as_secs_f64(),
         out.display()
     );
@@ -94,7 +96,7 @@ pub fn run(o: &Options, bin: &Path, out: &Path, provenance: &Provenance) -> i32 
                 let slow = slow_per_server(point);
                 let setup = Setup {
                     tag: format!("-block-{}-r{round}", variant.label()),
-                    server_env: variant.env(slow),
+                    server_env: variant.env(slow, o.block_us),
                     first_client_alone: true,
                 };
                 let m = run_pair_with(point, o.duration, o.engine_threads, bin, out, &setup);
@@ -107,7 +109,7 @@ pub fn run(o: &Options, bin: &Path, out: &Path, provenance: &Provenance) -> i32 
                     m,
                 });
                 let csv = out.join("blocking.csv");
-                if let Err(e) = std::fs::write(&csv, csv_text(&rows, provenance)) {
+                if let Err(e) = std::fs::write(&csv, csv_text(&rows, o.block_us, provenance)) {
                     eprintln!("engines bench: cannot write {}: {e}", csv.display());
                 }
                 std::thread::sleep(Duration::from_millis(500));
@@ -166,11 +168,11 @@ impl Variant {
     }
 
     /// The servers' environment for this variant, `slow` links each.
-    fn env(self, slow: usize) -> Vec<(String, String)> {
+    fn env(self, slow: usize, us: u64) -> Vec<(String, String)> {
         let mut env = Vec::new();
         if self != Variant::Off {
             env.push((block::EVERY_ENV.into(), BLOCK_EVERY.to_string()));
-            env.push((block::MICROS_ENV.into(), BLOCK_US.to_string()));
+            env.push((block::MICROS_ENV.into(), us.to_string()));
             env.push((block::LINKS_ENV.into(), slow.to_string()));
         }
         if self == Variant::InPlace {
@@ -203,7 +205,7 @@ fn group(m: &Measure, name: &str) -> Option<Tails> {
 
 /// The CSV: a row per run. `slow_*` are the first client process's links
 /// (blocked when `block` is `on`), `others_*` the rest, `all_*` both.
-fn csv_text(rows: &[BlockRow], run: &Provenance) -> String {
+fn csv_text(rows: &[BlockRow], block_us: u64, run: &Provenance) -> String {
     let mut s = String::from(
         "round,engine,block,block_us,block_every,slow_links,links,schedule,duration_s,\
          target_per_s,achieved_per_s",
@@ -229,7 +231,7 @@ fn csv_text(rows: &[BlockRow], run: &Provenance) -> String {
             if r.variant == Variant::Off {
                 0
             } else {
-                BLOCK_US
+                block_us
             },
             if r.variant == Variant::Off {
                 0

@@ -28,6 +28,8 @@ pub struct Options {
     /// the sweep, `rounds` times over.
     pub blocking: bool,
     pub rounds: usize,
+    /// Microseconds of each injected block (`--block-us`).
+    pub block_us: u64,
     links_given: bool,
 }
 
@@ -144,7 +146,8 @@ cargo bench --bench engines -- [OPTIONS]
                          1,000 links at 100 ms without and with an injected 1 ms block
                          in one client's links, engines interleaved (--links,
                          --schedules, --engines, --duration still apply)
-    --rounds N           rounds of the blocking experiment [3]";
+    --rounds N           rounds of the blocking experiment [3]
+    --block-us US        length of each injected block, microseconds [1000]";
 
 /// Reads the command line with the product's own parser (`cli::Args`):
 /// `--help` prints [`USAGE`] and exits; a mistake names the option.
@@ -176,6 +179,12 @@ fn read(args: &mut Args) -> mass_connect::error::Result<Options> {
     let out = args.value("--out")?.map(PathBuf::from);
     let blocking = args.flag("--blocking");
     let engines_given = engines.is_some();
+    let block_us = match args.value("--block-us")? {
+        None => crate::blocking::BLOCK_US,
+        Some(text) => positive(&text)
+            .ok_or_else(|| args.error(&format!("--block-us {text:?}: expected a number above 0")))?
+            as u64,
+    };
     let rounds = match args.value("--rounds")? {
         None => 3,
         Some(text) => positive(&text)
@@ -200,6 +209,7 @@ fn read(args: &mut Args) -> mass_connect::error::Result<Options> {
         engine_threads,
         blocking,
         rounds,
+        block_us,
     };
     if blocking {
         // One fixed-rate point all three engines hold with room to spare,
