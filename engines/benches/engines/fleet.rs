@@ -52,7 +52,8 @@ pub struct Setup {
     pub server_env: Vec<(String, String)>,
     /// Start the first client process alone and wait until its links are
     /// up before the others start, so each server takes its links first;
-    /// and report its links' tails apart from the others' (`Measure::split`).
+    /// spread its links' updates over the interval apart from the others';
+    /// and report its links' tails apart from theirs (`Measure::split`).
     pub first_client_alone: bool,
 }
 
@@ -390,14 +391,24 @@ impl Run<'_> {
         let mut clients = Vec::new();
         for i in 0..procs_n {
             let mine = links / procs_n + usize::from(i < links % procs_n);
+            // `--id`/`--clients` place each link's first update in the
+            // interval (`schedule::Place::stagger`). A first client apart
+            // is a group of its own: its links spread over the whole
+            // interval, and so do the others', rather than holding its
+            // tenth of it.
+            let (id, of) = match (self.setup.first_client_alone, i) {
+                (false, _) => (i, procs_n),
+                (true, 0) => (0, 1),
+                (true, _) => (i - 1, procs_n - 1),
+            };
             let mut args = vec![
                 "--config".into(),
                 self.config_arg.clone(),
                 "--supervised".into(),
                 "--id".into(),
-                i.to_string(),
+                id.to_string(),
                 "--clients".into(),
-                procs_n.to_string(),
+                of.max(1).to_string(),
             ];
             for k in 0..mine {
                 args.push("--server".into());
