@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::block::Countdown;
 use super::store::{Counter, Store};
 use super::{Counters, ServerCore, answer_command};
 use crate::sys::net;
@@ -46,6 +47,9 @@ pub struct ServerLink {
     parked: Option<u64>,
     /// Whether `auth;<token>` succeeded on this connection.
     authorized: bool,
+    /// Set only on a slow link of the engines bench's blocking experiment
+    /// (`server::block`): when its next block is due.
+    block: Option<Countdown>,
 }
 
 impl ServerLink {
@@ -57,7 +61,15 @@ impl ServerLink {
             counter: None,
             parked: None,
             authorized: core.config.ops_token.is_empty(),
+            block: core.block.as_ref().and_then(|b| b.claim()),
         }
+    }
+
+    /// Whether this link's updates may block (the engines bench's injected
+    /// block, `server::block`): what a handler knows of its own blocking
+    /// call, so that an async engine can move that call off its worker.
+    pub fn may_block(&self) -> bool {
+        self.block.is_some()
     }
 
     /// True while an update waits for its counter: read nothing more.
@@ -131,6 +143,11 @@ impl ServerLink {
                 self.key,
                 self.peer
             );
+        }
+        // The injected block, where a handler's synchronous call would sit:
+        // it stalls whatever thread serves this link (`server::block`).
+        if let Some(block) = &mut self.block {
+            block.tick();
         }
         protocol::encode_ack(out, ours);
     }

@@ -24,6 +24,8 @@
 //!   writes with deadlines).
 //! * `operations`: the operations commands (`stats`, `dump`, `stop`, `auth`).
 //! * [`store`]: the store thread and its per-key counters.
+//! * [`block`]: the engines bench's injected block in the per-update path,
+//!   off unless `MASS_CONNECT_BLOCK_EVERY` is set.
 //! * [`program`]: what every server program does around its engine (the
 //!   options, the `listening on` line, stopping under startup).
 //!
@@ -32,6 +34,7 @@
 //! which serve links on an event loop or async tasks, keep the same
 //! counters and answer the same commands with the same code.
 
+pub mod block;
 pub mod link;
 mod link_thread;
 mod operations;
@@ -89,6 +92,10 @@ pub struct ServerCore {
     pub stopped_by: Mutex<Option<SocketAddr>>,
     /// Event counters.
     pub counters: Counters,
+    /// The engines bench's injected block (`block`), read from the
+    /// environment once here; `None`, the default, costs each update one
+    /// untaken branch.
+    pub(crate) block: Option<block::Block>,
 }
 
 impl ServerCore {
@@ -101,6 +108,7 @@ impl ServerCore {
             stopping: AtomicBool::new(false),
             stopped_by: Mutex::new(None),
             counters: Counters::default(),
+            block: block::Block::from_env(),
         }
     }
 }

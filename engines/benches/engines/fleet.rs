@@ -27,7 +27,7 @@ use mass_connect::ops::connection::OpsConnection;
 use mass_connect::wire::control::{self, Control};
 
 use crate::SERVERS;
-use crate::measure::Measure;
+use crate::measure::{Measure, Split, Tails};
 use crate::options::{Engine, Point, Schedule};
 use crate::procs::Procs;
 
@@ -42,6 +42,21 @@ fn free_ports(n: usize) -> Result<Vec<u16>, String> {
         .collect()
 }
 
+/// What a run may add to a point: the blocking experiment's needs. The
+/// sweep's runs use [`Setup::default`], which adds nothing.
+#[derive(Default)]
+pub struct Setup {
+    /// Appended to the point's file names (a round, a variant).
+    pub tag: String,
+    /// Environment variables of the server processes.
+    pub server_env: Vec<(String, String)>,
+    /// Start the first client process alone and wait until its links are
+    /// up before the others start, so each server takes its links first;
+    /// spread its links' updates over the interval apart from the others';
+    /// and report its links' tails apart from theirs (`Measure::split`).
+    pub first_client_alone: bool,
+}
+
 /// Runs `p` (an engine pair) for `duration`; the programs lie in `bin`.
 pub fn run_pair(
     p: &Point,
@@ -50,11 +65,23 @@ pub fn run_pair(
     bin: &Path,
     out: &Path,
 ) -> Measure {
-    let stem = p.file_stem();
+    run_pair_with(p, duration, threads, bin, out, &Setup::default())
+}
+
+/// [`run_pair`] with what `setup` adds.
+pub fn run_pair_with(
+    p: &Point,
+    duration: Duration,
+    threads: Option<usize>,
+    bin: &Path,
+    out: &Path,
+    setup: &Setup,
+) -> Measure {
+    let stem = format!("{}{}", p.file_stem(), setup.tag);
     let log_path = out.join(format!("{stem}.log"));
     let result = File::create(&log_path)
         .map_err(|e| format!("{}: {e}", log_path.display()))
-        .and_then(|log| run(p, duration, threads, bin, out, &log));
+        .and_then(|log| run(p, duration, threads, bin, out, &log, setup));
     match result {
         Ok(m) => m,
         Err(why) => {
@@ -84,6 +111,7 @@ fn run(
     bin: &Path,
     out: &Path,
     log: &File,
+    setup: &Setup,
 ) -> Result<Measure, String> {
     let Engine::Pair { client, server } = &p.engine else {
         return Err("not an engine pair".into());
@@ -95,16 +123,17 @@ fn run(
         bin,
         log,
         threads,
-        config_arg: write_config(p, &ports, out)?,
+        config_arg: write_config(p, &ports, out, &setup.tag)?,
         // Generous, but bounded: spawning and connecting 100,000 links takes
         // a while, and an overloaded engine is slow to stop.
         slack: Duration::from_secs(30) + Duration::from_millis(p.links() as u64 / 2),
         procs: Procs::new(),
+        setup,
     };
     let addrs = run.start_servers(server, &ports)?;
     let started = Instant::now();
-    let clients = run.start_clients(client, &addrs)?;
-    let connect_s = run.await_links(&clients, started)?;
+    let clients = run.start_clients(client, &addrs, started)?;
+    let connect_s = run.await_links(&clients, p.links(), started)?;
     let usage = run.window(&clients, duration)?;
     let got = run.collect(&clients, &addrs)?;
     run.procs.end(Instant::now() + Duration::from_secs(20));
@@ -135,6 +164,9 @@ fn run(
     m.threads_alive_end = usage.threads_alive_end;
     kernel_before.set_deltas(&usage.kernel_end, &mut m);
     m.set_histograms(&got.histograms, p.schedule == Schedule::ClosedLoop);
+    if setup.first_client_alone {
+        m.split = split(&got.per_client);
+    }
     m.set_fairness(&got.keys);
     if got.errors + got.reconnects > 0 {
         let kinds: Vec<String> = got
@@ -165,6 +197,22 @@ fn run(
         ));
     }
     Ok(m)
+}
+
+/// Every link's tails, the first client process's and the others'.
+fn split(per_client: &[Snapshot]) -> Option<Split> {
+    let (first, rest) = per_client.split_first()?;
+    let mut others = Snapshot::default();
+    for h in rest {
+        others.add(h);
+    }
+    let mut all = others.clone();
+    all.add(first);
+    Some(Split {
+        all: Tails::of(&all)?,
+        first: Tails::of(first)?,
+        others: Tails::of(&others)?,
+    })
 }
 
 /// The threads the point's processes run by their engines' models, read
@@ -238,7 +286,7 @@ impl KernelReading {
 }
 
 /// Writes the point's config beside its log; returns its path as an argument.
-fn write_config(p: &Point, ports: &[u16], out: &Path) -> Result<String, String> {
+fn write_config(p: &Point, ports: &[u16], out: &Path, tag: &str) -> Result<String, String> {
     let (schedule, interval) = p.schedule.config();
     let config = serde_json::json!({
         "server_ip_list": "127.0.0.1",
@@ -250,7 +298,7 @@ fn write_config(p: &Point, ports: &[u16], out: &Path) -> Result<String, String> 
         // A hundred thousand connects at once may wait for SYN retries.
         "connect_timeout_ms": 20_000,
     });
-    let config_path = out.join(format!("{}.config.json", p.file_stem()));
+    let config_path = out.join(format!("{}{tag}.config.json", p.file_stem()));
     std::fs::write(&config_path, format!("{config:#}\n")).map_err(|e| e.to_string())?;
     Ok(config_path.to_string_lossy().into_owned())
 }
@@ -265,6 +313,7 @@ struct Run<'a> {
     /// How long starting, connecting or stopping may take.
     slack: Duration,
     procs: Procs,
+    setup: &'a Setup,
 }
 
 /// What the clients and servers said at the end.
@@ -278,6 +327,8 @@ struct Collected {
     /// Reconnects, summed.
     reconnects: u64,
     dumps: Vec<ServerDump>,
+    /// Each client process's histograms, in the order they started.
+    per_client: Vec<Snapshot>,
 }
 
 /// What the window cost: each side's `/proc` before and after it, and
@@ -313,7 +364,8 @@ impl Run<'_> {
                 "--supervised".into(),
             ];
             args.extend(self.threads_args(server));
-            self.procs.spawn(&program, &args, self.log)?;
+            self.procs
+                .spawn(&program, &args, &self.setup.server_env, self.log)?;
             addrs.push(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
         }
         let servers: Vec<usize> = (0..SERVERS).collect();
@@ -326,36 +378,59 @@ impl Run<'_> {
     }
 
     /// Starts the clients: links packed into a few processes, spread over
-    /// the servers. Returns their places among the processes.
-    fn start_clients(&mut self, client: &str, addrs: &[SocketAddr]) -> Result<Vec<usize>, String> {
+    /// the servers (the first alone until its links are up, if the setup
+    /// says so). Returns their places among the processes.
+    fn start_clients(
+        &mut self,
+        client: &str,
+        addrs: &[SocketAddr],
+        started: Instant,
+    ) -> Result<Vec<usize>, String> {
         let program = self.bin.join(exe(Engine::program(client, false)));
         let (links, procs_n) = (self.p.links(), self.p.client_processes());
         let mut clients = Vec::new();
         for i in 0..procs_n {
             let mine = links / procs_n + usize::from(i < links % procs_n);
+            // `--id`/`--clients` place each link's first update in the
+            // interval (`schedule::Place::stagger`). A first client apart
+            // is a group of its own: its links spread over the whole
+            // interval, and so do the others', rather than holding its
+            // tenth of it.
+            let (id, of) = match (self.setup.first_client_alone, i) {
+                (false, _) => (i, procs_n),
+                (true, 0) => (0, 1),
+                (true, _) => (i - 1, procs_n - 1),
+            };
             let mut args = vec![
                 "--config".into(),
                 self.config_arg.clone(),
                 "--supervised".into(),
                 "--id".into(),
-                i.to_string(),
+                id.to_string(),
                 "--clients".into(),
-                procs_n.to_string(),
+                of.max(1).to_string(),
             ];
             for k in 0..mine {
                 args.push("--server".into());
                 args.push(addrs[(i + k) % SERVERS].to_string());
             }
             args.extend(self.threads_args(client));
-            clients.push(self.procs.spawn(&program, &args, self.log)?);
+            clients.push(self.procs.spawn(&program, &args, &[], self.log)?);
+            if i == 0 && self.setup.first_client_alone {
+                self.await_links(&clients, mine, started)?;
+            }
         }
         Ok(clients)
     }
 
-    /// Asks the clients until every link is up; returns the seconds since
-    /// `started` that took.
-    fn await_links(&mut self, clients: &[usize], started: Instant) -> Result<f64, String> {
-        let links = self.p.links();
+    /// Asks `clients` until their `links` are up; returns the seconds
+    /// since `started` that took.
+    fn await_links(
+        &mut self,
+        clients: &[usize],
+        links: usize,
+        started: Instant,
+    ) -> Result<f64, String> {
         let connect_by = started + self.slack;
         loop {
             let mut up = 0;
@@ -431,6 +506,7 @@ impl Run<'_> {
             error_kinds: ErrorKinds::default(),
             reconnects: 0,
             dumps: Vec::new(),
+            per_client: Vec::new(),
         };
         for line in self.procs.answers(clients, Instant::now() + self.slack)? {
             let r: ClientReport =
@@ -438,9 +514,9 @@ impl Run<'_> {
             got.errors += r.status.errors;
             got.error_kinds.add(&r.status.error_kinds);
             got.reconnects += r.status.reconnects;
-            if let Some(h) = r.histograms.decode() {
-                got.histograms.add(&h);
-            }
+            let h = r.histograms.decode().unwrap_or_default();
+            got.histograms.add(&h);
+            got.per_client.push(h);
             got.keys.extend(r.keys);
         }
         for &addr in addrs {

@@ -61,7 +61,12 @@
 //! cargo bench --bench engines                  # the full sweep, 10 s per run
 //! cargo bench --bench engines -- --links 100 --schedules closed-loop --engines evloop,redis
 //! cargo bench --bench engines -- --engines client:threads+server:evloop,client:evloop+server:threads
+//! cargo bench --bench engines -- --blocking    # 1,000 links at 100 ms, without and with an injected block, 3 rounds
 //! ```
+//!
+//! `--blocking` runs the blocking experiment instead of the sweep
+//! (`blocking.rs` says what it does and what its `blocking.csv` holds);
+//! `--quick` never runs it.
 //!
 //! Points: N in 10, 100, 1000, 3000, 10000 (`--links` picks N; the point has
 //! N x 10 links), times the schedules `10ms`, `1s` (fixed rate at that
@@ -142,6 +147,7 @@
 //! * `latency_ccdf`: `quantile:microseconds` pairs, space-separated; the
 //!   one cell that is a list, kept last.
 
+mod blocking;
 mod fleet;
 mod machine;
 mod measure;
@@ -187,6 +193,10 @@ fn bench(args: &[String]) -> i32 {
         return 2;
     }
     machine::raise_open_files();
+    if o.blocking {
+        let run = Provenance::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+        return blocking::run(&o, &bin, &out, &run);
+    }
     let points = points(&o);
     let started = Instant::now();
     println!(

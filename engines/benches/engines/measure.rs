@@ -68,6 +68,46 @@ pub struct Measure {
     /// Why the point has no figures, if it has none.
     pub error: Option<String>,
     pub notes: Vec<String>,
+    /// The blocking experiment's split (`fleet::Setup::first_client_alone`):
+    /// every link, the first client process's links (the slow ones when a
+    /// block is injected) and the other processes' (which never block).
+    pub split: Option<Split>,
+}
+
+/// Latency and lateness tails of one group of links.
+#[derive(Clone, Copy, Default)]
+pub struct Tails {
+    /// Latency (send to ack) p50, p99, p99.9, microseconds.
+    pub latency_us: [u64; 3],
+    /// Lateness (due to send) p50, p99, p99.9, microseconds.
+    pub lateness_us: [u64; 3],
+    /// Updates the latency histogram holds.
+    pub updates: u64,
+}
+
+impl Tails {
+    /// The tails of `h`; `None` when it holds nothing.
+    pub fn of(h: &Snapshot) -> Option<Tails> {
+        if h.latency.is_empty() {
+            return None;
+        }
+        let q = |hist: &hdrhistogram::Histogram<u64>| {
+            [0.5, 0.99, 0.999].map(|p| hist.value_at_quantile(p))
+        };
+        Some(Tails {
+            latency_us: q(&h.latency),
+            lateness_us: q(&h.lateness),
+            updates: h.latency.len(),
+        })
+    }
+}
+
+/// The tails of every link and of the two groups apart.
+#[derive(Clone, Copy)]
+pub struct Split {
+    pub all: Tails,
+    pub first: Tails,
+    pub others: Tails,
 }
 
 impl Measure {

@@ -24,6 +24,12 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// Loop threads / workers per engine process (`--threads`), if given.
     pub engine_threads: Option<usize>,
+    /// `--blocking`: the blocking experiment (`blocking.rs`) instead of
+    /// the sweep, `rounds` times over.
+    pub blocking: bool,
+    pub rounds: usize,
+    /// Microseconds of each injected block (`--block-us`).
+    pub block_us: u64,
     links_given: bool,
 }
 
@@ -135,7 +141,13 @@ cargo bench --bench engines -- [OPTIONS]
     --threads N          loop threads / runtime workers of every evloop and tokio
                          process [their default: one per CPU]
     --duration D         length of every run: 500ms, 10s, 2m [10s]
-    --out DIR            output directory [target/bench-engines/<UTC YYYYmmdd-HHMMSS>/]";
+    --out DIR            output directory [target/bench-engines/<UTC YYYYmmdd-HHMMSS>/]
+    --blocking           the blocking experiment instead of the sweep: each engine at
+                         1,000 links at 100 ms without and with an injected 1 ms block
+                         in one client's links, engines interleaved (--links,
+                         --schedules, --engines, --duration still apply)
+    --rounds N           rounds of the blocking experiment [3]
+    --block-us US        length of each injected block, microseconds [1000]";
 
 /// Reads the command line with the product's own parser (`cli::Args`):
 /// `--help` prints [`USAGE`] and exits; a mistake names the option.
@@ -165,6 +177,19 @@ fn read(args: &mut Args) -> mass_connect::error::Result<Options> {
     };
     let duration = args.duration("--duration")?;
     let out = args.value("--out")?.map(PathBuf::from);
+    let blocking = args.flag("--blocking");
+    let engines_given = engines.is_some();
+    let block_us = match args.value("--block-us")? {
+        None => crate::blocking::BLOCK_US,
+        Some(text) => positive(&text)
+            .ok_or_else(|| args.error(&format!("--block-us {text:?}: expected a number above 0")))?
+            as u64,
+    };
+    let rounds = match args.value("--rounds")? {
+        None => 3,
+        Some(text) => positive(&text)
+            .ok_or_else(|| args.error(&format!("--rounds {text:?}: expected a number above 0")))?,
+    };
 
     let mut o = Options {
         links_given: links.is_some(),
@@ -182,7 +207,23 @@ fn read(args: &mut Args) -> mass_connect::error::Result<Options> {
         duration: Duration::from_secs(10),
         out,
         engine_threads,
+        blocking,
+        rounds,
+        block_us,
     };
+    if blocking {
+        // One fixed-rate point all three engines hold with room to spare,
+        // so that what changes is the block's doing; redis has no part.
+        if !o.links_given {
+            o.clients = vec![crate::blocking::CLIENTS];
+        }
+        o.schedules = vec![Schedule::FixedRate {
+            interval_ms: crate::blocking::INTERVAL_MS,
+        }];
+        if !engines_given {
+            o.engines.retain(|e| *e != Engine::Redis);
+        }
+    }
     // --quick sets the small point; options given beside it still win.
     if quick {
         if !o.links_given {

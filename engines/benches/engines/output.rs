@@ -265,10 +265,16 @@ fn memory_slopes(rows: &[Row]) -> Vec<String> {
 
 /// Renders the CSV with scripts/plot_engines.py; a failure is a warning.
 pub fn plot(csv: &Path) {
+    plot_with("plot_engines.py", csv);
+}
+
+/// Renders `csv` with the plot script `name` in scripts/; a failure is a
+/// warning.
+pub fn plot_with(name: &str, csv: &Path) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join("scripts")
-        .join("plot_engines.py");
+        .join(name);
     for python in ["python3", "python"] {
         let Ok(mut child) = Command::new(python).arg(&script).arg(csv).spawn() else {
             continue;

@@ -35,9 +35,18 @@ impl Procs {
         }
     }
 
-    pub fn spawn(&mut self, program: &Path, args: &[String], log: &File) -> Result<usize, String> {
+    /// Starts `program` with `args` and, beside this process's own,
+    /// the environment variables `env`; its stderr goes to `log`.
+    pub fn spawn(
+        &mut self,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log: &File,
+    ) -> Result<usize, String> {
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log.try_clone().map_err(|e| e.to_string())?)

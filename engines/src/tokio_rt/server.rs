@@ -29,9 +29,18 @@ use tokio::sync::Notify;
 use super::{TaskSock, write_all};
 use crate::program::{ServerEngine, StopHandle};
 
+/// `MASS_CONNECT_BLOCK_IN_PLACE=1`: a link whose updates may block (the
+/// engines bench's injected block, `mass_connect::server::block`) is
+/// served inside `tokio::task::block_in_place`, which hands this worker's
+/// other tasks to another thread for the block's length. Read once at
+/// bind; off by default.
+pub const BLOCK_IN_PLACE_ENV: &str = "MASS_CONNECT_BLOCK_IN_PLACE";
+
 struct Shared {
     core: ServerCore,
     store: Store,
+    /// [`BLOCK_IN_PLACE_ENV`] was `1` when the server bound.
+    in_place: bool,
     /// Connections open now (the link limit, `stats`).
     open: AtomicU64,
     /// Woken once to stop.
@@ -90,6 +99,7 @@ impl ServerEngine for TokioServer {
             shared: Arc::new(Shared {
                 core: ServerCore::new(config, addr),
                 store: Store::start()?,
+                in_place: std::env::var(BLOCK_IN_PLACE_ENV).is_ok_and(|v| v == "1"),
                 open: AtomicU64::new(0),
                 stop: Notify::new(),
             }),
@@ -195,7 +205,15 @@ async fn serve(shared: &Arc<Shared>, stream: TcpStream, link: &mut ServerLink) -
                 Ok(Some(line)) => {
                     last_line = Instant::now();
                     partial_since = None;
-                    break link.handle(core, &shared.store, &links, line, &mut out);
+                    // What a tokio program does around a call it knows
+                    // blocks; a plain call otherwise.
+                    let in_place = shared.in_place && link.may_block();
+                    let handle = || link.handle(core, &shared.store, &links, line, &mut out);
+                    break if in_place {
+                        tokio::task::block_in_place(handle)
+                    } else {
+                        handle()
+                    };
                 }
                 Ok(None) => return Some("closed by the peer".into()),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
