@@ -14,9 +14,10 @@
 //!
 //! * `MASS_CONNECT_BLOCK_EVERY=N`: a slow link blocks on every Nth update
 //!   it applies (unset or 0: off).
-//! * `MASS_CONNECT_BLOCK_US=1000`: for this many microseconds [1000].
+//! * `MASS_CONNECT_BLOCK_US=1000`: for this many microseconds (default
+//!   1000).
 //! * `MASS_CONNECT_BLOCK_LINKS=S`: the first S links the server takes are
-//!   the slow ones [every link]. The bench connects one client process
+//!   the slow ones (default: every link). The bench connects one client process
 //!   first, so its links are the slow ones and the rest never block.
 
 use std::sync::atomic::{AtomicU64, Ordering};
