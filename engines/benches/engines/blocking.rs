@@ -8,7 +8,7 @@
 //! and with the servers' injected block (`mass_connect::server::block`)
 //! on the links of the first client process, which starts alone so that
 //! each server takes its links first (10 per server, 100 of the 1,000):
-//! every update of theirs sleeps `--block-us` (default [`BLOCK_US`]) on the
+//! every update of theirs sleeps `--block-us` (default [`crate::options::BLOCK_US`]) on the
 //! thread serving it.
 //! The block sits in `ServerLink::apply`, the per-update code every
 //! engine runs on the thread that serves the link, so the only difference
@@ -40,11 +40,8 @@ use crate::options::{Engine, Options, Point, points};
 use crate::output::{plot_with, summary};
 use crate::provenance::Provenance;
 
-/// The point's client count (N x 10 links: 1,000) and interval.
-pub const CLIENTS: usize = 100;
-pub const INTERVAL_MS: u64 = 100;
-/// Each block: 1 ms (unless `--block-us`) on every update of a slow link.
-pub const BLOCK_US: u64 = 1_000;
+/// A slow link blocks on every update of its own (each block lasts
+/// `--block-us`, default [`crate::options::BLOCK_US`]).
 pub const BLOCK_EVERY: u64 = 1;
 
 /// One run of the experiment.

@@ -15,6 +15,13 @@ const SCHEDULES: [&str; 3] = ["10ms", "1s", "closed-loop"];
 /// it every engine is saturated at any fixed rate already, and the
 /// closed-loop point would only repeat the 10 ms one.
 const CLOSED_LOOP_MAX_LINKS: usize = 10_000;
+/// The blocking experiment's point (`blocking.rs`): N = 100 clients x 10
+/// servers, 1,000 links, at 100 ms, a rate all three engines hold with
+/// room to spare, so that what changes is the block's doing.
+const BLOCKING_CLIENTS: usize = 100;
+const BLOCKING_INTERVAL_MS: u64 = 100;
+/// Each injected block: 1 ms unless `--block-us` says otherwise.
+pub const BLOCK_US: u64 = 1_000;
 
 pub struct Options {
     pub clients: Vec<usize>,
@@ -180,7 +187,7 @@ fn read(args: &mut Args) -> mass_connect::error::Result<Options> {
     let blocking = args.flag("--blocking");
     let engines_given = engines.is_some();
     let block_us = match args.value("--block-us")? {
-        None => crate::blocking::BLOCK_US,
+        None => BLOCK_US,
         Some(text) => positive(&text)
             .ok_or_else(|| args.error(&format!("--block-us {text:?}: expected a number above 0")))?
             as u64,
@@ -215,10 +222,10 @@ fn read(args: &mut Args) -> mass_connect::error::Result<Options> {
         // One fixed-rate point all three engines hold with room to spare,
         // so that what changes is the block's doing; redis has no part.
         if !o.links_given {
-            o.clients = vec![crate::blocking::CLIENTS];
+            o.clients = vec![BLOCKING_CLIENTS];
         }
         o.schedules = vec![Schedule::FixedRate {
-            interval_ms: crate::blocking::INTERVAL_MS,
+            interval_ms: BLOCKING_INTERVAL_MS,
         }];
         if !engines_given {
             o.engines.retain(|e| *e != Engine::Redis);
