@@ -28,7 +28,7 @@ use mass_connect::wire::control::{self, Control};
 
 use crate::SERVERS;
 use crate::measure::{Measure, Split, Tails};
-use crate::options::{Engine, Point, Schedule};
+use crate::options::{Engine, EngineKind, Point, Schedule};
 use crate::procs::Procs;
 
 /// Free ports on 127.0.0.1 (bound together, then released).
@@ -224,31 +224,44 @@ fn split(per_client: &[Snapshot]) -> Option<Split> {
 ///   threads or runtime workers;
 /// * a threads client: its main thread (the control thread) and a thread
 ///   per link (`client::Client::start`);
-/// * an evloop or tokio client: main and its loops or workers.
+/// * an evloop or tokio client: main and its loops or workers;
+/// * tokio-ct: its server's runtime runs on the main thread (no loop
+///   thread), its client's on one driver thread.
 ///
-/// Loops and workers are `--threads`, else `MASS_CONNECT_THREADS`, else
-/// one per CPU, as `engines::program::take_threads` decides them.
+/// Loops and workers are the variant's own (`-1t`, `-ct`: one), else
+/// `--threads`, else `MASS_CONNECT_THREADS`, else one per CPU, as
+/// `engines::program::take_threads` decides them.
 fn threads_expected(p: &Point, threads: Option<usize>) -> Option<u64> {
     let Engine::Pair { client, server } = &p.engine else {
         return None;
     };
-    let workers = threads
-        .or_else(|| std::env::var("MASS_CONNECT_THREADS").ok()?.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        as u64;
+    let workers = |engine: &EngineKind| {
+        engine
+            .threads
+            .or(threads)
+            .or_else(|| std::env::var("MASS_CONNECT_THREADS").ok()?.parse().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            as u64
+    };
     let (links, clients, servers) = (
         p.links() as u64,
         p.client_processes() as u64,
         SERVERS as u64,
     );
-    let serving = |engine: &str, processes: u64| {
-        if engine == "threads" {
+    let (client, server) = (EngineKind::named(client), EngineKind::named(server));
+    let serving = |engine: &EngineKind, processes: u64, on_main: bool| {
+        if engine.per_link() {
             links
+        } else if on_main {
+            0
         } else {
-            processes * workers
+            processes * workers(engine)
         }
     };
-    Some((3 * servers + serving(server, servers)) + (clients + serving(client, clients)))
+    Some(
+        (3 * servers + serving(server, servers, server.server_loop_on_main))
+            + (clients + serving(client, clients, false)),
+    )
 }
 
 /// The kernel's figures at one moment: its own memory, TCP's sockets and
@@ -342,16 +355,33 @@ struct Usage {
 
 impl Run<'_> {
     /// `--threads N` for an engine with worker threads to size.
-    fn threads_args(&self, engine: &str) -> Vec<String> {
-        match self.threads {
-            Some(t) if engine != "threads" => vec!["--threads".into(), t.to_string()],
+    fn threads_args(&self, engine: &EngineKind) -> Vec<String> {
+        match engine.threads.or(self.threads) {
+            Some(t) if !engine.per_link() => vec!["--threads".into(), t.to_string()],
             _ => Vec::new(),
         }
     }
 
+    /// The environment of `engine`'s processes: its own, then the setup's
+    /// for servers.
+    fn env(&self, engine: &EngineKind, server: bool) -> Vec<(String, String)> {
+        let own = engine
+            .env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        let extra = if server {
+            &self.setup.server_env[..]
+        } else {
+            &[]
+        };
+        own.chain(extra.iter().cloned()).collect()
+    }
+
     /// Starts a server per port and waits until each listens.
     fn start_servers(&mut self, server: &str, ports: &[u16]) -> Result<Vec<SocketAddr>, String> {
-        let program = self.bin.join(exe(Engine::program(server, true)));
+        let server = EngineKind::named(server);
+        let program = self.bin.join(exe(server.program(true)));
+        let env = self.env(server, true);
         let mut addrs = Vec::new();
         for &port in ports {
             let mut args = vec![
@@ -364,8 +394,7 @@ impl Run<'_> {
                 "--supervised".into(),
             ];
             args.extend(self.threads_args(server));
-            self.procs
-                .spawn(&program, &args, &self.setup.server_env, self.log)?;
+            self.procs.spawn(&program, &args, &env, self.log)?;
             addrs.push(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
         }
         let servers: Vec<usize> = (0..SERVERS).collect();
@@ -386,7 +415,9 @@ impl Run<'_> {
         addrs: &[SocketAddr],
         started: Instant,
     ) -> Result<Vec<usize>, String> {
-        let program = self.bin.join(exe(Engine::program(client, false)));
+        let client = EngineKind::named(client);
+        let program = self.bin.join(exe(client.program(false)));
+        let env = self.env(client, false);
         let (links, procs_n) = (self.p.links(), self.p.client_processes());
         let mut clients = Vec::new();
         for i in 0..procs_n {
@@ -415,7 +446,7 @@ impl Run<'_> {
                 args.push(addrs[(i + k) % SERVERS].to_string());
             }
             args.extend(self.threads_args(client));
-            clients.push(self.procs.spawn(&program, &args, &[], self.log)?);
+            clients.push(self.procs.spawn(&program, &args, &env, self.log)?);
             if i == 0 && self.setup.first_client_alone {
                 self.await_links(&clients, mine, started)?;
             }

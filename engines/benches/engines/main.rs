@@ -21,9 +21,15 @@
 //!   (`ready` until every link is up, one `go START END` to all, `stop` for
 //!   the reports), reads every server's `dump` and checks them against the
 //!   reports with the product's `verify`.
-//! * **redis**: redis-server and redis-benchmark `INCR` with as many
-//!   connections as the point has links, closed loop only (redis-benchmark
-//!   has no fixed rate). Install: `apt-get install redis-server
+//! * **evloop-1t**, **tokio-1t**, **tokio-ct**: the loop engines in
+//!   thread-per-core shapes: one loop thread or one runtime worker per
+//!   process, and tokio's current-thread runtime (`MASS_CONNECT_TOKIO_FLAVOR`).
+//!   With ten server nodes that is 20 one-thread processes on the CPUs.
+//! * **redis**, **redis-t2**, **redis-io2**: redis-server and
+//!   redis-benchmark `INCR` with as many connections as the point has
+//!   links, closed loop only (redis-benchmark has no fixed rate); the
+//!   benchmark on one thread, on two, and on two beside a server with two
+//!   I/O threads (`redis.rs`). Install: `apt-get install redis-server
 //!   redis-tools`; without them the row says so.
 //!
 //! Per point: achieved updates/s and percent of target; CPU microseconds
@@ -215,7 +221,7 @@ fn bench(args: &[String]) -> i32 {
         let _ = std::io::stdout().flush();
         let t = Instant::now();
         let m = match point.engine {
-            Engine::Redis => redis::run_redis(point, o.duration, &out),
+            Engine::Redis(kind) => redis::run_redis(point, kind, o.duration, &out),
             Engine::Pair { .. } => fleet::run_pair(point, o.duration, o.engine_threads, &bin, &out),
         };
         println!("{} ({:.1} s)", summary(&m), t.elapsed().as_secs_f64());
@@ -246,7 +252,7 @@ fn bench(args: &[String]) -> i32 {
     // the bench must not hide behind a table.
     let broken: Vec<String> = rows
         .iter()
-        .filter(|r| r.m.error.is_some() && r.m.limit.is_none() && r.point.engine != Engine::Redis)
+        .filter(|r| r.m.error.is_some() && r.m.limit.is_none() && !r.point.engine.is_redis())
         .map(|r| r.point.label())
         .collect();
     if !broken.is_empty() {

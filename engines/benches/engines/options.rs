@@ -81,27 +81,118 @@ impl Schedule {
 #[derive(Clone, PartialEq)]
 pub enum Engine {
     Pair { client: String, server: String },
-    Redis,
+    Redis(RedisKind),
 }
 
-/// The engines' short names and their programs.
-pub const ENGINES: [(&str, &str, &str); 3] = [
-    ("threads", "client", "server"),
-    ("evloop", "client-evloop", "server-evloop"),
-    ("tokio", "client-tokio", "server-tokio"),
+/// redis as the outside anchor, in the shapes that may be its best here:
+/// redis-benchmark with one thread or two (one may be the bottleneck,
+/// not the server), and redis-server with I/O threads (reads and writes
+/// on two threads, commands still on one).
+#[derive(Clone, Copy, PartialEq)]
+pub struct RedisKind {
+    pub name: &'static str,
+    /// redis-benchmark's `--threads`.
+    pub bench_threads: u32,
+    /// redis-server's `--io-threads` (1: its classic single thread).
+    pub io_threads: u32,
+}
+
+/// `redis`: both single-threaded; `redis-t2`: a two-thread benchmark;
+/// `redis-io2`: that and a server with two I/O threads.
+pub const REDIS: [RedisKind; 3] = [
+    RedisKind {
+        name: "redis",
+        bench_threads: 1,
+        io_threads: 1,
+    },
+    RedisKind {
+        name: "redis-t2",
+        bench_threads: 2,
+        io_threads: 1,
+    },
+    RedisKind {
+        name: "redis-io2",
+        bench_threads: 2,
+        io_threads: 2,
+    },
 ];
+
+/// An engine the bench can run on one side of a pair: its short name,
+/// its programs, and what its processes are started with.
+pub struct EngineKind {
+    pub name: &'static str,
+    pub client: &'static str,
+    pub server: &'static str,
+    /// Loop threads / runtime workers per process this variant fixes
+    /// (`--threads`); `None`: the bench's `--threads`, else one per CPU.
+    pub threads: Option<usize>,
+    /// Environment variables of its processes.
+    pub env: &'static [(&'static str, &'static str)],
+    /// Its server runs its loop on the main thread (a current-thread
+    /// runtime inside `block_on`), so it has no loop thread of its own.
+    pub server_loop_on_main: bool,
+}
+
+/// The engines: the three models, and the thread-per-core shapes of the
+/// two loop engines (issue 27 item 5): one loop thread per process, and
+/// tokio's current-thread runtime, its building block for thread per core.
+pub const ENGINES: [EngineKind; 6] = [
+    EngineKind::new("threads", "client", "server"),
+    EngineKind::new("evloop", "client-evloop", "server-evloop"),
+    EngineKind::new("tokio", "client-tokio", "server-tokio"),
+    EngineKind {
+        threads: Some(1),
+        ..EngineKind::new("evloop-1t", "client-evloop", "server-evloop")
+    },
+    EngineKind {
+        threads: Some(1),
+        ..EngineKind::new("tokio-1t", "client-tokio", "server-tokio")
+    },
+    EngineKind {
+        threads: Some(1),
+        env: &[("MASS_CONNECT_TOKIO_FLAVOR", "current_thread")],
+        server_loop_on_main: true,
+        ..EngineKind::new("tokio-ct", "client-tokio", "server-tokio")
+    },
+];
+
+impl EngineKind {
+    const fn new(name: &'static str, client: &'static str, server: &'static str) -> EngineKind {
+        EngineKind {
+            name,
+            client,
+            server,
+            threads: None,
+            env: &[],
+            server_loop_on_main: false,
+        }
+    }
+
+    /// The engine called `name` (one of [`ENGINES`]).
+    pub fn named(name: &str) -> &'static EngineKind {
+        ENGINES
+            .iter()
+            .find(|k| k.name == name)
+            .expect("a known engine")
+    }
+
+    /// Its program on one side.
+    pub fn program(&self, server: bool) -> &'static str {
+        if server { self.server } else { self.client }
+    }
+
+    /// Whether it runs a thread per link.
+    pub fn per_link(&self) -> bool {
+        self.name == "threads"
+    }
+}
 
 impl Engine {
     fn parse(text: &str) -> Option<Engine> {
-        if text == "redis" {
-            return Some(Engine::Redis);
+        if let Some(r) = REDIS.iter().find(|r| r.name == text) {
+            return Some(Engine::Redis(*r));
         }
-        let known = |e: &str| {
-            ENGINES
-                .iter()
-                .any(|(n, _, _)| *n == e)
-                .then(|| e.to_string())
-        };
+        let known = |e: &str| ENGINES.iter().any(|k| k.name == e).then(|| e.to_string());
         if let Some(e) = known(text) {
             return Some(Engine::Pair {
                 client: e.clone(),
@@ -115,22 +206,17 @@ impl Engine {
         })
     }
 
+    pub fn is_redis(&self) -> bool {
+        matches!(self, Engine::Redis(_))
+    }
+
     /// The CSV's `engine`: `evloop`, `client:threads+server:evloop`, `redis`.
     pub fn label(&self) -> String {
         match self {
-            Engine::Redis => "redis".into(),
+            Engine::Redis(r) => r.name.into(),
             Engine::Pair { client, server } if client == server => client.clone(),
             Engine::Pair { client, server } => format!("client:{client}+server:{server}"),
         }
-    }
-
-    /// A program's file name for an engine's short name.
-    pub fn program(engine: &str, server: bool) -> &'static str {
-        let (_, c, s) = ENGINES
-            .iter()
-            .find(|(n, _, _)| *n == engine)
-            .expect("a known engine");
-        if server { s } else { c }
     }
 }
 
@@ -143,10 +229,14 @@ cargo bench --bench engines -- [OPTIONS]
     --schedules LIST     10ms, 1s (fixed rate at that interval; also fixed-rate@50ms),
                          closed-loop [10ms,1s,closed-loop; closed loop up to 10,000 links]
     --engines LIST       threads, evloop, tokio (the same engine on both sides),
-                         client:E+server:E (a mixed pair), redis
-                         [threads,evloop,tokio,redis]
+                         client:E+server:E (a mixed pair); the thread-per-core
+                         shapes: evloop-1t and tokio-1t (one loop thread /
+                         worker per process), tokio-ct (tokio's current-thread
+                         runtime); redis, redis-t2 (2 benchmark threads),
+                         redis-io2 (and 2 server I/O threads)
+                         [threads,evloop,tokio,redis,redis-t2,redis-io2]
     --threads N          loop threads / runtime workers of every evloop and tokio
-                         process [their default: one per CPU]
+                         process but the -1t/-ct ones [default: one per CPU]
     --duration D         length of every run: 500ms, 10s, 2m [10s]
     --out DIR            output directory [target/bench-engines/<UTC YYYYmmdd-HHMMSS>/]
     --blocking           the blocking experiment instead of the sweep: each engine at
@@ -206,10 +296,17 @@ fn read(args: &mut Args) -> mass_connect::error::Result<Options> {
             .filter_map(|s| Schedule::parse(s))
             .collect(),
         engines: engines.unwrap_or_else(|| {
-            ["threads", "evloop", "tokio", "redis"]
-                .iter()
-                .filter_map(|e| Engine::parse(e))
-                .collect()
+            [
+                "threads",
+                "evloop",
+                "tokio",
+                "redis",
+                "redis-t2",
+                "redis-io2",
+            ]
+            .iter()
+            .filter_map(|e| Engine::parse(e))
+            .collect()
         }),
         duration: Duration::from_secs(10),
         out,
@@ -228,7 +325,7 @@ fn read(args: &mut Args) -> mass_connect::error::Result<Options> {
             interval_ms: BLOCKING_INTERVAL_MS,
         }];
         if !engines_given {
-            o.engines.retain(|e| *e != Engine::Redis);
+            o.engines.retain(|e| !e.is_redis());
         }
     }
     // --quick sets the small point; options given beside it still win.
@@ -307,7 +404,7 @@ pub fn points(o: &Options) -> Vec<Point> {
             }
             for engine in &o.engines {
                 // redis-benchmark has no fixed rate: closed loop only.
-                if *engine == Engine::Redis && schedule != Schedule::ClosedLoop {
+                if engine.is_redis() && schedule != Schedule::ClosedLoop {
                     continue;
                 }
                 v.push(Point {

@@ -107,7 +107,7 @@ pub fn write_csv(path: &Path, rows: &[Row], run: &Provenance) -> std::io::Result
     for Row { point: p, m } in rows {
         let (client, server) = match &p.engine {
             crate::options::Engine::Pair { client, server } => (client.clone(), server.clone()),
-            crate::options::Engine::Redis => ("redis-benchmark".into(), "redis-server".into()),
+            crate::options::Engine::Redis(_) => ("redis-benchmark".into(), "redis-server".into()),
         };
         let lat = |i: usize| m.latency_us.map(|l| l[i] as f64);
         let fair = |i: usize| m.acked_per_link.map(|a| a[i] as f64);

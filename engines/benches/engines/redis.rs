@@ -1,6 +1,10 @@
-//! The redis row: redis-server and redis-benchmark (`INCR`, as many
+//! The redis rows: redis-server and redis-benchmark (`INCR`, as many
 //! connections as the point has links, closed loop), the best-known
 //! event-loop server there is, on the same machine in the same run.
+//! Three shapes (`options::REDIS`), because a one-thread redis-benchmark
+//! can be what limits the row rather than the server: `redis` (both on
+//! one thread), `redis-t2` (`--threads 2` benchmark) and `redis-io2`
+//! (that, and a server with `--io-threads 2`). The lesson quotes the best.
 //!
 //! Install them with `apt-get install redis-server redis-tools` (Debian,
 //! Ubuntu); without them the row says so and the bench goes on.
@@ -21,7 +25,7 @@ use std::time::{Duration, Instant};
 use hostinfo::process::{self, Figures};
 
 use crate::measure::{CCDF_QUANTILES, Measure};
-use crate::options::Point;
+use crate::options::{Point, RedisKind};
 
 /// Where a program is on PATH, if it is.
 fn which(name: &str) -> Option<std::path::PathBuf> {
@@ -32,8 +36,8 @@ fn which(name: &str) -> Option<std::path::PathBuf> {
     })
 }
 
-pub fn run_redis(p: &Point, duration: Duration, out: &Path) -> Measure {
-    match run(p, duration, out) {
+pub fn run_redis(p: &Point, kind: RedisKind, duration: Duration, out: &Path) -> Measure {
+    match run(p, kind, duration, out) {
         Ok(m) => m,
         Err(why) => {
             let limit = crate::machine::limit_named(&why).map(str::to_string);
@@ -42,7 +46,7 @@ pub fn run_redis(p: &Point, duration: Duration, out: &Path) -> Measure {
     }
 }
 
-fn run(p: &Point, duration: Duration, out: &Path) -> Result<Measure, String> {
+fn run(p: &Point, kind: RedisKind, duration: Duration, out: &Path) -> Result<Measure, String> {
     let (Some(server), Some(bench)) = (which("redis-server"), which("redis-benchmark")) else {
         return Err(
             "redis-server / redis-benchmark not installed (apt-get install redis-server redis-tools)"
@@ -79,12 +83,15 @@ fn run(p: &Point, duration: Duration, out: &Path) -> Result<Measure, String> {
             "--loglevel",
             "warning",
         ])
+        // Without `do-reads` the I/O threads only write.
+        .args(["--io-threads", &kind.io_threads.to_string()])
+        .args(["--io-threads-do-reads", "yes"])
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log.try_clone().map_err(|e| e.to_string())?)
         .spawn()
         .map_err(|e| format!("cannot start redis-server: {e}"))?;
-    let result = measure(p, duration, port, &bench, redis.id());
+    let result = measure(p, kind, duration, port, &bench, redis.id());
     let _ = redis.kill();
     let _ = redis.wait();
     result.map_err(|e| {
@@ -101,6 +108,7 @@ fn run(p: &Point, duration: Duration, out: &Path) -> Result<Measure, String> {
 
 fn measure(
     p: &Point,
+    kind: RedisKind,
     duration: Duration,
     port: u16,
     bench: &Path,
@@ -109,7 +117,7 @@ fn measure(
     await_pong(port)?;
     let requests = (100_000.0 * duration.as_secs_f64()).max(10_000.0) as u64;
     let before = process::read_all(&[server_pid]);
-    let ran = run_benchmark(bench, port, p.links(), requests, duration, server_pid)?;
+    let ran = run_benchmark(bench, kind, port, p.links(), requests, duration, server_pid)?;
     let rps = ran
         .text
         .lines()
@@ -179,6 +187,7 @@ struct Ran {
 /// all; killed if it runs far past what `duration` leads to expect.
 fn run_benchmark(
     bench: &Path,
+    kind: RedisKind,
     port: u16,
     links: usize,
     requests: u64,
@@ -188,6 +197,7 @@ fn run_benchmark(
     let mut child = Command::new(bench)
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "incr"])
         .args(["-c", &links.to_string(), "-n", &requests.to_string()])
+        .args(["--threads", &kind.bench_threads.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

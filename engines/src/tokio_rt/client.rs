@@ -25,11 +25,73 @@ use mass_connect::metrics::{AtomicHistograms, Snapshot};
 use mass_connect::wire::framing::LineReader;
 use mass_connect::wire::protocol::MAX_LINE;
 use tokio::net::TcpStream;
-use tokio::runtime::Runtime;
-use tokio::sync::{Semaphore, watch};
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::{TaskSock, write_all};
+use super::{Flavor, TaskSock, write_all};
+
+/// The client's runtime. A multi-thread runtime runs the tasks on its
+/// workers by itself; a current-thread one runs them only inside
+/// `Runtime::block_on`, and the main thread is busy answering startup, so
+/// it gets one thread of its own that drives it until the stop.
+enum ClientRuntime {
+    Workers(Runtime),
+    OneThread {
+        handle: Handle,
+        done: oneshot::Sender<()>,
+        driver: std::thread::JoinHandle<()>,
+    },
+}
+
+impl ClientRuntime {
+    fn start(flavor: Flavor, workers: usize) -> Result<ClientRuntime> {
+        let runtime =
+            super::runtime(flavor, workers, true).context("cannot start the tokio runtime")?;
+        if flavor == Flavor::MultiThread {
+            return Ok(ClientRuntime::Workers(runtime));
+        }
+        let handle = runtime.handle().clone();
+        let (done, until_done) = oneshot::channel::<()>();
+        let driver = std::thread::Builder::new()
+            .name("tokio driver".into())
+            .spawn(move || {
+                mass_connect::sys::affinity::lower_current_thread_below_servers();
+                let _ = runtime.block_on(until_done);
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            })
+            .context("cannot start the tokio runtime's thread")?;
+        Ok(ClientRuntime::OneThread {
+            handle,
+            done,
+            driver,
+        })
+    }
+
+    fn handle(&self) -> &Handle {
+        match self {
+            ClientRuntime::Workers(runtime) => runtime.handle(),
+            ClientRuntime::OneThread { handle, .. } => handle,
+        }
+    }
+
+    /// Runs `f` to its end from the calling thread. On a current-thread
+    /// runtime the driver thread keeps the sockets and timers going
+    /// meanwhile, which `Handle::block_on` needs.
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.handle().block_on(f)
+    }
+
+    fn shutdown(self) {
+        match self {
+            ClientRuntime::Workers(runtime) => runtime.shutdown_timeout(Duration::from_secs(1)),
+            ClientRuntime::OneThread { done, driver, .. } => {
+                let _ = done.send(());
+                let _ = driver.join();
+            }
+        }
+    }
+}
 
 /// Connects in flight at once, per worker.
 const CONNECTING: usize = 256;
@@ -52,7 +114,7 @@ struct Shared {
 pub struct TokioClient {
     id: u32,
     window: Window,
-    runtime: Runtime,
+    runtime: ClientRuntime,
     shared: Arc<Shared>,
     tell: watch::Sender<Told>,
     tasks: Vec<JoinHandle<(SocketAddr, Vec<KeyCount>)>>,
@@ -68,7 +130,8 @@ impl TokioClient {
     pub fn start(args: &ClientArgs, workers: usize) -> Result<TokioClient> {
         let config = Arc::new(args.config.clone());
         let (servers, id, gated) = (&args.servers, args.id, args.supervised);
-        let runtime = super::runtime(workers, true).context("cannot start the tokio runtime")?;
+        let flavor = Flavor::from_env().context("cannot choose the tokio runtime")?;
+        let runtime = ClientRuntime::start(flavor, workers)?;
         let window = Window::now();
         let (tell, told) = watch::channel(Told {
             window: (!gated).then_some(window),
@@ -91,7 +154,11 @@ impl TokioClient {
             };
             let link = ClientLink::new(server, place, &config);
             links.push((server, link.counters.clone()));
-            tasks.push(runtime.spawn(run_link(shared.clone(), link, told.clone())));
+            tasks.push(
+                runtime
+                    .handle()
+                    .spawn(run_link(shared.clone(), link, told.clone())),
+            );
         }
         log::info!(
             "client {id}: started {} link tasks on {workers} worker(s) ({} every {} ms)",
@@ -152,7 +219,7 @@ impl Node for TokioClient {
             }
             finished
         });
-        self.runtime.shutdown_timeout(Duration::from_secs(1));
+        self.runtime.shutdown();
         let histograms = self.shared.histograms.take().encode();
         final_report(id, &self.window, &self.links, finished, histograms)
     }

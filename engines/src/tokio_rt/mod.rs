@@ -1,4 +1,5 @@
-//! The async engine: tokio's multi-thread runtime, one task per link.
+//! The async engine: tokio's multi-thread runtime (or, with
+//! [`FLAVOR_ENV`], its current-thread one), one task per link.
 //!
 //! A link here is written as the threads engine writes it, straight-line
 //! code (connect, wait for the go, sleep until due, send, read the ack,
@@ -56,20 +57,65 @@ pub async fn write_all(stream: &TcpStream, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// A multi-thread runtime with `workers` worker threads, at the ranks the
-/// threads engine gives its link threads: a server's at the normal rank, a
-/// client's at the load generator's, below them (`below_servers`).
+/// `MASS_CONNECT_TOKIO_FLAVOR`: which of tokio's two runtimes runs the
+/// engine, by tokio's own names: `multi_thread` (the default: `workers`
+/// threads that steal each other's tasks) or `current_thread` (every task
+/// on one thread, tokio's thread-per-core building block). Read once at
+/// start, like the other engine switches.
+pub const FLAVOR_ENV: &str = "MASS_CONNECT_TOKIO_FLAVOR";
+
+/// Which runtime runs the engine (see [`FLAVOR_ENV`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// `multi_thread`: worker threads that steal each other's tasks.
+    MultiThread,
+    /// `current_thread`: every task on the one thread that drives it.
+    CurrentThread,
+}
+
+impl Flavor {
+    /// The flavor [`FLAVOR_ENV`] names, multi-thread when it is unset.
+    ///
+    /// # Errors
+    /// A value that names no flavor (`InvalidInput`, naming the variable).
+    pub fn from_env() -> io::Result<Flavor> {
+        match std::env::var(FLAVOR_ENV).ok().as_deref() {
+            None | Some("multi_thread") => Ok(Flavor::MultiThread),
+            Some("current_thread") => Ok(Flavor::CurrentThread),
+            Some(other) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{FLAVOR_ENV}={other:?}: expected multi_thread or current_thread"),
+            )),
+        }
+    }
+}
+
+/// A runtime of the given flavor, at the ranks the threads engine gives
+/// its link threads: a server's at the normal rank, a client's at the load
+/// generator's, below them (`below_servers`). A multi-thread runtime gets
+/// `workers` workers; a current-thread one runs its tasks on whichever
+/// thread calls `block_on`, and that thread sets its own rank.
 ///
 /// # Errors
 /// The OS refuses the runtime's threads or its poller.
-pub fn runtime(workers: usize, below_servers: bool) -> io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers.max(1))
+pub fn runtime(
+    flavor: Flavor,
+    workers: usize,
+    below_servers: bool,
+) -> io::Result<tokio::runtime::Runtime> {
+    let mut builder = match flavor {
+        Flavor::MultiThread => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(workers.max(1));
+            b
+        }
+        Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+    };
+    builder
         .thread_name("tokio worker")
         .on_thread_start(move || {
-            use mass_connect::sys::affinity;
             if below_servers {
-                affinity::lower_current_thread_below_servers();
+                mass_connect::sys::affinity::lower_current_thread_below_servers();
             }
         })
         .enable_all()

@@ -10,6 +10,7 @@
 //! Stopping ends the accept loop; shutting the runtime down then drops
 //! every connection's task, which closes its socket.
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +27,7 @@ use mass_connect::wire::protocol::MAX_LINE;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-use super::{TaskSock, write_all};
+use super::{FLAVOR_ENV, Flavor, TaskSock, write_all};
 use crate::program::{ServerEngine, StopHandle};
 
 /// `MASS_CONNECT_BLOCK_IN_PLACE=1`: a link whose updates may block (the
@@ -61,6 +62,7 @@ pub struct TokioServer {
     shared: Arc<Shared>,
     listener: std::net::TcpListener,
     workers: usize,
+    flavor: Flavor,
 }
 
 /// Stops a running [`TokioServer`] from any thread.
@@ -88,6 +90,17 @@ impl ServerEngine for TokioServer {
     /// refuses the store thread.
     fn bind(config: Arc<Config>, addr: SocketAddr, workers: usize) -> Result<TokioServer> {
         may_listen(&config, addr)?;
+        let flavor = Flavor::from_env().context("cannot choose the tokio runtime")?;
+        let in_place = std::env::var(BLOCK_IN_PLACE_ENV).is_ok_and(|v| v == "1");
+        if in_place && flavor == Flavor::CurrentThread {
+            // block_in_place needs another worker to hand the tasks to;
+            // tokio panics if it is called on a current-thread runtime.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{BLOCK_IN_PLACE_ENV}=1 needs {FLAVOR_ENV}=multi_thread"),
+            ))
+            .context("cannot serve blocking links in place on a current-thread runtime");
+        }
         let listener = std::net::TcpListener::bind(addr).map_err(|e| cannot_listen(addr, e))?;
         listener
             .set_nonblocking(true)
@@ -99,12 +112,13 @@ impl ServerEngine for TokioServer {
             shared: Arc::new(Shared {
                 core: ServerCore::new(config, addr),
                 store: Store::start()?,
-                in_place: std::env::var(BLOCK_IN_PLACE_ENV).is_ok_and(|v| v == "1"),
+                in_place,
                 open: AtomicU64::new(0),
                 stop: Notify::new(),
             }),
             listener,
             workers,
+            flavor,
         })
     }
 
@@ -123,12 +137,17 @@ impl ServerEngine for TokioServer {
     /// # Errors
     /// The OS refuses the runtime.
     fn run(self) -> Result<ServerStats> {
-        let runtime =
-            super::runtime(self.workers, false).context("cannot start the tokio runtime")?;
+        // A current-thread runtime runs every task on this, the main,
+        // thread, inside `block_on` below.
+        let runtime = super::runtime(self.flavor, self.workers, false)
+            .context("cannot start the tokio runtime")?;
         log::info!(
-            "server listening on {} ({} runtime workers)",
+            "server listening on {} ({})",
             self.shared.core.addr,
-            self.workers
+            match self.flavor {
+                Flavor::MultiThread => format!("{} runtime workers", self.workers),
+                Flavor::CurrentThread => "current-thread runtime".to_string(),
+            }
         );
         let shared = self.shared.clone();
         let std_listener = self.listener;
