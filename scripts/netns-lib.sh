@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Hosts as Linux network namespaces on a bridge, and their teardown: shared
 # by scripts/netns-hosts.sh and scripts/chaos.sh, which source this file.
 #
@@ -34,23 +35,17 @@ netns_new() {
   ip -n "$1" link set lo up
 }
 
+# shellcheck source=scripts/pids-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/pids-lib.sh"
+
 # netns_teardown: stops the startups in STARTED (each stops its own
 # children when its pipes close): a first TERM asks for an orderly stop, a
 # second one for an abort (as Ctrl-C twice would), then KILL, each given
 # 2 s. Then kills whatever still runs in the namespaces of CREATED (this
 # run started it) and deletes them.
 netns_teardown() {
-  local signal pid ns alive _
-  for signal in TERM TERM KILL; do
-    alive=()
-    for pid in "${STARTED[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
-    [ ${#alive[@]} -eq 0 ] && break
-    kill -"$signal" "${alive[@]}" 2>/dev/null || true
-    for _ in $(seq 20); do
-      kill -0 "${alive[@]}" 2>/dev/null || break
-      sleep 0.1
-    done
-  done
+  local pid ns
+  [ ${#STARTED[@]} -eq 0 ] || stop_pids "TERM TERM KILL" 20 "${STARTED[@]}"
   for ns in "${CREATED[@]}"; do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
   done
