@@ -144,7 +144,7 @@ figcaption { max-width: 70em; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 12px; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: right; white-space: nowrap; }
-th { background: #f4f4f4; position: sticky; top: 0; }
+th { background: #f4f4f4; white-space: normal; vertical-align: bottom; min-width: 3.5em; }
 td:first-child, th:first-child { text-align: left; }
 td.text { white-space: normal; min-width: 16em; text-align: left; }
 tbody tr:nth-child(even) { background: #fafafa; }
