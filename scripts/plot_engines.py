@@ -14,10 +14,19 @@ where the schedule matters:
   fairness.png          acked per link: min, median, max per engine and size
   ctx_per_op.png        context switches per update
 
-Usage:
-  python3 scripts/plot_engines.py DIR/engines.csv [-o OUTDIR]
+With --html FILE it also writes FILE: the same charts, a line on how to
+read each, and the table of rows, in one page that opens offline
+(scripts/report_html.py). The bench writes engines.html beside the CSV.
 
-matplotlib is installed with pip if missing (scripts/plotlib.py). Exit status: 0 ok, 1 matplotlib unavailable or a PNG cannot be
+Usage:
+  python3 scripts/plot_engines.py DIR/engines.csv [-o OUTDIR] [--html FILE]
+  # the committed report (its PNGs go to a scratch folder; docs/img's
+  # engines-*.png are these PNGs renamed):
+  python3 scripts/plot_engines.py docs/img/engines-sweep.csv -o /tmp/engines-png \
+      --html docs/img/engines-report.html
+
+matplotlib is installed with pip if missing (scripts/plotlib.py). Exit
+status: 0 ok, 1 matplotlib unavailable or a PNG or the page cannot be
 written, 2 bad input.
 """
 
@@ -27,6 +36,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plotlib import bench_main, fail, number, save  # noqa: E402
+from report_html import Page  # noqa: E402
 
 COLOURS = {"threads": "tab:blue", "evloop": "tab:green", "tokio": "tab:orange",
            "redis": "tab:red"}
@@ -104,7 +114,7 @@ def lines(ax, rows, schedule, engines, colour, y):
     return drawn
 
 
-def per_schedule(plt, rows, out_dir, name, title, ylabel, y, log_y=False):
+def per_schedule(plt, rows, out_dir, name, title, ylabel, y, how, log_y=False):
     engines, colour = colours(rows)
     schedules = schedules_of(rows)
     fig, axes = panels(plt, len(schedules), title)
@@ -119,8 +129,7 @@ def per_schedule(plt, rows, out_dir, name, title, ylabel, y, log_y=False):
         ax.set_ylabel(ylabel)
         link_axis(ax, sorted({r["links"] for r in rows if r["schedule"] == sched}))
         ax.legend(fontsize=7)
-    path = os.path.join(out_dir, name)
-    save(fig, path)
+    save(fig, os.path.join(out_dir, name), how=how)
     plt.close(fig)
 
 
@@ -130,10 +139,18 @@ def plot(rows, out_dir, plt):
 
     per_schedule(plt, rows, out_dir, "memory_per_link.png",
                  "Resident memory per link, all processes (log-log)", "bytes per link",
-                 lambda r: r["rss_bytes_per_link"], log_y=True)
+                 lambda r: r["rss_bytes_per_link"],
+                 "one line per engine, lower is cheaper: the resident memory (RSS) of every "
+                 "process of the point at the window's end, over its links. Both axes are log, so "
+                 "parallel lines grow alike. RSS leaves out the kernel's memory per link (kernel "
+                 "stacks, socket buffers): the table's kernel column, when the CSV has it.",
+                 log_y=True)
     per_schedule(plt, rows, out_dir, "ctx_per_op.png",
                  "Context switches per update, all processes", "switches per update",
-                 lambda r: r["ctx_per_op"])
+                 lambda r: r["ctx_per_op"],
+                 "one line per engine, lower is better: context switches of every process of the "
+                 "point (voluntary and involuntary together) per acked update, i.e. how often the "
+                 "scheduler had to run to move one update.")
 
     # Achieved: percent of target, or updates/s under closed loop.
     fig, axes = panels(plt, len(schedules), "Achieved rate (closed loop: updates/s)")
@@ -149,7 +166,11 @@ def plot(rows, out_dir, plt):
         ax.set_title(sched)
         link_axis(ax, sorted({r["links"] for r in rows if r["schedule"] == sched}))
         ax.legend(fontsize=7)
-    save(fig, os.path.join(out_dir, "achieved.png"))
+    save(fig, os.path.join(out_dir, "achieved.png"),
+         how="fixed-rate panels: the rate achieved over the target, in percent; on the dotted "
+             "100% line the engine kept up, below it the links fell behind their schedule. "
+             "Closed-loop panel: updates per second with each link sending as soon as its last "
+             "update was acked; higher is better.")
     plt.close(fig)
 
     # CPU per update: user and system stacked, bars grouped by link count.
@@ -175,7 +196,11 @@ def plot(rows, out_dir, plt):
         ax.set_title(sched)
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(fontsize=7)
-    save(fig, os.path.join(out_dir, "cpu_per_op.png"))
+    save(fig, os.path.join(out_dir, "cpu_per_op.png"),
+         how="one group of bars per link count, one bar per engine, lower is cheaper: CPU "
+             "microseconds per acked update over every process of the point, user time (solid) "
+             "under system time (hatched: the kernel's work for the engine, e.g. system calls "
+             "and switches).")
     plt.close(fig)
 
     # Latency CCDF at three sizes per engine, on the schedule with most data.
@@ -203,7 +228,12 @@ def plot(rows, out_dir, plt):
             ax.set_title(e)
             ax.grid(True, which="major", alpha=0.3)
             ax.legend(fontsize=7)
-        save(fig, os.path.join(out_dir, "latency_ccdf.png"))
+        save(fig, os.path.join(out_dir, "latency_ccdf.png"),
+             how="one panel per engine, one line per link count (smallest, middle, largest): "
+                 "for each latency x (send to ack), the fraction of updates slower than x, both "
+                 "axes log. Further left is faster; where a line meets the bottom is the slowest "
+                 "update measured, and the height at x = 1 ms is the share slower than a "
+                 "millisecond.")
         plt.close(fig)
 
     # Fairness: min / median / max acked per link, as boxes.
@@ -227,13 +257,39 @@ def plot(rows, out_dir, plt):
                 ax.set_yscale("symlog")
             ax.set_ylabel("updates acked per link")
             ax.set_title(sched)
-        save(fig, os.path.join(out_dir, "fairness.png"))
+        save(fig, os.path.join(out_dir, "fairness.png"),
+             how="one box per engine and link count: updates acked per link over the window, "
+                 "the thick line the median link, the whiskers the least and the most served "
+                 "link. A short box means the links got a like share; a tall one that some links "
+                 "waited while others raced (it matters most under closed loop, where nothing "
+                 "caps a fast link).")
         plt.close(fig)
+
+
+# The report's table: the point, then what each engine cost and delivered.
+# Columns a CSV lacks (an older bench's) are left out of the page.
+PAGE = Page("Engines bench: threads, event loop, tokio and redis on one workload", [
+    ("engine", "engine", None), ("schedule", "schedule", None), ("links", "links", None),
+    ("target_per_s", "target", "/s"), ("achieved_per_s", "achieved", "/s"),
+    ("achieved_ratio", "of target", "%"),
+    ("cpu_user_us_per_op", "user CPU", "us/update"), ("cpu_sys_us_per_op", "system CPU", "us/update"),
+    ("ctx_per_op", "switches", "/update"),
+    ("rss_bytes_per_link", "RSS", "B/link"), ("kernel_bytes_per_link", "kernel", "B/link"),
+    ("total_bytes_per_link", "total", "B/link"),
+    ("threads", "threads", None), ("threads_expected", "threads expected", None),
+    ("connect_s", "connect", "s"),
+    ("latency_p50_us", "p50", "us"), ("latency_p99_us", "p99", "us"),
+    ("latency_p999_us", "p99.9", "us"), ("lateness_p99_us", "late p99", "us"),
+    ("acked_min", "acked min", None), ("acked_median", "acked median", None),
+    ("acked_max", "acked max", None),
+    ("errors", "errors", None), ("reconnects", "reconnects", None), ("verify_ok", "verify", None),
+    ("limit", "limit", "text"), ("error", "error", "text"),
+])
 
 
 def main():
     bench_main("Plot the engines bench's engines.csv.",
-               "engines.csv written by cargo bench --bench engines", read_rows, plot)
+               "engines.csv written by cargo bench --bench engines", read_rows, plot, PAGE)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,16 @@ of the links that never block and of all links (rows), per engine, without
 inside `block_in_place` (hatched); each bar the median over the rounds,
 its whisker the range.
 
+With --html FILE it also writes FILE: the chart, a line on how to read
+it, and the table of rows, in one page that opens offline
+(scripts/report_html.py). The bench writes blocking.html beside the CSV.
+
 Usage:
-  python3 scripts/plot_engines_blocking.py DIR/blocking.csv [-o OUTDIR]
+  python3 scripts/plot_engines_blocking.py DIR/blocking.csv [-o OUTDIR] [--html FILE]
 
 matplotlib is installed with pip if missing (scripts/plotlib.py). Exit
-status: 0 ok, 1 matplotlib unavailable or a PNG cannot be written, 2 bad
-input.
+status: 0 ok, 1 matplotlib unavailable or a PNG or the page cannot be
+written, 2 bad input.
 """
 
 import csv
@@ -22,6 +26,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from plotlib import bench_main, fail, number, save  # noqa: E402
+from report_html import Page  # noqa: E402
 
 COLOURS = {"threads": "tab:blue", "evloop": "tab:green", "tokio": "tab:orange"}
 QUANTILES = (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9"))
@@ -82,7 +87,13 @@ def plot(rows, out_dir, plt):
             ax.grid(True, axis="y", which="major", alpha=0.3)
             if row == 0 and col == 0:
                 ax.legend(fontsize=7)
-    save(fig, os.path.join(out_dir, "blocking.png"))
+    save(fig, os.path.join(out_dir, "blocking.png"),
+         how="columns p50, p99 and p99.9 of latency (send to ack, ms, log axis); top row the "
+             "links that never block, bottom row all links; per engine a faded bar without the "
+             "block and a solid one with it (hatched: tokio with the block inside "
+             "block_in_place). A bar is the median over the rounds, its whisker the range. The "
+             "top row's step from faded to solid is what one link's slow work costs the links "
+             "that do none.")
     plt.close(fig)
 
 
@@ -90,10 +101,27 @@ def first_on(rows, column):
     return next((r[column] for r in rows if r["block"] == "on"), "?")
 
 
+# The report's table: the run, then latency of the links that never block
+# and of all links. Columns a CSV lacks are left out of the page.
+PAGE = Page("Engines bench: when one link's work blocks", [
+    ("round", "round", None), ("engine", "engine", None), ("block", "block", None),
+    ("block_us", "block", "us"), ("block_every", "every", "updates"),
+    ("slow_links", "slow links", None), ("links", "links", None), ("schedule", "schedule", None),
+    ("achieved_per_s", "achieved", "/s"),
+    ("others_latency_p50_us", "others p50", "us"), ("others_latency_p99_us", "others p99", "us"),
+    ("others_latency_p999_us", "others p99.9", "us"),
+    ("all_latency_p50_us", "all p50", "us"), ("all_latency_p99_us", "all p99", "us"),
+    ("all_latency_p999_us", "all p99.9", "us"),
+    ("slow_latency_p99_us", "slow p99", "us"),
+    ("errors", "errors", None), ("reconnects", "reconnects", None), ("verify_ok", "verify", None),
+    ("error", "error", "text"),
+])
+
+
 def main():
     bench_main("Plot the engines bench's blocking.csv.",
                "blocking.csv written by cargo bench --bench engines -- --blocking",
-               read_rows, plot)
+               read_rows, plot, PAGE)
 
 
 if __name__ == "__main__":

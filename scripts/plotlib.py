@@ -1,10 +1,12 @@
 """What the plot scripts share: failing with a clear message, reading a
 number from a CSV cell, getting matplotlib (installed with pip when it is
-missing) and saving a figure.
+missing), saving a figure and, on request, an HTML report of every figure
+(report_html.py).
 
 Messages start with the running script's name (`plot_bench: ...`), so each
 script reads as its own tool. Exit status convention of every plot script:
-0 ok, 1 matplotlib unavailable or a PNG cannot be written, 2 bad input.
+0 ok, 1 matplotlib unavailable or a PNG (or the HTML page) cannot be
+written, 2 bad input.
 """
 
 import importlib
@@ -66,24 +68,52 @@ def import_matplotlib():
     return plt
 
 
-def save(fig, path, dpi=110):
+# The charts drawn so far, kept for the HTML report (report_html.py) while
+# bench_main is asked for one; None otherwise. Module state rather than an
+# argument threaded through every plot function: the scripts draw with
+# save() and need not know whether a page is being made.
+_kept = None
+
+
+def save(fig, path, dpi=110, how=None):
+    """Writes the figure to path as a PNG. `how`: one line on how to read
+    the chart, shown under it in the HTML report."""
     fig.tight_layout()
     try:
         fig.savefig(path, dpi=dpi)
     except OSError as e:
         fail(f"cannot write {path}: {e}", code=1)
     print(f"{TOOL}: wrote {path}")
+    if _kept is not None:
+        import report_html
+        _kept.append(report_html.chart(fig, os.path.basename(path), how, dpi))
 
 
-def bench_main(description, csv_help, read_rows, plot):
+def bench_main(description, csv_help, read_rows, plot, page=None):
     """The command line of a bench's plot script: CSV in, PNGs out beside
-    it (or in -o DIR)."""
+    it (or in -o DIR). With a `page` (report_html.Page) it also offers
+    `--html FILE`: the same charts and the CSV's rows in one HTML file."""
+    global _kept
     import argparse
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("csv", help=csv_help)
     ap.add_argument("-o", "--out-dir", help="where the PNGs go [the CSV's directory]")
+    if page:
+        ap.add_argument("--html", metavar="FILE",
+                        help="also write FILE: every chart and the rows in one page that opens offline")
     args = ap.parse_args()
     rows = read_rows(args.csv)
     out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.csv))
     os.makedirs(out_dir, exist_ok=True)
+    html = getattr(args, "html", None)
+    if html:
+        _kept = []
     plot(rows, out_dir, import_matplotlib())
+    if html:
+        import report_html
+        try:
+            report_html.write(html, page, args.csv, rows, _kept,
+                              "scripts/" + os.path.basename(sys.argv[0]))
+        except OSError as e:
+            fail(f"cannot write {html}: {e}", code=1)
+        print(f"{TOOL}: wrote {html}")

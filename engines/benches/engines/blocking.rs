@@ -24,8 +24,10 @@
 //! lateness p50/p99/p99.9 of all links, of the first process's links
 //! (`slow_*`: the blocked ones when on) and of the other processes'
 //! (`others_*`: links that never block). `blocking.csv` in the output
-//! folder, `blocking.png` beside it (scripts/plot_engines_blocking.py);
-//! the table gives each figure's median over the rounds and its range.
+//! folder, `blocking.png` beside it (scripts/plot_engines_blocking.py)
+//! and `blocking.html`, the chart and the rows in one page that opens
+//! offline; the table gives each figure's median over the rounds and its
+//! range.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -37,7 +39,7 @@ use mass_connect_engines::tokio_rt::server::BLOCK_IN_PLACE_ENV;
 use crate::fleet::{Setup, run_pair_with};
 use crate::measure::{Measure, Tails};
 use crate::options::{Engine, Options, Point, points};
-use crate::output::{plot_with, summary};
+use crate::output::{plot_with, print_done, summary};
 use crate::provenance::Provenance;
 
 /// A slow link blocks on every update of its own (each block lasts
@@ -115,12 +117,8 @@ pub fn run(o: &Options, bin: &Path, out: &Path, provenance: &Provenance) -> i32 
     }
     println!();
     print!("{}", table(&rows));
-    plot_with("plot_engines_blocking.py", &out.join("blocking.csv"));
-    println!(
-        "engines bench: done in {:.1} s; results in {}",
-        started.elapsed().as_secs_f64(),
-        out.display()
-    );
+    let report = plot_with("plot_engines_blocking.py", &out.join("blocking.csv"));
+    print_done(started, out, report.as_deref());
     let failed: Vec<String> = rows
         .iter()
         .filter(|r| r.m.error.is_some() || r.m.verify_ok == Some(false))

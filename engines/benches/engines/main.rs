@@ -93,8 +93,12 @@
 //! point's config and log, and the PNGs drawn by `scripts/plot_engines.py`:
 //! memory per link (log-log), CPU per update (user and system stacked),
 //! achieved / target, latency CCDF at three sizes per engine, fairness (box
-//! plot of acked per link), context switches per update. If plotting fails
-//! the CSV is kept and a warning is printed.
+//! plot of acked per link), context switches per update. `engines.html`
+//! beside them is the page to open first: the commit and machine, the same
+//! charts with a line each on how to read them, and the rows, in one file
+//! that opens offline (the charts are inside it; `scripts/report_html.py`).
+//! The run's last line gives its path. If plotting fails the CSV is kept
+//! and a warning is printed.
 //!
 //! `engines.csv`'s columns, in order (an empty cell: not applicable, or
 //! not read):
@@ -169,7 +173,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use options::{Engine, parse_options, points};
-use output::{Row, default_out_dir, plot, summary, table, write_csv};
+use output::{Row, default_out_dir, plot, print_done, summary, table, write_csv};
 use provenance::Provenance;
 
 /// Server processes of every engine point.
@@ -237,16 +241,13 @@ fn bench(args: &[String]) -> i32 {
     }
     println!();
     print!("{}", table(&rows));
-    if rows.is_empty() {
+    let report = if rows.is_empty() {
         println!("engines bench: nothing was measured");
+        None
     } else {
-        plot(&out.join("engines.csv"));
-    }
-    println!(
-        "engines bench: done in {:.1} s; results in {}",
-        started.elapsed().as_secs_f64(),
-        out.display()
-    );
+        plot(&out.join("engines.csv"))
+    };
+    print_done(started, &out, report.as_deref());
     // A point an OS limit stopped is a finding, and redis may simply not be
     // installed; any other failure (a program that cannot start) is a bug
     // the bench must not hide behind a table.

@@ -263,33 +263,44 @@ fn memory_slopes(rows: &[Row]) -> Vec<String> {
     lines
 }
 
-/// Renders the CSV with scripts/plot_engines.py; a failure is a warning.
-pub fn plot(csv: &Path) {
-    plot_with("plot_engines.py", csv);
+/// Renders the CSV with scripts/plot_engines.py: PNGs and `engines.html`
+/// beside it. Returns the page's path when it was written; a failure is a
+/// warning.
+pub fn plot(csv: &Path) -> Option<PathBuf> {
+    plot_with("plot_engines.py", csv)
 }
 
-/// Renders `csv` with the plot script `name` in scripts/; a failure is a
-/// warning.
-pub fn plot_with(name: &str, csv: &Path) {
+/// Renders `csv` with the plot script `name` in scripts/: the PNGs beside
+/// it, and the same charts with the rows in one page that opens offline,
+/// `<csv stem>.html`. Returns the page's path when it was written; a
+/// failure is a warning and the CSV is kept.
+pub fn plot_with(name: &str, csv: &Path) -> Option<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join("scripts")
         .join(name);
+    let html = csv.with_extension("html");
     for python in ["python3", "python"] {
-        let Ok(mut child) = Command::new(python).arg(&script).arg(csv).spawn() else {
+        let Ok(mut child) = Command::new(python)
+            .arg(&script)
+            .arg(csv)
+            .arg("--html")
+            .arg(&html)
+            .spawn()
+        else {
             continue;
         };
         // A first run may pip-install matplotlib; never wait forever.
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
             match child.try_wait() {
-                Ok(Some(status)) if status.success() => return,
+                Ok(Some(status)) if status.success() => return Some(html),
                 Ok(Some(status)) => {
                     eprintln!(
                         "engines bench: warning: plotting failed ({status}); the CSV is kept: {}",
                         csv.display()
                     );
-                    return;
+                    return None;
                 }
                 Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(100))
@@ -297,12 +308,26 @@ pub fn plot_with(name: &str, csv: &Path) {
                 _ => {
                     let _ = child.kill();
                     eprintln!("engines bench: warning: plotting took too long and was stopped");
-                    return;
+                    return None;
                 }
             }
         }
     }
     eprintln!("engines bench: warning: no python3 to plot with; the CSV is kept");
+    None
+}
+
+/// The run's last lines: how long it took, where its files are, and the
+/// HTML report's path when one was written.
+pub fn print_done(started: Instant, out: &Path, report: Option<&Path>) {
+    println!(
+        "engines bench: done in {:.1} s; results in {}",
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    if let Some(page) = report {
+        println!("engines bench: report (opens offline): {}", page.display());
+    }
 }
 
 /// target/bench-engines/<UTC YYYYmmdd-HHMMSS>, beside the programs.
