@@ -297,6 +297,19 @@ fn seed_positional_form_and_clear_errors() {
         "{}",
         stderr(&out)
     );
+    // `--port` alone: the address comes from server_ip_list, and the port
+    // is not mistaken for the missing `--ip`'s positional form.
+    let out = run(
+        "server",
+        &["--config", cfg, "--port", &port],
+        std::time::Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// A server's link threads run at the normal rank, as its control threads

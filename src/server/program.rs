@@ -50,8 +50,12 @@ impl ServerArgs {
     pub fn take(mut args: Args) -> Result<ServerArgs> {
         let config_path = args.config_path()?;
         let supervised = args.flag("--supervised");
-        let ip = args.value("--ip")?.or_else(|| args.positional());
-        let port = args.value("--port")?.or_else(|| args.positional());
+        // Both options first: a positional is whatever does not start
+        // with `-`, so reading `--ip`'s positional before `--port` was
+        // taken would take `--port`'s value for the address.
+        let (ip, port) = (args.value("--ip")?, args.value("--port")?);
+        let ip = ip.or_else(|| args.positional());
+        let port = port.or_else(|| args.positional());
         args.finish()?;
         let config = Config::load_given(config_path.as_deref())?;
         let addr = listen_address(&config, ip, port)?;
