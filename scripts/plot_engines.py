@@ -5,7 +5,8 @@ Renders six PNGs next to the CSV, links on a log x axis, one colour per
 engine (threads, evloop, tokio, redis, mixed pairs), one panel per schedule
 where the schedule matters:
 
-  memory_per_link.png   resident bytes per link, log-log
+  memory_per_link.png   bytes per link, resident + kernel (solid) and
+                        resident alone (dashed), log-log
   cpu_per_op.png        CPU microseconds per update, user (solid) and
                         system (hatched) stacked, per engine and link count
   achieved.png          achieved / target, percent (closed loop: updates/s)
@@ -56,7 +57,7 @@ def read_rows(path):
         row = dict(r)
         for c in ("links", "target_per_s", "achieved_per_s", "achieved_ratio",
                   "cpu_user_us_per_op", "cpu_sys_us_per_op", "ctx_per_op",
-                  "rss_bytes_per_link", "acked_min", "acked_median", "acked_max"):
+                  "rss_bytes_per_link", "total_bytes_per_link", "acked_min", "acked_median", "acked_max"):
             row[c] = number(r.get(c))
         row["ccdf"] = []
         for pair in (r.get("latency_ccdf") or "").split():
@@ -102,25 +103,30 @@ def link_axis(ax, links):
     ax.grid(True, which="major", alpha=0.3)
 
 
-def lines(ax, rows, schedule, engines, colour, y):
+def lines(ax, rows, schedule, engines, colour, y, style="-", suffix=""):
     drawn = False
     for e in engines:
         pts = sorted((r["links"], y(r)) for r in rows
                      if r["engine"] == e and r["schedule"] == schedule and y(r) is not None)
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=4,
-                    color=colour[e], label=e)
+                    color=colour[e], label=e + suffix, linestyle=style)
             drawn = True
     return drawn
 
 
-def per_schedule(plt, rows, out_dir, name, title, ylabel, y, how, log_y=False):
+def per_schedule(plt, rows, out_dir, name, title, ylabel, y, how, log_y=False, y2=None):
+    """One panel per schedule, a line per engine of `y`; with `y2`, a
+    dashed line per engine of it beside (`y2` is (function, label))."""
     engines, colour = colours(rows)
     schedules = schedules_of(rows)
     fig, axes = panels(plt, len(schedules), title)
     for ax, sched in zip(axes, schedules):
-        if not lines(ax, rows, sched, engines, colour, y):
+        suffix = "" if y2 is None else " " + y2[2]
+        if not lines(ax, rows, sched, engines, colour, y, suffix=suffix):
             ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center")
+        if y2 is not None:
+            lines(ax, rows, sched, engines, colour, y2[0], style="--", suffix=" " + y2[1])
         if log_y:
             ax.set_yscale("log")
         else:
@@ -137,14 +143,31 @@ def plot(rows, out_dir, plt):
     engines, colour = colours(rows)
     schedules = schedules_of(rows)
 
-    per_schedule(plt, rows, out_dir, "memory_per_link.png",
-                 "Resident memory per link, all processes (log-log)", "bytes per link",
-                 lambda r: r["rss_bytes_per_link"],
-                 "one line per engine, lower is cheaper: the resident memory (RSS) of every "
-                 "process of the point at the window's end, over its links. Both axes are log, so "
-                 "parallel lines grow alike. RSS leaves out the kernel's memory per link (kernel "
-                 "stacks, socket buffers): the table's kernel column, when the CSV has it.",
-                 log_y=True)
+    # Total (resident + the kernel's) where the CSV has it, with RSS dashed
+    # beside it: the gap is what RSS misses. An old CSV has RSS only.
+    def total(r):
+        t = r.get("total_bytes_per_link")
+        return t if t is not None and t > 0 else None
+    if any(total(r) is not None for r in rows):
+        per_schedule(plt, rows, out_dir, "memory_per_link.png",
+                     "Memory per link: resident + kernel (solid), resident only (dashed), log-log",
+                     "bytes per link", total,
+                     "one colour per engine, lower is cheaper. Solid: the resident memory (RSS) "
+                     "of every process of the point plus what the kernel's own memory grew by "
+                     "(kernel stacks, unreclaimable slab, page tables, TCP buffers), over the "
+                     "links; dashed: RSS alone. The gap between them is what RSS misses. Both axes "
+                     "are log, so parallel lines grow alike; small points' kernel figures are "
+                     "within other work's noise.",
+                     log_y=True, y2=(lambda r: r["rss_bytes_per_link"], "RSS", "total"))
+    else:
+        per_schedule(plt, rows, out_dir, "memory_per_link.png",
+                     "Resident memory per link, all processes (log-log)", "bytes per link",
+                     lambda r: r["rss_bytes_per_link"],
+                     "one line per engine, lower is cheaper: the resident memory (RSS) of every "
+                     "process of the point at the window's end, over its links. Both axes are "
+                     "log, so parallel lines grow alike. RSS leaves out the kernel's memory per "
+                     "link (kernel stacks, socket buffers).",
+                     log_y=True)
     per_schedule(plt, rows, out_dir, "ctx_per_op.png",
                  "Context switches per update, all processes", "switches per update",
                  lambda r: r["ctx_per_op"],
