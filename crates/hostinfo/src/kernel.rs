@@ -45,22 +45,36 @@ pub fn memory() -> Option<KernelMemory> {
 /// The kernel parts of a `/proc/meminfo` text (its figures are in kB,
 /// which the kernel means as KiB).
 pub(crate) fn memory_in(meminfo: &str) -> Option<KernelMemory> {
-    let kib = |name: &str| -> Option<i64> {
-        let rest = meminfo.lines().find_map(|l| l.strip_prefix(name))?;
-        let n: i64 = rest
-            .strip_prefix(':')?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()?;
-        Some(n * 1024)
-    };
+    let kib = |name: &str| field_bytes(meminfo, name);
     Some(KernelMemory {
         kernel_stack_bytes: kib("KernelStack")?,
         slab_bytes: kib("Slab")?,
         slab_unreclaimable_bytes: kib("SUnreclaim")?,
         page_tables_bytes: kib("PageTables")?,
     })
+}
+
+/// `/proc/meminfo`'s MemAvailable now, in bytes: the kernel's estimate of
+/// what could be given to programs without swapping.
+pub fn mem_available() -> Option<i64> {
+    mem_available_in(&std::fs::read_to_string("/proc/meminfo").ok()?)
+}
+
+fn mem_available_in(meminfo: &str) -> Option<i64> {
+    field_bytes(meminfo, "MemAvailable")
+}
+
+/// The `/proc/meminfo` figure `name` (in kB, which the kernel means as
+/// KiB) in bytes.
+fn field_bytes(meminfo: &str, name: &str) -> Option<i64> {
+    let rest = meminfo.lines().find_map(|l| l.strip_prefix(name))?;
+    let kib: i64 = rest
+        .strip_prefix(':')?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// The `TCP:` line of `/proc/net/sockstat`.
@@ -113,8 +127,16 @@ pub(crate) fn tcp_sockets_in(sockstat: &str, page_bytes: i64) -> Option<TcpSocke
     })
 }
 
-/// The size of a memory page.
-fn page_bytes() -> Option<i64> {
+/// Processes the kernel's OOM killer has killed since boot
+/// (`/proc/vmstat`'s `oom_kill`): a rise over a run says memory ran out.
+pub fn oom_kills() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/vmstat").ok()?;
+    let rest = text.lines().find_map(|l| l.strip_prefix("oom_kill "))?;
+    rest.trim().parse().ok()
+}
+
+/// The size of a memory page (TCP's `mem` and `tcp_mem` count in pages).
+pub fn page_bytes() -> Option<i64> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: sysconf only reads a constant of the system.
@@ -159,6 +181,11 @@ mod tests {
             (16 * 1024, -4096)
         );
         assert_eq!(memory_in("MemTotal: 1 kB\n"), None);
+        assert_eq!(mem_available_in(MEMINFO), None);
+        assert_eq!(
+            mem_available_in("MemAvailable:   20000 kB\n"),
+            Some(20_000 * 1024)
+        );
     }
 
     #[test]

@@ -97,6 +97,7 @@ pub fn run(o: &Options, bin: &Path, out: &Path, provenance: &Provenance) -> i32 
                     tag: format!("-block-{}-r{round}", variant.label()),
                     server_env: variant.env(slow, o.block_us),
                     first_client_alone: true,
+                    ..Setup::default()
                 };
                 let m = run_pair_with(point, o.duration, o.engine_threads, bin, out, &setup);
                 println!("{} ({:.1} s)", summary(&m), t.elapsed().as_secs_f64());

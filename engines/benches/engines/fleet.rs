@@ -21,17 +21,19 @@ use std::time::{Duration, Instant};
 use hostinfo::kernel::{self, KernelMemory, TcpSockets};
 use hostinfo::process::{self, Figures};
 use mass_connect::client::schedule::Window;
-use mass_connect::messages::{ClientReport, ClientStatus, ErrorKinds, KeyCount, ServerDump};
+use mass_connect::messages::{ClientReport, ErrorKinds, KeyCount, ServerDump};
 use mass_connect::metrics::Snapshot;
 use mass_connect::ops::connection::OpsConnection;
 use mass_connect::wire::control::{self, Control};
 
-use crate::SERVERS;
+use crate::layout::Layout;
 use crate::measure::{Measure, Split, Tails};
 use crate::options::{Engine, EngineKind, Point, Schedule};
 use crate::procs::Procs;
 
-/// Free ports on 127.0.0.1 (bound together, then released).
+/// Free ports on 127.0.0.1 (bound together, then released). A server on
+/// another loopback address takes the port found here, free there too
+/// unless something holds it on that address alone.
 fn free_ports(n: usize) -> Result<Vec<u16>, String> {
     let ls = (0..n)
         .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
@@ -55,6 +57,19 @@ pub struct Setup {
     /// spread its links' updates over the interval apart from the others';
     /// and report its links' tails apart from theirs (`Measure::split`).
     pub first_client_alone: bool,
+    /// The wall's layout (`layout.rs`), instead of the point's
+    /// (`Layout::sweep`: ten servers on 127.0.0.1).
+    pub layout: Option<Layout>,
+    /// Config keys set beside or over the point's (the wall's ramp and
+    /// timeouts).
+    pub config: Vec<(&'static str, serde_json::Value)>,
+    /// How long the links may take to come up, instead of the slack.
+    pub connect_deadline: Option<Duration>,
+    /// How far ahead of the go the window starts, instead of the sweep's.
+    pub go_lead: Option<Duration>,
+    /// Print links up while they come up, and updates acked while the
+    /// window runs, every few seconds.
+    pub progress: bool,
 }
 
 /// Runs `p` (an engine pair) for `duration`; the programs lie in `bin`.
@@ -98,7 +113,11 @@ pub fn run_pair_with(
             let first = said.lines().next().map(|l| format!("; first message: {l}"));
             let mut m = Measure::failed(format!("{why}{}", first.unwrap_or_default()), limit);
             // What the point would have needed, beside the limit it met.
-            m.threads_expected = threads_expected(p, threads);
+            let layout = setup
+                .layout
+                .clone()
+                .unwrap_or_else(|| Layout::sweep(p.links(), p.client_processes()));
+            m.threads_expected = threads_expected(p, &layout, threads);
             m
         }
     }
@@ -116,24 +135,29 @@ fn run(
     let Engine::Pair { client, server } = &p.engine else {
         return Err("not an engine pair".into());
     };
-    let ports = free_ports(SERVERS)?;
+    let layout = setup
+        .layout
+        .clone()
+        .unwrap_or_else(|| Layout::sweep(p.links(), p.client_processes()));
+    let ports = free_ports(layout.servers())?;
     let kernel_before = KernelReading::now();
     let mut run = Run {
-        p,
         bin,
         log,
         threads,
-        config_arg: write_config(p, &ports, out, &setup.tag)?,
+        config_arg: write_config(p, &ports, out, setup)?,
         // Generous, but bounded: spawning and connecting 100,000 links takes
         // a while, and an overloaded engine is slow to stop.
-        slack: Duration::from_secs(30) + Duration::from_millis(p.links() as u64 / 2),
+        slack: Duration::from_secs(30) + Duration::from_millis(layout.links as u64 / 2),
         procs: Procs::new(),
         setup,
+        layout,
     };
     let addrs = run.start_servers(server, &ports)?;
     let started = Instant::now();
     let clients = run.start_clients(client, &addrs, started)?;
-    let connect_s = run.await_links(&clients, p.links(), started)?;
+    let links = run.layout.links;
+    let connect_s = run.await_links(&clients, links, started)?;
     let usage = run.window(&clients, duration)?;
     let got = run.collect(&clients, &addrs)?;
     run.procs.end(Instant::now() + Duration::from_secs(20));
@@ -145,20 +169,25 @@ fn run(
         target_per_s: p.target_per_s(),
         achieved_per_s: acked as f64 / duration.as_secs_f64(),
         acked,
-        processes: SERVERS + p.client_processes(),
+        processes: run.layout.servers() + run.layout.client_processes,
         connect_s: Some(connect_s),
         verify_ok: Some(verify.ok),
-        threads_expected: threads_expected(p, threads),
+        threads_expected: threads_expected(p, &run.layout, threads),
         errors: Some(got.errors),
         reconnects: Some(got.reconnects),
         error_kinds: Some(got.error_kinds),
-        links: p.links(),
+        links,
+        links_up_at_go: Some(usage.links_up_at_go),
+        links_up_end: usage.links_up_end,
+        down_end: usage.down_end.clone(),
+        mem_available_delta: end_minus(usage.kernel_end.available, kernel_before.available),
+        tcp_end: usage.kernel_end.tcp,
         ..Measure::default()
     };
     let used = |(b, a): &UsagePair| Some(a.as_ref()?.since(b.as_ref()?));
     let (servers_used, clients_used) = (used(&usage.servers), used(&usage.clients));
     if let (Some(s), Some(c)) = (&servers_used, &clients_used) {
-        m.set_usage(&s.plus(c), p.links());
+        m.set_usage(&s.plus(c), links);
     }
     m.set_run_delay(servers_used.as_ref(), clients_used.as_ref());
     m.threads_alive_end = usage.threads_alive_end;
@@ -231,7 +260,7 @@ fn split(per_client: &[Snapshot]) -> Option<Split> {
 /// Loops and workers are the variant's own (`-1t`, `-ct`: one), else
 /// `--threads`, else `MASS_CONNECT_THREADS`, else one per CPU, as
 /// `engines::program::take_threads` decides them.
-fn threads_expected(p: &Point, threads: Option<usize>) -> Option<u64> {
+fn threads_expected(p: &Point, layout: &Layout, threads: Option<usize>) -> Option<u64> {
     let Engine::Pair { client, server } = &p.engine else {
         return None;
     };
@@ -244,9 +273,9 @@ fn threads_expected(p: &Point, threads: Option<usize>) -> Option<u64> {
             as u64
     };
     let (links, clients, servers) = (
-        p.links() as u64,
-        p.client_processes() as u64,
-        SERVERS as u64,
+        layout.links as u64,
+        layout.client_processes as u64,
+        layout.servers() as u64,
     );
     let (client, server) = (EngineKind::named(client), EngineKind::named(server));
     let serving = |engine: &EngineKind, processes: u64, on_main: bool| {
@@ -270,6 +299,8 @@ struct KernelReading {
     memory: Option<KernelMemory>,
     tcp: Option<TcpSockets>,
     tasks: Option<u64>,
+    /// `/proc/meminfo`'s MemAvailable, bytes.
+    available: Option<i64>,
 }
 
 impl KernelReading {
@@ -278,6 +309,7 @@ impl KernelReading {
             memory: kernel::memory(),
             tcp: kernel::tcp_sockets(),
             tasks: hostinfo::machine::tasks(),
+            available: kernel::mem_available(),
         }
     }
 
@@ -298,10 +330,15 @@ impl KernelReading {
     }
 }
 
+/// `end - start`, when both were read.
+fn end_minus(end: Option<i64>, start: Option<i64>) -> Option<i64> {
+    Some(end? - start?)
+}
+
 /// Writes the point's config beside its log; returns its path as an argument.
-fn write_config(p: &Point, ports: &[u16], out: &Path, tag: &str) -> Result<String, String> {
+fn write_config(p: &Point, ports: &[u16], out: &Path, setup: &Setup) -> Result<String, String> {
     let (schedule, interval) = p.schedule.config();
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "server_ip_list": "127.0.0.1",
         "server_port_list": ports.iter().map(u16::to_string).collect::<Vec<_>>().join(";"),
         "client_num_per_host": p.clients,
@@ -311,14 +348,16 @@ fn write_config(p: &Point, ports: &[u16], out: &Path, tag: &str) -> Result<Strin
         // A hundred thousand connects at once may wait for SYN retries.
         "connect_timeout_ms": 20_000,
     });
-    let config_path = out.join(format!("{}{tag}.config.json", p.file_stem()));
+    for (key, value) in &setup.config {
+        config[*key] = value.clone();
+    }
+    let config_path = out.join(format!("{}{}.config.json", p.file_stem(), setup.tag));
     std::fs::write(&config_path, format!("{config:#}\n")).map_err(|e| e.to_string())?;
     Ok(config_path.to_string_lossy().into_owned())
 }
 
 /// One engine pair's run: its processes and what each is started with.
 struct Run<'a> {
-    p: &'a Point,
     bin: &'a Path,
     log: &'a File,
     threads: Option<usize>,
@@ -327,6 +366,7 @@ struct Run<'a> {
     slack: Duration,
     procs: Procs,
     setup: &'a Setup,
+    layout: Layout,
 }
 
 /// What the clients and servers said at the end.
@@ -351,6 +391,12 @@ struct Usage {
     clients: UsagePair,
     threads_alive_end: Option<u64>,
     kernel_end: KernelReading,
+    /// Links up when the go was sent.
+    links_up_at_go: u64,
+    /// Links up just before the window's end, and the reasons the clients
+    /// give for those down then (`None` when a client did not answer).
+    links_up_end: Option<u64>,
+    down_end: Vec<(String, u64)>,
 }
 
 impl Run<'_> {
@@ -383,21 +429,21 @@ impl Run<'_> {
         let program = self.bin.join(exe(server.program(true)));
         let env = self.env(server, true);
         let mut addrs = Vec::new();
-        for &port in ports {
+        for (&port, &ip) in ports.iter().zip(&self.layout.server_ips) {
             let mut args = vec![
                 "--config".into(),
                 self.config_arg.clone(),
                 "--ip".into(),
-                "127.0.0.1".into(),
+                ip.to_string(),
                 "--port".into(),
                 port.to_string(),
                 "--supervised".into(),
             ];
             args.extend(self.threads_args(server));
             self.procs.spawn(&program, &args, &env, self.log)?;
-            addrs.push(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+            addrs.push(SocketAddr::from((ip, port)));
         }
-        let servers: Vec<usize> = (0..SERVERS).collect();
+        let servers: Vec<usize> = (0..self.layout.servers()).collect();
         for line in self.procs.answers(&servers, Instant::now() + self.slack)? {
             if control::parse_listening(&line).is_none() {
                 return Err(format!("a server said {line:?}"));
@@ -418,10 +464,10 @@ impl Run<'_> {
         let client = EngineKind::named(client);
         let program = self.bin.join(exe(client.program(false)));
         let env = self.env(client, false);
-        let (links, procs_n) = (self.p.links(), self.p.client_processes());
+        let procs_n = self.layout.client_processes;
         let mut clients = Vec::new();
         for i in 0..procs_n {
-            let mine = links / procs_n + usize::from(i < links % procs_n);
+            let mine = self.layout.links_of_client(i);
             // `--id`/`--clients` place each link's first update in the
             // interval (`schedule::Place::stagger`). A first client apart
             // is a group of its own: its links spread over the whole
@@ -443,7 +489,7 @@ impl Run<'_> {
             ];
             for k in 0..mine {
                 args.push("--server".into());
-                args.push(addrs[(i + k) % SERVERS].to_string());
+                args.push(addrs[self.layout.server_of(i, k)].to_string());
             }
             args.extend(self.threads_args(client));
             clients.push(self.procs.spawn(&program, &args, &env, self.log)?);
@@ -462,48 +508,104 @@ impl Run<'_> {
         links: usize,
         started: Instant,
     ) -> Result<f64, String> {
-        let connect_by = started + self.slack;
+        let connect_by = started + self.setup.connect_deadline.unwrap_or(self.slack);
+        let mut said_at = Instant::now();
         loop {
-            let mut up = 0;
-            for &c in clients {
-                self.procs.tell(c, &Control::Ready.line())?;
-            }
-            for line in self.procs.answers(clients, connect_by)? {
-                let s: ClientStatus =
-                    serde_json::from_str(&line).map_err(|e| format!("bad ready answer: {e}"))?;
-                up += s.links_up as usize;
-            }
-            if up >= links {
+            let up = self.ask_ready(clients, connect_by)?.up;
+            if up >= links as u64 {
                 return Ok(started.elapsed().as_secs_f64());
             }
             if Instant::now() >= connect_by {
+                let why = self.ask_ready(clients, Instant::now() + self.slack)?;
                 return Err(format!(
-                    "only {up} of {links} links connected in {:.0} s",
-                    self.slack.as_secs_f64()
+                    "only {up} of {links} links connected in {:.0} s (down then: {})",
+                    (connect_by - started).as_secs_f64(),
+                    reasons_text(&why.down)
                 ));
+            }
+            if self.setup.progress && said_at.elapsed() >= PROGRESS_EVERY {
+                println!(
+                    "  {:>6.1} s: links up {up} / {links}",
+                    started.elapsed().as_secs_f64()
+                );
+                said_at = Instant::now();
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Asks `clients` for their status (`ready`, which any client answers
+    /// at once, window or not): links up, updates acked, and the reasons
+    /// for the links down, summed. The answer is read as plain JSON: the
+    /// product keeps those fields to itself, but they are on the wire.
+    fn ask_ready(&mut self, clients: &[usize], by: Instant) -> Result<Readiness, String> {
+        for &c in clients {
+            self.procs.tell(c, &Control::Ready.line())?;
+        }
+        let mut r = Readiness::default();
+        for line in self.procs.answers(clients, by)? {
+            let s: serde_json::Value =
+                serde_json::from_str(&line).map_err(|e| format!("bad ready answer: {e}"))?;
+            let n = |key: &str| s[key].as_u64().unwrap_or(0);
+            r.up += n("links_up");
+            r.acked += n("acked");
+            r.errors += n("errors");
+            for down in s["down"].as_array().into_iter().flatten() {
+                let reason = down["reason"].as_str().unwrap_or("unknown").to_string();
+                match r.down.iter_mut().find(|(why, _)| *why == reason) {
+                    Some((_, count)) => *count += 1,
+                    None => r.down.push((reason, 1)),
+                }
+            }
+        }
+        Ok(r)
     }
 
     /// Tells the clients the window and waits it out; returns every
     /// process's usage before and after it, servers and clients apart.
     fn window(&mut self, clients: &[usize], duration: Duration) -> Result<Usage, String> {
         // Far enough ahead that the go's wakeups are over first.
-        let lead = Duration::from_millis(200) + Duration::from_micros(50 * self.p.links() as u64);
+        let lead = self.setup.go_lead.unwrap_or_else(|| {
+            Duration::from_millis(200) + Duration::from_micros(50 * self.layout.links as u64)
+        });
+        let links_up_at_go = self.ask_ready(clients, Instant::now() + self.slack)?.up;
         let start = Instant::now() + lead;
         let window = Window {
             start,
             end: Some(start + duration),
         };
-        let server_pids = self.procs.pids(0..SERVERS);
-        let client_pids = self.procs.pids(SERVERS..self.procs.children.len());
+        let servers = self.layout.servers();
+        let server_pids = self.procs.pids(0..servers);
+        let client_pids = self.procs.pids(servers..self.procs.children.len());
         let servers_before = process::read_all(&server_pids);
         let clients_before = process::read_all(&client_pids);
         for &c in clients {
             self.procs.tell(c, &window.to_go().line())?;
         }
         let end = start + duration;
+        // Links still up a moment before the end: at the end itself a
+        // client may already be closing the links whose last update is in.
+        let last_look = end - (duration / 20).min(Duration::from_secs(2));
+        let mut at_end = None;
+        if self.setup.progress {
+            while Instant::now() + PROGRESS_EVERY < last_look {
+                std::thread::sleep(PROGRESS_EVERY);
+                let r = self.ask_ready(clients, Instant::now() + self.slack)?;
+                let into = Instant::now()
+                    .saturating_duration_since(start)
+                    .as_secs_f64();
+                println!(
+                    "  window {into:>6.1} / {:.0} s: links up {} / {}, acked {}, errors {}",
+                    duration.as_secs_f64(),
+                    r.up,
+                    self.layout.links,
+                    r.acked,
+                    r.errors
+                );
+            }
+            std::thread::sleep(last_look.saturating_duration_since(Instant::now()));
+            at_end = self.ask_ready(clients, end + self.slack).ok();
+        }
         std::thread::sleep(
             end.saturating_duration_since(Instant::now()) + Duration::from_millis(100),
         );
@@ -522,6 +624,9 @@ impl Run<'_> {
             clients: (clients_before, clients_after),
             threads_alive_end,
             kernel_end,
+            links_up_at_go,
+            links_up_end: at_end.as_ref().map(|r| r.up),
+            down_end: at_end.map(|r| r.down).unwrap_or_default(),
         })
     }
 
@@ -558,6 +663,28 @@ impl Run<'_> {
         }
         Ok(got)
     }
+}
+
+/// How often progress is printed.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// The clients' `ready` answers, summed.
+#[derive(Default)]
+struct Readiness {
+    up: u64,
+    acked: u64,
+    errors: u64,
+    /// Links down, by the reason their client gives.
+    down: Vec<(String, u64)>,
+}
+
+/// `12 refused, 3 timed out`, or `none`.
+pub fn reasons_text(down: &[(String, u64)]) -> String {
+    if down.is_empty() {
+        return "none".into();
+    }
+    let parts: Vec<String> = down.iter().map(|(why, n)| format!("{n} {why}")).collect();
+    parts.join(", ")
 }
 
 /// Usage before and after a window.

@@ -68,11 +68,18 @@
 //! cargo bench --bench engines -- --links 100 --schedules closed-loop --engines evloop,redis
 //! cargo bench --bench engines -- --engines client:threads+server:evloop,client:evloop+server:threads
 //! cargo bench --bench engines -- --blocking    # 1,000 links at 100 ms, without and with an injected block, 3 rounds
+//! cargo bench --bench engines -- --wall        # evloop at 100,000, 300,000, 1,000,000 links, 60 s interval
+//! cargo bench --bench engines -- --wall --wall-links 20000 --wall-interval 30s --duration 60s --engines tokio
 //! ```
 //!
 //! `--blocking` runs the blocking experiment instead of the sweep
 //! (`blocking.rs` says what it does and what its `blocking.csv` holds);
-//! `--quick` never runs it.
+//! `--quick` never runs it. `--wall` runs the wall instead (`wall.rs`:
+//! a ladder of link counts on one engine, up to a million links on this
+//! host, processes and loopback addresses sized from the open-files
+//! limit by `layout.rs`, one update per link per minute, stopping at the
+//! first step that fails and naming the limit; its `wall.csv` holds each
+//! step's links, errors, verify and the kernel's memory figures).
 //!
 //! Points: N in 10, 100, 1000, 3000, 10000 (`--links` picks N; the point has
 //! N x 10 links), times the schedules `10ms`, `1s` (fixed rate at that
@@ -159,6 +166,7 @@
 
 mod blocking;
 mod fleet;
+mod layout;
 mod machine;
 mod measure;
 mod options;
@@ -166,6 +174,7 @@ mod output;
 mod procs;
 mod provenance;
 mod redis;
+mod wall;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -176,8 +185,9 @@ use options::{Engine, parse_options, points};
 use output::{Row, default_out_dir, plot, print_done, summary, table, write_csv};
 use provenance::Provenance;
 
-/// Server processes of every engine point.
-const SERVERS: usize = 10;
+/// Server processes of every sweep point (the wall sizes its own,
+/// `layout.rs`).
+const SERVERS: usize = layout::SERVERS;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -206,6 +216,10 @@ fn bench(args: &[String]) -> i32 {
     if o.blocking {
         let run = Provenance::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
         return blocking::run(&o, &bin, &out, &run);
+    }
+    if let Some(w) = &o.wall {
+        let run = Provenance::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+        return wall::run(&o, w, &bin, &out, &run);
     }
     let points = points(&o);
     let started = Instant::now();

@@ -50,6 +50,18 @@ pub struct Measure {
     pub other_tasks_delta: Option<i64>,
     /// Links of the point, for the per-link figures.
     pub links: usize,
+    /// Links up when the go was sent, and a moment before the window's
+    /// end (read only with progress on, as the wall runs), with the
+    /// reasons the clients gave for the links down then.
+    pub links_up_at_go: Option<u64>,
+    pub links_up_end: Option<u64>,
+    pub down_end: Vec<(String, u64)>,
+    /// `/proc/meminfo`'s MemAvailable from before the processes started
+    /// to the window's end (negative: memory taken).
+    pub mem_available_delta: Option<i64>,
+    /// `/proc/net/sockstat`'s TCP line at the window's end, absolute (its
+    /// `mem` against `tcp_mem`'s limits).
+    pub tcp_end: Option<TcpSockets>,
     /// The clients' errors and reconnects, summed from their reports.
     pub errors: Option<u64>,
     pub reconnects: Option<u64>,

@@ -22,6 +22,18 @@ const BLOCKING_CLIENTS: usize = 100;
 const BLOCKING_INTERVAL_MS: u64 = 100;
 /// Each injected block: 1 ms unless `--block-us` says otherwise.
 pub const BLOCK_US: u64 = 1_000;
+/// The wall's ladder of link counts (`wall.rs`), stopping at the first
+/// step that fails.
+const WALL_LINKS: [usize; 3] = [100_000, 300_000, 1_000_000];
+/// The wall's interval: at a million links one update a minute per link
+/// is about 17,000 updates/s, a load the event loop carries on a fraction
+/// of this machine's two CPUs, so what the wall finds is what holding
+/// links costs, not what serving updates costs.
+const WALL_INTERVAL_MS: u64 = 60_000;
+/// The wall's first connects per second over all its links: a million in
+/// 100 s, a few hundred per second per server, far below what one
+/// listen backlog (net.core.somaxconn) takes.
+const WALL_CONNECT_RATE: u32 = 10_000;
 
 pub struct Options {
     pub clients: Vec<usize>,
@@ -37,7 +49,22 @@ pub struct Options {
     pub rounds: usize,
     /// Microseconds of each injected block (`--block-us`).
     pub block_us: u64,
+    /// `--wall`: the wall (`wall.rs`) instead of the sweep.
+    pub wall: Option<Wall>,
     links_given: bool,
+}
+
+/// What the wall runs: its ladder and its pace.
+pub struct Wall {
+    /// Link counts, in order; the wall stops at the first that fails.
+    pub links: Vec<usize>,
+    /// Destination addresses 127.0.0.1 to 127.0.0.K (`None`: one per
+    /// server).
+    pub addrs: Option<usize>,
+    /// Milliseconds between two updates of one link.
+    pub interval_ms: u64,
+    /// First connects per second over all the links (`connect_rate`).
+    pub connect_rate: u32,
 }
 
 /// How a point paces its links.
@@ -244,7 +271,17 @@ cargo bench --bench engines -- [OPTIONS]
                          in one client's links, engines interleaved (--links,
                          --schedules, --engines, --duration still apply)
     --rounds N           rounds of the blocking experiment [3]
-    --block-us US        length of each injected block, microseconds [1000]";
+    --block-us US        length of each injected block, microseconds [1000]
+    --wall               the event loop's wall instead of the sweep: a ladder of link
+                         counts on one engine, processes and loopback addresses sized
+                         from the open-files limit, stopping at the first step that
+                         fails and naming the limit (--engines picks the engine
+                         [evloop]; --duration the window [2 x the interval])
+    --wall-links LIST    the ladder's link counts [100000,300000,1000000]
+    --wall-addrs K       servers' destination addresses 127.0.0.1..127.0.0.K
+                         [one per server]
+    --wall-interval D    time between two updates of one link [60s]
+    --connect-rate N     first connects per second over all links [10000]";
 
 /// Reads the command line with the product's own parser (`cli::Args`):
 /// `--help` prints [`USAGE`] and exits; a mistake names the option.
@@ -282,6 +319,7 @@ fn read(args: &mut Args) -> mass_connect::error::Result<Options> {
             .ok_or_else(|| args.error(&format!("--block-us {text:?}: expected a number above 0")))?
             as u64,
     };
+    let wall = read_wall(args)?;
     let rounds = match args.value("--rounds")? {
         None => 3,
         Some(text) => positive(&text)
@@ -314,6 +352,7 @@ fn read(args: &mut Args) -> mass_connect::error::Result<Options> {
         blocking,
         rounds,
         block_us,
+        wall,
     };
     if blocking {
         // One fixed-rate point all three engines hold with room to spare,
@@ -327,6 +366,15 @@ fn read(args: &mut Args) -> mass_connect::error::Result<Options> {
         if !engines_given {
             o.engines.retain(|e| !e.is_redis());
         }
+    }
+    if let Some(w) = &o.wall {
+        if !engines_given {
+            o.engines = vec![Engine::parse("evloop").expect("a known engine")];
+        }
+        if o.engines.iter().any(Engine::is_redis) {
+            return Err(args.error("--wall runs the engines' pairs, not redis"));
+        }
+        o.duration = Duration::from_millis(2 * w.interval_ms);
     }
     // --quick sets the small point; options given beside it still win.
     if quick {
@@ -343,6 +391,60 @@ fn read(args: &mut Args) -> mass_connect::error::Result<Options> {
         o.duration = d;
     }
     Ok(o)
+}
+
+/// The wall's options, when `--wall` is given.
+fn read_wall(args: &mut Args) -> mass_connect::error::Result<Option<Wall>> {
+    let positive = |s: &str| s.parse::<usize>().ok().filter(|n| *n > 0);
+    let wall = args.flag("--wall");
+    let links = args.list("--wall-links", positive)?;
+    let addrs = args.value("--wall-addrs")?;
+    let interval = args.duration("--wall-interval")?;
+    let rate = args.value("--connect-rate")?;
+    if !wall {
+        return match (&links, &addrs, &interval, &rate) {
+            (None, None, None, None) => Ok(None),
+            _ => Err(args.error(
+                "--wall-links, --wall-addrs, --wall-interval and --connect-rate go with --wall",
+            )),
+        };
+    }
+    let addrs = match addrs {
+        None => None,
+        Some(text) => Some(
+            positive(&text)
+                .filter(|k| *k <= crate::layout::MAX_ADDRS)
+                .ok_or_else(|| {
+                    args.error(&format!(
+                        "--wall-addrs {text:?}: expected 1 to {}",
+                        crate::layout::MAX_ADDRS
+                    ))
+                })?,
+        ),
+    };
+    let interval_ms = match interval {
+        None => WALL_INTERVAL_MS,
+        Some(d) => u64::try_from(d.as_millis())
+            .ok()
+            .filter(|ms| (1..=3_600_000).contains(ms))
+            .ok_or_else(|| args.error("--wall-interval: expected 1ms to 1h"))?,
+    };
+    let connect_rate = match rate {
+        None => WALL_CONNECT_RATE,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| {
+                args.error(&format!("--connect-rate {text:?}: expected 1 to 1000000"))
+            })?,
+    };
+    Ok(Some(Wall {
+        links: links.unwrap_or_else(|| WALL_LINKS.to_vec()),
+        addrs,
+        interval_ms,
+        connect_rate,
+    }))
 }
 
 /// One point: N x 10 links, a schedule, an engine.

@@ -1,0 +1,148 @@
+//! Where a run's links go: how many server processes on which loopback
+//! addresses, how many client processes, and which server each client
+//! link connects to.
+//!
+//! The sweep's layout is fixed ([`Layout::sweep`]: ten servers on
+//! 127.0.0.1, the links in at most ten clients). The wall's
+//! ([`Layout::wall`]) is sized from what this machine allows, because at a
+//! million links the limits decide the shape:
+//!
+//! * every link is a socket, so a file descriptor, at each end; one process
+//!   may hold no more than its open-files limit (here a hard 20,000 that
+//!   even root cannot raise without CAP_SYS_RESOURCE), less a few for its
+//!   own pipes, listener and event queues ([`FD_SLACK`]);
+//! * a client's connect takes a source port from `ip_local_port_range`
+//!   for each (source address, destination address, destination port);
+//!   the clients do not bind a source address, so the kernel picks
+//!   127.0.0.1 for every loopback destination, and the destinations carry
+//!   the spread: by default each server has an address of its own, so no
+//!   (destination address, port) and no destination address needs more
+//!   source ports than the range has, without leaning on the kernel's
+//!   sharing of one source port among different destinations (which it
+//!   does for a connect without bind: the 4-tuple must be unique, not the
+//!   port).
+
+use std::net::Ipv4Addr;
+
+/// Server processes of every sweep point, and the least of servers and
+/// of clients the wall runs (main.rs's `SERVERS`). This file stands
+/// alone, so that engines/tests/wall_layout.rs can run its tests (the
+/// bench has no test harness).
+pub const SERVERS: usize = 10;
+
+/// Descriptors each process keeps for things other than links: stdin,
+/// stdout and stderr, the listener, an epoll and a waker per loop thread
+/// (up to 16 threads), an operations connection, and room to spare.
+pub const FD_SLACK: usize = 64;
+
+/// Loopback addresses the servers may use: 127.0.0.1 to 127.0.0.250.
+pub const MAX_ADDRS: usize = 250;
+
+/// One run's processes and links.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layout {
+    /// Links over the whole run.
+    pub links: usize,
+    /// One address per server process, in start order.
+    pub server_ips: Vec<Ipv4Addr>,
+    /// Client processes; the links are packed into them evenly.
+    pub client_processes: usize,
+}
+
+impl Layout {
+    /// The sweep's layout: [`SERVERS`] servers on 127.0.0.1, `links`
+    /// packed into `client_processes`.
+    pub fn sweep(links: usize, client_processes: usize) -> Layout {
+        Layout {
+            links,
+            server_ips: vec![Ipv4Addr::LOCALHOST; SERVERS],
+            client_processes,
+        }
+    }
+
+    /// The wall's layout for `links`: enough servers and clients that no
+    /// process holds more than `fd_limit - FD_SLACK` links (at least
+    /// [`SERVERS`] of each, as in the sweep), the servers spread round
+    /// robin over `addrs` destination addresses 127.0.0.1 to 127.0.0.K
+    /// (`None`: one per server, up to [`MAX_ADDRS`]). `Err` names the
+    /// limit when no layout fits.
+    pub fn wall(links: usize, fd_limit: usize, addrs: Option<usize>) -> Result<Layout, String> {
+        let budget = fd_limit.saturating_sub(FD_SLACK);
+        if budget == 0 {
+            return Err(format!(
+                "open files: a limit of {fd_limit} leaves no descriptors for links \
+                 ({FD_SLACK} kept for each process's own)"
+            ));
+        }
+        if addrs.is_some_and(|k| !(1..=MAX_ADDRS).contains(&k)) {
+            return Err(format!(
+                "--wall-addrs {}: expected 1 to {MAX_ADDRS} loopback addresses",
+                addrs.unwrap_or(0)
+            ));
+        }
+        let clients = links.div_ceil(budget).max(SERVERS);
+        let mut servers = links.div_ceil(budget).max(SERVERS);
+        // Each client spreads its links over the servers from its own
+        // offset (`server_of`), so a server may get one more link per
+        // client than an even share; add servers until none is over.
+        loop {
+            let addrs = addrs.unwrap_or(servers).min(MAX_ADDRS);
+            let layout = Layout {
+                links,
+                server_ips: (0..servers).map(|s| loopback(s % addrs)).collect(),
+                client_processes: clients,
+            };
+            if layout.links_per_server().into_iter().max().unwrap_or(0) <= budget {
+                return Ok(layout);
+            }
+            servers += 1;
+        }
+    }
+
+    pub fn servers(&self) -> usize {
+        self.server_ips.len()
+    }
+
+    /// Links of client process `i`: an even share, the first ones one more.
+    pub fn links_of_client(&self, i: usize) -> usize {
+        let n = self.client_processes.max(1);
+        self.links / n + usize::from(i < self.links % n)
+    }
+
+    /// The server (its index) of link `k` of client process `i`: each
+    /// client goes round the servers starting at its own index, so the
+    /// clients' first links do not all land on server 0.
+    pub fn server_of(&self, i: usize, k: usize) -> usize {
+        (i + k) % self.servers()
+    }
+
+    /// How many links each server gets ([`Layout::server_of`], counted
+    /// without walking every link).
+    pub fn links_per_server(&self) -> Vec<usize> {
+        let s = self.servers();
+        let mut per = vec![0; s];
+        for i in 0..self.client_processes {
+            let m = self.links_of_client(i);
+            for (server, n) in per.iter_mut().enumerate() {
+                // Of k in 0..m, those with (i + k) % s == server: every
+                // full round of s, plus one if its turn comes in the rest.
+                let turn = (server + s - i % s) % s;
+                *n += m / s + usize::from(turn < m % s);
+            }
+        }
+        per
+    }
+
+    /// Distinct destination addresses.
+    pub fn addrs(&self) -> usize {
+        let mut ips = self.server_ips.clone();
+        ips.sort_unstable();
+        ips.dedup();
+        ips.len()
+    }
+}
+
+/// 127.0.0.(i + 1).
+fn loopback(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, (i + 1) as u8)
+}

@@ -1,0 +1,82 @@
+//! The wall's layout arithmetic (engines/benches/engines/layout.rs), run
+//! here because the bench has no test harness: no process holds more
+//! links than its descriptors allow, and no destination needs more source
+//! ports than the ephemeral range has.
+
+// The bench uses the parts these tests do not.
+#[allow(dead_code)]
+#[path = "../benches/engines/layout.rs"]
+mod layout;
+
+use layout::{FD_SLACK, Layout, SERVERS};
+
+/// Walks every link, as the bench hands them out.
+fn walked(l: &Layout) -> Vec<usize> {
+    let mut per = vec![0; l.servers()];
+    for i in 0..l.client_processes {
+        for k in 0..l.links_of_client(i) {
+            per[l.server_of(i, k)] += 1;
+        }
+    }
+    per
+}
+
+#[test]
+fn the_sweep_keeps_ten_servers_on_one_address() {
+    let l = Layout::sweep(1_000, 10);
+    assert_eq!((l.servers(), l.addrs()), (10, 1));
+    assert_eq!(l.links_per_server(), vec![100; 10]);
+}
+
+#[test]
+fn no_process_holds_more_links_than_its_descriptors_allow() {
+    for (links, limit) in [
+        (1_000_000, 20_000),
+        (300_000, 20_000),
+        (100_000, 20_000),
+        (20_000, 20_000),
+        (999_983, 20_000),
+        (1_000_000, 1_024),
+        (5, 20_000),
+    ] {
+        let l = Layout::wall(links, limit, None).expect("a layout");
+        let budget = limit - FD_SLACK;
+        assert_eq!(l.links_per_server(), walked(&l), "{links} links");
+        assert!(l.links_per_server().iter().all(|n| *n <= budget));
+        assert!((0..l.client_processes).all(|i| l.links_of_client(i) <= budget));
+        let total: usize = (0..l.client_processes).map(|i| l.links_of_client(i)).sum();
+        assert_eq!(total, links);
+        assert!(l.servers() >= SERVERS && l.client_processes >= SERVERS);
+    }
+    let l = Layout::wall(1_000_000, 20_000, Some(36)).unwrap();
+    // 1,000,000 / 19,936 = 50.2: 51 of each, as the arithmetic says.
+    assert_eq!((l.servers(), l.client_processes), (51, 51));
+}
+
+#[test]
+fn no_destination_needs_more_source_ports_than_the_range_has() {
+    let ports = 60_999 - 32_768 + 1;
+    for links in [20_000, 100_000, 300_000, 1_000_000] {
+        let l = Layout::wall(links, 20_000, None).unwrap();
+        let per = l.links_per_server();
+        // Per (address, port): one server each.
+        assert!(per.iter().all(|n| *n <= ports));
+        // Per address, all its servers' links together.
+        let mut per_addr = std::collections::HashMap::new();
+        for (s, n) in per.iter().enumerate() {
+            *per_addr.entry(l.server_ips[s]).or_insert(0) += n;
+        }
+        assert!(
+            per_addr.values().all(|n| *n <= ports),
+            "{links}: {per_addr:?}"
+        );
+        assert_eq!(l.addrs(), l.servers());
+    }
+}
+
+#[test]
+fn a_layout_that_cannot_fit_names_the_limit() {
+    let e = Layout::wall(10, 64, None).unwrap_err();
+    assert!(e.contains("open files"), "{e}");
+    assert!(Layout::wall(10, 20_000, Some(0)).is_err());
+}
