@@ -77,6 +77,8 @@ cd "$(dirname "$0")/.."
 say() { printf 'engine-syscalls: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 usage_error() { say "$* (see --help)"; exit 2; }
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 engines=threads,evloop,tokio servers=10 clients=10 links=1000 interval=100
 window=10 base_port=29100 threads="" method=auto bin="" out=""
@@ -98,9 +100,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-whole() { # NAME VALUE LEAST
-  if ! [[ $2 =~ ^[0-9]+$ ]] || [ "$2" -lt "$3" ]; then usage_error "--$1 must be a whole number >= $3, not '$2'"; fi
-}
 whole servers "$servers" 1
 whole clients "$clients" 1
 whole links "$links" 1
@@ -108,7 +107,7 @@ whole interval "$interval" 1
 whole window "$window" 1
 whole base-port "$base_port" 1024
 [ -z "$threads" ] || whole threads "$threads" 1
-[ $((base_port + servers - 1)) -le 65535 ] || usage_error "--base-port $base_port leaves no room for $servers servers"
+bench_port_room "$base_port" "$servers"
 [ "$links" -ge "$clients" ] || usage_error "--links $links is fewer than --clients $clients"
 case "$method" in auto | perf | strace) ;; *) usage_error "--method is auto, perf or strace, not '$method'" ;; esac
 IFS=, read -r -a engine_list <<<"$engines"
@@ -155,21 +154,9 @@ else
   command -v strace >/dev/null || die "strace is not installed"
 fi
 
-ports=()
-for ((i = 0; i < servers; i++)); do ports+=($((base_port + i))); done
-for p in "${ports[@]}"; do
-  # A connect that succeeds means something listens there already.
-  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-    die "port $p on 127.0.0.1 is in use: choose another --base-port (it needs $servers free ports)"
-  fi
-done
-
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [ "$commit" != unknown ] && ! git diff --quiet HEAD -- src engines benches crates Cargo.toml Cargo.lock; then
-  commit="$commit-dirty"
-fi
-cpus="$(nproc)"
-machine="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo); $cpus CPUs; linux $(uname -r)"
+bench_ports_free "$base_port" "$servers"
+commit="$(bench_commit)"
+machine="$(bench_machine)"
 out="$([ -n "$out" ] && from_caller "$out" || echo "$PWD/target/engine-syscalls/$(date -u +%Y%m%dT%H%M%SZ)/syscalls.csv")"
 work="$(dirname "$out")"
 mkdir -p "$work"
@@ -178,31 +165,17 @@ mkdir -p "$work"
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # Every process this script starts, so the trap stops those and no other.
-started=()
 # shellcheck source=scripts/pids-lib.sh
 . scripts/pids-lib.sh
-cleanup() {
-  [ ${#started[@]} -eq 0 ] || stop_pids "INT TERM KILL" 30 "${started[@]}"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stop_started_on_exit
 
 now() { date +%s.%N; }
 
 # updates_now CONFIG: the updates every server of CONFIG has stored.
 updates_now() {
-  "$bin/omclient" --config "$1" stats --json | python3 -c '
-import json, sys
-t = json.load(sys.stdin)["totals"]
-if t["servers_down"]:
-    sys.exit("engine-syscalls: %d servers did not answer omclient stats" % t["servers_down"])
-print(t["updates"])'
-}
-
-# cpu_ticks PID...: user + system clock ticks of the processes, all threads.
-cpu_ticks() {
-  local p
-  for p in "$@"; do cat "/proc/$p/stat"; done | awk '{ t += $14 + $15 } END { print t + 0 }'
+  local counts
+  counts="$(bench_stats "$bin/omclient" "$1" engine-syscalls)"
+  echo "$counts" | awk '{ print $2 }'
 }
 
 # links_up DIR: the links up, summed over the last status line of each

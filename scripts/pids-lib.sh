@@ -29,3 +29,12 @@ pids_running() {
   for pid in "$@"; do kill -0 "$pid" 2>/dev/null && return 0; done
   return 1
 }
+
+# stop_started_on_exit: from now on the array `started` holds every
+# process the script starts (it appends their PIDs), and on exit, Ctrl-C
+# or TERM those are stopped ("INT TERM KILL", 3 s apart), and no other.
+stop_started_on_exit() {
+  started=()
+  trap '[ ${#started[@]} -eq 0 ] || stop_pids "INT TERM KILL" 30 "${started[@]}"' EXIT
+  trap 'exit 130' INT TERM
+}
