@@ -14,23 +14,14 @@ import os
 import subprocess
 import sys
 
+from csvcell import number  # noqa: F401  (the plot scripts take it from here)
+
 TOOL = os.path.splitext(os.path.basename(sys.argv[0] or "plot"))[0]
 
 
 def fail(message, code=2):
     print(f"{TOOL}: {message}", file=sys.stderr)
     sys.exit(code)
-
-
-def number(text):
-    """A CSV cell as a float; None when it is empty or not a number."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def import_matplotlib():

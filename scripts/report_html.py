@@ -16,7 +16,7 @@ import io
 import os
 from dataclasses import dataclass
 
-from plotlib import number
+from csvcell import number
 
 
 @dataclass
