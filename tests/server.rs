@@ -283,33 +283,22 @@ fn seed_positional_form_and_clear_errors() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("pass --port"), "{}", stderr(&out));
-    // Port taken: the error names the address.
+    // Port taken: the error names the address, whether the address and
+    // port come positionally or as `--port` alone (the address then from
+    // server_ip_list, and the port not mistaken for the missing `--ip`'s
+    // positional form).
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let out = run(
-        "server",
-        &["--config", cfg, "127.0.0.1", &port],
-        std::time::Duration::from_secs(20),
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains(&format!("cannot listen on 127.0.0.1:{port}")),
-        "{}",
-        stderr(&out)
-    );
-    // `--port` alone: the address comes from server_ip_list, and the port
-    // is not mistaken for the missing `--ip`'s positional form.
-    let out = run(
-        "server",
-        &["--config", cfg, "--port", &port],
-        std::time::Duration::from_secs(20),
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains(&format!("cannot listen on 127.0.0.1:{port}")),
-        "{}",
-        stderr(&out)
-    );
+    for form in [&["127.0.0.1", &port][..], &["--port", &port][..]] {
+        let args: Vec<&str> = ["--config", cfg].iter().chain(form).copied().collect();
+        let out = run("server", &args, std::time::Duration::from_secs(20));
+        assert_eq!(out.status.code(), Some(2), "{form:?}");
+        assert!(
+            stderr(&out).contains(&format!("cannot listen on 127.0.0.1:{port}")),
+            "{form:?}: {}",
+            stderr(&out)
+        );
+    }
 }
 
 /// A server's link threads run at the normal rank, as its control threads
