@@ -9,6 +9,8 @@
 //!   `sleep_until` for the schedule.
 //! * [`program`]: the four programs' `main`, the product's shells plus
 //!   `--threads`.
+//! * [`source`]: the clients' `--source IP`, one local address per
+//!   process, so one host can hold more links than one address has ports.
 //!
 //! Everything else is the product's library, reused rather than copied:
 //! what a link does apart from waiting (`client::link::ClientLink`,
@@ -32,4 +34,5 @@
 
 pub mod evloop;
 pub mod program;
+pub mod source;
 pub mod tokio_rt;

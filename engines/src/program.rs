@@ -1,9 +1,10 @@
 //! The engines' programs, written once: each of the four is the product's
 //! program shell (`client::program`, `server::program`: the same options,
 //! control lines, standalone mode and last words) around its engine, plus
-//! `--threads` ([`THREADS_OPTION`]).
+//! `--threads` ([`THREADS_OPTION`]) and, for clients, `--source`
+//! ([`crate::source`]).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use mass_connect::cli::{self, Args};
@@ -13,6 +14,8 @@ use mass_connect::error::Result;
 use mass_connect::logging::Process;
 use mass_connect::messages::ServerStats;
 use mass_connect::server::program::{self as server_program, ServerArgs};
+
+use crate::source::{SOURCE_OPTION, take_source};
 
 /// The `--threads N` option the engines' programs add to the product's:
 /// loop threads (evloop) or runtime workers (tokio). The environment
@@ -68,27 +71,39 @@ pub trait ServerEngine: Sized {
     fn run(self) -> Result<ServerStats>;
 }
 
+/// What an engine's client takes beyond the product's client options.
+#[derive(Clone, Copy, Debug)]
+pub struct EngineArgs {
+    /// Loop threads / runtime workers (`--threads`).
+    pub threads: usize,
+    /// The local address every link connects from (`--source`).
+    pub source: Option<IpAddr>,
+}
+
 /// `main` of an engine's client program: `name` is the program, `what`
-/// its engine in a few words, `start` starts the node with `--threads`.
+/// its engine in a few words, `start` starts the node with `--threads` and
+/// `--source`.
 pub fn client_main<N: Node>(
     name: &'static str,
     what: &str,
-    start: fn(&ClientArgs, usize) -> Result<N>,
+    start: fn(&ClientArgs, EngineArgs) -> Result<N>,
 ) {
     mass_connect::sys::footprint::share_one_malloc_arena();
     let result = (|| {
         let usage = format!(
             "{name}: one mass_connect client node on {what}\n\n\
-             USAGE:\n    {name} [--config PATH] [--server ADDR]... [--duration 30s] [--json] [--threads N]\n\n\
-             OPTIONS:\n{}\n{THREADS_OPTION}\n\n\
+             USAGE:\n    {name} [--config PATH] [--server ADDR]... [--duration 30s] [--json] \
+             [--threads N] [--source IP]\n\n\
+             OPTIONS:\n{}\n{THREADS_OPTION}\n{SOURCE_OPTION}\n\n\
              It speaks the product's wire and control protocols: see `client --help`.",
             client_program::OPTIONS
         );
         let mut args = Args::from_env(name, &usage);
         let threads = take_threads(&mut args)?;
+        let source = take_source(&mut args)?;
         let a = ClientArgs::take(args)?;
         mass_connect::logging::init(&a.config, Process::Client(a.id))?;
-        let node = start(&a, threads)?;
+        let node = start(&a, EngineArgs { threads, source })?;
         client_program::run(node, &a)
     })();
     cli::exit_on_error(name, result);

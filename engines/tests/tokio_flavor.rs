@@ -5,49 +5,18 @@
 //! value that names no flavor, or a combination tokio cannot run, is
 //! refused with the variable named.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::config;
 use std::process::{Child, Command, Stdio};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_server-tokio");
 const CLIENT: &str = env!("CARGO_BIN_EXE_client-tokio");
 const FLAVOR: &str = "MASS_CONNECT_TOKIO_FLAVOR";
 
-/// A config file for the test, in a folder of its own.
-fn config(tag: &str) -> String {
-    let dir =
-        std::env::temp_dir().join(format!("mass_connect-flavor-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("config.json");
-    std::fs::write(
-        &path,
-        r#"{"server_port_list": "1", "update_intervals": 20}"#,
-    )
-    .unwrap();
-    path.to_string_lossy().into_owned()
-}
-
-/// A current-thread server on a port the OS picks, and that port.
+/// A current-thread server on a port the OS picks, and that address.
 fn start_server(config: &str) -> (Child, String) {
-    let mut server = Command::new(SERVER)
-        .args(["--config", config, "--ip", "127.0.0.1", "--port", "0"])
-        .env(FLAVOR, "current_thread")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // The readiness signal: the line naming the bound address.
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .expect("a listening line")
-        .to_string();
-    assert!(addr.starts_with("127.0.0.1:"), "server said {line:?}");
-    (server, addr)
+    common::start_server(SERVER, config, &[(FLAVOR, "current_thread")])
 }
 
 /// The names of a process's threads.
@@ -68,7 +37,7 @@ fn thread_names(pid: u32) -> Vec<String> {
 
 #[test]
 fn a_current_thread_pair_acks_every_update_without_worker_threads() {
-    let config = config("pair");
+    let config = config("flavor-pair");
     let (mut server, addr) = start_server(&config);
     let client = Command::new(CLIENT)
         .args(["--config", &config, "--duration", "1s", "--json"])
@@ -129,7 +98,7 @@ fn a_current_thread_pair_acks_every_update_without_worker_threads() {
 
 #[test]
 fn a_flavor_tokio_has_not_is_refused_with_the_variable_named() {
-    let config = config("bad");
+    let config = config("flavor-bad");
     let server_args = ["--config", &config, "--ip", "127.0.0.1", "--port", "0"];
     let client_args = [
         "--config",

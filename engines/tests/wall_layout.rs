@@ -1,7 +1,8 @@
 //! The wall's layout arithmetic (engines/benches/engines/layout.rs), run
 //! here because the bench has no test harness: no process holds more
-//! links than its descriptors allow, and no destination needs more source
-//! ports than the ephemeral range has.
+//! links than its descriptors allow, no client more than its source
+//! address has ephemeral ports, and no destination needs more source ports
+//! than the range has.
 
 // The bench uses the parts these tests do not.
 #[allow(dead_code)]
@@ -9,6 +10,9 @@
 mod layout;
 
 use layout::{FD_SLACK, Layout, SERVERS};
+
+/// `ip_local_port_range` 32768-60999, Linux's default.
+const PORTS: usize = 60_999 - 32_768 + 1;
 
 /// Walks every link, as the bench hands them out.
 fn walked(l: &Layout) -> Vec<usize> {
@@ -39,7 +43,7 @@ fn no_process_holds_more_links_than_its_descriptors_allow() {
         (1_000_000, 1_024),
         (5, 20_000),
     ] {
-        let l = Layout::wall(links, limit, None).expect("a layout");
+        let l = Layout::wall(links, limit, None, PORTS).expect("a layout");
         let budget = limit - FD_SLACK;
         assert_eq!(l.links_per_server(), walked(&l), "{links} links");
         assert!(l.links_per_server().iter().all(|n| *n <= budget));
@@ -48,16 +52,16 @@ fn no_process_holds_more_links_than_its_descriptors_allow() {
         assert_eq!(total, links);
         assert!(l.servers() >= SERVERS && l.client_processes >= SERVERS);
     }
-    let l = Layout::wall(1_000_000, 20_000, Some(36)).unwrap();
+    let l = Layout::wall(1_000_000, 20_000, Some(36), PORTS).unwrap();
     // 1,000,000 / 19,936 = 50.2: 51 of each, as the arithmetic says.
     assert_eq!((l.servers(), l.client_processes), (51, 51));
 }
 
 #[test]
 fn no_destination_needs_more_source_ports_than_the_range_has() {
-    let ports = 60_999 - 32_768 + 1;
+    let ports = PORTS;
     for links in [20_000, 100_000, 300_000, 1_000_000] {
-        let l = Layout::wall(links, 20_000, None).unwrap();
+        let l = Layout::wall(links, 20_000, None, PORTS).unwrap();
         let per = l.links_per_server();
         // Per (address, port): one server each.
         assert!(per.iter().all(|n| *n <= ports));
@@ -76,7 +80,37 @@ fn no_destination_needs_more_source_ports_than_the_range_has() {
 
 #[test]
 fn a_layout_that_cannot_fit_names_the_limit() {
-    let e = Layout::wall(10, 64, None).unwrap_err();
+    let e = Layout::wall(10, 64, None, PORTS).unwrap_err();
     assert!(e.contains("open files"), "{e}");
-    assert!(Layout::wall(10, 20_000, Some(0)).is_err());
+    assert!(Layout::wall(10, 20_000, Some(0), PORTS).is_err());
+    let e = Layout::wall(10, 20_000, None, 0).unwrap_err();
+    assert!(e.contains("ip_local_port_range"), "{e}");
+}
+
+#[test]
+fn each_client_has_a_source_address_of_its_own_and_ports_enough() {
+    // A raised open-files limit (a million) leaves the ports to decide:
+    // no client may hold more links than one address has ports.
+    for (links, limit, ports) in [
+        (1_000_000, 20_000, PORTS),
+        (1_000_000, 1_000_000, PORTS),
+        (100_000, 1_000_000, 1_000),
+    ] {
+        let l = Layout::wall(links, limit, None, ports).unwrap();
+        assert_eq!(l.client_ips.len(), l.client_processes);
+        let mut ips = l.client_ips.clone();
+        ips.sort_unstable();
+        ips.dedup();
+        assert_eq!(ips.len(), l.client_processes, "one address per client");
+        assert!(
+            ips.iter()
+                .all(|ip| ip.is_loopback() && !l.server_ips.contains(ip))
+        );
+        assert!((0..l.client_processes).all(|i| l.links_of_client(i) <= ports));
+    }
+    // 100,000 links with 1,000 ports per address: 100 clients.
+    let l = Layout::wall(100_000, 1_000_000, None, 1_000).unwrap();
+    assert_eq!(l.client_processes, 100);
+    // The sweep lets the OS choose.
+    assert!(Layout::sweep(1_000, 10).client_ips.is_empty());
 }

@@ -113,6 +113,13 @@ pub enum ConnectError {
     Unreachable,
     /// The connection was reset or aborted while being set up.
     Reset,
+    /// No local port was free for it (EADDRNOTAVAIL or EADDRINUSE: the
+    /// ephemeral range, `ip_local_port_range` on Linux, is used up for this
+    /// source address). A limit of this host, not of the server.
+    NoLocalPort,
+    /// The process or the system has no file descriptor left for a socket
+    /// (EMFILE, ENFILE: `ulimit -n`, `fs.file-max`).
+    NoDescriptor,
     /// Anything else.
     Failed,
 }
@@ -122,12 +129,14 @@ impl ConnectError {
     /// outcome) by its kind.
     pub(crate) fn of_io(e: &std::io::Error) -> ConnectError {
         use std::io::ErrorKind as K;
+        if is_out_of_descriptors(e) {
+            return ConnectError::NoDescriptor;
+        }
         match e.kind() {
             K::ConnectionRefused => ConnectError::Refused,
             K::TimedOut | K::WouldBlock => ConnectError::TimedOut,
-            K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => {
-                ConnectError::Unreachable
-            }
+            K::HostUnreachable | K::NetworkUnreachable => ConnectError::Unreachable,
+            K::AddrNotAvailable | K::AddrInUse => ConnectError::NoLocalPort,
             K::ConnectionReset | K::ConnectionAborted => ConnectError::Reset,
             _ => ConnectError::Failed,
         }
@@ -140,10 +149,25 @@ impl ConnectError {
             x if x == ConnectError::TimedOut as u8 => "timed out",
             x if x == ConnectError::Unreachable as u8 => "unreachable",
             x if x == ConnectError::Reset as u8 => "reset",
+            x if x == ConnectError::NoLocalPort as u8 => "no local port",
+            x if x == ConnectError::NoDescriptor as u8 => "no file descriptor",
             x if x == ConnectError::None as u8 => "connecting",
             _ => "failed",
         }
     }
+}
+
+/// EMFILE (this process's `ulimit -n`) or ENFILE (the system's
+/// `fs.file-max`): std has no stable `ErrorKind` for them, so the numbers,
+/// which Linux, the BSDs and macOS share. Windows says WSAEMFILE (10024).
+fn is_out_of_descriptors(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    const CODES: &[i32] = &[24, 23];
+    #[cfg(windows)]
+    const CODES: &[i32] = &[10024];
+    #[cfg(not(any(unix, windows)))]
+    const CODES: &[i32] = &[];
+    e.raw_os_error().is_some_and(|c| CODES.contains(&c))
 }
 
 /// Sums link counters into one status, whatever engine runs the links.
@@ -181,4 +205,36 @@ pub fn status_of<'a>(
         s.anomalies += c.anomalies.load(Ordering::Relaxed);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConnectError;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn a_host_limit_is_named_apart_from_the_server() {
+        // Port exhaustion reads EADDRNOTAVAIL from connect and EADDRINUSE
+        // from a bind to port 0: neither is the server's fault.
+        for kind in [ErrorKind::AddrNotAvailable, ErrorKind::AddrInUse] {
+            let e = ConnectError::of_io(&Error::from(kind));
+            assert_eq!(e, ConnectError::NoLocalPort, "{kind:?}");
+            assert_eq!(ConnectError::describe(e as u8), "no local port");
+        }
+        let unreachable = ConnectError::of_io(&Error::from(ErrorKind::HostUnreachable));
+        assert_eq!(ConnectError::describe(unreachable as u8), "unreachable");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn out_of_descriptors_is_named() {
+        for code in [24, 23] {
+            let e = ConnectError::of_io(&Error::from_raw_os_error(code));
+            assert_eq!(
+                ConnectError::describe(e as u8),
+                "no file descriptor",
+                "{code}"
+            );
+        }
+    }
 }

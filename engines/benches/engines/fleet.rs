@@ -491,6 +491,11 @@ impl Run<'_> {
                 args.push("--server".into());
                 args.push(addrs[self.layout.server_of(i, k)].to_string());
             }
+            // The wall's source address per client; the product's client
+            // (threads) has no `--source` and lets the OS choose.
+            if let (Some(ip), true) = (self.layout.client_ips.get(i), client.binds_source()) {
+                args.extend(["--source".into(), ip.to_string()]);
+            }
             args.extend(self.threads_args(client));
             clients.push(self.procs.spawn(&program, &args, &env, self.log)?);
             if i == 0 && self.setup.first_client_alone {
@@ -511,7 +516,11 @@ impl Run<'_> {
         let connect_by = started + self.setup.connect_deadline.unwrap_or(self.slack);
         let mut said_at = Instant::now();
         loop {
-            let up = self.ask_ready(clients, connect_by)?.up;
+            // Clients busy connecting may answer slowly: past the deadline
+            // too, they get the slack, so the step ends on what they say.
+            let up = self
+                .ask_ready(clients, connect_by.max(Instant::now() + self.slack))?
+                .up;
             if up >= links as u64 {
                 return Ok(started.elapsed().as_secs_f64());
             }

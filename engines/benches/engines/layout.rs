@@ -12,15 +12,14 @@
 //!   even root cannot raise without CAP_SYS_RESOURCE), less a few for its
 //!   own pipes, listener and event queues ([`FD_SLACK`]);
 //! * a client's connect takes a source port from `ip_local_port_range`
-//!   for each (source address, destination address, destination port);
-//!   the clients do not bind a source address, so the kernel picks
-//!   127.0.0.1 for every loopback destination, and the destinations carry
-//!   the spread: by default each server has an address of its own, so no
-//!   (destination address, port) and no destination address needs more
-//!   source ports than the range has, without leaning on the kernel's
-//!   sharing of one source port among different destinations (which it
-//!   does for a connect without bind: the 4-tuple must be unique, not the
-//!   port).
+//!   (28,232 ports here), and a link's key is its local `IP:PORT`, so one
+//!   source address serves at most that many links at once. Left to the
+//!   kernel, every loopback link comes from 127.0.0.1: the first wall run
+//!   stalled at 226,532 links that way. So each of the wall's client
+//!   processes binds a source address of its own (`--source`, 127.1.x.y,
+//!   [`Layout::client_ips`]) and holds no more links than the range has
+//!   ports; the servers each get a destination address of their own too
+//!   (127.0.0.k), which spreads the 4-tuples further.
 
 use std::net::Ipv4Addr;
 
@@ -47,6 +46,9 @@ pub struct Layout {
     pub server_ips: Vec<Ipv4Addr>,
     /// Client processes; the links are packed into them evenly.
     pub client_processes: usize,
+    /// The source address each client binds (`--source`), in start order;
+    /// empty: the OS chooses (the sweep).
+    pub client_ips: Vec<Ipv4Addr>,
 }
 
 impl Layout {
@@ -57,16 +59,24 @@ impl Layout {
             links,
             server_ips: vec![Ipv4Addr::LOCALHOST; SERVERS],
             client_processes,
+            client_ips: Vec::new(),
         }
     }
 
     /// The wall's layout for `links`: enough servers and clients that no
     /// process holds more than `fd_limit - FD_SLACK` links (at least
-    /// [`SERVERS`] of each, as in the sweep), the servers spread round
-    /// robin over `addrs` destination addresses 127.0.0.1 to 127.0.0.K
-    /// (`None`: one per server, up to [`MAX_ADDRS`]). `Err` names the
-    /// limit when no layout fits.
-    pub fn wall(links: usize, fd_limit: usize, addrs: Option<usize>) -> Result<Layout, String> {
+    /// [`SERVERS`] of each, as in the sweep) and no client more than
+    /// `ports` (the ephemeral ports of its one source address), the
+    /// servers spread round robin over `addrs` destination addresses
+    /// 127.0.0.1 to 127.0.0.K (`None`: one per server, up to
+    /// [`MAX_ADDRS`]), each client on a source address of its own. `Err`
+    /// names the limit when no layout fits.
+    pub fn wall(
+        links: usize,
+        fd_limit: usize,
+        addrs: Option<usize>,
+        ports: usize,
+    ) -> Result<Layout, String> {
         let budget = fd_limit.saturating_sub(FD_SLACK);
         if budget == 0 {
             return Err(format!(
@@ -80,7 +90,16 @@ impl Layout {
                 addrs.unwrap_or(0)
             ));
         }
-        let clients = links.div_ceil(budget).max(SERVERS);
+        if ports == 0 {
+            return Err("ip_local_port_range: no ephemeral ports for the clients".into());
+        }
+        let clients = links.div_ceil(budget.min(ports)).max(SERVERS);
+        if clients > MAX_SOURCES {
+            return Err(format!(
+                "{links} links need {clients} client processes, more than the \
+                 {MAX_SOURCES} source addresses this layout hands out"
+            ));
+        }
         let mut servers = links.div_ceil(budget).max(SERVERS);
         // Each client spreads its links over the servers from its own
         // offset (`server_of`), so a server may get one more link per
@@ -91,6 +110,7 @@ impl Layout {
                 links,
                 server_ips: (0..servers).map(|s| loopback(s % addrs)).collect(),
                 client_processes: clients,
+                client_ips: (0..clients).map(source).collect(),
             };
             if layout.links_per_server().into_iter().max().unwrap_or(0) <= budget {
                 return Ok(layout);
@@ -145,4 +165,13 @@ impl Layout {
 /// 127.0.0.(i + 1).
 fn loopback(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, (i + 1) as u8)
+}
+
+/// Source addresses the clients may use: 127.1.0.1 up, 250 to a /24.
+pub const MAX_SOURCES: usize = 250 * 256;
+
+/// Client `i`'s source address: 127.1.(i / 250).(i % 250 + 1), apart from
+/// every server's 127.0.0.k.
+fn source(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 1, (i / 250) as u8, (i % 250 + 1) as u8)
 }

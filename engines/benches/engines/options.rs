@@ -212,6 +212,12 @@ impl EngineKind {
     pub fn per_link(&self) -> bool {
         self.name == "threads"
     }
+
+    /// Whether its client takes `--source IP` (the engines' clients do;
+    /// the product's has no such option).
+    pub fn binds_source(&self) -> bool {
+        self.client != "client"
+    }
 }
 
 impl Engine {

@@ -100,7 +100,18 @@ impl Procs {
                         }
                     }
                 }
-                Err(_) => return Err(format!("{missing} process(es) did not answer in time")),
+                Err(_) => {
+                    let silent: Vec<String> = who
+                        .iter()
+                        .zip(&got)
+                        .filter(|(_, line)| line.is_none())
+                        .map(|(i, _)| i.to_string())
+                        .collect();
+                    return Err(format!(
+                        "{missing} process(es) did not answer in time (process {})",
+                        silent.join(", ")
+                    ));
+                }
             }
         }
         Ok(got.into_iter().flatten().collect())

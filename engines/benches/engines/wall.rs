@@ -9,10 +9,11 @@
 //! server and client processes that none holds more links than its
 //! descriptors allow, the servers each on a loopback address of its own
 //! (`--wall-addrs` to share K addresses), so no destination needs more
-//! source ports than `ip_local_port_range` has. The clients connect
-//! without binding a source address (no engine's client has a way to), so
-//! the kernel picks 127.0.0.1 for every link and the destinations carry
-//! the 4-tuples' spread.
+//! source ports than `ip_local_port_range` has. Each client binds a
+//! source address of its own (`--source`, 127.1.x.y) and holds no more
+//! links than that address has ephemeral ports: left to the kernel, every
+//! link came from 127.0.0.1, and the first attempt stalled at 226,532
+//! links (docs/img/engines-wall-evloop.txt).
 //!
 //! The pace is slow on purpose: one update per link per `--wall-interval`
 //! (default 60 s: about 17,000 updates/s at a million links) so the wall
@@ -50,7 +51,7 @@ use serde_json::json;
 use crate::fleet::{Setup, reasons_text, run_pair_with};
 use crate::layout::Layout;
 use crate::measure::Measure;
-use crate::options::{Engine, Options, Point, Schedule, Wall};
+use crate::options::{Engine, EngineKind, Options, Point, Schedule, Wall};
 use crate::provenance::Provenance;
 
 /// How far ahead of the go the window starts: time for every client to
@@ -122,6 +123,8 @@ struct Step {
     oom_kills: Option<u64>,
     /// The limit that stopped the step, if one did.
     limit: Option<String>,
+    /// Source addresses the clients bound (0: the OS chose).
+    sources: usize,
 }
 
 fn step(
@@ -142,8 +145,12 @@ fn step(
         m: Measure::default(),
         oom_kills: None,
         limit: None,
+        sources: 0,
     };
-    let layout = match Layout::wall(links, fd_limit, wall.addrs) {
+    let ports = limits::read()
+        .ports
+        .map_or(28_232, |p| usize::from(p.last.saturating_sub(p.first)) + 1);
+    let layout = match Layout::wall(links, fd_limit, wall.addrs, ports) {
         Ok(l) => l,
         Err(why) => {
             s.limit = Some(why.clone());
@@ -152,12 +159,20 @@ fn step(
         }
     };
     let per_server = layout.links_per_server();
+    s.sources = match engine {
+        Engine::Pair { client, .. } if EngineKind::named(client).binds_source() => {
+            layout.client_ips.len()
+        }
+        _ => 0,
+    };
     println!(
-        "[wall] {links} links: {} servers on {} address(es), {} clients, at most {} links \
-         per server and {} per client (open files {fd_limit})",
+        "[wall] {links} links: {} servers on {} address(es), {} clients on {} source \
+         address(es), at most {} links per server and {} per client (open files {fd_limit}, \
+         {ports} ports per address)",
         layout.servers(),
         layout.addrs(),
         layout.client_processes,
+        s.sources,
         per_server.iter().max().unwrap_or(&0),
         layout.links_of_client(0)
     );
@@ -281,6 +296,25 @@ fn name_limit(s: &Step) -> Option<String> {
         let ports = limits::read()
             .ports
             .map_or("?".into(), |p| format!("{}-{}", p.first, p.last));
+        // The clients' own word first: the reason their links last failed
+        // to connect, from the OS error (client/counters.rs).
+        let sources = s.layout.as_ref().map_or(0, |l| l.client_ips.len());
+        if error.contains("no local port") {
+            return Some(format!(
+                "ephemeral ports: {error} (ip_local_port_range {ports} per source address, \
+                 {sources} source address(es))"
+            ));
+        }
+        if error.contains("no file descriptor") {
+            return Some(format!(
+                "open files: {error} (ulimit -n {}, fs.file-max {})",
+                limits::read()
+                    .nofile
+                    .and_then(|n| n.soft)
+                    .map_or("?".into(), |n| n.to_string()),
+                sysctl("fs.file-max").unwrap_or_else(|| "?".into())
+            ));
+        }
         return Some(format!(
             "connects: {error} (ip_local_port_range {ports}, net.core.somaxconn {})",
             sysctl("net.core.somaxconn").unwrap_or_else(|| "?".into())
@@ -363,7 +397,7 @@ impl KernelSettings {
 }
 
 /// `wall.csv`'s columns.
-pub const HEADER: &str = "engine,links,passed,servers,clients,addresses,max_links_per_process,\
+pub const HEADER: &str = "engine,links,passed,servers,clients,addresses,client_sources,max_links_per_process,\
 interval_s,duration_s,connect_rate,connect_s,links_up_at_go,links_up_end,down_end,target_updates,\
 acked,achieved_ratio,errors,errors_connect,errors_write,errors_refused,errors_ack_timeout,\
 errors_closed,errors_other,reconnects,verify_ok,limit,error,oom_kills,rss_bytes,\
@@ -402,6 +436,7 @@ fn write_csv(
             l.map(|l| l.client_processes.to_string())
                 .unwrap_or_default(),
             l.map(|l| l.addrs().to_string()).unwrap_or_default(),
+            l.map(|_| r.sources.to_string()).unwrap_or_default(),
             l.map(|l| {
                 let server = l.links_per_server().into_iter().max().unwrap_or(0);
                 server.max(l.links_of_client(0)).to_string()

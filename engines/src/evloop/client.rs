@@ -28,6 +28,7 @@ use mio::{Poll, Waker};
 
 use super::WAKER;
 use super::client_loop::{ClientLoop, Shared};
+use crate::program::EngineArgs;
 
 struct LoopHandle {
     waker: Arc<Waker>,
@@ -48,13 +49,15 @@ pub struct EvClient {
 }
 
 impl EvClient {
-    /// Starts `threads` loops running one link per server of `args`, with
-    /// the threads engine's stagger of first updates and its gating (a
-    /// supervised client connects, then waits for [`Node::go`]).
+    /// Starts `e.threads` loops running one link per server of `args`,
+    /// connecting from `e.source`, with the threads engine's stagger of
+    /// first updates and its gating (a supervised client connects, then
+    /// waits for [`Node::go`]).
     ///
     /// # Errors
     /// The OS refuses a poller, a waker or a thread.
-    pub fn start(args: &ClientArgs, threads: usize) -> Result<EvClient> {
+    pub fn start(args: &ClientArgs, e: EngineArgs) -> Result<EvClient> {
+        let threads = e.threads;
         let config = Arc::new(args.config.clone());
         let (servers, id, gated) = (&args.servers, args.id, args.supervised);
         let window = Window::now();
@@ -62,6 +65,7 @@ impl EvClient {
             config: config.clone(),
             stop: AtomicBool::new(false),
             window: OnceLock::new(),
+            source: e.source,
         });
         if !gated {
             let _ = shared.window.set(window);

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -31,6 +31,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::client_slot::{Phase, Slot};
 use super::{Sock, Timers, WAKER};
+use crate::source::mio_connect;
 
 /// Connects in flight per loop at most.
 const MAX_CONNECTING: usize = 256;
@@ -42,6 +43,8 @@ pub(super) struct Shared {
     pub(super) stop: AtomicBool,
     /// Set once, by the go (at once for a client that is not gated).
     pub(super) window: OnceLock<Window>,
+    /// The local address the links connect from (`--source`).
+    pub(super) source: Option<IpAddr>,
 }
 
 /// A loop thread's whole state.
@@ -184,7 +187,7 @@ impl ClientLoop {
                 return;
             };
             let server = self.slots[i].link.server;
-            let started = mio::net::TcpStream::connect(server).and_then(|mut stream| {
+            let started = mio_connect(server, self.shared.source).and_then(|mut stream| {
                 self.poll.registry().register(
                     &mut stream,
                     Token(i),

@@ -9,7 +9,7 @@
 //! the tasks through a `watch` channel; the counters and histograms are
 //! the same atomics the threads engine's main thread reads.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -30,6 +30,8 @@ use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::{Flavor, TaskSock, write_all};
+use crate::program::EngineArgs;
+use crate::source::tokio_connect;
 
 /// The client's runtime. A multi-thread runtime runs the tasks on its
 /// workers by itself; a current-thread one runs them only inside
@@ -108,6 +110,8 @@ struct Shared {
     histograms: AtomicHistograms,
     stop: AtomicBool,
     connecting: Semaphore,
+    /// The local address the links connect from (`--source`).
+    source: Option<IpAddr>,
 }
 
 /// A running async client node.
@@ -122,12 +126,14 @@ pub struct TokioClient {
 }
 
 impl TokioClient {
-    /// Starts a runtime of `workers` workers and a task per server of
-    /// `args`, with the threads engine's stagger and gating.
+    /// Starts a runtime of `e.threads` workers and a task per server of
+    /// `args`, connecting from `e.source`, with the threads engine's
+    /// stagger and gating.
     ///
     /// # Errors
     /// The OS refuses the runtime.
-    pub fn start(args: &ClientArgs, workers: usize) -> Result<TokioClient> {
+    pub fn start(args: &ClientArgs, e: EngineArgs) -> Result<TokioClient> {
+        let workers = e.threads;
         let config = Arc::new(args.config.clone());
         let (servers, id, gated) = (&args.servers, args.id, args.supervised);
         let flavor = Flavor::from_env().context("cannot choose the tokio runtime")?;
@@ -142,6 +148,7 @@ impl TokioClient {
             histograms: AtomicHistograms::default(),
             stop: AtomicBool::new(false),
             connecting: Semaphore::new(CONNECTING * workers.max(1)),
+            source: e.source,
         });
         let mut links = Vec::with_capacity(servers.len());
         let mut tasks = Vec::with_capacity(servers.len());
@@ -285,7 +292,8 @@ async fn connect(
 ) -> std::io::Result<TcpStream> {
     let _permit = shared.connecting.acquire().await;
     let limit = config.connect_timeout();
-    let stream = match tokio::time::timeout(limit, TcpStream::connect(link.server)).await {
+    let stream = match tokio::time::timeout(limit, tokio_connect(link.server, shared.source)).await
+    {
         Ok(connected) => connected?,
         Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
     };
