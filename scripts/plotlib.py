@@ -80,31 +80,40 @@ def save(fig, path, dpi=110, how=None):
         _kept.append(report_html.chart(fig, os.path.basename(path), how, dpi))
 
 
-def bench_main(description, csv_help, read_rows, plot, page=None):
+def bench_main(description, csv_help, read_rows, plot, page=None, many=False, options=None):
     """The command line of a bench's plot script: CSV in, PNGs out beside
     it (or in -o DIR). With a `page` (report_html.Page) it also offers
-    `--html FILE`: the same charts and the CSV's rows in one HTML file."""
+    `--html FILE`: the same charts and the CSV's rows in one HTML file.
+    `many`: one CSV or more, their rows drawn together (the PNGs go beside
+    the first). `options(parser)` adds a script's own options; then `plot`
+    is also given the parsed arguments."""
     global _kept
     import argparse
     ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("csv", help=csv_help)
+    ap.add_argument("csv", help=csv_help, nargs="+" if many else None)
     ap.add_argument("-o", "--out-dir", help="where the PNGs go [the CSV's directory]")
     if page:
         ap.add_argument("--html", metavar="FILE",
                         help="also write FILE: every chart and the rows in one page that opens offline")
+    if options:
+        options(ap)
     args = ap.parse_args()
-    rows = read_rows(args.csv)
-    out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.csv))
+    paths = args.csv if many else [args.csv]
+    rows = [r for path in paths for r in read_rows(path)]
+    out_dir = args.out_dir or os.path.dirname(os.path.abspath(paths[0]))
     os.makedirs(out_dir, exist_ok=True)
     html = getattr(args, "html", None)
     if html:
         _kept = []
-    plot(rows, out_dir, import_matplotlib())
+    if options:
+        plot(rows, out_dir, import_matplotlib(), args)
+    else:
+        plot(rows, out_dir, import_matplotlib())
     if html:
         import report_html
         try:
-            report_html.write(html, page, args.csv, rows, _kept,
-                              "scripts/" + os.path.basename(sys.argv[0]))
+            report_html.write(html, page, ", ".join(os.path.basename(p) for p in paths), rows,
+                              _kept, "scripts/" + os.path.basename(sys.argv[0]))
         except OSError as e:
             fail(f"cannot write {html}: {e}", code=1)
         print(f"{TOOL}: wrote {html}")

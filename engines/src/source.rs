@@ -9,7 +9,10 @@
 //! long before memory: the engines bench's wall stalled at 226,532 links
 //! that way (docs/THREADS_VS_ASYNC.md, "The walls"). With `--source`, each
 //! client process binds its own 127.0.0.0/8 address before it connects,
-//! and the ports are counted per address.
+//! and the ports are counted per address. (Keep a process under half the
+//! range: Linux searches one parity of ports first, odd for a bind, and
+//! walks all of that half before it tries the other; the bench's
+//! `layout.rs` says more.)
 //!
 //! The bind takes port 0 (the OS picks one, as a plain connect does). On
 //! Linux, `IP_BIND_ADDRESS_NO_PORT` would let connect share a port among

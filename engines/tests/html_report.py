@@ -159,11 +159,12 @@ def main():
     failures += check("plot_engines.py", "engines.csv", "engines.html", 6)
     failures += check("plot_engines.py", "engines-old-columns.csv", "engines.html", 6)
     failures += check("plot_engines_blocking.py", "blocking.csv", "blocking.html", 1)
+    failures += check("plot_walls.py", "wall.csv", "wall.html", 1)
     for f in failures:
         print(f"FAIL {f}")
     if failures:
         sys.exit(1)
-    print("html_report: 3 pages, each self-contained and well-formed")
+    print("html_report: 4 pages, each self-contained and well-formed")
 
 
 if __name__ == "__main__":

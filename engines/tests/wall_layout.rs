@@ -9,7 +9,7 @@
 #[path = "../benches/engines/layout.rs"]
 mod layout;
 
-use layout::{FD_SLACK, Layout, SERVERS};
+use layout::{FD_SLACK, Layout, SERVERS, usable_ports};
 
 /// `ip_local_port_range` 32768-60999, Linux's default.
 const PORTS: usize = 60_999 - 32_768 + 1;
@@ -53,8 +53,9 @@ fn no_process_holds_more_links_than_its_descriptors_allow() {
         assert!(l.servers() >= SERVERS && l.client_processes >= SERVERS);
     }
     let l = Layout::wall(1_000_000, 20_000, Some(36), PORTS).unwrap();
-    // 1,000,000 / 19,936 = 50.2: 51 of each, as the arithmetic says.
-    assert_eq!((l.servers(), l.client_processes), (51, 51));
+    // Servers: 1,000,000 / 19,936 descriptors = 50.2, so 51; clients:
+    // 1,000,000 / 12,704 usable ports = 78.7, so 79.
+    assert_eq!((l.servers(), l.client_processes), (51, 79));
 }
 
 #[test]
@@ -90,7 +91,8 @@ fn a_layout_that_cannot_fit_names_the_limit() {
 #[test]
 fn each_client_has_a_source_address_of_its_own_and_ports_enough() {
     // A raised open-files limit (a million) leaves the ports to decide:
-    // no client may hold more links than one address has ports.
+    // no client may hold more links than its address's usable ports, under
+    // the half of the range the kernel searches first.
     for (links, limit, ports) in [
         (1_000_000, 20_000, PORTS),
         (1_000_000, 1_000_000, PORTS),
@@ -106,11 +108,18 @@ fn each_client_has_a_source_address_of_its_own_and_ports_enough() {
             ips.iter()
                 .all(|ip| ip.is_loopback() && !l.server_ips.contains(ip))
         );
-        assert!((0..l.client_processes).all(|i| l.links_of_client(i) <= ports));
+        let usable = usable_ports(ports);
+        assert!(usable < ports / 2);
+        assert!((0..l.client_processes).all(|i| l.links_of_client(i) <= usable));
     }
-    // 100,000 links with 1,000 ports per address: 100 clients.
+    // 100,000 links with 1,000 ports per address, 450 usable: 223 clients.
     let l = Layout::wall(100_000, 1_000_000, None, 1_000).unwrap();
-    assert_eq!(l.client_processes, 100);
+    assert_eq!(l.client_processes, 223);
+    // Linux's default range: 12,704 links per address, so a million links
+    // take 79 clients.
+    assert_eq!(usable_ports(PORTS), 12_704);
+    let l = Layout::wall(1_000_000, 20_000, None, PORTS).unwrap();
+    assert_eq!(l.client_processes, 79);
     // The sweep lets the OS choose.
     assert!(Layout::sweep(1_000, 10).client_ips.is_empty());
 }

@@ -17,9 +17,17 @@
 //!   kernel, every loopback link comes from 127.0.0.1: the first wall run
 //!   stalled at 226,532 links that way. So each of the wall's client
 //!   processes binds a source address of its own (`--source`, 127.1.x.y,
-//!   [`Layout::client_ips`]) and holds no more links than the range has
-//!   ports; the servers each get a destination address of their own too
-//!   (127.0.0.k), which spreads the 4-tuples further.
+//!   [`Layout::client_ips`]); the servers each get a destination address
+//!   of their own too (127.0.0.k), which spreads the 4-tuples further;
+//! * and a client holds no more links than [`usable_ports`] of its
+//!   address: under half the range. Linux's search for a free port walks
+//!   one parity first (odd ports for a bind to port 0, even ones for a
+//!   connect without a bind, so the two kinds of user do not meet), every
+//!   port of it, taking a lock per port, before it tries the other. Once a
+//!   source address has used its half, every new link's bind walks about
+//!   14,000 used ports in the kernel: the second attempt, with one source
+//!   address per client and 18,750 links each, crawled at 235,097 links,
+//!   16 x 14,116 (docs/img/engines-wall-evloop.txt).
 
 use std::net::Ipv4Addr;
 
@@ -66,7 +74,7 @@ impl Layout {
     /// The wall's layout for `links`: enough servers and clients that no
     /// process holds more than `fd_limit - FD_SLACK` links (at least
     /// [`SERVERS`] of each, as in the sweep) and no client more than
-    /// `ports` (the ephemeral ports of its one source address), the
+    /// [`usable_ports`] of the `ports` its one source address has, the
     /// servers spread round robin over `addrs` destination addresses
     /// 127.0.0.1 to 127.0.0.K (`None`: one per server, up to
     /// [`MAX_ADDRS`]), each client on a source address of its own. `Err`
@@ -93,7 +101,7 @@ impl Layout {
         if ports == 0 {
             return Err("ip_local_port_range: no ephemeral ports for the clients".into());
         }
-        let clients = links.div_ceil(budget.min(ports)).max(SERVERS);
+        let clients = links.div_ceil(budget.min(usable_ports(ports))).max(SERVERS);
         if clients > MAX_SOURCES {
             return Err(format!(
                 "{links} links need {clients} client processes, more than the \
@@ -165,6 +173,14 @@ impl Layout {
 /// 127.0.0.(i + 1).
 fn loopback(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, (i + 1) as u8)
+}
+
+/// Links one source address holds before the kernel's port search slows
+/// to a walk of the whole used half (see the module's notes): nine tenths
+/// of half of `ports`, so a bind still finds a free port within a few
+/// dozen tries.
+pub fn usable_ports(ports: usize) -> usize {
+    (ports / 2 * 9 / 10).max(1)
 }
 
 /// Source addresses the clients may use: 127.1.0.1 up, 250 to a /24.

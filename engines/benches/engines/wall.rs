@@ -10,10 +10,12 @@
 //! descriptors allow, the servers each on a loopback address of its own
 //! (`--wall-addrs` to share K addresses), so no destination needs more
 //! source ports than `ip_local_port_range` has. Each client binds a
-//! source address of its own (`--source`, 127.1.x.y) and holds no more
-//! links than that address has ephemeral ports: left to the kernel, every
-//! link came from 127.0.0.1, and the first attempt stalled at 226,532
-//! links (docs/img/engines-wall-evloop.txt).
+//! source address of its own (`--source`, 127.1.x.y) and holds fewer links
+//! than half its ephemeral ports, the half the kernel searches first
+//! (`layout.rs` says why): left to the kernel, every link came from
+//! 127.0.0.1, and the first attempt stalled at 226,532 links; with one
+//! address per client and no cap, the second crawled at 235,097
+//! (docs/img/engines-wall-evloop.txt).
 //!
 //! The pace is slow on purpose: one update per link per `--wall-interval`
 //! (default 60 s: about 17,000 updates/s at a million links) so the wall
@@ -39,6 +41,8 @@
 //! kernel's own growth (KernelStack, Slab, SUnreclaim, PageTables, TCP
 //! mem, MemAvailable), and from them user + kernel bytes per link. The
 //! columns are [`HEADER`]'s; the commit and the machine are on every row.
+//! At the end, scripts/plot_walls.py draws memory per link against links
+//! (`memory_wall.png`, and `wall.html` with the rows).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -52,6 +56,7 @@ use crate::fleet::{Setup, reasons_text, run_pair_with};
 use crate::layout::Layout;
 use crate::measure::Measure;
 use crate::options::{Engine, EngineKind, Options, Point, Schedule, Wall};
+use crate::output::plot_with;
 use crate::provenance::Provenance;
 
 /// How far ahead of the go the window starts: time for every client to
@@ -106,6 +111,10 @@ pub fn run(o: &Options, wall: &Wall, bin: &Path, out: &Path, run: &Provenance) -
         started.elapsed().as_secs_f64(),
         out.join("wall.csv").display()
     );
+    // memory_wall.png and wall.html beside the CSV (scripts/plot_walls.py).
+    if let Some(page) = plot_with("plot_walls.py", &out.join("wall.csv")) {
+        println!("engines bench: report (opens offline): {}", page.display());
+    }
     // A step an OS limit stopped is the finding; one that failed with no
     // limit to name is a bug in the harness or the engine.
     let unnamed = rows.iter().any(|r| !r.passed() && r.limit.is_none());
