@@ -7,8 +7,10 @@
 //! namespace's (`/proc/net/sockstat`'s socket counts; its `mem` is the
 //! protocol's whole charge), so a caller reads them before and after what
 //! it measures and takes the difference ([`KernelMemory::since`],
-//! [`TcpSockets::since`]); other work on the machine is in it too. Linux
-//! only; elsewhere every reading is `None`.
+//! [`TcpSockets::since`]); other work on the machine is in it too. So are
+//! TCP's counters of handshakes dropped and retried ([`tcp_ext`]), which
+//! say why connects came in bursts. Linux only; elsewhere every reading is
+//! `None`.
 
 /// The parts of `/proc/meminfo` that are the kernel's own memory.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -135,6 +137,24 @@ pub fn oom_kills() -> Option<u64> {
     rest.trim().parse().ok()
 }
 
+/// One of TCP's extended counters since boot (`/proc/net/netstat`'s
+/// `TcpExt` lines), e.g. `ListenOverflows` (handshakes a full accept queue
+/// dropped) or `TCPSynRetrans` (SYNs sent again after no answer): a rise
+/// over a run says connects waited on the kernel's retry timers.
+pub fn tcp_ext(name: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    tcp_ext_in(&text, name)
+}
+
+/// Counter `name` of a `/proc/net/netstat` text: a header line of names,
+/// then a line of values, both starting `TcpExt:`.
+pub(crate) fn tcp_ext_in(netstat: &str, name: &str) -> Option<u64> {
+    let mut lines = netstat.lines().filter_map(|l| l.strip_prefix("TcpExt:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let at = names.split_whitespace().position(|n| n == name)?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
 /// The size of a memory page (TCP's `mem` and `tcp_mem` count in pages).
 pub fn page_bytes() -> Option<i64> {
     #[cfg(target_os = "linux")]
@@ -186,6 +206,18 @@ mod tests {
             mem_available_in("MemAvailable:   20000 kB\n"),
             Some(20_000 * 1024)
         );
+    }
+
+    #[test]
+    fn netstat_gives_a_tcp_ext_counter_by_name() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPSynRetrans\n\
+            TcpExt: 0 28353 28354 29048\n\
+            IpExt: InNoRoutes ListenOverflows\n\
+            IpExt: 1 7\n";
+        assert_eq!(tcp_ext_in(text, "ListenOverflows"), Some(28_353));
+        assert_eq!(tcp_ext_in(text, "TCPSynRetrans"), Some(29_048));
+        assert_eq!(tcp_ext_in(text, "NoSuchCounter"), None);
+        assert_eq!(tcp_ext_in("IpExt: A\nIpExt: 1\n", "A"), None);
     }
 
     #[test]

@@ -134,6 +134,10 @@ struct Step {
     limit: Option<String>,
     /// Source addresses the clients bound (0: the OS chose).
     sources: usize,
+    /// Handshakes dropped by a full accept queue, and SYNs sent again,
+    /// over the step (`/proc/net/netstat`): why connects came in bursts.
+    listen_overflows: Option<u64>,
+    syn_retrans: Option<u64>,
 }
 
 fn step(
@@ -155,6 +159,8 @@ fn step(
         oom_kills: None,
         limit: None,
         sources: 0,
+        listen_overflows: None,
+        syn_retrans: None,
     };
     let ports = limits::read()
         .ports
@@ -210,10 +216,14 @@ fn step(
         engine: engine.clone(),
     };
     let oom_before = kernel::oom_kills();
+    let overflows_before = kernel::tcp_ext("ListenOverflows");
+    let retrans_before = kernel::tcp_ext("TCPSynRetrans");
     s.m = run_pair_with(&point, o.duration, o.engine_threads, bin, out, &setup);
-    s.oom_kills = kernel::oom_kills()
-        .zip(oom_before)
-        .map(|(a, b)| a.saturating_sub(b));
+    let grew =
+        |now: Option<u64>, before: Option<u64>| now.zip(before).map(|(a, b)| a.saturating_sub(b));
+    s.oom_kills = grew(kernel::oom_kills(), oom_before);
+    s.listen_overflows = grew(kernel::tcp_ext("ListenOverflows"), overflows_before);
+    s.syn_retrans = grew(kernel::tcp_ext("TCPSynRetrans"), retrans_before);
     s.layout = Some(layout);
     if !s.passed() {
         s.limit = name_limit(&s);
@@ -265,6 +275,12 @@ impl Step {
                     s,
                     "; {u:.0} B user + {k:.0} B kernel = {:.0} B per link",
                     u + k
+                );
+            }
+            if let (Some(o), Some(r)) = (self.listen_overflows, self.syn_retrans) {
+                let _ = write!(
+                    s,
+                    "; {o} handshakes dropped (full accept queue), {r} SYNs resent"
                 );
             }
             let _ = write!(s, "; {}", if self.passed() { "PASSED" } else { "FAILED" });
@@ -413,7 +429,7 @@ errors_closed,errors_other,reconnects,verify_ok,limit,error,oom_kills,rss_bytes,
 mem_available_delta_bytes,kernel_stack_delta_bytes,slab_delta_bytes,slab_unreclaimable_delta_bytes,\
 page_tables_delta_bytes,tcp_inuse_end,tcp_orphan_end,tcp_mem_end_pages,tcp_inuse_delta,\
 tcp_mem_delta_bytes,rss_bytes_per_link,kernel_bytes_per_link,total_bytes_per_link,tcp_rmem,\
-tcp_wmem,tcp_mem,threads_alive_end,commit,machine";
+tcp_wmem,tcp_mem,threads_alive_end,listen_overflows,syn_retrans,commit,machine";
 
 fn write_csv(
     path: &Path,
@@ -498,6 +514,8 @@ fn write_csv(
             quote(&k.tcp_wmem),
             quote(&k.tcp_mem),
             unum(m.threads_alive_end),
+            unum(r.listen_overflows),
+            unum(r.syn_retrans),
             quote(&run.commit),
             quote(&run.machine),
         ]);
