@@ -296,6 +296,7 @@ PAGE = Page("Engines bench: threads, event loop, tokio and redis on one workload
     ("target_per_s", "target", "/s"), ("achieved_per_s", "achieved", "/s"),
     ("achieved_ratio", "of target", "%"),
     ("cpu_user_us_per_op", "user CPU", "us/update"), ("cpu_sys_us_per_op", "system CPU", "us/update"),
+    ("cpu_sched_us_per_op", "CPU (scheduler's ns)", "us/update"),
     ("ctx_per_op", "switches", "/update"),
     ("rss_bytes_per_link", "RSS", "B/link"), ("kernel_bytes_per_link", "kernel", "B/link"),
     ("total_bytes_per_link", "total", "B/link"),

@@ -30,6 +30,11 @@ pub struct Figures {
     /// they were counted: `run_delay_ns` over these is the mean wait from
     /// becoming runnable (a wakeup, or a preemption) to running.
     pub timeslices: Option<u64>,
+    /// Nanoseconds its live threads ran (schedstat's first field), when
+    /// counted: the scheduler's own clock, so it sees a run's few
+    /// milliseconds of CPU that `user_s`/`sys_s`, counted in 10 ms ticks,
+    /// round to nothing. Threads that have exited are not in it.
+    pub on_cpu_ns: Option<u64>,
     /// Open descriptors, when they could be counted.
     pub fds: Option<u64>,
 }
@@ -56,6 +61,7 @@ impl Figures {
             involuntary_ctx: less(self.involuntary_ctx, earlier.involuntary_ctx),
             run_delay_ns: less(self.run_delay_ns, earlier.run_delay_ns),
             timeslices: less(self.timeslices, earlier.timeslices),
+            on_cpu_ns: less(self.on_cpu_ns, earlier.on_cpu_ns),
             ..*self
         }
     }
@@ -72,6 +78,7 @@ impl Figures {
             involuntary_ctx: sum(self.involuntary_ctx, other.involuntary_ctx),
             run_delay_ns: sum(self.run_delay_ns, other.run_delay_ns),
             timeslices: sum(self.timeslices, other.timeslices),
+            on_cpu_ns: sum(self.on_cpu_ns, other.on_cpu_ns),
             fds: sum(self.fds, other.fds),
         }
     }
@@ -161,10 +168,12 @@ pub(crate) fn ticks_per_s() -> f64 {
     }
 }
 
-/// Two of a thread's three `/proc/<pid>/task/<tid>/schedstat` figures.
+/// A thread's three `/proc/<pid>/task/<tid>/schedstat` figures.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Schedstat {
+    /// First field: nanoseconds spent on a CPU.
+    on_cpu_ns: u64,
     /// Second field: nanoseconds spent runnable, waiting for a CPU.
     run_delay_ns: u64,
     /// Third field: times it was given a CPU.
@@ -174,8 +183,9 @@ struct Schedstat {
 /// A `schedstat` text: `<ns on CPU> <ns waiting> <timeslices>`.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn schedstat_in(text: &str) -> Option<Schedstat> {
-    let mut fields = text.split_whitespace().skip(1).map(|f| f.parse().ok());
+    let mut fields = text.split_whitespace().map(|f| f.parse().ok());
     Some(Schedstat {
+        on_cpu_ns: fields.next()??,
         run_delay_ns: fields.next()??,
         timeslices: fields.next()??,
     })
@@ -207,6 +217,7 @@ mod linux {
             involuntary_ctx: tasks.map(|t| t.involuntary),
             run_delay_ns: tasks.and_then(|t| t.schedstat).map(|s| s.run_delay_ns),
             timeslices: tasks.and_then(|t| t.schedstat).map(|s| s.timeslices),
+            on_cpu_ns: tasks.and_then(|t| t.schedstat).map(|s| s.on_cpu_ns),
             fds: open_fds(pid),
         })
     }
@@ -244,6 +255,7 @@ mod linux {
                 .ok()
                 .and_then(|t| schedstat_in(&t));
             if let (Some(sum), Some(stat)) = (sum.schedstat.as_mut(), stat) {
+                sum.on_cpu_ns += stat.on_cpu_ns;
                 sum.run_delay_ns += stat.run_delay_ns;
                 sum.timeslices += stat.timeslices;
             }
@@ -315,9 +327,12 @@ mod linux {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn schedstat_gives_run_delay_and_timeslices() {
+    fn schedstat_gives_time_on_cpu_run_delay_and_timeslices() {
         let s = super::schedstat_in("12345678 44750 17\n").expect("three fields");
-        assert_eq!((s.run_delay_ns, s.timeslices), (44_750, 17));
+        assert_eq!(
+            (s.on_cpu_ns, s.run_delay_ns, s.timeslices),
+            (12_345_678, 44_750, 17)
+        );
         assert_eq!(super::schedstat_in("12345678\n"), None);
     }
 
@@ -328,6 +343,7 @@ mod tests {
         assert!(f.rss_bytes > 0 && f.threads >= 1, "{f:?}");
         assert!(f.voluntary_ctx.is_some() && f.fds.expect("descriptors") >= 3);
         assert!(f.timeslices.expect("schedstat") >= 1, "{f:?}");
+        assert!(f.on_cpu_ns.expect("schedstat") > 0, "{f:?}");
         let own = super::own().expect("own figures");
         assert!(own.cpu_s() >= 0.0 && own.rss_bytes > 0, "{own:?}");
     }

@@ -161,6 +161,14 @@
 //!   timeslices in it: the mean wait from becoming runnable (a wakeup, or
 //!   a preemption) to running, in microseconds. redis has the server's
 //!   only (redis-benchmark is gone before it can be read).
+//! * `cpu_sched_us_per_op`: CPU per update from the scheduler's
+//!   nanoseconds (schedstat's time on CPU, every live thread of every
+//!   process of the point), user and system together. `/proc`'s user and
+//!   system times count in 10 ms ticks, so at light load
+//!   (`cpu_user_us_per_op` + `cpu_sys_us_per_op` below a tick over the
+//!   window) they read 0 and this does not; threads that exited in the
+//!   window are missing from it, which a link thread does only on a
+//!   reconnect.
 //! * `latency_ccdf`: `quantile:microseconds` pairs, space-separated; the
 //!   one cell that is a list, kept last.
 

@@ -22,6 +22,9 @@ pub struct Measure {
     pub acked: u64,
     pub cpu_user_us_per_op: Option<f64>,
     pub cpu_sys_us_per_op: Option<f64>,
+    /// CPU per update from the scheduler's nanoseconds (schedstat), the
+    /// live threads' only: precise where the ticks above read 0.
+    pub cpu_sched_us_per_op: Option<f64>,
     pub ctx_per_op: Option<f64>,
     /// Voluntary switches per update: a thread blocked (read, futex, epoll).
     pub ctx_vol_per_op: Option<f64>,
@@ -139,6 +142,7 @@ impl Measure {
             let n = self.acked as f64;
             self.cpu_user_us_per_op = Some(used.user_s * 1e6 / n);
             self.cpu_sys_us_per_op = Some(used.sys_s * 1e6 / n);
+            self.cpu_sched_us_per_op = used.on_cpu_ns.map(|ns| ns as f64 / 1e3 / n);
             self.ctx_per_op = Some(used.switches() as f64 / n);
             self.ctx_vol_per_op = used.voluntary_ctx.map(|v| v as f64 / n);
             self.ctx_invol_per_op = used.involuntary_ctx.map(|v| v as f64 / n);

@@ -67,7 +67,7 @@ errors_closed,errors_other,threads_expected,threads_alive_end,kernel_stack_delta
 slab_delta_bytes,slab_unreclaimable_delta_bytes,page_tables_delta_bytes,tcp_inuse_delta,\
 tcp_orphan_delta,tcp_mem_delta_bytes,other_tasks_delta,kernel_bytes_per_link,total_bytes_per_link,\
 ctx_vol_per_op,ctx_invol_per_op,run_delay_us_per_slice_server,run_delay_us_per_slice_client,\
-latency_ccdf";
+cpu_sched_us_per_op,latency_ccdf";
 
 /// The issue-27 cells of one row, in the header's order.
 fn provenance_cells(m: &Measure, run: &Provenance) -> Vec<String> {
@@ -98,6 +98,7 @@ fn provenance_cells(m: &Measure, run: &Provenance) -> Vec<String> {
     cells.push(cell(m.ctx_invol_per_op, 3));
     cells.push(cell(m.run_delay_us_per_slice_server, 1));
     cells.push(cell(m.run_delay_us_per_slice_client, 1));
+    cells.push(cell(m.cpu_sched_us_per_op, 3));
     cells
 }
 
