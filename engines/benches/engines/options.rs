@@ -278,10 +278,11 @@ cargo bench --bench engines -- [OPTIONS]
                          --schedules, --engines, --duration still apply)
     --rounds N           rounds of the blocking experiment [3]
     --block-us US        length of each injected block, microseconds [1000]
-    --wall               the event loop's wall instead of the sweep: a ladder of link
+    --wall               an engine's wall instead of the sweep: a ladder of link
                          counts on one engine, processes and loopback addresses sized
-                         from the open-files limit, stopping at the first step that
-                         fails and naming the limit (--engines picks the engine
+                         from the open-files limit and the port range (each client
+                         on a source address of its own), stopping at the first step
+                         that fails and naming the limit (--engines picks the engine
                          [evloop]; --duration the window [2 x the interval])
     --wall-links LIST    the ladder's link counts [100000,300000,1000000]
     --wall-addrs K       servers' destination addresses 127.0.0.1..127.0.0.K
