@@ -515,6 +515,15 @@ impl Run<'_> {
     ) -> Result<f64, String> {
         let connect_by = started + self.setup.connect_deadline.unwrap_or(self.slack);
         let mut said_at = Instant::now();
+        // Handshakes a full accept queue dropped since the ramp began: a
+        // dropped SYN waits for the kernel's retransmission timer, which
+        // is what a pause in the progress lines usually is.
+        let drops = |since: Option<u64>| {
+            kernel::tcp_ext("ListenOverflows")
+                .zip(since)
+                .map(|(now, then)| now.saturating_sub(then))
+        };
+        let drops_before = kernel::tcp_ext("ListenOverflows");
         loop {
             // Clients busy connecting may answer slowly: past the deadline
             // too, they get the slack, so the step ends on what they say.
@@ -533,8 +542,12 @@ impl Run<'_> {
                 ));
             }
             if self.setup.progress && said_at.elapsed() >= PROGRESS_EVERY {
+                let dropped = match drops(drops_before) {
+                    Some(n) if n > 0 => format!(", {n} handshakes dropped by full accept queues"),
+                    _ => String::new(),
+                };
                 println!(
-                    "  {:>6.1} s: links up {up} / {links}",
+                    "  {:>6.1} s: links up {up} / {links}{dropped}",
                     started.elapsed().as_secs_f64()
                 );
                 said_at = Instant::now();
