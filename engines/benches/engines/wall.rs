@@ -181,13 +181,16 @@ fn step(
         _ => 0,
     };
     println!(
-        "[wall] {links} links: {} servers on {} address(es), {} clients on {} source \
-         address(es), at most {} links per server and {} per client (open files {fd_limit}, \
-         {ports} ports per address)",
+        "[wall] {links} links: {} servers on {} address(es), {} clients {}, at most {} links \
+         per server and {} per client (open files {fd_limit}, {ports} ports per address)",
         layout.servers(),
         layout.addrs(),
         layout.client_processes,
-        s.sources,
+        match s.sources {
+            0 => "(their source address the OS's choice: this engine's client has no --source)"
+                .to_string(),
+            n => format!("on {n} source address(es)"),
+        },
         per_server.iter().max().unwrap_or(&0),
         layout.links_of_client(0)
     );
