@@ -27,7 +27,7 @@
 //!   source address has used its half, every new link's bind walks about
 //!   14,000 used ports in the kernel: the second attempt, with one source
 //!   address per client and 18,750 links each, crawled at 235,097 links,
-//!   16 x 14,116 (docs/img/engines-wall-evloop.txt).
+//!   16 x 14,116 (docs/img/engines-wall-evloop-bind.txt).
 
 use std::net::Ipv4Addr;
 

@@ -15,7 +15,7 @@
 //! (`layout.rs` says why): left to the kernel, every link came from
 //! 127.0.0.1, and the first attempt stalled at 226,532 links; with one
 //! address per client and no cap, the second crawled at 235,097
-//! (docs/img/engines-wall-evloop.txt).
+//! (docs/img/engines-wall-evloop.txt, engines-wall-evloop-bind.txt).
 //!
 //! The pace is slow on purpose: one update per link per `--wall-interval`
 //! (default 60 s: about 17,000 updates/s at a million links) so the wall
