@@ -326,7 +326,7 @@ fn name_limit(s: &Step) -> Option<String> {
             .map_or("?".into(), |p| format!("{}-{}", p.first, p.last));
         // The clients' own word first: the reason their links last failed
         // to connect, from the OS error (client/counters.rs).
-        let sources = s.layout.as_ref().map_or(0, |l| l.client_ips.len());
+        let sources = s.sources;
         if error.contains("no local port") {
             return Some(format!(
                 "ephemeral ports: {error} (ip_local_port_range {ports} per source address, \
@@ -343,8 +343,12 @@ fn name_limit(s: &Step) -> Option<String> {
                 sysctl("fs.file-max").unwrap_or_else(|| "?".into())
             ));
         }
+        let dropped = match s.listen_overflows {
+            Some(n) if n > 0 => format!(", {n} handshakes dropped by full accept queues"),
+            _ => String::new(),
+        };
         return Some(format!(
-            "connects: {error} (ip_local_port_range {ports}, net.core.somaxconn {})",
+            "connects: {error} (ip_local_port_range {ports}, net.core.somaxconn {}{dropped})",
             sysctl("net.core.somaxconn").unwrap_or_else(|| "?".into())
         ));
     }
