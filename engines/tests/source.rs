@@ -27,11 +27,12 @@ const SOURCE: &str = "127.0.0.1";
 #[test]
 fn every_link_connects_from_the_source_given() {
     let config = common::config("source");
-    let (mut server, addr) = common::start_server(SERVER, &config, &[]);
+    let server = common::start_server(SERVER, &config, &[]);
+    let addr = &server.addr;
     for client in CLIENTS {
         let out = Command::new(client)
             .args(["--config", &config, "--duration", "1s", "--json"])
-            .args(["--server", &addr, "--server", &addr, "--source", SOURCE])
+            .args(["--server", addr, "--server", addr, "--source", SOURCE])
             .output()
             .unwrap();
         assert!(
@@ -52,8 +53,6 @@ fn every_link_connects_from_the_source_given() {
             assert!(k["acked"].as_u64().unwrap() > 0, "{client}: {report}");
         }
     }
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 #[test]

@@ -8,14 +8,14 @@
 mod common;
 
 use common::config;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_server-tokio");
 const CLIENT: &str = env!("CARGO_BIN_EXE_client-tokio");
 const FLAVOR: &str = "MASS_CONNECT_TOKIO_FLAVOR";
 
-/// A current-thread server on a port the OS picks, and that address.
-fn start_server(config: &str) -> (Child, String) {
+/// A current-thread server on a port the OS picks.
+fn start_server(config: &str) -> common::Server {
     common::start_server(SERVER, config, &[(FLAVOR, "current_thread")])
 }
 
@@ -38,7 +38,8 @@ fn thread_names(pid: u32) -> Vec<String> {
 #[test]
 fn a_current_thread_pair_acks_every_update_without_worker_threads() {
     let config = config("flavor-pair");
-    let (mut server, addr) = start_server(&config);
+    let server = start_server(&config);
+    let addr = server.addr.clone();
     let client = Command::new(CLIENT)
         .args(["--config", &config, "--duration", "1s", "--json"])
         .args(["--server", &addr, "--server", &addr, "--server", &addr])
@@ -79,8 +80,7 @@ fn a_current_thread_pair_acks_every_update_without_worker_threads() {
     }
 
     let out = client.wait_with_output().unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert!(
         out.status.success(),
         "client: {}",

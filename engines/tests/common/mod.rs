@@ -1,6 +1,10 @@
 //! What the engines' process tests share: a config file of their own and a
 //! server started on a port the OS picks.
 
+// Each test file compiles this module on its own, and not every one uses
+// every item (tokio_flavor.rs reads the server's pid on Linux only).
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
@@ -18,11 +22,32 @@ pub fn config(tag: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// A server the test started; it is killed and reaped when dropped, so a
+/// failed assertion does not leave it running.
+pub struct Server {
+    child: Child,
+    /// The address it listens on, from its listening line.
+    pub addr: String,
+}
+
+impl Server {
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `program` (a server) on 127.0.0.1 and a port the OS picks, with `env`;
-/// returns it and its address, read from its listening line (the
-/// readiness signal).
-pub fn start_server(program: &str, config: &str, env: &[(&str, &str)]) -> (Child, String) {
-    let mut server = Command::new(program)
+/// returns once it has said its listening line (the readiness signal).
+pub fn start_server(program: &str, config: &str, env: &[(&str, &str)]) -> Server {
+    let mut child = Command::new(program)
         .args(["--config", config, "--ip", "127.0.0.1", "--port", "0"])
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
@@ -30,7 +55,7 @@ pub fn start_server(program: &str, config: &str, env: &[(&str, &str)]) -> (Child
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
+    BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let addr = line
@@ -39,6 +64,10 @@ pub fn start_server(program: &str, config: &str, env: &[(&str, &str)]) -> (Child
         .next()
         .expect("a listening line")
         .to_string();
-    assert!(addr.starts_with("127.0.0.1:"), "server said {line:?}");
-    (server, addr)
+    let server = Server { child, addr };
+    assert!(
+        server.addr.starts_with("127.0.0.1:"),
+        "server said {line:?}"
+    );
+    server
 }
