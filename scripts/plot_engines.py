@@ -31,12 +31,11 @@ status: 0 ok, 1 matplotlib unavailable or a PNG or the page cannot be
 written, 2 bad input.
 """
 
-import csv
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plotlib import bench_main, fail, number, save  # noqa: E402
+from plotlib import bench_main, csv_rows, fail, number, save  # noqa: E402
 from report_html import Page  # noqa: E402
 
 COLOURS = {"threads": "tab:blue", "evloop": "tab:green", "tokio": "tab:orange",
@@ -46,12 +45,7 @@ SCHEDULE_ORDER = ("10ms", "1s", "closed-loop")
 
 
 def read_rows(path):
-    if not os.path.isfile(path):
-        fail(f"{path}: no such file")
-    with open(path, newline="", encoding="utf-8") as f:
-        raw = list(csv.DictReader(f))
-    if not raw:
-        fail(f"{path} has no data rows")
+    raw = csv_rows(path)
     rows = []
     for r in raw:
         row = dict(r)

@@ -31,12 +31,11 @@ with pip if missing (scripts/plotlib.py). Exit status: 0 ok, 1 matplotlib
 unavailable or a PNG or the page cannot be written, 2 bad input.
 """
 
-import csv
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plotlib import bench_main, fail, number, save  # noqa: E402
+from plotlib import bench_main, csv_rows, fail, number, save  # noqa: E402
 from report_html import Page  # noqa: E402
 
 COLOURS = {"threads": "tab:blue", "evloop": "tab:green", "tokio": "tab:orange"}
@@ -48,12 +47,7 @@ def read_rows(path):
     """The CSV's rows, each with `series`, `links_n`, `total` (bytes per
     link or None) and `held` added; a sweep's rows of every schedule (the
     plot keeps one)."""
-    if not os.path.isfile(path):
-        fail(f"{path}: no such file")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        fail(f"{path} has no data rows")
+    rows = csv_rows(path)
     if "links" not in rows[0] or "engine" not in rows[0]:
         fail(f"{path}: not an engines bench CSV (no engine or links column)")
     wall = "passed" in rows[0]

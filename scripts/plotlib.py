@@ -24,6 +24,19 @@ def fail(message, code=2):
     sys.exit(code)
 
 
+def csv_rows(path):
+    """The CSV's rows as dicts; fails with a clear message when the file is
+    missing or has no data rows."""
+    import csv
+    if not os.path.isfile(path):
+        fail(f"{path}: no such file")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        fail(f"{path} has no data rows")
+    return rows
+
+
 def import_matplotlib():
     """matplotlib.pyplot with the Agg backend (no display needed). A fresh
     machine has no matplotlib: install it with pip, system-wide first, then
